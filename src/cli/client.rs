@@ -1,0 +1,1 @@
+//! `commentguard submit` and `commentguard thread`: a client for trying the service.
