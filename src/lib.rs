@@ -1,12 +1,28 @@
 //! commentguard: a comment moderation and spam-filtering gRPC service.
 //!
 //! # Layout
+//! - [`api`]: the tonic services; the only place protobuf meets domain types.
+//! - [`validate`]: field rules and email privacy checks on a submission.
 //! - [`classifier`]: text in, spam probability and its explanation out (pure library).
 //! - [`policy`]: site rules and thresholds turn a score into a status with reasons.
+//! - [`store`]: sled trees, records, and the group-commit writer.
+//! - [`privacy`]: finding and masking emails; the keyed hash that replaces them in indexes.
+//! - [`comment`]: the domain types.
+//! - [`config`]: settings from defaults, file, environment and flags.
+//! - [`server`]: starts and stops the service.
 //! - [`cli`]: the subcommands of the `commentguard` binary.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod api;
 pub mod classifier;
 pub mod cli;
+pub mod comment;
+pub mod config;
 pub mod policy;
+pub mod privacy;
+pub mod server;
+pub mod store;
+pub mod validate;
+
+pub use config::Config;

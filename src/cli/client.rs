@@ -1,1 +1,180 @@
-//! `commentguard submit` and `commentguard thread`: a client for trying the service.
+//! `commentguard submit` and `commentguard thread`: a client for trying the service with
+//! nothing else installed.
+
+use crate::api::pb::comment_service_client::CommentServiceClient;
+use crate::api::pb::{self, CommentStatus};
+
+/// Default server address of the client commands.
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
+
+/// Arguments of `commentguard submit`.
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// Server address.
+    #[arg(long, default_value = DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
+    pub addr: String,
+    /// Post id.
+    #[arg(long)]
+    pub post: String,
+    /// Author name.
+    #[arg(long)]
+    pub name: String,
+    /// Author email (private).
+    #[arg(long)]
+    pub email: String,
+    /// Author website.
+    #[arg(long, default_value = "")]
+    pub url: String,
+    /// Comment text.
+    #[arg(long)]
+    pub content: String,
+    /// Reply to this comment id.
+    #[arg(long, default_value = "")]
+    pub parent: String,
+    /// Commenter IP address.
+    #[arg(long, default_value = "")]
+    pub ip: String,
+    /// Only check: get the verdict without storing the comment.
+    #[arg(long)]
+    pub check: bool,
+    /// Print the verdict as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `commentguard thread`.
+#[derive(Debug, clap::Args)]
+pub struct ThreadArgs {
+    /// Server address.
+    #[arg(long, default_value = DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
+    pub addr: String,
+    /// Post id.
+    pub post: String,
+    /// Print the comments as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn status_name(status: i32) -> &'static str {
+    CommentStatus::try_from(status).map_or("UNKNOWN", |s| s.as_str_name())
+}
+
+/// Sends one submission and prints the verdict.
+///
+/// # Errors
+/// Connection failures and refused submissions (with the server's field violations).
+pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
+    let mut client = CommentServiceClient::connect(args.addr.clone()).await?;
+    let request = pb::SubmitCommentRequest {
+        post_id: args.post,
+        parent_id: args.parent,
+        author_name: args.name,
+        author_email: args.email,
+        author_url: args.url,
+        content: args.content,
+        context: Some(pb::ClientContext {
+            ip: args.ip,
+            ..Default::default()
+        }),
+    };
+    let reply = if args.check {
+        client.check_comment(request).await
+    } else {
+        client.submit_comment(request).await
+    };
+    let verdict = reply.map_err(describe_status)?.into_inner();
+    if args.json {
+        let reasons: Vec<_> = verdict
+            .reasons
+            .iter()
+            .map(|r| serde_json::json!({"code": r.code, "detail": r.detail, "weight": r.weight}))
+            .collect();
+        let json = serde_json::json!({
+            "comment_id": verdict.comment_id,
+            "status": status_name(verdict.status),
+            "spam_score": verdict.spam_score,
+            "reasons": reasons,
+        });
+        println!("{json}");
+    } else {
+        println!(
+            "{} (spam score {:.3}){}",
+            status_name(verdict.status),
+            verdict.spam_score,
+            if verdict.comment_id.is_empty() {
+                String::new()
+            } else {
+                format!("  id {}", verdict.comment_id)
+            }
+        );
+        for r in &verdict.reasons {
+            println!("  {:<18} {:+.3}  {}", r.code, r.weight, r.detail);
+        }
+    }
+    Ok(())
+}
+
+/// Prints the public thread of a post, following pages to the end.
+///
+/// # Errors
+/// Connection failures and refused requests.
+pub async fn thread(args: ThreadArgs) -> anyhow::Result<()> {
+    let mut client = CommentServiceClient::connect(args.addr.clone()).await?;
+    let mut page_token = String::new();
+    let mut count = 0;
+    loop {
+        let page = client
+            .list_comments(pb::ListCommentsRequest {
+                post_id: args.post.clone(),
+                page_size: 0,
+                page_token,
+            })
+            .await
+            .map_err(describe_status)?
+            .into_inner();
+        for c in &page.comments {
+            count += 1;
+            if args.json {
+                let json = serde_json::json!({
+                    "comment_id": c.comment_id,
+                    "parent_id": c.parent_id,
+                    "author_name": c.author_name,
+                    "author_url": c.author_url,
+                    "content": c.content,
+                    "created_at": c.created_at.map(|t| t.seconds),
+                });
+                println!("{json}");
+            } else {
+                let reply = if c.parent_id.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (reply to {})", c.parent_id)
+                };
+                println!("{} {}{}", c.comment_id, c.author_name, reply);
+                for line in c.content.lines() {
+                    println!("    {line}");
+                }
+            }
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    if !args.json {
+        println!("{count} approved comment(s) on {}", args.post);
+    }
+    Ok(())
+}
+
+/// A gRPC error as a readable message, including field violations.
+fn describe_status(status: tonic::Status) -> anyhow::Error {
+    use tonic_types::StatusExt as _;
+    let mut message = format!("{:?}: {}", status.code(), status.message());
+    if let Some(bad) = status.get_details_bad_request() {
+        for v in bad.field_violations {
+            message.push_str(&format!("\n  {}: {}", v.field, v.description));
+        }
+    }
+    anyhow::anyhow!(message)
+}

@@ -1,5 +1,6 @@
-//! Command-line subcommands beyond `serve`; each module owns its clap arguments and its run.
+//! Command-line subcommands; each module owns its clap arguments and its run.
 
 pub mod client;
 pub mod eval;
+pub mod serve;
 pub mod train;

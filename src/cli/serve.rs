@@ -1,0 +1,140 @@
+//! `commentguard serve`: settings from file, environment and flags, logging, signals.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::config::{Config, LogFormat};
+
+/// Arguments of `commentguard serve`. Each flag can also come from the environment variable
+/// named in its help; flags win over the environment, which wins over the file.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// TOML configuration file; keys as in the README.
+    #[arg(long, env = "COMMENTGUARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:50051].
+    #[arg(long, env = "COMMENTGUARD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Database directory [default: ./data].
+    #[arg(long, env = "COMMENTGUARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Spam model file [default: models/default.json].
+    #[arg(long, env = "COMMENTGUARD_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Hex key (≥ 32 bytes) for hashing emails [default: generated into DATA_DIR/hmac.key].
+    #[arg(long, env = "COMMENTGUARD_HMAC_SECRET", hide_env_values = true)]
+    pub hmac_secret: Option<String>,
+    /// Log format on stderr [default: text].
+    #[arg(long, value_enum, env = "COMMENTGUARD_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Hold comments with at least this many links; 0 disables [default: 2].
+    #[arg(long, env = "COMMENTGUARD_MAX_LINKS")]
+    pub max_links: Option<u32>,
+    /// Spam probability at or above which a comment is SPAM [default: 0.90].
+    #[arg(long, env = "COMMENTGUARD_SPAM_THRESHOLD")]
+    pub spam_threshold: Option<f64>,
+    /// Spam probability at or above which a comment is held [default: 0.50].
+    #[arg(long, env = "COMMENTGUARD_PENDING_THRESHOLD")]
+    pub pending_threshold: Option<f64>,
+}
+
+impl Args {
+    /// The effective configuration: defaults, then the file, then these values.
+    ///
+    /// # Errors
+    /// When the file cannot be read or parsed, or thresholds are out of order.
+    pub fn resolve(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir.clone_from(dir);
+        }
+        if let Some(model) = &self.model {
+            config.model.clone_from(model);
+        }
+        if let Some(secret) = &self.hmac_secret {
+            config.hmac_secret = Some(secret.clone());
+        }
+        if let Some(format) = self.log_format {
+            config.log_format = format;
+        }
+        if let Some(max_links) = self.max_links {
+            config.max_links = max_links;
+        }
+        if let Some(spam) = self.spam_threshold {
+            config.thresholds.spam = spam;
+        }
+        if let Some(pending) = self.pending_threshold {
+            config.thresholds.pending = pending;
+        }
+        let t = config.thresholds;
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&t.pending)
+                && (0.0..=1.0).contains(&t.spam)
+                && t.pending <= t.spam,
+            "thresholds must satisfy 0 <= pending ({}) <= spam ({}) <= 1",
+            t.pending,
+            t.spam
+        );
+        Ok(config)
+    }
+}
+
+/// Sends logs to stderr with a `RUST_LOG`-style filter (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+///
+/// # Errors
+/// Configuration, startup or serving failures.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        crate::server::run(&config, listener, shutdown_signal()).await
+    })
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutdown requested; draining");
+}

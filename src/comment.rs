@@ -1,0 +1,207 @@
+//! The domain types of a comment's life: what was submitted, the verdict, and what is stored.
+//! They know nothing of protobuf; `api` converts at the edge.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where a comment stands. The discriminants are part of the storage format (index keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Status {
+    /// Published in the thread.
+    Approved = 1,
+    /// Held for a moderator.
+    Pending = 2,
+    /// Kept out of sight for review and retraining.
+    Spam = 3,
+    /// Removed by a moderator, restorable until purged.
+    Trash = 4,
+}
+
+impl Status {
+    /// Every status, in discriminant order.
+    pub const ALL: [Status; 4] = [Self::Approved, Self::Pending, Self::Spam, Self::Trash];
+
+    /// The status stored as `byte`, if any.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as u8 == byte)
+    }
+
+    /// How severe a verdict is, so that the strictest rule wins: APPROVED < PENDING < SPAM.
+    pub fn severity(self) -> u8 {
+        match self {
+            Self::Approved => 0,
+            Self::Pending => 1,
+            Self::Spam | Self::Trash => 2,
+        }
+    }
+
+    /// The status's name as the proto enum spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "APPROVED",
+            Self::Pending => "PENDING",
+            Self::Spam => "SPAM",
+            Self::Trash => "TRASH",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One reason behind a verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reason {
+    /// Stable machine-readable code (`honeypot`, `too_many_links`, `classifier`, ...).
+    pub code: String,
+    /// Human-readable explanation.
+    pub detail: String,
+    /// Push toward spam (positive) or ham (negative).
+    pub weight: f32,
+}
+
+impl Reason {
+    /// A reason with the given code, detail and weight.
+    pub fn new(code: &str, detail: impl Into<String>, weight: f32) -> Self {
+        Self {
+            code: code.to_owned(),
+            detail: detail.into(),
+            weight,
+        }
+    }
+}
+
+/// Facts about the HTTP request that carried the form.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientContext {
+    /// The commenter's IP address, when the site sent one.
+    pub ip: Option<IpAddr>,
+    /// The browser's User-Agent header.
+    pub user_agent: String,
+    /// The browser's Referer header.
+    pub referrer: String,
+    /// The hidden honeypot field's value; non-empty means a bot filled the form.
+    pub honeypot: String,
+}
+
+/// A submission that passed validation: trimmed, within limits, well-formed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    /// The post commented on.
+    pub post_id: String,
+    /// The approved comment replied to, if any.
+    pub parent_id: Option<CommentId>,
+    /// Display name (public).
+    pub author_name: String,
+    /// Email address (private).
+    pub author_email: String,
+    /// Website (public), if given.
+    pub author_url: Option<String>,
+    /// The comment text, with CRLF line ends turned into LF.
+    pub content: String,
+    /// Request facts.
+    pub context: ClientContext,
+}
+
+/// What the service decided about a submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// The status the comment gets.
+    pub status: Status,
+    /// The classifier's spam probability.
+    pub spam_score: f32,
+    /// Why; deciding reasons first, then the classifier's explanation.
+    pub reasons: Vec<Reason>,
+}
+
+/// A comment's id: a UUIDv7, so ids sort by creation time and index keys need no separate
+/// timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommentId(uuid::Uuid);
+
+impl CommentId {
+    /// A fresh id for a comment created now.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+
+    /// The id as the 16 bytes used in storage keys.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    /// The id stored as `bytes`.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(uuid::Uuid::from_bytes(bytes))
+    }
+
+    /// Parses the public string form; `None` when it is not a UUID.
+    pub fn parse(text: &str) -> Option<Self> {
+        uuid::Uuid::try_parse(text).ok().map(Self)
+    }
+}
+
+impl std::fmt::Display for CommentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A comment as stored: the submission, its verdict and bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredComment {
+    /// The comment's id.
+    pub id: CommentId,
+    /// When it was received, in milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+    /// What was submitted.
+    pub submission: Submission,
+    /// The verdict it got.
+    pub verdict: Verdict,
+    /// The model that scored it, so the verdict can be reproduced.
+    pub model_version: String,
+    /// Keyed hash of the normalized email (see [`crate::privacy::EmailHasher`]).
+    pub email_hash: [u8; 32],
+}
+
+impl StoredComment {
+    /// Creation time as a `SystemTime`.
+    pub fn created_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.created_at_ms)
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_bytes_round_trip_and_reject_unknown() {
+        for status in Status::ALL {
+            assert_eq!(Status::from_byte(status as u8), Some(status));
+        }
+        assert_eq!(Status::from_byte(0), None);
+        assert_eq!(Status::from_byte(9), None);
+    }
+
+    #[test]
+    fn ids_sort_by_creation_and_round_trip() {
+        let a = CommentId::generate();
+        let b = CommentId::generate();
+        assert!(a < b);
+        assert_eq!(CommentId::parse(&a.to_string()), Some(a));
+        assert_eq!(CommentId::from_bytes(*a.as_bytes()), a);
+        assert_eq!(CommentId::parse("not-an-id"), None);
+    }
+}

@@ -1,0 +1,123 @@
+//! One configuration type for the service: built-in defaults, then a TOML file, then
+//! `COMMENTGUARD_*` environment variables, then command-line flags — each layer overriding the
+//! one before.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::policy::Thresholds;
+
+/// Everything `commentguard serve` can be told. Every field has a documented default, so an
+/// empty file (or none) gives a working service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    pub listen: SocketAddr,
+    /// Directory of the sled database (created when missing).
+    pub data_dir: PathBuf,
+    /// The spam model file loaded at start.
+    pub model: PathBuf,
+    /// Hex-encoded key (at least 32 bytes) for the keyed hash of emails. When absent, a key is
+    /// generated on first start and kept in `<data_dir>/hmac.key` (mode 0600).
+    pub hmac_secret: Option<String>,
+    /// Log line format on stderr.
+    pub log_format: LogFormat,
+    /// Spam-probability thresholds.
+    pub thresholds: Thresholds,
+    /// A comment with at least this many links is held for a moderator (WordPress's
+    /// `comment_max_links`); 0 turns the rule off.
+    pub max_links: u32,
+    /// Largest accepted request message in bytes; larger ones get RESOURCE_EXHAUSTED.
+    pub max_message_bytes: usize,
+    /// Most comments the committer writes and flushes as one batch.
+    pub commit_batch: usize,
+    /// Deadline for one request, in milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl Config {
+    /// Default listen address: loopback only, so a fresh install is not exposed by accident.
+    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:50051";
+    /// Default database directory, relative to the working directory.
+    pub const DEFAULT_DATA_DIR: &'static str = "./data";
+    /// Default model file: the one shipped in `models/`.
+    pub const DEFAULT_MODEL: &'static str = "models/default.json";
+    /// Default link limit, as WordPress's default `comment_max_links`.
+    pub const DEFAULT_MAX_LINKS: u32 = 2;
+    /// Default request size limit: far above the 64 KiB comment limit, far below memory trouble.
+    pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+    /// Default committer batch size.
+    pub const DEFAULT_COMMIT_BATCH: usize = 256;
+    /// Default request deadline.
+    pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+
+    /// Reads a TOML file; missing keys keep their defaults.
+    ///
+    /// # Errors
+    /// When the file cannot be read or is not valid configuration (unknown keys included).
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+    }
+
+    /// The request deadline as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: Self::DEFAULT_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051))),
+            data_dir: PathBuf::from(Self::DEFAULT_DATA_DIR),
+            model: PathBuf::from(Self::DEFAULT_MODEL),
+            hmac_secret: None,
+            log_format: LogFormat::Text,
+            thresholds: Thresholds::default(),
+            max_links: Self::DEFAULT_MAX_LINKS,
+            max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
+            commit_batch: Self::DEFAULT_COMMIT_BATCH,
+            request_timeout_ms: Self::DEFAULT_REQUEST_TIMEOUT_MS,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config: Config = toml::from_str("").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.listen.to_string(), Config::DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn file_overrides_and_rejects_unknown_keys() {
+        let config: Config = toml::from_str("max_links = 5\n[thresholds]\nspam = 0.8\n").unwrap();
+        assert_eq!(config.max_links, 5);
+        assert_eq!(config.thresholds.spam, 0.8);
+        assert_eq!(config.thresholds.pending, Thresholds::DEFAULT_PENDING);
+        assert!(toml::from_str::<Config>("max_link = 5").is_err());
+    }
+}

@@ -1,0 +1,93 @@
+//! Starting and stopping the service: one entry point shared by `main` and the tests.
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::api::pb::comment_service_server::CommentServiceServer;
+use crate::api::{CommentApi, OversizeAsResourceExhausted, Shared, pb};
+use crate::classifier::SpamModel;
+use crate::config::Config;
+use crate::policy::Policy;
+use crate::privacy::EmailHasher;
+use crate::store::{Store, StoreOptions};
+
+/// Name of the generated HMAC key file inside the data directory.
+pub const HMAC_KEY_FILE: &str = "hmac.key";
+
+/// Serves the gRPC API on `listener` until `shutdown` resolves, then drains in-flight
+/// requests, waits for every pending write to be flushed, and closes the database.
+///
+/// # Errors
+/// When the data directory, key or model cannot be opened, or the server fails.
+pub async fn run(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let model = SpamModel::load(&config.model).with_context(|| {
+        format!(
+            "cannot load the spam model {}; pass --model FILE or train one with `commentguard train`",
+            config.model.display()
+        )
+    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let hasher = match &config.hmac_secret {
+        Some(hex_key) => EmailHasher::from_hex(hex_key)?,
+        None => EmailHasher::load_or_create(&config.data_dir.join(HMAC_KEY_FILE))?,
+    };
+    let store = Store::open(&config.data_dir, StoreOptions::default())
+        .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
+    let (committer, committer_task) = store.start_committer(config.commit_batch);
+
+    let shared = Arc::new(Shared {
+        store: store.clone(),
+        committer,
+        model: RwLock::new(Arc::new(model)),
+        hasher,
+        policy: Policy {
+            thresholds: config.thresholds,
+            max_links: config.max_links,
+        },
+    });
+    let comments = CommentServiceServer::new(CommentApi::new(Arc::clone(&shared)))
+        .max_decoding_message_size(config.max_message_bytes);
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<CommentServiceServer<CommentApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let address = listener.local_addr()?;
+    tracing::info!(
+        %address,
+        model = shared.current_model().version(),
+        "listening"
+    );
+    println!("commentguard listening on {address}");
+    drop(shared);
+
+    Server::builder()
+        .timeout(config.request_timeout())
+        .layer(OversizeAsResourceExhausted)
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(comments)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await?;
+
+    // The server and its handlers are gone, so the committer's queue is closed; it answers
+    // what was waiting and stops.
+    committer_task.await?;
+    store.flush()?;
+    tracing::info!("stopped");
+    Ok(())
+}

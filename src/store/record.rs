@@ -1,0 +1,219 @@
+//! The on-disk form of a comment: one version byte, then a prost message. New fields can be
+//! added to the message freely; a change that old code must not misread bumps the version.
+
+use prost::Message as _;
+
+use crate::comment::{
+    ClientContext, CommentId, Reason, Status, StoredComment, Submission, Verdict,
+};
+
+use super::StoreError;
+
+/// The record format this build writes and the newest it reads.
+pub const RECORD_VERSION: u8 = 1;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct RecordV1 {
+    #[prost(bytes = "vec", tag = "1")]
+    id: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    created_at_ms: u64,
+    #[prost(string, tag = "3")]
+    post_id: String,
+    #[prost(bytes = "vec", tag = "4")]
+    parent_id: Vec<u8>,
+    #[prost(string, tag = "5")]
+    author_name: String,
+    #[prost(string, tag = "6")]
+    author_email: String,
+    #[prost(string, tag = "7")]
+    author_url: String,
+    #[prost(string, tag = "8")]
+    content: String,
+    #[prost(string, tag = "9")]
+    ip: String,
+    #[prost(string, tag = "10")]
+    user_agent: String,
+    #[prost(string, tag = "11")]
+    referrer: String,
+    #[prost(uint32, tag = "12")]
+    status: u32,
+    #[prost(float, tag = "13")]
+    spam_score: f32,
+    #[prost(message, repeated, tag = "14")]
+    reasons: Vec<ReasonV1>,
+    #[prost(string, tag = "15")]
+    model_version: String,
+    #[prost(bytes = "vec", tag = "16")]
+    email_hash: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ReasonV1 {
+    #[prost(string, tag = "1")]
+    code: String,
+    #[prost(string, tag = "2")]
+    detail: String,
+    #[prost(float, tag = "3")]
+    weight: f32,
+}
+
+/// Encodes a comment for the `comments` tree.
+pub fn encode(comment: &StoredComment) -> Vec<u8> {
+    let s = &comment.submission;
+    let record = RecordV1 {
+        id: comment.id.as_bytes().to_vec(),
+        created_at_ms: comment.created_at_ms,
+        post_id: s.post_id.clone(),
+        parent_id: s
+            .parent_id
+            .map(|p| p.as_bytes().to_vec())
+            .unwrap_or_default(),
+        author_name: s.author_name.clone(),
+        author_email: s.author_email.clone(),
+        author_url: s.author_url.clone().unwrap_or_default(),
+        content: s.content.clone(),
+        ip: s.context.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        user_agent: s.context.user_agent.clone(),
+        referrer: s.context.referrer.clone(),
+        status: u32::from(comment.verdict.status as u8),
+        spam_score: comment.verdict.spam_score,
+        reasons: comment
+            .verdict
+            .reasons
+            .iter()
+            .map(|r| ReasonV1 {
+                code: r.code.clone(),
+                detail: r.detail.clone(),
+                weight: r.weight,
+            })
+            .collect(),
+        model_version: comment.model_version.clone(),
+        email_hash: comment.email_hash.to_vec(),
+    };
+    let mut bytes = Vec::with_capacity(1 + record.encoded_len());
+    bytes.push(RECORD_VERSION);
+    record.encode(&mut bytes).unwrap_or_default();
+    bytes
+}
+
+/// Decodes a record from the `comments` tree.
+///
+/// # Errors
+/// [`StoreError::UnsupportedVersion`] for a record written by a newer build, and
+/// [`StoreError::Corrupt`] for bytes that do not decode.
+pub fn decode(bytes: &[u8]) -> Result<StoredComment, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("comment record: {what}"));
+    let (&version, body) = bytes.split_first().ok_or_else(|| corrupt("empty"))?;
+    if version != RECORD_VERSION {
+        return Err(StoreError::UnsupportedVersion(version));
+    }
+    let r = RecordV1::decode(body).map_err(|_| corrupt("undecodable"))?;
+    let id = id_from(&r.id).ok_or_else(|| corrupt("bad id"))?;
+    let parent_id = if r.parent_id.is_empty() {
+        None
+    } else {
+        Some(id_from(&r.parent_id).ok_or_else(|| corrupt("bad parent id"))?)
+    };
+    let status = u8::try_from(r.status)
+        .ok()
+        .and_then(Status::from_byte)
+        .ok_or_else(|| corrupt("bad status"))?;
+    let email_hash: [u8; 32] = r
+        .email_hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| corrupt("bad email hash"))?;
+    Ok(StoredComment {
+        id,
+        created_at_ms: r.created_at_ms,
+        submission: Submission {
+            post_id: r.post_id,
+            parent_id,
+            author_name: r.author_name,
+            author_email: r.author_email,
+            author_url: (!r.author_url.is_empty()).then_some(r.author_url),
+            content: r.content,
+            context: ClientContext {
+                ip: r.ip.parse().ok(),
+                user_agent: r.user_agent,
+                referrer: r.referrer,
+                honeypot: String::new(),
+            },
+        },
+        verdict: Verdict {
+            status,
+            spam_score: r.spam_score,
+            reasons: r
+                .reasons
+                .into_iter()
+                .map(|r| Reason {
+                    code: r.code,
+                    detail: r.detail,
+                    weight: r.weight,
+                })
+                .collect(),
+        },
+        model_version: r.model_version,
+        email_hash,
+    })
+}
+
+/// The id stored as `bytes`, if they are 16 bytes long.
+pub fn id_from(bytes: &[u8]) -> Option<CommentId> {
+    bytes.try_into().ok().map(CommentId::from_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> StoredComment {
+        StoredComment {
+            id: CommentId::generate(),
+            created_at_ms: 1_700_000_000_000,
+            submission: Submission {
+                post_id: "post".into(),
+                parent_id: Some(CommentId::generate()),
+                author_name: "Ada".into(),
+                author_email: "ada@example.com".into(),
+                author_url: Some("https://ada.example".into()),
+                content: "hello\nworld".into(),
+                context: ClientContext {
+                    ip: Some("192.0.2.7".parse().unwrap()),
+                    user_agent: "ua".into(),
+                    referrer: "https://ref.example".into(),
+                    honeypot: String::new(),
+                },
+            },
+            verdict: Verdict {
+                status: Status::Pending,
+                spam_score: 0.6,
+                reasons: vec![Reason::new("spam_score", "d", 0.6)],
+            },
+            model_version: "m@1".into(),
+            email_hash: [7; 32],
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let comment = sample();
+        assert_eq!(decode(&encode(&comment)).unwrap(), comment);
+    }
+
+    #[test]
+    fn refuses_newer_versions_and_garbage() {
+        let mut bytes = encode(&sample());
+        bytes[0] = RECORD_VERSION + 1;
+        assert!(matches!(
+            decode(&bytes),
+            Err(StoreError::UnsupportedVersion(v)) if v == RECORD_VERSION + 1
+        ));
+        assert!(matches!(decode(&[]), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            decode(&[RECORD_VERSION, 0xff, 0xff]),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}
