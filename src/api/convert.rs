@@ -79,6 +79,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn public_comment_masks_addresses_and_has_no_private_fields() {
+        use crate::comment::{ClientContext, CommentId, Submission};
+        let comment = StoredComment {
+            id: CommentId::generate(),
+            created_at_ms: 0,
+            submission: Submission {
+                post_id: "p".into(),
+                parent_id: None,
+                author_name: "Ada".into(),
+                author_email: "ada@example.com".into(),
+                author_url: None,
+                content: "reach me at other@example.org please".into(),
+                context: ClientContext {
+                    ip: "192.0.2.1".parse().ok(),
+                    ..ClientContext::default()
+                },
+            },
+            verdict: Verdict {
+                status: Status::Approved,
+                spam_score: 0.0,
+                reasons: Vec::new(),
+            },
+            model_version: String::new(),
+            email_hash: [0; 32],
+        };
+        let public = public_comment(&comment);
+        assert_eq!(public.content, "reach me at [email hidden] please");
+        let debug = format!("{public:?}");
+        assert!(!debug.contains("ada@example.com") && !debug.contains("192.0.2.1"));
+    }
+
+    #[test]
     fn timestamps_split_milliseconds() {
         let t = timestamp(1_700_000_000_123);
         assert_eq!((t.seconds, t.nanos), (1_700_000_000, 123_000_000));

@@ -57,8 +57,9 @@ pub struct OversizeService<S> {
     inner: S,
 }
 
-/// The start of tonic's message for an oversize request.
-const OVERSIZE_MESSAGE: &str = "Error, decoded message length too large";
+/// The start of tonic's message for an oversize request, as it travels in the percent-encoded
+/// `grpc-message` header.
+const OVERSIZE_MESSAGE: &str = "Error,%20decoded%20message%20length%20too%20large";
 
 impl<S, Req, B> tower::Service<Req> for OversizeService<S>
 where

@@ -1,0 +1,113 @@
+//! Shared helpers: a real server on an ephemeral port over a temporary sled directory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use commentguard::Config;
+use commentguard::api::pb;
+use commentguard::api::pb::comment_service_client::CommentServiceClient;
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+/// A running server and what is needed to stop it.
+pub struct TestServer {
+    pub url: String,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// The model shipped in `models/`.
+pub fn shipped_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.json")
+}
+
+/// A configuration over `data_dir` with the shipped model.
+pub fn config(data_dir: &Path) -> Config {
+    Config {
+        data_dir: data_dir.to_path_buf(),
+        model: shipped_model(),
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    /// Starts a server with `config` on 127.0.0.1:0.
+    ///
+    /// # Panics
+    /// When the port cannot be bound.
+    pub async fn start(config: Config) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            commentguard::server::run(&config, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Self { url, stop, task }
+    }
+
+    /// A client connected to the server (retries while it starts).
+    ///
+    /// # Panics
+    /// When the server does not answer within a few seconds.
+    pub async fn client(&self) -> CommentServiceClient<Channel> {
+        for _ in 0..100 {
+            if let Ok(client) = CommentServiceClient::connect(self.url.clone()).await {
+                return client;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("server at {} did not come up", self.url);
+    }
+
+    /// Stops the server gracefully and waits until its database is closed.
+    ///
+    /// # Panics
+    /// When the server returned an error.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A valid submission; tests change what they need.
+pub fn submission(post: &str, content: &str) -> pb::SubmitCommentRequest {
+    pb::SubmitCommentRequest {
+        post_id: post.to_owned(),
+        parent_id: String::new(),
+        author_name: "Ada Lovelace".to_owned(),
+        author_email: "ada@example.com".to_owned(),
+        author_url: String::new(),
+        content: content.to_owned(),
+        context: Some(pb::ClientContext {
+            ip: "192.0.2.10".to_owned(),
+            user_agent: "Mozilla/5.0 (test)".to_owned(),
+            referrer: "https://blog.example/post".to_owned(),
+            honeypot: String::new(),
+        }),
+    }
+}
+
+/// The field names of the `BadRequest` violations carried by `status`.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt as _;
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// Counts the comments stored in a (closed) data directory, in all statuses.
+///
+/// # Panics
+/// When the store cannot be opened.
+pub fn stored_count(data_dir: &Path) -> usize {
+    use commentguard::comment::Status;
+    let store = commentguard::store::Store::open(data_dir, Default::default()).unwrap();
+    Status::ALL
+        .into_iter()
+        .map(|s| store.count_by_status(s).unwrap())
+        .sum()
+}
