@@ -4,6 +4,7 @@
 //! - [`api`]: the tonic services; the only place protobuf meets domain types.
 //! - [`validate`]: field rules and email privacy checks on a submission.
 //! - [`classifier`]: text in, spam probability and its explanation out (pure library).
+//! - [`live_model`]: the model in service, reloaded on `SIGHUP`.
 //! - [`policy`]: site rules and thresholds turn a score into a status with reasons.
 //! - [`store`]: sled trees, records, and the group-commit writer.
 //! - [`privacy`]: finding and masking emails; the keyed hash that replaces them in indexes.
@@ -19,6 +20,7 @@ pub mod classifier;
 pub mod cli;
 pub mod comment;
 pub mod config;
+pub mod live_model;
 pub mod policy;
 pub mod privacy;
 pub mod server;

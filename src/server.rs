@@ -1,7 +1,7 @@
 //! Starting and stopping the service: one entry point shared by `main` and the tests.
 
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -10,8 +10,8 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::api::pb::comment_service_server::CommentServiceServer;
 use crate::api::{CommentApi, OversizeAsResourceExhausted, Shared, pb};
-use crate::classifier::SpamModel;
 use crate::config::Config;
+use crate::live_model::LiveModel;
 use crate::policy::Policy;
 use crate::privacy::EmailHasher;
 use crate::store::{Store, StoreOptions};
@@ -29,7 +29,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let model = SpamModel::load(&config.model).with_context(|| {
+    let model = LiveModel::load(config.model.clone()).with_context(|| {
         format!(
             "cannot load the spam model {}; pass --model FILE or train one with `commentguard train`",
             config.model.display()
@@ -45,10 +45,12 @@ pub async fn run(
         .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
     let (committer, committer_task) = store.start_committer(config.commit_batch);
 
+    let model = Arc::new(model);
+    let reloader = tokio::spawn(Arc::clone(&model).reload_on_sighup());
     let shared = Arc::new(Shared {
         store: store.clone(),
         committer,
-        model: RwLock::new(Arc::new(model)),
+        model: Arc::clone(&model),
         hasher,
         policy: Policy {
             thresholds: config.thresholds,
@@ -69,7 +71,7 @@ pub async fn run(
     let address = listener.local_addr()?;
     tracing::info!(
         %address,
-        model = shared.current_model().version(),
+        model = model.get().version(),
         "listening"
     );
     println!("commentguard listening on {address}");
@@ -84,6 +86,7 @@ pub async fn run(
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await?;
 
+    reloader.abort();
     // The server and its handlers are gone, so the committer's queue is closed; it answers
     // what was waiting and stops.
     committer_task.await?;

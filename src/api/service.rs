@@ -1,6 +1,6 @@
 //! `CommentService`: thin handlers that validate, call the domain and map errors.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tonic::{Request, Response, Status};
@@ -9,10 +9,11 @@ use tracing::{info, instrument};
 use super::convert;
 use super::errors::invalid_argument;
 use super::pb;
-use crate::classifier::{CommentText, SpamModel};
+use crate::classifier::CommentText;
 use crate::comment::{
     CommentId, Status as CommentStatus, StoredComment, Submission, Verdict, now_ms,
 };
+use crate::live_model::LiveModel;
 use crate::policy::Policy;
 use crate::privacy::EmailHasher;
 use crate::store::{self, Committer, Store};
@@ -29,24 +30,12 @@ pub struct Shared {
     pub store: Store,
     /// Durable writes.
     pub committer: Committer,
-    /// The live spam model; swapped whole on reload, so a request keeps the model it started
-    /// with.
-    pub model: RwLock<Arc<SpamModel>>,
+    /// The spam model, reloadable while serving.
+    pub model: Arc<LiveModel>,
     /// Keyed hash for emails.
     pub hasher: EmailHasher,
     /// Site rules and thresholds.
     pub policy: Policy,
-}
-
-impl Shared {
-    /// The model to use for one request.
-    pub fn current_model(&self) -> Arc<SpamModel> {
-        match self.model.read() {
-            Ok(guard) => Arc::clone(&guard),
-            // A panic while swapping cannot leave a half-written Arc; keep serving.
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
 }
 
 /// The `CommentService` implementation.
@@ -80,7 +69,7 @@ impl CommentApi {
                 return Err(invalid_argument(&violations));
             }
         };
-        let model = self.shared.current_model();
+        let model = self.shared.model.get();
         let scored = model.score(&CommentText {
             content: &submission.content,
             author_name: &submission.author_name,

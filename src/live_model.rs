@@ -1,0 +1,73 @@
+//! The model the service scores with, swappable while serving: `SIGHUP` reloads the model
+//! file, and requests already running finish on the model they started with.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use crate::classifier::{ModelError, SpamModel};
+
+/// A shared slot holding the current model.
+#[derive(Debug)]
+pub struct LiveModel {
+    path: PathBuf,
+    current: RwLock<Arc<SpamModel>>,
+}
+
+impl LiveModel {
+    /// Loads the model file at `path`.
+    ///
+    /// # Errors
+    /// When the file is missing, damaged or incompatible.
+    pub fn load(path: PathBuf) -> Result<Self, ModelError> {
+        let model = SpamModel::load(&path)?;
+        Ok(Self {
+            path,
+            current: RwLock::new(Arc::new(model)),
+        })
+    }
+
+    /// The model to use for one request. Holding the `Arc` keeps that model alive across a
+    /// reload.
+    pub fn get(&self) -> Arc<SpamModel> {
+        match self.current.read() {
+            Ok(guard) => Arc::clone(&guard),
+            // Writers only swap an Arc, so a poisoned lock still holds a whole model.
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Loads the model file again and swaps it in whole; on failure the current model stays.
+    ///
+    /// # Errors
+    /// When the file is missing, damaged or incompatible.
+    pub fn reload(&self) -> Result<Arc<SpamModel>, ModelError> {
+        let model = Arc::new(SpamModel::load(&self.path)?);
+        let mut slot = match self.current.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Arc::clone(&model);
+        Ok(model)
+    }
+
+    /// Reloads on every `SIGHUP` until the task is aborted. Failures are logged and the
+    /// current model stays in service.
+    pub async fn reload_on_sighup(self: Arc<Self>) {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP; model reload by signal is off");
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                match self.reload() {
+                    Ok(model) => tracing::info!(model = model.version(), "model reloaded"),
+                    Err(e) => {
+                        tracing::error!(cause = %e, "model reload failed; keeping the current model")
+                    }
+                }
+            }
+        }
+    }
+}
