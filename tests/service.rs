@@ -507,3 +507,61 @@ async fn health_and_reflection_answer() {
     assert!(names.contains(&"grpc.health.v1.Health".to_owned()));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn stream_answers_in_order_with_per_item_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config_ignoring_scores(dir.path())).await;
+    let mut client = server.client().await;
+
+    let mut requests = Vec::new();
+    for i in 0..40 {
+        let mut request = submission("bulk", &format!("Bulk comment number {i}."));
+        match i % 10 {
+            3 => request.author_email = "broken".into(),
+            7 => request.content = "Bulk comment number 0.".into(), // duplicate of the first
+            _ => {}
+        }
+        requests.push(request);
+    }
+    let mut answers = client
+        .submit_comments(tokio_stream::iter(requests.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut results = Vec::new();
+    while let Some(answer) = answers.message().await.unwrap() {
+        results.push(answer);
+    }
+    assert_eq!(results.len(), requests.len());
+    for (i, answer) in results.iter().enumerate() {
+        match (i % 10, &answer.error) {
+            (3, Some(error)) => {
+                assert_eq!(error.code, Code::InvalidArgument as i32);
+                assert_eq!(error.field_violations[0].field, "author_email");
+                assert!(answer.comment_id.is_empty());
+            }
+            (7, Some(error)) => assert_eq!(error.code, Code::AlreadyExists as i32),
+            (_, None) => assert_eq!(answer.status(), CommentStatus::Approved),
+            (_, Some(error)) => panic!("item {i} failed: {error:?}"),
+        }
+    }
+    // Order is request order: the listed thread (creation order) matches the answers.
+    let listed = client
+        .list_comments(list("bulk", 100, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let stored: Vec<_> = results
+        .iter()
+        .filter(|a| a.error.is_none())
+        .map(|a| a.comment_id.clone())
+        .collect();
+    assert_eq!(listed.comments.len(), 32);
+    let mut listed_ids: Vec<_> = listed.comments.into_iter().map(|c| c.comment_id).collect();
+    listed_ids.sort();
+    let mut sorted = stored.clone();
+    sorted.sort();
+    assert_eq!(listed_ids, sorted);
+    server.stop().await;
+}

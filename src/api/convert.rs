@@ -49,6 +49,7 @@ pub(super) fn verdict_response(comment_id: String, verdict: &Verdict) -> pb::Sub
         status: status(verdict.status).into(),
         spam_score: verdict.spam_score,
         reasons: verdict.reasons.iter().map(reason).collect(),
+        error: None,
     }
 }
 

@@ -6,35 +6,91 @@ use tonic::codegen::http;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
+use super::pb;
 use crate::store::StoreError;
 use crate::validate::FieldViolation;
 
-/// INVALID_ARGUMENT with one `google.rpc.BadRequest` field violation per bad field.
-pub(super) fn invalid_argument(violations: &[FieldViolation]) -> Status {
-    let mut details = ErrorDetails::new();
-    for v in violations {
-        details.add_bad_request_violation(v.field, &v.description);
+/// Why a request was not carried out, before it becomes a gRPC status (unary calls) or an
+/// item error (streams).
+#[derive(Debug)]
+pub(super) enum Refusal {
+    /// Bad fields; nothing was stored.
+    Invalid(Vec<FieldViolation>),
+    /// Storage said no (a duplicate) or failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
     }
-    let fields: Vec<&str> = violations.iter().map(|v| v.field).collect();
-    Status::with_error_details(
-        Code::InvalidArgument,
-        format!("invalid fields: {}", fields.join(", ")),
-        details,
-    )
+}
+
+impl Refusal {
+    fn code_and_message(&self) -> (Code, String) {
+        match self {
+            Self::Invalid(violations) => {
+                let fields: Vec<&str> = violations.iter().map(|v| v.field).collect();
+                (
+                    Code::InvalidArgument,
+                    format!("invalid fields: {}", fields.join(", ")),
+                )
+            }
+            Self::Store(StoreError::Duplicate(_)) => (
+                Code::AlreadyExists,
+                "this comment was already submitted".to_owned(),
+            ),
+            Self::Store(StoreError::Closed) => {
+                (Code::Unavailable, "the server is shutting down".to_owned())
+            }
+            Self::Store(other) => {
+                tracing::error!(cause = %other, "storage failure");
+                (Code::Internal, "storage failure".to_owned())
+            }
+        }
+    }
+
+    /// The refusal as an item of a `SubmitComments` stream.
+    pub(super) fn into_item_error(self) -> pb::SubmitError {
+        let (code, message) = self.code_and_message();
+        let field_violations = match self {
+            Self::Invalid(violations) => violations
+                .into_iter()
+                .map(|v| pb::FieldViolation {
+                    field: v.field.to_owned(),
+                    description: v.description,
+                })
+                .collect(),
+            Self::Store(_) => Vec::new(),
+        };
+        pb::SubmitError {
+            code: code as i32,
+            message,
+            field_violations,
+        }
+    }
+}
+
+impl From<Refusal> for Status {
+    /// INVALID_ARGUMENT carries one `google.rpc.BadRequest` field violation per bad field.
+    fn from(refusal: Refusal) -> Self {
+        let (code, message) = refusal.code_and_message();
+        match refusal {
+            Refusal::Invalid(violations) => {
+                let mut details = ErrorDetails::new();
+                for v in &violations {
+                    details.add_bad_request_violation(v.field, &v.description);
+                }
+                Status::with_error_details(code, message, details)
+            }
+            Refusal::Store(_) => Status::new(code, message),
+        }
+    }
 }
 
 impl From<StoreError> for Status {
     fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Duplicate(_) => {
-                Status::already_exists("this comment was already submitted")
-            }
-            StoreError::Closed => Status::unavailable("the server is shutting down"),
-            other => {
-                tracing::error!(cause = %other, "storage failure");
-                Status::internal("storage failure")
-            }
-        }
+        Refusal::Store(error).into()
     }
 }
 

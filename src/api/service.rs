@@ -1,13 +1,15 @@
 //! `CommentService`: thin handlers that validate, call the domain and map errors.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tonic::{Request, Response, Status};
+use futures_util::{Stream, StreamExt as _};
+use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, instrument};
 
 use super::convert;
-use super::errors::invalid_argument;
+use super::errors::Refusal;
 use super::pb;
 use crate::classifier::CommentText;
 use crate::comment::{
@@ -22,6 +24,9 @@ use crate::validate::{FieldViolation, validate};
 /// Default and largest page of `ListComments`.
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 500;
+/// Submissions of one `SubmitComments` stream in progress at once; their answers still leave
+/// in request order.
+const STREAM_CONCURRENCY: usize = 64;
 
 /// What every handler needs, shared by all of them.
 #[derive(Debug)]
@@ -54,7 +59,7 @@ impl CommentApi {
     fn judge(
         &self,
         request: &pb::SubmitCommentRequest,
-    ) -> Result<(Submission, Verdict, String), Status> {
+    ) -> Result<(Submission, Verdict, String), Refusal> {
         let checked = validate(&convert::submission_input(request));
         let parent = CommentId::parse(request.parent_id.trim());
         let parent_problem = match parent {
@@ -63,10 +68,10 @@ impl CommentApi {
         };
         let submission = match (checked, parent_problem) {
             (Ok(submission), None) => submission,
-            (Ok(_), Some(problem)) => return Err(invalid_argument(&[problem])),
+            (Ok(_), Some(problem)) => return Err(Refusal::Invalid(vec![problem])),
             (Err(mut violations), problem) => {
                 violations.extend(problem);
-                return Err(invalid_argument(&violations));
+                return Err(Refusal::Invalid(violations));
             }
         };
         let model = self.shared.model.get();
@@ -79,29 +84,14 @@ impl CommentApi {
         Ok((submission, verdict, model.version().to_owned()))
     }
 
-    /// Why `parent` cannot be replied to in `post_id`, if it cannot.
-    fn parent_problem(
-        &self,
-        post_id: &str,
-        parent: CommentId,
-    ) -> Result<Option<FieldViolation>, Status> {
-        let ok = self.shared.store.get(parent)?.is_some_and(|p| {
-            p.verdict.status == CommentStatus::Approved && p.submission.post_id == post_id
-        });
-        Ok((!ok)
-            .then(|| FieldViolation::new("parent_id", "names no approved comment of this post")))
-    }
-}
-
-#[tonic::async_trait]
-impl pb::comment_service_server::CommentService for CommentApi {
+    /// Judges and stores one submission; answers once it is on disk.
     #[instrument(skip_all, fields(comment_id, status))]
-    async fn submit_comment(
+    async fn submit(
         &self,
-        request: Request<pb::SubmitCommentRequest>,
-    ) -> Result<Response<pb::SubmitCommentResponse>, Status> {
+        request: &pb::SubmitCommentRequest,
+    ) -> Result<pb::SubmitCommentResponse, Refusal> {
         let started = Instant::now();
-        let (submission, verdict, model_version) = self.judge(request.get_ref())?;
+        let (submission, verdict, model_version) = self.judge(request)?;
         let comment = StoredComment {
             id: CommentId::generate(),
             created_at_ms: now_ms(),
@@ -119,10 +109,60 @@ impl pb::comment_service_server::CommentService for CommentApi {
             elapsed_us = started.elapsed().as_micros() as u64,
             "comment stored"
         );
-        Ok(Response::new(convert::verdict_response(
+        Ok(convert::verdict_response(
             comment.id.to_string(),
             &comment.verdict,
-        )))
+        ))
+    }
+
+    /// Why `parent` cannot be replied to in `post_id`, if it cannot.
+    fn parent_problem(
+        &self,
+        post_id: &str,
+        parent: CommentId,
+    ) -> Result<Option<FieldViolation>, Refusal> {
+        let ok = self.shared.store.get(parent)?.is_some_and(|p| {
+            p.verdict.status == CommentStatus::Approved && p.submission.post_id == post_id
+        });
+        Ok((!ok)
+            .then(|| FieldViolation::new("parent_id", "names no approved comment of this post")))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::comment_service_server::CommentService for CommentApi {
+    async fn submit_comment(
+        &self,
+        request: Request<pb::SubmitCommentRequest>,
+    ) -> Result<Response<pb::SubmitCommentResponse>, Status> {
+        Ok(Response::new(self.submit(request.get_ref()).await?))
+    }
+
+    type SubmitCommentsStream =
+        Pin<Box<dyn Stream<Item = Result<pb::SubmitCommentResponse, Status>> + Send + 'static>>;
+
+    async fn submit_comments(
+        &self,
+        request: Request<Streaming<pb::SubmitCommentRequest>>,
+    ) -> Result<Response<Self::SubmitCommentsStream>, Status> {
+        let api = self.clone();
+        let answers = request
+            .into_inner()
+            .map(move |item| {
+                let api = api.clone();
+                async move {
+                    let request = item?;
+                    Ok(match api.submit(&request).await {
+                        Ok(answer) => answer,
+                        Err(refusal) => pb::SubmitCommentResponse {
+                            error: Some(refusal.into_item_error()),
+                            ..Default::default()
+                        },
+                    })
+                }
+            })
+            .buffered(STREAM_CONCURRENCY);
+        Ok(Response::new(Box::pin(answers)))
     }
 
     #[instrument(skip_all, fields(status))]
@@ -134,8 +174,8 @@ impl pb::comment_service_server::CommentService for CommentApi {
         let email_hash = self.shared.hasher.hash(&submission.author_email);
         let duplicate =
             store::keys::duplicate_key(&submission.post_id, &email_hash, &submission.content);
-        if self.shared.store.find_duplicate(&duplicate)?.is_some() {
-            return Err(Status::already_exists("this comment was already submitted"));
+        if let Some(existing) = self.shared.store.find_duplicate(&duplicate)? {
+            return Err(Refusal::Store(store::StoreError::Duplicate(existing)).into());
         }
         tracing::Span::current().record("status", verdict.status.as_str());
         Ok(Response::new(convert::verdict_response(
@@ -169,7 +209,7 @@ impl pb::comment_service_server::CommentService for CommentApi {
             }
         };
         if !violations.is_empty() {
-            return Err(invalid_argument(&violations));
+            return Err(Refusal::Invalid(violations).into());
         }
         let page_size = match request.page_size as usize {
             0 => DEFAULT_PAGE_SIZE,
