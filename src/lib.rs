@@ -10,6 +10,7 @@
 //! - [`privacy`]: finding and masking emails; the keyed hash that replaces them in indexes.
 //! - [`comment`]: the domain types.
 //! - [`config`]: settings from defaults, file, environment and flags.
+//! - [`replay`]: replaying labelled datasets and generating load against a live service.
 //! - [`server`]: starts and stops the service.
 //! - [`cli`]: the subcommands of the `commentguard` binary.
 
@@ -20,9 +21,12 @@ pub mod classifier;
 pub mod cli;
 pub mod comment;
 pub mod config;
+pub mod dataset;
 pub mod live_model;
+pub mod metrics;
 pub mod policy;
 pub mod privacy;
+pub mod replay;
 pub mod server;
 pub mod store;
 pub mod validate;

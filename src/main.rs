@@ -19,6 +19,10 @@ enum Command {
     Submit(cli::client::SubmitArgs),
     /// Print the approved comments of a post.
     Thread(cli::client::ThreadArgs),
+    /// Replay labelled datasets through a running service and report accuracy and speed.
+    Replay(cli::replay::Args),
+    /// Load a running service with valid submissions and report throughput and latency.
+    Load(cli::load::Args),
     /// Train a spam model from labelled datasets.
     Train(cli::train::Args),
     /// Measure a model (or the training recipe, with --cv) on labelled datasets.
@@ -40,6 +44,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => cli::serve::run(args),
         Command::Submit(args) => client_runtime()?.block_on(cli::client::submit(args)),
         Command::Thread(args) => client_runtime()?.block_on(cli::client::thread(args)),
+        Command::Replay(args) => client_runtime()?.block_on(cli::replay::run(args)),
+        Command::Load(args) => multi_thread_runtime()?.block_on(cli::load::run(args)),
         Command::Train(args) => cli::train::run(args),
         Command::Eval(args) => cli::eval::run(args),
     }
@@ -47,6 +53,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn client_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+fn multi_thread_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
 }

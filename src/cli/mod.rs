@@ -2,5 +2,7 @@
 
 pub mod client;
 pub mod eval;
+pub mod load;
+pub mod replay;
 pub mod serve;
 pub mod train;

@@ -1,0 +1,99 @@
+//! `commentguard replay`: send labelled datasets through a running service and report its
+//! accuracy and speed.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use tonic::transport::{Channel, Endpoint};
+
+use crate::dataset::{self, Format, LabelledComment};
+use crate::replay::{self, Mode};
+
+/// Arguments of `commentguard replay`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Server address.
+    #[arg(long, default_value = super::client::DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
+    pub addr: String,
+    /// A labelled dataset file; repeat for several.
+    #[arg(long = "dataset", required = true)]
+    pub datasets: Vec<PathBuf>,
+    /// Format of every dataset [default: detected from the content].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Submissions in flight at most.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// HTTP/2 connections to spread them over.
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+    /// Use CheckComment: verdicts only, nothing stored.
+    #[arg(long, conflicts_with = "unary")]
+    pub check_only: bool,
+    /// One SubmitComment call per record instead of SubmitComments streams.
+    #[arg(long)]
+    pub unary: bool,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Opens `count` separate HTTP/2 connections to `addr`.
+///
+/// # Errors
+/// When the address is invalid or the server cannot be reached.
+pub async fn connect(addr: &str, count: usize) -> anyhow::Result<Vec<Channel>> {
+    let endpoint = Endpoint::from_shared(addr.to_owned())?;
+    let mut channels = Vec::with_capacity(count.max(1));
+    for _ in 0..count.max(1) {
+        channels.push(
+            endpoint
+                .connect()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot connect to {addr}: {e}"))?,
+        );
+    }
+    Ok(channels)
+}
+
+/// Reads every dataset, in order.
+///
+/// # Errors
+/// The first unreadable file or bad row, named.
+pub fn read_all(paths: &[PathBuf], format: Option<Format>) -> anyhow::Result<Vec<LabelledComment>> {
+    let mut records = Vec::new();
+    for path in paths {
+        records.extend(dataset::read(path, format)?);
+    }
+    Ok(records)
+}
+
+/// Runs `commentguard replay`.
+///
+/// # Errors
+/// Unreadable datasets, an unreachable server, or a broken stream.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let records = read_all(&args.datasets, args.format)?;
+    let channels = connect(&args.addr, args.connections).await?;
+    let mode = if args.check_only {
+        Mode::CheckOnly
+    } else if args.unary {
+        Mode::Unary
+    } else {
+        Mode::Stream
+    };
+    let bar = if !args.json && std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(records.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let tick = || bar.inc(1);
+    let report = replay::replay(&channels, &records, mode, args.concurrency, &tick).await?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(())
+}

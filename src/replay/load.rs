@@ -1,0 +1,136 @@
+//! Load generation: valid submissions at a fixed rate (open loop) or as fast as answers come
+//! back (closed loop), for a bounded time, reporting throughput and latency percentiles.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tonic::transport::Channel;
+
+use super::report::{LatencyMs, Recorder};
+use crate::api::pb;
+use crate::api::pb::comment_service_client::CommentServiceClient;
+
+/// How to load the service.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// How long to send for.
+    pub duration: Duration,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// Requests per second for an open-loop run; `None` sends as fast as answers return.
+    pub rate: Option<f64>,
+}
+
+/// What a load run measured. Serialized, it is the `load --json` object.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// Requests answered successfully.
+    pub requests: u64,
+    /// Requests refused or failed.
+    pub errors: u64,
+    /// Successful requests per second of wall time.
+    pub throughput_per_s: f64,
+    /// Latency of successful requests; in open-loop runs measured from when each request was
+    /// due, so a server that falls behind shows it.
+    pub latency_ms: LatencyMs,
+    /// Wall time in seconds, including draining the last requests.
+    pub elapsed_s: f64,
+}
+
+/// Sends submissions built from `templates` (cycled; each gets a unique email so none is a
+/// duplicate) over `channels` and measures the answers.
+pub async fn run(
+    channels: &[Channel],
+    templates: Arc<Vec<pb::SubmitCommentRequest>>,
+    options: LoadOptions,
+) -> anyhow::Result<LoadReport> {
+    anyhow::ensure!(!channels.is_empty(), "at least one connection is needed");
+    anyhow::ensure!(!templates.is_empty(), "no submissions to send");
+    let recorder = Arc::new(Recorder::new());
+    let counter = Arc::new(AtomicU64::new(0));
+    let run = super::run_id();
+    let started = Instant::now();
+    let deadline = started + options.duration;
+    let concurrency = options.concurrency.max(1);
+    let make = {
+        let templates = Arc::clone(&templates);
+        let counter = Arc::clone(&counter);
+        move || {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let mut request = templates[(n as usize) % templates.len()].clone();
+            request.author_email = format!("load-{run}-{n}@example.com");
+            request.post_id = format!("load-{run}-{}", n % 1000);
+            request
+        }
+    };
+
+    match options.rate {
+        None => {
+            let workers: Vec<_> = (0..concurrency)
+                .map(|w| {
+                    let mut client =
+                        CommentServiceClient::new(channels[w % channels.len()].clone());
+                    let recorder = Arc::clone(&recorder);
+                    let make = make.clone();
+                    tokio::spawn(async move {
+                        while Instant::now() < deadline {
+                            let sent = Instant::now();
+                            match client.submit_comment(make()).await {
+                                Ok(_) => recorder.latency(sent.elapsed()),
+                                Err(_) => recorder.error(),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker.await?;
+            }
+        }
+        Some(rate) => {
+            anyhow::ensure!(rate > 0.0, "--rate must be positive");
+            let slots = Arc::new(Semaphore::new(concurrency));
+            let interval = Duration::from_secs_f64(1.0 / rate);
+            let mut sent: u64 = 0;
+            let mut ticker = tokio::time::interval(Duration::from_millis(1));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            while Instant::now() < deadline {
+                ticker.tick().await;
+                let due = (started.elapsed().as_secs_f64() * rate) as u64;
+                while sent < due {
+                    let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                        break;
+                    };
+                    let intended = started + interval.mul_f64(sent as f64);
+                    let mut client = CommentServiceClient::new(
+                        channels[(sent as usize) % channels.len()].clone(),
+                    );
+                    let recorder = Arc::clone(&recorder);
+                    let request = make();
+                    tokio::spawn(async move {
+                        match client.submit_comment(request).await {
+                            Ok(_) => recorder.latency(intended.elapsed()),
+                            Err(_) => recorder.error(),
+                        }
+                        drop(permit);
+                    });
+                    sent += 1;
+                }
+            }
+            // Wait for the requests still in flight.
+            let _ = slots.acquire_many(concurrency as u32).await;
+        }
+    }
+    let elapsed = started.elapsed();
+    let (requests, errors, histogram) = recorder.snapshot();
+    Ok(LoadReport {
+        requests,
+        errors,
+        throughput_per_s: requests as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+        latency_ms: LatencyMs::from_micros(&histogram),
+        elapsed_s: elapsed.as_secs_f64(),
+    })
+}

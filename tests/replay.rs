@@ -1,0 +1,161 @@
+//! Replay and load against a live server: the figures are consistent and the bundled data is
+//! moderated at least as well as the classifier's measured figures promise.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use commentguard::replay::{self, Mode, load};
+use support::{TestServer, config};
+
+fn data(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path)
+}
+
+/// Floors under the shipped model's measured figures on its own training data, loose enough
+/// for retraining noise, tight enough to catch a broken pipeline.
+const MIN_MCC: f64 = 0.85;
+const MAX_HAM_FLAGGED: f64 = 0.05;
+
+fn check_consistent(json: &serde_json::Value) {
+    let n = |k: &str| {
+        json[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("missing {k}: {json}"))
+    };
+    let f = |k: &str| {
+        json[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("missing {k}: {json}"))
+    };
+    let (tp, fp, tn, fneg) = (
+        n("true_positive") as f64,
+        n("false_positive") as f64,
+        n("true_negative") as f64,
+        n("false_negative") as f64,
+    );
+    assert_eq!(n("total") as f64, tp + fp + tn + fneg);
+    let mcc = (tp * tn - fp * fneg) / ((tp + fp) * (tp + fneg) * (tn + fp) * (tn + fneg)).sqrt();
+    assert!((f("mcc") - mcc).abs() < 1e-9);
+    assert!((f("accuracy") - (tp + tn) / (tp + fp + tn + fneg)).abs() < 1e-9);
+    assert!((f("ham_false_positive_rate") - fp / (fp + tn)).abs() < 1e-9);
+    for key in ["precision", "recall", "f1", "throughput_per_s"] {
+        f(key);
+    }
+    for key in ["p50", "p90", "p99", "max"] {
+        assert!(
+            json["latency_ms"][key].as_f64().is_some(),
+            "latency_ms.{key}"
+        );
+    }
+    n("errors");
+}
+
+#[tokio::test]
+async fn replay_cli_reports_consistent_figures_above_the_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_commentguard"));
+    command
+        .args(["replay", "--addr", &server.url, "--json", "--dataset"])
+        .arg(data("youtube-spam/Youtube01-Psy.csv"))
+        .arg("--dataset")
+        .arg(data("youtube-spam/Youtube02-KatyPerry.csv"));
+    // The server runs on this test's runtime: wait for the child off it.
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "exactly one JSON object: {stdout}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    check_consistent(&json);
+    assert_eq!(json["total"].as_u64(), Some(700));
+    assert_eq!(json["errors"].as_u64(), Some(0));
+    assert!(json["mcc"].as_f64().unwrap() >= MIN_MCC, "{json}");
+    assert!(
+        json["ham_false_positive_rate"].as_f64().unwrap() <= MAX_HAM_FLAGGED,
+        "{json}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unary_check_and_stream_modes_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let records =
+        commentguard::dataset::read(&data("youtube-spam/Youtube03-LMFAO.csv"), None).unwrap();
+    let channels = commentguard::cli::replay::connect(&server.url, 2)
+        .await
+        .unwrap();
+    let mut confusions = Vec::new();
+    for mode in [Mode::Stream, Mode::Unary, Mode::CheckOnly] {
+        let report = replay::replay(&channels, &records, mode, 16, &|| {})
+            .await
+            .unwrap();
+        assert_eq!(report.errors, 0, "{mode:?}");
+        assert_eq!(report.metrics.total, records.len() as u64);
+        confusions.push((
+            report.metrics.true_positive,
+            report.metrics.false_positive,
+            report.metrics.true_negative,
+            report.metrics.false_negative,
+        ));
+    }
+    // Same verdicts whichever way the records travel.
+    assert_eq!(confusions[0], confusions[1]);
+    assert_eq!(confusions[1], confusions[2]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn load_runs_briefly_without_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let records =
+        commentguard::dataset::read(&data("youtube-spam/Youtube01-Psy.csv"), None).unwrap();
+    let templates: Vec<_> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| replay::to_request(r, 0, i))
+        .collect();
+    let channels = commentguard::cli::replay::connect(&server.url, 2)
+        .await
+        .unwrap();
+    let templates = Arc::new(templates);
+    for rate in [None, Some(500.0)] {
+        let report = load::run(
+            &channels,
+            Arc::clone(&templates),
+            load::LoadOptions {
+                duration: Duration::from_secs(1),
+                concurrency: 8,
+                rate,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.errors, 0, "{rate:?}");
+        assert!(
+            report.requests > 0 && report.throughput_per_s > 0.0,
+            "{rate:?}"
+        );
+        assert!(report.latency_ms.p50 <= report.latency_ms.max);
+        if let Some(rate) = rate {
+            // An open loop sends about rate × duration, never far more.
+            assert!(report.requests as f64 <= rate * 1.1, "{}", report.requests);
+        }
+    }
+    server.stop().await;
+}
