@@ -1,0 +1,183 @@
+//! The full service against a no-op twin: the same proto and the same client at the same
+//! concurrency, but a handler that answers a fixed verdict without validating, scoring or
+//! storing. The ratio of their throughputs says how close the whole pipeline (validation,
+//! classifier, rules, durable group-committed storage) comes to the ceiling of tonic here.
+
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use commentguard::api::pb::comment_service_client::CommentServiceClient;
+use commentguard::api::pb::comment_service_server::{CommentService, CommentServiceServer};
+use commentguard::api::pb::{self, CommentStatus};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures_util::Stream;
+use tonic::transport::{Channel, Server};
+use tonic::{Request, Response, Status, Streaming};
+
+/// The twin: answers every submission with a fixed verdict.
+#[derive(Debug, Clone, Copy)]
+struct NoOp;
+
+#[tonic::async_trait]
+impl CommentService for NoOp {
+    async fn submit_comment(
+        &self,
+        _: Request<pb::SubmitCommentRequest>,
+    ) -> Result<Response<pb::SubmitCommentResponse>, Status> {
+        Ok(Response::new(pb::SubmitCommentResponse {
+            comment_id: "01890a5d-ac96-774b-bcce-b302099a8057".into(),
+            status: CommentStatus::Approved.into(),
+            spam_score: 0.01,
+            reasons: Vec::new(),
+            error: None,
+        }))
+    }
+
+    async fn check_comment(
+        &self,
+        request: Request<pb::SubmitCommentRequest>,
+    ) -> Result<Response<pb::SubmitCommentResponse>, Status> {
+        self.submit_comment(request).await
+    }
+
+    type SubmitCommentsStream =
+        Pin<Box<dyn Stream<Item = Result<pb::SubmitCommentResponse, Status>> + Send + 'static>>;
+
+    async fn submit_comments(
+        &self,
+        _: Request<Streaming<pb::SubmitCommentRequest>>,
+    ) -> Result<Response<Self::SubmitCommentsStream>, Status> {
+        Err(Status::unimplemented("not part of the comparison"))
+    }
+
+    async fn list_comments(
+        &self,
+        _: Request<pb::ListCommentsRequest>,
+    ) -> Result<Response<pb::ListCommentsResponse>, Status> {
+        Ok(Response::new(pb::ListCommentsResponse::default()))
+    }
+}
+
+const CONCURRENCY: usize = 64;
+const CONNECTIONS: usize = 2;
+const PER_TASK: u64 = 16;
+
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+fn request() -> pb::SubmitCommentRequest {
+    let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    pb::SubmitCommentRequest {
+        post_id: format!("bench-post-{}", n % 100),
+        parent_id: String::new(),
+        author_name: "Ada Lovelace".into(),
+        author_email: format!("bench{n}@example.com"),
+        author_url: String::new(),
+        content: "Thanks for writing this up. The section on ownership finally made the borrow \
+                  checker click for me; I would love a follow-up on async lifetimes."
+            .into(),
+        context: Some(pb::ClientContext {
+            ip: "203.0.113.9".into(),
+            user_agent: "Mozilla/5.0".into(),
+            referrer: String::new(),
+            honeypot: String::new(),
+        }),
+    }
+}
+
+async fn drive(channels: &[Channel], iters: u64) -> Duration {
+    let started = Instant::now();
+    for _ in 0..iters {
+        let tasks: Vec<_> = (0..CONCURRENCY)
+            .map(|t| {
+                let mut client = CommentServiceClient::new(channels[t % channels.len()].clone());
+                tokio::spawn(async move {
+                    for _ in 0..PER_TASK {
+                        client.submit_comment(request()).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    }
+    started.elapsed()
+}
+
+async fn connect(url: &str) -> Vec<Channel> {
+    let mut channels = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned()).unwrap();
+        channels.push(endpoint.connect().await.unwrap());
+    }
+    channels
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (real_url, twin_url) = runtime.block_on(async {
+        let config = commentguard::Config {
+            data_dir: dir.path().to_path_buf(),
+            model: Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.json"),
+            ..Default::default()
+        };
+        let real = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let real_url = format!("http://{}", real.local_addr().unwrap());
+        tokio::spawn(async move {
+            commentguard::server::run(&config, real, std::future::pending()).await
+        });
+        let twin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let twin_url = format!("http://{}", twin.local_addr().unwrap());
+        tokio::spawn(
+            Server::builder()
+                .add_service(CommentServiceServer::new(NoOp))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(twin)),
+        );
+        (real_url, twin_url)
+    });
+    let (real, twin) = runtime.block_on(async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        (connect(&real_url).await, connect(&twin_url).await)
+    });
+
+    let measured: Arc<[(AtomicU64, AtomicU64); 2]> = Arc::default();
+    let mut group = c.benchmark_group("end_to_end");
+    group.throughput(Throughput::Elements(CONCURRENCY as u64 * PER_TASK));
+    group.measurement_time(Duration::from_secs(10));
+    for (slot, (name, channels)) in [("submit/real", &real), ("submit/no_op_twin", &twin)]
+        .into_iter()
+        .enumerate()
+    {
+        let measured = Arc::clone(&measured);
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let elapsed = runtime.block_on(drive(channels, iters));
+                let (requests, nanos) = &measured[slot];
+                requests.fetch_add(iters * CONCURRENCY as u64 * PER_TASK, Ordering::Relaxed);
+                nanos.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+                elapsed
+            })
+        });
+    }
+    group.finish();
+    let rate = |slot: usize| {
+        let (requests, nanos) = &measured[slot];
+        requests.load(Ordering::Relaxed) as f64 / (nanos.load(Ordering::Relaxed) as f64 / 1e9)
+    };
+    let (real_rate, twin_rate) = (rate(0), rate(1));
+    println!(
+        "end_to_end: real {real_rate:.0}/s, no-op twin {twin_rate:.0}/s, ratio {:.1}% \
+         (concurrency {CONCURRENCY}, {CONNECTIONS} connections)",
+        100.0 * real_rate / twin_rate
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
