@@ -1,13 +1,121 @@
-//! `commentguard train`.
+//! `commentguard train`: fit a spam model on labelled datasets, cross-validate the recipe on
+//! the same data, and write a model file.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use linfa::ParamGuard as _;
+
+use crate::classifier::model_file::CvMetrics;
+use crate::classifier::{ModelFile, SpamFilterParams, SpamModel};
+use crate::dataset::{self, Format};
+use crate::policy::Thresholds;
 
 /// Arguments of `commentguard train`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A labelled dataset; repeat for several. The format is detected unless --format is given.
+    #[arg(long = "dataset", required = true)]
+    pub datasets: Vec<PathBuf>,
+    /// Format of every dataset, when detection is not wanted.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Where to write the model; its file stem becomes the model name.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Folds of the cross-validation stored with the model (0 skips it).
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// L2 penalty of the logistic regression.
+    #[arg(long)]
+    pub alpha: Option<f64>,
+}
 
 /// Runs `commentguard train`.
 ///
 /// # Errors
 /// Any failure, with context for the user.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not available yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut params = SpamFilterParams::new();
+    if let Some(a) = args.alpha {
+        params = params.alpha(a);
+    }
+    let params = params.check()?;
+    let mut infos = Vec::new();
+    let mut data = Vec::new();
+    for path in &args.datasets {
+        let d = dataset::load(path, args.format)?;
+        eprintln!(
+            "read {}: {} comments ({} spam, {} ham)",
+            path.display(),
+            d.info.records,
+            d.info.spam,
+            d.info.ham
+        );
+        infos.push(d.info);
+        data.extend(d.comments);
+    }
+    let threshold = Thresholds::default().pending;
+    let bar = ProgressBar::new(args.folds as u64 + 1);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let cv = if args.folds > 0 {
+        bar.set_message(format!("cross-validating ({} folds)", args.folds));
+        let report =
+            params.cross_validate(&data, args.folds, threshold, |k| bar.set_position(k as u64))?;
+        Some(CvMetrics::from_report(&report, threshold))
+    } else {
+        None
+    };
+    bar.set_message("fitting the final model");
+    let filter = params.fit(&data)?;
+    bar.inc(1);
+    bar.finish_with_message("done");
+
+    let name = args
+        .out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".to_owned());
+    let command = std::iter::once("commentguard".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let file = ModelFile::new(&name, command, params, infos, cv.clone(), &filter);
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    file.save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let model = SpamModel::from_parts(&file, filter);
+    println!(
+        "wrote {} ({} terms, version {})",
+        args.out.display(),
+        model.filter().vocab.len(),
+        model.version()
+    );
+    if let Some(cv) = cv {
+        let m = cv.metrics;
+        println!(
+            "{}-fold grouped CV at threshold {}: accuracy {:.4} precision {:.4} recall {:.4} f1 {:.4} mcc {:.4} ham flagged {:.4} (tp {} fp {} tn {} fn {}), log-loss {:.4}, brier {:.4}",
+            cv.folds,
+            cv.threshold,
+            m.accuracy,
+            m.precision,
+            m.recall,
+            m.f1,
+            m.mcc,
+            m.ham_false_positive_rate,
+            m.true_positive,
+            m.false_positive,
+            m.true_negative,
+            m.false_negative,
+            cv.log_loss,
+            cv.brier
+        );
+    }
+    Ok(())
 }
