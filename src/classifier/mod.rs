@@ -7,6 +7,7 @@
 //! - [`train`]: hyperparameters (linfa style), fitting with linfa's logistic regression,
 //!   grouped cross-validation.
 //! - [`score`]: the fitted [`SpamFilter`]: sparse scoring and explanations.
+//! - [`solver`]: sparse warm start for linfa's logistic regression.
 //! - [`model_file`]: the versioned, checksummed JSON model file.
 
 use std::path::Path;
@@ -15,6 +16,7 @@ pub mod features;
 pub mod model_file;
 pub mod normalize;
 pub mod score;
+pub mod solver;
 pub mod train;
 
 pub use model_file::ModelFile;

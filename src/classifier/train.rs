@@ -5,15 +5,21 @@ use std::collections::HashMap;
 
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
-use ndarray::Array1;
+use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use super::CommentText;
 use super::features::{FeatureConfig, PremixedHasher, build_vocabulary, for_each_gram};
 use super::normalize::normalize;
 use super::score::SpamFilter;
+use super::solver;
 use crate::dataset::LabelledComment;
 use crate::metrics::Confusion;
+
+/// The warm start aims this much below linfa's tolerance, so linfa only confirms.
+const WARM_START_TOLERANCE_FACTOR: f64 = 0.1;
+/// Iteration cap of the warm start (each iteration is one sparse pass).
+const WARM_START_MAX_ITERATIONS: usize = 5000;
 
 /// Why training failed.
 #[derive(Debug, thiserror::Error)]
@@ -217,9 +223,9 @@ impl SpamFilterValidParams {
                 ham: rows.len() - spam,
             });
         }
-        let term_lists: Vec<&[u64]> = rows
+        let term_lists: Vec<(&[u64], bool)> = rows
             .iter()
-            .map(|&i| corpus.docs[i].terms.as_slice())
+            .map(|&i| (corpus.docs[i].terms.as_slice(), corpus.docs[i].spam))
             .collect();
         let vocab = build_vocabulary(&self.features, &term_lists, &corpus.keys);
         let mut filter = SpamFilter {
@@ -228,8 +234,36 @@ impl SpamFilterValidParams {
             weights: Vec::new(),
             intercept: 0.0,
         };
-        let texts: Vec<CommentText<'_>> = rows.iter().map(|&i| corpus.docs[i].text).collect();
-        let x = filter.dense_rows(&texts);
+        let mut sparse = Vec::with_capacity(rows.len());
+        for &i in rows {
+            sparse.push(filter.features_of(&corpus.docs[i].text));
+        }
+        let n_cols = filter.n_features();
+        let mut x = Array2::zeros((rows.len(), n_cols));
+        for (r, row) in sparse.iter().enumerate() {
+            for (&c, &v) in row.cols.iter().zip(&row.vals) {
+                x[[r, c as usize]] = v;
+            }
+        }
+        // linfa labels the more frequent class +1 (the first seen on a tie); the warm start
+        // must solve the same orientation.
+        let spam_positive = match (2 * spam).cmp(&rows.len()) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => corpus.docs[rows[0]].spam,
+        };
+        let signs: Vec<f64> = rows
+            .iter()
+            .map(|&i| if corpus.docs[i].spam == spam_positive { 1.0 } else { -1.0 })
+            .collect();
+        let start = solver::minimize(
+            &solver::Csr::from_rows(&sparse, n_cols),
+            &signs,
+            self.alpha,
+            self.gradient_tolerance * WARM_START_TOLERANCE_FACTOR,
+            WARM_START_MAX_ITERATIONS,
+        );
+        drop(sparse);
         let y: Array1<usize> = rows
             .iter()
             .map(|&i| usize::from(corpus.docs[i].spam))
@@ -239,6 +273,7 @@ impl SpamFilterValidParams {
             .alpha(self.alpha)
             .max_iterations(self.max_iterations)
             .gradient_tolerance(self.gradient_tolerance)
+            .initial_params(Array1::from(start))
             .fit(&dataset)?;
         let positive_is_spam = model.labels().pos.class == 1;
         let sign = if positive_is_spam { 1.0 } else { -1.0 };
@@ -269,22 +304,58 @@ impl SpamFilterValidParams {
             log_loss: 0.0,
             brier: 0.0,
         };
-        for k in 0..folds {
+        let evaluate = |k: usize| -> Result<(Confusion, f64, f64), TrainError> {
             let train: Vec<usize> = (0..data.len()).filter(|&i| assignment[i] != k).collect();
             let model = self.fit_indices(&corpus, &train)?;
-            let mut c = Confusion::default();
+            let (mut c, mut brier, mut log_loss) = (Confusion::default(), 0.0, 0.0);
             for i in (0..data.len()).filter(|&i| assignment[i] == k) {
                 let doc = &corpus.docs[i];
                 let p = model.probability(&doc.text);
                 c.add(doc.spam, p >= threshold);
                 let y = if doc.spam { 1.0 } else { 0.0 };
-                report.brier += (p - y) * (p - y);
+                brier += (p - y) * (p - y);
                 let pc = p.clamp(1e-15, 1.0 - 1e-15);
-                report.log_loss -= y * pc.ln() + (1.0 - y) * (1.0 - pc).ln();
+                log_loss -= y * pc.ln() + (1.0 - y) * (1.0 - pc).ln();
             }
+            Ok((c, brier, log_loss))
+        };
+        // Folds are independent: run them on the available cores, results in fold order.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, folds);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if k >= folds {
+                            break;
+                        }
+                        let r = evaluate(k);
+                        if let Ok(mut d) = done.lock() {
+                            d.push((k, r));
+                        }
+                    }
+                });
+            }
+        });
+        let mut results = done.into_inner().unwrap_or_default();
+        results.sort_by_key(|r| r.0);
+        for (k, r) in results {
+            let (c, brier, log_loss) = r?;
             report.pooled.merge(&c);
             report.per_fold.push(c);
+            report.brier += brier;
+            report.log_loss += log_loss;
             progress(k + 1);
+        }
+        if report.per_fold.len() != folds {
+            return Err(TrainError::InvalidFolds {
+                folds,
+                max: report.per_fold.len(),
+            });
         }
         let n = data.len().max(1) as f64;
         report.brier /= n;

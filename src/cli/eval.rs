@@ -7,11 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
+use super::train::RecipeArgs;
 use anyhow::Context as _;
-use linfa::ParamGuard as _;
 use serde::Serialize;
 
-use crate::classifier::{CommentText, SpamFilterParams, SpamFilterValidParams, SpamModel};
+use crate::classifier::{CommentText, SpamFilterValidParams, SpamModel};
 use crate::dataset::{self, Format, LabelledComment, LoadedDataset};
 use crate::metrics::{Confusion, Metrics};
 use crate::policy::Thresholds;
@@ -46,9 +46,9 @@ pub struct Args {
     /// Score at or above which a comment counts as flagged.
     #[arg(long, default_value_t = Thresholds::DEFAULT_PENDING)]
     pub threshold: f64,
-    /// L2 penalty of the recipe (modes that train).
-    #[arg(long)]
-    pub alpha: Option<f64>,
+    /// Training recipe overrides (modes that train).
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
 }
 
 /// One evaluated part (a holdout file or a fold).
@@ -127,11 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|p| dataset::load(p, args.format))
         .collect::<Result<_, _>>()?;
-    let mut params = SpamFilterParams::new();
-    if let Some(a) = args.alpha {
-        params = params.alpha(a);
-    }
-    let params = params.check()?;
+    let params = args.recipe.params()?;
     let all: Vec<LabelledComment> = loaded.iter().flat_map(|d| d.comments.clone()).collect();
     let threshold = args.threshold;
     let mut parts = Vec::new();

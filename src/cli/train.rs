@@ -7,8 +7,9 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use linfa::ParamGuard as _;
 
+use crate::classifier::features::FeatureConfig;
 use crate::classifier::model_file::CvMetrics;
-use crate::classifier::{ModelFile, SpamFilterParams, SpamModel};
+use crate::classifier::{ModelFile, SpamFilterParams, SpamFilterValidParams, SpamModel};
 use crate::dataset::{self, Format};
 use crate::policy::Thresholds;
 
@@ -27,9 +28,50 @@ pub struct Args {
     /// Folds of the cross-validation stored with the model (0 skips it).
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
+    /// Training recipe overrides.
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+}
+
+/// Overrides of the training recipe, shared by `train` and the training modes of `eval`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RecipeArgs {
     /// L2 penalty of the logistic regression.
     #[arg(long)]
     pub alpha: Option<f64>,
+    /// Cap on word, bigram and domain terms.
+    #[arg(long)]
+    pub max_word_features: Option<usize>,
+    /// Cap on character n-grams.
+    #[arg(long)]
+    pub max_char_features: Option<usize>,
+    /// Cap on solver iterations.
+    #[arg(long)]
+    pub max_iterations: Option<u64>,
+}
+
+impl RecipeArgs {
+    /// The default recipe with these overrides, checked.
+    ///
+    /// # Errors
+    /// When an override is out of range.
+    pub fn params(&self) -> anyhow::Result<SpamFilterValidParams> {
+        let mut p = SpamFilterParams::new();
+        let mut features = FeatureConfig::default();
+        if let Some(a) = self.alpha {
+            p = p.alpha(a);
+        }
+        if let Some(n) = self.max_word_features {
+            features.max_word_features = n;
+        }
+        if let Some(n) = self.max_char_features {
+            features.max_char_features = n;
+        }
+        if let Some(n) = self.max_iterations {
+            p = p.max_iterations(n);
+        }
+        Ok(p.features(features).check()?)
+    }
 }
 
 /// Runs `commentguard train`.
@@ -37,11 +79,7 @@ pub struct Args {
 /// # Errors
 /// Any failure, with context for the user.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut params = SpamFilterParams::new();
-    if let Some(a) = args.alpha {
-        params = params.alpha(a);
-    }
-    let params = params.check()?;
+    let params = args.recipe.params()?;
     let mut infos = Vec::new();
     let mut data = Vec::new();
     for path in &args.datasets {
@@ -62,10 +100,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
     let cv = if args.folds > 0 {
         bar.set_message(format!("cross-validating ({} folds)", args.folds));
         let report =
             params.cross_validate(&data, args.folds, threshold, |k| bar.set_position(k as u64))?;
+        eprintln!(
+            "cross-validation took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         Some(CvMetrics::from_report(&report, threshold))
     } else {
         None
@@ -74,6 +118,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let filter = params.fit(&data)?;
     bar.inc(1);
     bar.finish_with_message("done");
+    eprintln!(
+        "training took {:.1} s in total",
+        started.elapsed().as_secs_f64()
+    );
 
     let name = args
         .out
