@@ -63,7 +63,7 @@ pub enum TrainError {
 /// | Name | Default | Purpose | Range |
 /// |---|---|---|---|
 /// | `features` | [`FeatureConfig::default`] | n-gram ranges and vocabulary caps | char min ≤ max |
-/// | `alpha` | `1.0` | L2 penalty of the logistic regression (sum loss) | ≥ 0, finite |
+/// | `alpha` | `0.1` | L2 penalty of the logistic regression (sum loss) | ≥ 0, finite |
 /// | `max_iterations` | `150` | L-BFGS iteration cap | ≥ 1 |
 /// | `gradient_tolerance` | `1e-4` | L-BFGS stops when the gradient norm is below this | > 0 |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,7 +88,7 @@ impl Default for SpamFilterParams {
     fn default() -> Self {
         Self(SpamFilterValidParams {
             features: FeatureConfig::default(),
-            alpha: 1.0,
+            alpha: 0.1,
             max_iterations: 150,
             gradient_tolerance: 1e-4,
         })
@@ -107,7 +107,7 @@ impl SpamFilterParams {
         self
     }
 
-    /// Sets the L2 penalty; defaults to `1.0`.
+    /// Sets the L2 penalty; defaults to `0.1`.
     pub fn alpha(mut self, alpha: f64) -> Self {
         self.0.alpha = alpha;
         self
@@ -254,7 +254,13 @@ impl SpamFilterValidParams {
         };
         let signs: Vec<f64> = rows
             .iter()
-            .map(|&i| if corpus.docs[i].spam == spam_positive { 1.0 } else { -1.0 })
+            .map(|&i| {
+                if corpus.docs[i].spam == spam_positive {
+                    1.0
+                } else {
+                    -1.0
+                }
+            })
             .collect();
         let start = solver::minimize(
             &solver::Csr::from_rows(&sparse, n_cols),

@@ -46,6 +46,9 @@ pub struct Args {
     /// Score at or above which a comment counts as flagged.
     #[arg(long, default_value_t = Thresholds::DEFAULT_PENDING)]
     pub threshold: f64,
+    /// With a model: also print each misclassified comment with its score (to stderr).
+    #[arg(long)]
+    pub show_errors: bool,
     /// Training recipe overrides (modes that train).
     #[command(flatten)]
     pub recipe: RecipeArgs,
@@ -177,6 +180,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("loading model {}", args.model.display()))?;
         let mut pooled = Confusion::default();
         for d in &loaded {
+            if args.show_errors {
+                for c in &d.comments {
+                    let s = model.score(&text_of(c));
+                    if (s.probability >= threshold) != c.label.is_spam() {
+                        let why: Vec<&str> =
+                            s.toward_spam.iter().map(|c| c.feature.as_str()).collect();
+                        eprintln!(
+                            "{:.3} {:?} {:?} spam-features {:?}",
+                            s.probability, c.label, c.content, why
+                        );
+                    }
+                }
+            }
             let c = score_all(&model, &d.comments, threshold);
             pooled.merge(&c);
             parts.push(Part {
