@@ -198,11 +198,9 @@ pub fn for_each_gram(
         }
         let g = Gram::Word(word);
         f(g, g.hash());
-        if cfg.word_bigrams {
-            if let Some(p) = prev {
-                let g = Gram::Bigram(p, word);
-                f(g, g.hash());
-            }
+        if let Some(p) = prev.filter(|_| cfg.word_bigrams) {
+            let g = Gram::Bigram(p, word);
+            f(g, g.hash());
         }
         prev = Some(word);
     }

@@ -108,15 +108,15 @@ pub fn is_format_char(c: char) -> bool {
 /// Strips tags, decodes entities, applies NFKC and removes format characters.
 fn clean(raw: &str) -> Cow<'_, str> {
     let mut text: Cow<'_, str> = Cow::Borrowed(raw);
-    if text.contains('<') {
-        if let Cow::Owned(s) = TAG.replace_all(&text, " ") {
-            text = Cow::Owned(s);
-        }
+    if text.contains('<')
+        && let Cow::Owned(s) = TAG.replace_all(&text, " ")
+    {
+        text = Cow::Owned(s);
     }
-    if text.contains('&') {
-        if let Cow::Owned(s) = html_escape::decode_html_entities(&text) {
-            text = Cow::Owned(s);
-        }
+    if text.contains('&')
+        && let Cow::Owned(s) = html_escape::decode_html_entities(&text)
+    {
+        text = Cow::Owned(s);
     }
     if !text.is_ascii() || text.bytes().any(|b| b.is_ascii_control()) {
         let s: String = text

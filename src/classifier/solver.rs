@@ -62,15 +62,15 @@ fn value_and_grad(x: &Csr, y: &[f64], alpha: f64, w: &[f64], grad: &mut [f64]) -
     let d = x.n_cols;
     grad.iter_mut().for_each(|g| *g = 0.0);
     let mut f = 0.0;
-    for i in 0..x.n_rows() {
+    for (i, &yi) in y.iter().enumerate().take(x.n_rows()) {
         let (s, e) = (x.indptr[i], x.indptr[i + 1]);
         let mut z = w[d];
         for k in s..e {
             z += w[x.cols[k] as usize] * x.vals[k];
         }
-        let yz = y[i] * z;
+        let yz = yi * z;
         f += softplus(-yz);
-        let r = (sigmoid(yz) - 1.0) * y[i];
+        let r = (sigmoid(yz) - 1.0) * yi;
         for k in s..e {
             grad[x.cols[k] as usize] += r * x.vals[k];
         }
@@ -99,7 +99,7 @@ pub fn minimize(x: &Csr, y: &[f64], alpha: f64, tolerance: f64, max_iterations: 
     let mut hist: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> =
         std::collections::VecDeque::with_capacity(MEMORY);
     let (mut w_new, mut g_new, mut dir) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    let mut alphas = vec![0.0; MEMORY];
+    let mut alphas = [0.0; MEMORY];
     for _ in 0..max_iterations {
         if dot(&g, &g).sqrt() < tolerance {
             break;
