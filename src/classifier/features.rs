@@ -263,10 +263,21 @@ impl BuildHasher for PremixedHasher {
     }
 }
 
+const FILTER_WORDS: usize = 1 << 10;
+
+/// The filter slot of a term hash (its top 16 bits after a multiply).
+#[inline]
+fn filter_slot(hash: u64) -> usize {
+    (hash.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 48) as usize
+}
+
 /// The learned terms: their keys, blocks and inverse document frequencies, and a hash index.
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
     index: HashMap<u64, u32, PremixedHasher>,
+    /// One bit per slot of a 2^16-bit filter; most n-grams of a comment are not in the
+    /// vocabulary, and this L1-resident filter rejects them before the hash table is probed.
+    filter: Vec<u64>,
     /// Stored key of each term, by column.
     pub keys: Vec<String>,
     /// Block of each term, by column.
@@ -322,8 +333,14 @@ impl Vocabulary {
             }
             blocks.push(gram.block());
         }
+        let mut filter = vec![0u64; FILTER_WORDS];
+        for &h in index.keys() {
+            let slot = filter_slot(h);
+            filter[slot >> 6] |= 1 << (slot & 63);
+        }
         Ok(Self {
             index,
+            filter,
             keys,
             blocks,
             idf,
@@ -343,6 +360,11 @@ impl Vocabulary {
     /// The column of a term hash, if it is in the vocabulary.
     #[inline]
     pub fn column(&self, hash: u64) -> Option<u32> {
+        let slot = filter_slot(hash);
+        let word = self.filter.get(slot >> 6).copied().unwrap_or(0);
+        if word & (1 << (slot & 63)) == 0 {
+            return None;
+        }
         self.index.get(&hash).copied()
     }
 }
