@@ -290,7 +290,8 @@ impl SpamFilterValidParams {
 
     /// Stratified K-fold cross-validation with comments of identical normalized text kept in
     /// the same fold, so repeated texts cannot appear on both sides. Each fold learns its own
-    /// vocabulary. Calls `progress` after each fold.
+    /// vocabulary. Folds run in parallel on the available cores; `progress` receives each
+    /// fold number, in order, once its result is collected.
     ///
     /// # Errors
     /// When `folds` is out of range or a fold fails to fit.
