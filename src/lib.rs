@@ -10,6 +10,8 @@
 //! - [`privacy`]: finding and masking emails; the keyed hash that replaces them in indexes.
 //! - [`comment`]: the domain types.
 //! - [`config`]: settings from defaults, file, environment and flags.
+//! - [`dataset`]: readers for labelled comment datasets (YouTube CSV, SMS, JSON Lines).
+//! - [`metrics`]: confusion matrix and the figures derived from it.
 //! - [`replay`]: replaying labelled datasets and generating load against a live service.
 //! - [`server`]: starts and stops the service.
 //! - [`cli`]: the subcommands of the `commentguard` binary.

@@ -1,7 +1,27 @@
 //! The spam classifier: comment text and metadata in, a spam probability and the features
 //! that drove it out. A pure library: no I/O but loading the model file.
+//!
+//! # Layout
+//! - [`normalize`]: raw text to canonical lowercase text plus surface statistics.
+//! - [`features`]: n-gram and metadata features, the vocabulary, sparse vectors.
+//! - [`train`]: hyperparameters (linfa style), fitting with linfa's logistic regression,
+//!   grouped cross-validation.
+//! - [`score`]: the fitted [`SpamFilter`]: sparse scoring and explanations.
+//! - [`solver`]: sparse warm start for linfa's logistic regression.
+//! - [`model_file`]: the versioned, checksummed JSON model file.
 
 use std::path::Path;
+
+pub mod features;
+pub mod model_file;
+pub mod normalize;
+pub mod score;
+pub mod solver;
+pub mod train;
+
+pub use model_file::ModelFile;
+pub use score::SpamFilter;
+pub use train::{SpamFilterParams, SpamFilterValidParams, TrainError};
 
 /// The parts of a submission the classifier looks at.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,7 +54,7 @@ pub struct Scored {
     pub toward_ham: Vec<Contribution>,
 }
 
-/// Why a model file could not be used.
+/// Why a model file could not be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The file could not be read.
@@ -45,27 +65,67 @@ pub enum ModelError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The file is truncated, not JSON, or its content is inconsistent.
+    #[error(
+        "model file {path} is damaged: {reason}; restore it or retrain with `commentguard train`"
+    )]
+    Damaged {
+        /// The model file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The content does not match its checksum.
+    #[error(
+        "model file {path} fails its checksum (recorded {expected}, computed {actual}); it was altered or corrupted: restore it or retrain with `commentguard train`"
+    )]
+    Checksum {
+        /// The model file.
+        path: String,
+        /// The checksum recorded in the file.
+        expected: String,
+        /// The checksum of the content as read.
+        actual: String,
+    },
+    /// The file has a format version this build does not read.
+    #[error(
+        "model file {path} has format version {found}, this build reads version {supported}; retrain it with this build's `commentguard train`"
+    )]
+    Incompatible {
+        /// The model file.
+        path: String,
+        /// The version found (or `none`).
+        found: String,
+        /// The version this build reads.
+        supported: u32,
+    },
 }
 
-/// A trained spam model, cheap to share between request handlers.
-#[derive(Debug)]
+/// A trained spam model, cheap to share between request handlers (`Send + Sync`).
+#[derive(Debug, Clone)]
 pub struct SpamModel {
     version: String,
+    filter: SpamFilter,
 }
 
 impl SpamModel {
-    /// Loads a model file.
+    /// Loads and verifies a model file.
     ///
     /// # Errors
     /// When the file is missing, damaged or of an incompatible version.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        std::fs::metadata(path).map_err(|source| ModelError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Ok(Self {
-            version: "placeholder".to_owned(),
-        })
+        let file = ModelFile::load(path)?;
+        let filter = file.filter(path)?;
+        Ok(Self::from_parts(&file, filter))
+    }
+
+    /// Wraps a filter with the identity of the file it came from.
+    pub fn from_parts(file: &ModelFile, filter: SpamFilter) -> Self {
+        let short = file.checksum.get(..12).unwrap_or(&file.checksum);
+        Self {
+            version: format!("{}@{}", file.name, short),
+            filter,
+        }
     }
 
     /// Identifies the model (name and checksum prefix) so a stored verdict can be reproduced.
@@ -73,17 +133,27 @@ impl SpamModel {
         &self.version
     }
 
+    /// The fitted filter, for evaluation and comparison with linfa.
+    pub fn filter(&self) -> &SpamFilter {
+        &self.filter
+    }
+
     /// Scores one comment. Never panics, whatever the input.
     pub fn score(&self, text: &CommentText<'_>) -> Scored {
-        let links = text.content.matches("http").count();
-        let logit = -2.0 + 1.5 * links as f64;
-        Scored {
-            probability: 1.0 / (1.0 + (-logit).exp()),
-            toward_spam: vec![Contribution {
-                feature: "link_count".to_owned(),
-                weight: 1.5 * links as f64,
-            }],
-            toward_ham: Vec::new(),
-        }
+        self.filter.score(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has_autotraits<T: Send + Sync + Sized + Unpin>() {}
+
+    #[test]
+    fn autotraits() {
+        has_autotraits::<SpamModel>();
+        has_autotraits::<SpamFilter>();
+        has_autotraits::<ModelError>();
     }
 }

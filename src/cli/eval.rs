@@ -1,13 +1,245 @@
-//! `commentguard eval`.
+//! `commentguard eval`: measure a model, or the training recipe, on labelled datasets.
+//!
+//! Modes: score the datasets with a model file (default); `--cv K` grouped stratified K-fold
+//! cross-validation of the recipe; `--holdout FILE` trains the recipe on the datasets and
+//! tests on FILE; `--leave-one-out` holds out each YouTube dataset in turn, training on all
+//! the other datasets.
+
+use std::path::{Path, PathBuf};
+
+use super::train::RecipeArgs;
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::classifier::{CommentText, SpamFilterValidParams, SpamModel};
+use crate::dataset::{self, Format, LabelledComment, LoadedDataset};
+use crate::metrics::{Confusion, Metrics};
+use crate::policy::Thresholds;
+
+/// Model used when `--model` is not given.
+pub const DEFAULT_MODEL: &str = "models/default.json";
 
 /// Arguments of `commentguard eval`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Model file to score with.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+    /// A labelled dataset; repeat for several.
+    #[arg(long = "dataset", required = true)]
+    pub datasets: Vec<PathBuf>,
+    /// Format of every dataset, when detection is not wanted.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Cross-validate the training recipe with K grouped stratified folds instead.
+    #[arg(long, value_name = "K", conflicts_with_all = ["holdout", "leave_one_out"])]
+    pub cv: Option<usize>,
+    /// Train the recipe on the datasets and test on this file instead.
+    #[arg(long, value_name = "FILE", conflicts_with = "leave_one_out")]
+    pub holdout: Option<PathBuf>,
+    /// Hold out each YouTube dataset in turn, training on all the other datasets.
+    #[arg(long)]
+    pub leave_one_out: bool,
+    /// Score at or above which a comment counts as flagged.
+    #[arg(long, default_value_t = Thresholds::DEFAULT_PENDING)]
+    pub threshold: f64,
+    /// With a model: also print each misclassified comment with its score (to stderr).
+    #[arg(long)]
+    pub show_errors: bool,
+    /// Training recipe overrides (modes that train).
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+}
+
+/// One evaluated part (a holdout file or a fold).
+#[derive(Debug, Serialize)]
+struct Part {
+    name: String,
+    #[serde(flatten)]
+    metrics: Metrics,
+}
+
+/// The single JSON object `--json` prints: pooled figures plus the parts.
+#[derive(Debug, Serialize)]
+struct Report {
+    mode: &'static str,
+    model: Option<String>,
+    threshold: f64,
+    #[serde(flatten)]
+    metrics: Metrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mean_mcc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mean_ham_false_positive_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mean_accuracy: Option<f64>,
+    parts: Vec<Part>,
+}
+
+fn text_of(c: &LabelledComment) -> CommentText<'_> {
+    CommentText {
+        content: &c.content,
+        author_name: &c.author_name,
+        author_url: &c.author_url,
+    }
+}
+
+fn score_all(model: &SpamModel, data: &[LabelledComment], threshold: f64) -> Confusion {
+    let mut c = Confusion::default();
+    for d in data {
+        let p = model.filter().probability(&text_of(d));
+        c.add(d.label.is_spam(), p >= threshold);
+    }
+    c
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
+}
+
+fn train_and_test(
+    params: &SpamFilterValidParams,
+    train: &[LabelledComment],
+    test: &[LabelledComment],
+    threshold: f64,
+) -> anyhow::Result<Confusion> {
+    let filter = params.fit(train)?;
+    let mut c = Confusion::default();
+    for d in test {
+        c.add(
+            d.label.is_spam(),
+            filter.probability(&text_of(d)) >= threshold,
+        );
+    }
+    Ok(c)
+}
 
 /// Runs `commentguard eval`.
 ///
 /// # Errors
 /// Any failure, with context for the user.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not available yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let loaded: Vec<LoadedDataset> = args
+        .datasets
+        .iter()
+        .map(|p| dataset::load(p, args.format))
+        .collect::<Result<_, _>>()?;
+    let params = args.recipe.params()?;
+    let all: Vec<LabelledComment> = loaded.iter().flat_map(|d| d.comments.clone()).collect();
+    let threshold = args.threshold;
+    let mut parts = Vec::new();
+    let (mode, model_version, pooled) = if let Some(k) = args.cv {
+        let report = params.cross_validate(&all, k, threshold, |_| {})?;
+        for (i, c) in report.per_fold.iter().enumerate() {
+            parts.push(Part {
+                name: format!("fold {}", i + 1),
+                metrics: c.metrics(),
+            });
+        }
+        ("cv", None, report.pooled)
+    } else if let Some(holdout) = &args.holdout {
+        let test = dataset::read(holdout, args.format)?;
+        let c = train_and_test(&params, &all, &test, threshold)?;
+        parts.push(Part {
+            name: file_name(holdout),
+            metrics: c.metrics(),
+        });
+        ("holdout", None, c)
+    } else if args.leave_one_out {
+        let mut pooled = Confusion::default();
+        for (i, held) in loaded.iter().enumerate() {
+            if held.info.format != Format::Youtube {
+                continue;
+            }
+            let train: Vec<LabelledComment> = loaded
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .flat_map(|(_, d)| d.comments.iter().cloned())
+                .collect();
+            let c = train_and_test(&params, &train, &held.comments, threshold)?;
+            pooled.merge(&c);
+            parts.push(Part {
+                name: held.info.file.clone(),
+                metrics: c.metrics(),
+            });
+        }
+        anyhow::ensure!(
+            !parts.is_empty(),
+            "--leave-one-out needs at least one YouTube dataset"
+        );
+        ("leave-one-out", None, pooled)
+    } else {
+        let model = SpamModel::load(&args.model)
+            .with_context(|| format!("loading model {}", args.model.display()))?;
+        let mut pooled = Confusion::default();
+        for d in &loaded {
+            if args.show_errors {
+                for c in &d.comments {
+                    let s = model.score(&text_of(c));
+                    if (s.probability >= threshold) != c.label.is_spam() {
+                        let why: Vec<&str> =
+                            s.toward_spam.iter().map(|c| c.feature.as_str()).collect();
+                        eprintln!(
+                            "{:.3} {:?} {:?} spam-features {:?}",
+                            s.probability, c.label, c.content, why
+                        );
+                    }
+                }
+            }
+            let c = score_all(&model, &d.comments, threshold);
+            pooled.merge(&c);
+            parts.push(Part {
+                name: d.info.file.clone(),
+                metrics: c.metrics(),
+            });
+        }
+        ("model", Some(model.version().to_owned()), pooled)
+    };
+    let n = parts.len().max(1) as f64;
+    let mean = |f: fn(&Metrics) -> f64| Some(parts.iter().map(|p| f(&p.metrics)).sum::<f64>() / n);
+    let report = Report {
+        mode,
+        model: model_version,
+        threshold,
+        metrics: pooled.metrics(),
+        mean_mcc: mean(|m| m.mcc),
+        mean_ham_false_positive_rate: mean(|m| m.ham_false_positive_rate),
+        mean_accuracy: mean(|m| m.accuracy),
+        parts,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    if let Some(v) = &report.model {
+        println!("model {v}");
+    }
+    println!(
+        "{:<28} {:>6} {:>9} {:>9} {:>7} {:>7} {:>11}",
+        "part", "total", "accuracy", "precision", "recall", "mcc", "ham flagged"
+    );
+    let line = |name: &str, m: &Metrics| {
+        println!(
+            "{:<28} {:>6} {:>9.4} {:>9.4} {:>7.4} {:>7.4} {:>11.4}",
+            name, m.total, m.accuracy, m.precision, m.recall, m.mcc, m.ham_false_positive_rate
+        );
+    };
+    for p in &report.parts {
+        line(&p.name, &p.metrics);
+    }
+    line("pooled", &report.metrics);
+    println!(
+        "mean over parts: accuracy {:.4} mcc {:.4} ham flagged {:.4}",
+        report.mean_accuracy.unwrap_or(0.0),
+        report.mean_mcc.unwrap_or(0.0),
+        report.mean_ham_false_positive_rate.unwrap_or(0.0)
+    );
+    Ok(())
 }

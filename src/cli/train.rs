@@ -1,13 +1,169 @@
-//! `commentguard train`.
+//! `commentguard train`: fit a spam model on labelled datasets, cross-validate the recipe on
+//! the same data, and write a model file.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use linfa::ParamGuard as _;
+
+use crate::classifier::features::FeatureConfig;
+use crate::classifier::model_file::CvMetrics;
+use crate::classifier::{ModelFile, SpamFilterParams, SpamFilterValidParams, SpamModel};
+use crate::dataset::{self, Format};
+use crate::policy::Thresholds;
 
 /// Arguments of `commentguard train`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A labelled dataset; repeat for several. The format is detected unless --format is given.
+    #[arg(long = "dataset", required = true)]
+    pub datasets: Vec<PathBuf>,
+    /// Format of every dataset, when detection is not wanted.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Where to write the model; its file stem becomes the model name.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Folds of the cross-validation stored with the model (0 skips it).
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Training recipe overrides.
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+}
+
+/// Overrides of the training recipe, shared by `train` and the training modes of `eval`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RecipeArgs {
+    /// L2 penalty of the logistic regression.
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Cap on word, bigram and domain terms.
+    #[arg(long)]
+    pub max_word_features: Option<usize>,
+    /// Cap on character n-grams.
+    #[arg(long)]
+    pub max_char_features: Option<usize>,
+    /// Cap on solver iterations.
+    #[arg(long)]
+    pub max_iterations: Option<u64>,
+}
+
+impl RecipeArgs {
+    /// The default recipe with these overrides, checked.
+    ///
+    /// # Errors
+    /// When an override is out of range.
+    pub fn params(&self) -> anyhow::Result<SpamFilterValidParams> {
+        let mut p = SpamFilterParams::new();
+        let mut features = FeatureConfig::default();
+        if let Some(a) = self.alpha {
+            p = p.alpha(a);
+        }
+        if let Some(n) = self.max_word_features {
+            features.max_word_features = n;
+        }
+        if let Some(n) = self.max_char_features {
+            features.max_char_features = n;
+        }
+        if let Some(n) = self.max_iterations {
+            p = p.max_iterations(n);
+        }
+        Ok(p.features(features).check()?)
+    }
+}
 
 /// Runs `commentguard train`.
 ///
 /// # Errors
 /// Any failure, with context for the user.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not available yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let params = args.recipe.params()?;
+    let mut infos = Vec::new();
+    let mut data = Vec::new();
+    for path in &args.datasets {
+        let d = dataset::load(path, args.format)?;
+        eprintln!(
+            "read {}: {} comments ({} spam, {} ham)",
+            path.display(),
+            d.info.records,
+            d.info.spam,
+            d.info.ham
+        );
+        infos.push(d.info);
+        data.extend(d.comments);
+    }
+    let threshold = Thresholds::default().pending;
+    let bar = ProgressBar::new(args.folds as u64 + 1);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let cv = if args.folds > 0 {
+        bar.set_message(format!("cross-validating ({} folds)", args.folds));
+        let report =
+            params.cross_validate(&data, args.folds, threshold, |k| bar.set_position(k as u64))?;
+        eprintln!(
+            "cross-validation took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Some(CvMetrics::from_report(&report, threshold))
+    } else {
+        None
+    };
+    bar.set_message("fitting the final model");
+    let filter = params.fit(&data)?;
+    bar.inc(1);
+    bar.finish_with_message("done");
+    eprintln!(
+        "training took {:.1} s in total",
+        started.elapsed().as_secs_f64()
+    );
+
+    let name = args
+        .out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".to_owned());
+    let command = std::iter::once("commentguard".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let file = ModelFile::new(&name, command, params, infos, cv.clone(), &filter);
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    file.save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let model = SpamModel::from_parts(&file, filter);
+    println!(
+        "wrote {} ({} terms, version {})",
+        args.out.display(),
+        model.filter().vocab.len(),
+        model.version()
+    );
+    if let Some(cv) = cv {
+        let m = cv.metrics;
+        println!(
+            "{}-fold grouped CV at threshold {}: accuracy {:.4} precision {:.4} recall {:.4} f1 {:.4} mcc {:.4} ham flagged {:.4} (tp {} fp {} tn {} fn {}), log-loss {:.4}, brier {:.4}",
+            cv.folds,
+            cv.threshold,
+            m.accuracy,
+            m.precision,
+            m.recall,
+            m.f1,
+            m.mcc,
+            m.ham_false_positive_rate,
+            m.true_positive,
+            m.false_positive,
+            m.true_negative,
+            m.false_negative,
+            cv.log_loss,
+            cv.brier
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,38 @@
+//! Scoring latency of the shipped model on short, typical and long comments, including
+//! normalization and feature extraction.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use commentguard::classifier::{CommentText, SpamModel};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn classify(c: &mut Criterion) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.json");
+    let model = SpamModel::load(&path).expect("models/default.json loads");
+    let short = "Love this song, so catchy!! 10/10";
+    let typical = "Hey everyone, I just uploaded a new cover of this song on my channel. \
+                   It took me two weeks to get the harmonies right &amp; I'd love feedback. \
+                   Check it out at http://www.youtube.com/watch?v=abc123 and subscribe!";
+    let long: String = typical.repeat(10_240 / typical.len() + 1)[..10_240].to_owned();
+    let mut group = c.benchmark_group("score");
+    for (name, text) in [
+        ("short_40B", short),
+        ("typical_200B", typical),
+        ("long_10KB", long.as_str()),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                model.score(black_box(&CommentText {
+                    content: text,
+                    author_name: "someone",
+                    author_url: "",
+                }))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, classify);
+criterion_main!(benches);

@@ -1,0 +1,612 @@
+//! Feature extraction: a normalized comment becomes a sparse vector of
+//! sublinear TF-IDF weights over a learned vocabulary of word unigrams, word bigrams,
+//! URL domains and character n-grams, followed by a few metadata features.
+//!
+//! N-grams are identified by a 64-bit FNV-1a hash of their text, computed incrementally so
+//! scoring never builds a `String` per n-gram; the vocabulary keeps the readable text for
+//! explanations.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use super::CommentText;
+use super::normalize::{Normalized, normalize_into};
+
+/// How text becomes features. Stored in the model file so scoring repeats training exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureConfig {
+    /// Shortest character n-gram, in characters.
+    pub char_ngram_min: usize,
+    /// Longest character n-gram, in characters.
+    pub char_ngram_max: usize,
+    /// Whether adjacent word pairs ("check out") are features.
+    pub word_bigrams: bool,
+    /// A term must occur in at least this many training comments to enter the vocabulary.
+    pub min_df: u32,
+    /// At most this many word, bigram and domain terms (the most frequent are kept).
+    pub max_word_features: usize,
+    /// At most this many character n-grams (the most frequent are kept).
+    pub max_char_features: usize,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        Self {
+            char_ngram_min: 3,
+            char_ngram_max: 6,
+            word_bigrams: true,
+            min_df: 2,
+            max_word_features: 2000,
+            max_char_features: 3000,
+        }
+    }
+}
+
+/// Which L2-normalized block a term belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Block {
+    /// Word unigrams, bigrams and domains.
+    Words,
+    /// Character n-grams.
+    Chars,
+}
+
+/// Names of the metadata features, in column order after the vocabulary.
+///
+/// Comment length is deliberately absent: SMS and YouTube differ in length for reasons
+/// unrelated to spam, and with it the model flagged more YouTube ham.
+pub const META_NAMES: [&str; 4] = [
+    "link_count",
+    "author_url",
+    "uppercase_ratio",
+    "repeated_chars",
+];
+
+/// One term as found in a text, borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gram<'a> {
+    /// A word.
+    Word(&'a str),
+    /// Two adjacent words.
+    Bigram(&'a str, &'a str),
+    /// A character n-gram (may include spaces).
+    Chars(&'a str),
+    /// The domain of a URL in the text.
+    Domain(&'a str),
+    /// The domain of the author's website.
+    AuthorDomain(&'a str),
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+#[inline]
+fn seed(kind: u8) -> u64 {
+    fnv(FNV_OFFSET, &[kind, b':'])
+}
+
+#[inline]
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+impl Gram<'_> {
+    fn kind(&self) -> u8 {
+        match self {
+            Gram::Word(_) => b'w',
+            Gram::Bigram(..) => b'b',
+            Gram::Chars(_) => b'c',
+            Gram::Domain(_) => b'd',
+            Gram::AuthorDomain(_) => b'a',
+        }
+    }
+
+    /// The block this term is normalized with.
+    pub fn block(&self) -> Block {
+        match self {
+            Gram::Chars(_) => Block::Chars,
+            _ => Block::Words,
+        }
+    }
+
+    /// The 64-bit identity of the term: FNV-1a over its kind and text.
+    pub fn hash(&self) -> u64 {
+        let h = seed(self.kind());
+        match self {
+            Gram::Bigram(a, b) => fnv(fnv(fnv(h, a.as_bytes()), b" "), b.as_bytes()),
+            Gram::Word(s) | Gram::Chars(s) | Gram::Domain(s) | Gram::AuthorDomain(s) => {
+                fnv(h, s.as_bytes())
+            }
+        }
+    }
+
+    /// The stored key, `kind:text`, from which [`parse_key`] rebuilds the term.
+    pub fn key(&self) -> String {
+        let kind = char::from(self.kind());
+        match self {
+            Gram::Bigram(a, b) => format!("{kind}:{a} {b}"),
+            Gram::Word(s) | Gram::Chars(s) | Gram::Domain(s) | Gram::AuthorDomain(s) => {
+                format!("{kind}:{s}")
+            }
+        }
+    }
+}
+
+/// Rebuilds a term from its stored key; `None` when the key is malformed.
+pub fn parse_key(key: &str) -> Option<Gram<'_>> {
+    let (kind, text) = key.split_once(':')?;
+    Some(match kind {
+        "w" => Gram::Word(text),
+        "b" => {
+            let (a, b) = text.split_once(' ')?;
+            Gram::Bigram(a, b)
+        }
+        "c" => Gram::Chars(text),
+        "d" => Gram::Domain(text),
+        "a" => Gram::AuthorDomain(text),
+        _ => return None,
+    })
+}
+
+/// Human-readable form of a stored key for explanations: words and bigrams as they are,
+/// character n-grams quoted, domains prefixed.
+pub fn display_key(key: &str) -> String {
+    match parse_key(key) {
+        Some(Gram::Word(w)) => w.to_owned(),
+        Some(Gram::Bigram(a, b)) => format!("{a} {b}"),
+        Some(Gram::Chars(c)) => format!("\"{c}\""),
+        Some(Gram::Domain(d)) => format!("url:{d}"),
+        Some(Gram::AuthorDomain(d)) => format!("author_url:{d}"),
+        None => key.to_owned(),
+    }
+}
+
+/// The host of an author URL, lowercase and without `www.`; empty when there is none.
+pub fn author_domain(url: &str) -> String {
+    let url = url.trim();
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let host = host.split(':').next().unwrap_or(host);
+    let host = host.to_lowercase();
+    host.strip_prefix("www.").map(str::to_owned).unwrap_or(host)
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Calls `f` for every term occurrence in a normalized comment.
+pub fn for_each_gram(
+    cfg: &FeatureConfig,
+    norm: &Normalized,
+    author_domain: &str,
+    padded: &mut String,
+    bounds: &mut Vec<usize>,
+    mut f: impl FnMut(Gram<'_>, u64),
+) {
+    let mut prev: Option<&str> = None;
+    for word in norm.text.split(|c: char| !is_word_char(c)) {
+        if word.is_empty() {
+            continue;
+        }
+        let g = Gram::Word(word);
+        f(g, g.hash());
+        if let Some(p) = prev.filter(|_| cfg.word_bigrams) {
+            let g = Gram::Bigram(p, word);
+            f(g, g.hash());
+        }
+        prev = Some(word);
+    }
+    for domain in norm.domains.split(' ').filter(|d| !d.is_empty()) {
+        let g = Gram::Domain(domain);
+        f(g, g.hash());
+    }
+    if !author_domain.is_empty() {
+        let g = Gram::AuthorDomain(author_domain);
+        f(g, g.hash());
+    }
+
+    if norm.text.is_empty() || cfg.char_ngram_max == 0 {
+        return;
+    }
+    padded.clear();
+    padded.push(' ');
+    padded.push_str(&norm.text);
+    padded.push(' ');
+    bounds.clear();
+    bounds.extend(padded.char_indices().map(|(i, _)| i));
+    bounds.push(padded.len());
+    let n_chars = bounds.len() - 1;
+    let base = seed(b'c');
+    for i in 0..n_chars {
+        let mut h = base;
+        for n in 1..=cfg.char_ngram_max {
+            if i + n > n_chars {
+                break;
+            }
+            h = fnv(h, &padded.as_bytes()[bounds[i + n - 1]..bounds[i + n]]);
+            if n >= cfg.char_ngram_min {
+                f(Gram::Chars(&padded[bounds[i]..bounds[i + n]]), h);
+            }
+        }
+    }
+}
+
+/// Hasher for keys that already are well-mixed 64-bit hashes: one multiply-xorshift.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PremixedHasher(u64);
+
+impl Hasher for PremixedHasher {
+    fn finish(&self) -> u64 {
+        let h = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 29)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv(self.0, bytes);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+}
+
+impl BuildHasher for PremixedHasher {
+    type Hasher = PremixedHasher;
+    fn build_hasher(&self) -> PremixedHasher {
+        PremixedHasher(0)
+    }
+}
+
+const FILTER_WORDS: usize = 1 << 10;
+
+/// The filter slot of a term hash (its top 16 bits after a multiply).
+#[inline]
+fn filter_slot(hash: u64) -> usize {
+    (hash.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 48) as usize
+}
+
+/// The learned terms: their keys, blocks and inverse document frequencies, and a hash index.
+#[derive(Debug, Clone, Default)]
+pub struct Vocabulary {
+    index: HashMap<u64, u32, PremixedHasher>,
+    /// One bit per slot of a 2^16-bit filter; most n-grams of a comment are not in the
+    /// vocabulary, and this L1-resident filter rejects them before the hash table is probed.
+    filter: Vec<u64>,
+    /// Stored key of each term, by column.
+    pub keys: Vec<String>,
+    /// Block of each term, by column.
+    pub blocks: Vec<Block>,
+    /// Smoothed inverse document frequency of each term, by column.
+    pub idf: Vec<f64>,
+}
+
+/// Why a stored vocabulary is unusable.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum VocabularyError {
+    /// A key does not parse as a term.
+    #[error("malformed vocabulary key {0:?}")]
+    BadKey(String),
+    /// Two keys share a hash (or a key repeats).
+    #[error("duplicate vocabulary key {0:?}")]
+    Duplicate(String),
+    /// Keys and IDF values differ in number.
+    #[error("{keys} vocabulary keys but {idf} idf values")]
+    Length {
+        /// Number of keys.
+        keys: usize,
+        /// Number of idf values.
+        idf: usize,
+    },
+    /// An IDF value is not a finite number.
+    #[error("non-finite idf for {0:?}")]
+    NonFinite(String),
+}
+
+impl Vocabulary {
+    /// Rebuilds a vocabulary from stored keys and IDF values.
+    ///
+    /// # Errors
+    /// When a key is malformed or repeated, a value is not finite, or lengths differ.
+    pub fn from_parts(keys: Vec<String>, idf: Vec<f64>) -> Result<Self, VocabularyError> {
+        if keys.len() != idf.len() {
+            return Err(VocabularyError::Length {
+                keys: keys.len(),
+                idf: idf.len(),
+            });
+        }
+        let mut index = HashMap::with_capacity_and_hasher(keys.len(), PremixedHasher(0));
+        let mut blocks = Vec::with_capacity(keys.len());
+        for (i, (key, v)) in keys.iter().zip(&idf).enumerate() {
+            let gram = parse_key(key).ok_or_else(|| VocabularyError::BadKey(key.clone()))?;
+            if !v.is_finite() {
+                return Err(VocabularyError::NonFinite(key.clone()));
+            }
+            let col = u32::try_from(i).map_err(|_| VocabularyError::BadKey(key.clone()))?;
+            if index.insert(gram.hash(), col).is_some() {
+                return Err(VocabularyError::Duplicate(key.clone()));
+            }
+            blocks.push(gram.block());
+        }
+        let mut filter = vec![0u64; FILTER_WORDS];
+        for &h in index.keys() {
+            let slot = filter_slot(h);
+            filter[slot >> 6] |= 1 << (slot & 63);
+        }
+        Ok(Self {
+            index,
+            filter,
+            keys,
+            blocks,
+            idf,
+        })
+    }
+
+    /// Number of terms.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when no term was learned.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The column of a term hash, if it is in the vocabulary.
+    #[inline]
+    pub fn column(&self, hash: u64) -> Option<u32> {
+        let slot = filter_slot(hash);
+        let word = self.filter.get(slot >> 6).copied().unwrap_or(0);
+        if word & (1 << (slot & 63)) == 0 {
+            return None;
+        }
+        self.index.get(&hash).copied()
+    }
+}
+
+/// Number of columns of a feature vector for a vocabulary.
+pub fn n_features(vocab: &Vocabulary) -> usize {
+    vocab.len() + META_NAMES.len()
+}
+
+/// A sparse feature vector: sorted columns and their values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SparseRow {
+    /// Columns with a non-zero value, ascending.
+    pub cols: Vec<u32>,
+    /// The value of each column in `cols`.
+    pub vals: Vec<f64>,
+}
+
+/// Reusable buffers for [`Extractor::extract`], so scoring does not allocate per call once warm.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    norm: Normalized,
+    padded: String,
+    bounds: Vec<usize>,
+    words: Vec<u32>,
+    chars: Vec<u32>,
+    author: String,
+}
+
+/// Turns comments into feature vectors for one vocabulary.
+#[derive(Debug, Clone, Copy)]
+pub struct Extractor<'a> {
+    /// The feature recipe.
+    pub cfg: &'a FeatureConfig,
+    /// The learned terms.
+    pub vocab: &'a Vocabulary,
+}
+
+impl Extractor<'_> {
+    /// Computes the feature vector of `text` into `row`.
+    pub fn extract(&self, text: &CommentText<'_>, scratch: &mut Scratch, row: &mut SparseRow) {
+        row.cols.clear();
+        row.vals.clear();
+        let Scratch {
+            norm,
+            padded,
+            bounds,
+            words,
+            chars,
+            author,
+        } = scratch;
+        normalize_into(text.content, norm);
+        author.clear();
+        if !text.author_url.trim().is_empty() {
+            author.push_str(&author_domain(text.author_url));
+        }
+        words.clear();
+        chars.clear();
+        let vocab = self.vocab;
+        for_each_gram(self.cfg, norm, author, padded, bounds, |g, h| {
+            if let Some(col) = vocab.column(h) {
+                match g.block() {
+                    Block::Words => words.push(col),
+                    Block::Chars => chars.push(col),
+                }
+            }
+        });
+        for block in [&mut *words, &mut *chars] {
+            block.sort_unstable();
+            let start = row.vals.len();
+            let mut i = 0;
+            while i < block.len() {
+                let col = block[i];
+                let mut j = i + 1;
+                while j < block.len() && block[j] == col {
+                    j += 1;
+                }
+                let tf = (j - i) as f64;
+                let idf = vocab.idf.get(col as usize).copied().unwrap_or(0.0);
+                row.cols.push(col);
+                row.vals.push((1.0 + tf.ln()) * idf);
+                i = j;
+            }
+            let norm2: f64 = row.vals[start..].iter().map(|v| v * v).sum();
+            if norm2 > 0.0 {
+                let inv = 1.0 / norm2.sqrt();
+                row.vals[start..].iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+        // Both blocks were sorted separately; merge into one ascending order.
+        if !is_sorted(&row.cols) {
+            let mut pairs: Vec<(u32, f64)> = row
+                .cols
+                .iter()
+                .copied()
+                .zip(row.vals.iter().copied())
+                .collect();
+            pairs.sort_unstable_by_key(|p| p.0);
+            row.cols.clear();
+            row.vals.clear();
+            for (c, v) in pairs {
+                row.cols.push(c);
+                row.vals.push(v);
+            }
+        }
+        let meta = meta_values(norm, !text.author_url.trim().is_empty());
+        let base = vocab.len() as u32;
+        for (k, v) in meta.into_iter().enumerate() {
+            if v != 0.0 {
+                row.cols.push(base + k as u32);
+                row.vals.push(v);
+            }
+        }
+    }
+}
+
+fn is_sorted(v: &[u32]) -> bool {
+    v.windows(2).all(|w| w[0] <= w[1])
+}
+
+/// The metadata feature values, in [`META_NAMES`] order, each scaled to roughly [0, 1].
+pub fn meta_values(norm: &Normalized, has_author_url: bool) -> [f64; META_NAMES.len()] {
+    [
+        (1.0 + f64::from(norm.links)).ln(),
+        if has_author_url { 1.0 } else { 0.0 },
+        norm.uppercase_ratio(),
+        (1.0 + f64::from(norm.repeated_runs)).ln(),
+    ]
+}
+
+/// Chooses the vocabulary from the terms of training comments: terms in at least `min_df`
+/// comments, then the `max_*_features` of each block with the highest chi-squared statistic
+/// of term presence against the label (so a small, dense-friendly vocabulary keeps the
+/// discriminative terms), with smoothed IDF `ln((1 + n) / (1 + df)) + 1` as in scikit-learn.
+///
+/// `docs` holds each comment's distinct term hashes and whether it is spam; `keys` maps a
+/// hash to its stored key.
+pub fn build_vocabulary(
+    cfg: &FeatureConfig,
+    docs: &[(&[u64], bool)],
+    keys: &HashMap<u64, String, PremixedHasher>,
+) -> Vocabulary {
+    let mut df: HashMap<u64, [u32; 2], PremixedHasher> = HashMap::with_hasher(PremixedHasher(0));
+    for (doc, spam) in docs {
+        for &h in *doc {
+            df.entry(h).or_insert([0, 0])[usize::from(*spam)] += 1;
+        }
+    }
+    let n = docs.len() as f64;
+    let n_spam = docs.iter().filter(|d| d.1).count() as f64;
+    let n_ham = n - n_spam;
+    let mut words = Vec::new();
+    let mut chars = Vec::new();
+    for (h, [ham, spam]) in df {
+        let d = ham + spam;
+        if d < cfg.min_df {
+            continue;
+        }
+        let Some(key) = keys.get(&h) else { continue };
+        let Some(gram) = parse_key(key) else { continue };
+        let (a, b) = (f64::from(spam), f64::from(ham));
+        let num = a * (n_ham - b) - b * (n_spam - a);
+        let den = n_spam * n_ham * (a + b) * (n - a - b);
+        let chi2 = if den > 0.0 { n * num * num / den } else { 0.0 };
+        match gram.block() {
+            Block::Words => words.push((chi2, d, key)),
+            Block::Chars => chars.push((chi2, d, key)),
+        }
+    }
+    let mut out_keys = Vec::new();
+    let mut idf = Vec::new();
+    for (mut list, cap) in [
+        (words, cfg.max_word_features),
+        (chars, cfg.max_char_features),
+    ] {
+        list.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.cmp(b.2)));
+        list.truncate(cap);
+        list.sort_unstable_by(|a, b| a.2.cmp(b.2));
+        for (_, d, key) in list {
+            out_keys.push(key.clone());
+            idf.push(((1.0 + n) / (1.0 + f64::from(d))).ln() + 1.0);
+        }
+    }
+    Vocabulary::from_parts(out_keys, idf).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::normalize::normalize;
+
+    fn grams(text: &str) -> Vec<(String, u64)> {
+        let cfg = FeatureConfig::default();
+        let norm = normalize(text);
+        let mut out = Vec::new();
+        let (mut p, mut b) = (String::new(), Vec::new());
+        for_each_gram(&cfg, &norm, "", &mut p, &mut b, |g, h| {
+            out.push((g.key(), h))
+        });
+        out
+    }
+
+    #[test]
+    fn incremental_hash_equals_key_hash() {
+        for (key, h) in grams("Check out my chännel http://x.com 12345!") {
+            let g = parse_key(&key).unwrap();
+            assert_eq!(g.hash(), h, "{key}");
+            assert_eq!(g.key(), key);
+        }
+    }
+
+    #[test]
+    fn produces_words_bigrams_domains_and_chars() {
+        let keys: Vec<String> = grams("check out www.spam.com")
+            .into_iter()
+            .map(|k| k.0)
+            .collect();
+        for want in ["w:check", "b:check out", "d:spam.com", "c: ch", "c:ut _u"] {
+            assert!(
+                keys.iter().any(|k| k == want),
+                "{want} missing from {keys:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn display_is_readable() {
+        assert_eq!(display_key("b:check out"), "check out");
+        assert_eq!(display_key("c:ut _"), "\"ut _\"");
+        assert_eq!(display_key("d:bit.ly"), "url:bit.ly");
+        assert_eq!(author_domain("https://WWW.Example.com/me"), "example.com");
+    }
+
+    #[test]
+    fn vocabulary_rejects_bad_keys() {
+        assert!(matches!(
+            Vocabulary::from_parts(vec!["zz".into()], vec![1.0]),
+            Err(VocabularyError::BadKey(_))
+        ));
+        assert!(matches!(
+            Vocabulary::from_parts(vec!["w:a".into(), "w:a".into()], vec![1.0, 1.0]),
+            Err(VocabularyError::Duplicate(_))
+        ));
+    }
+}

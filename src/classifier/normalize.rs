@@ -1,0 +1,305 @@
+//! Text normalization: from a raw comment to the canonical lowercase text the features read,
+//! plus the surface statistics (links, capitals, repeated characters) that lowercasing erases.
+//!
+//! Steps, in order: strip HTML tags, decode HTML entities, NFKC, drop format characters
+//! (Unicode category Cf, such as U+FEFF and zero-width joiners) and map control characters to
+//! spaces, replace URLs and e-mail addresses by placeholders (keeping each URL's domain),
+//! lowercase, replace long digit runs by placeholders, and collapse whitespace.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use unicode_normalization::UnicodeNormalization;
+
+/// Placeholder that replaces each URL in the normalized text.
+pub const URL_TOKEN: &str = "_url_";
+/// Placeholder that replaces each e-mail address.
+pub const EMAIL_TOKEN: &str = "_email_";
+/// Placeholder for a run of 3 or 4 digits (years, prices, short codes).
+pub const NUM_TOKEN: &str = "_num_";
+/// Placeholder for a run of 5 or more digits (phone numbers, SMS short codes).
+pub const LONGNUM_TOKEN: &str = "_longnum_";
+
+static TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"<\s*/?\s*[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?\s*>"#).unwrap_or_else(|_| never())
+});
+
+static LINK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)(?P<email>[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})|(?:https?://|www\.)(?P<host>[^\s/?#<>"']+)[^\s<>"']*|\b(?P<bare>[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|net|org|info|biz|co|uk|us|ly|me|tv|io|de|ru|gl|tk|cc))\b(?:/[^\s<>"']*)?"#,
+    )
+    .unwrap_or_else(|_| never())
+});
+
+/// The patterns above are literals checked by the tests; this is never reached.
+fn never() -> Regex {
+    Regex::new("$^").unwrap_or_else(|_| unreachable!("the empty pattern compiles"))
+}
+
+/// A comment after normalization. Reusable: [`normalize_into`] clears and refills it so a
+/// caller can keep one per thread and avoid allocating on every call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Normalized {
+    /// Lowercase text with placeholders, words separated by single spaces.
+    pub text: String,
+    /// Domains of the URLs found (lowercase, without `www.`), separated by spaces; kept
+    /// apart from `text` so a domain stays one token.
+    pub domains: String,
+    /// Number of URLs and e-mail addresses found; spam carries links far more often.
+    pub links: u32,
+    /// Letters before lowercasing; the denominator of the uppercase ratio.
+    pub letters: u32,
+    /// Uppercase letters before lowercasing; shouting is a spam signal lowercasing erases.
+    pub uppercase: u32,
+    /// Characters of the cleaned text; length separates one-word reactions from adverts.
+    pub chars: u32,
+    /// Runs of three or more identical non-space characters ("!!!", "sooo").
+    pub repeated_runs: u32,
+}
+
+impl Normalized {
+    /// Share of letters that were uppercase, in [0, 1] (0 for text without letters).
+    pub fn uppercase_ratio(&self) -> f64 {
+        if self.letters == 0 {
+            0.0
+        } else {
+            f64::from(self.uppercase) / f64::from(self.letters)
+        }
+    }
+}
+
+/// Normalizes `raw` into a fresh [`Normalized`].
+pub fn normalize(raw: &str) -> Normalized {
+    let mut out = Normalized::default();
+    normalize_into(raw, &mut out);
+    out
+}
+
+/// True for characters of Unicode general category Cf (format), which render as nothing but
+/// change the bytes: U+FEFF, zero-width spaces and joiners, bidi controls, soft hyphens, tags.
+pub fn is_format_char(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
+}
+
+/// Strips tags, decodes entities, applies NFKC and removes format characters.
+fn clean(raw: &str) -> Cow<'_, str> {
+    let mut text: Cow<'_, str> = Cow::Borrowed(raw);
+    if text.contains('<')
+        && let Cow::Owned(s) = TAG.replace_all(&text, " ")
+    {
+        text = Cow::Owned(s);
+    }
+    if text.contains('&')
+        && let Cow::Owned(s) = html_escape::decode_html_entities(&text)
+    {
+        text = Cow::Owned(s);
+    }
+    if !text.is_ascii() || text.bytes().any(|b| b.is_ascii_control()) {
+        let s: String = text
+            .nfkc()
+            .filter(|&c| !is_format_char(c))
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        text = Cow::Owned(s);
+    }
+    text
+}
+
+/// Normalizes `raw` into `out`, reusing its buffers.
+pub fn normalize_into(raw: &str, out: &mut Normalized) {
+    out.text.clear();
+    out.domains.clear();
+    out.links = 0;
+    let cleaned = clean(raw);
+
+    let (mut letters, mut upper, mut chars, mut runs) = (0u32, 0u32, 0u32, 0u32);
+    let (mut prev, mut run) = ('\0', 0u32);
+    for c in cleaned.chars() {
+        chars += 1;
+        if c.is_alphabetic() {
+            letters += 1;
+            if c.is_uppercase() {
+                upper += 1;
+            }
+        }
+        if c == prev && !c.is_whitespace() {
+            run += 1;
+            if run == 3 {
+                runs += 1;
+            }
+        } else {
+            prev = c;
+            run = 1;
+        }
+    }
+    out.letters = letters;
+    out.uppercase = upper;
+    out.chars = chars;
+    out.repeated_runs = runs;
+
+    let may_link = cleaned.contains('.') || cleaned.contains('@');
+    let mut last = 0;
+    if may_link {
+        for caps in LINK.captures_iter(&cleaned) {
+            let Some(whole) = caps.get(0) else { continue };
+            push_words(&cleaned[last..whole.start()], &mut out.text);
+            last = whole.end();
+            out.links += 1;
+            if caps.name("email").is_some() {
+                push_token(EMAIL_TOKEN, &mut out.text);
+                continue;
+            }
+            push_token(URL_TOKEN, &mut out.text);
+            let host = caps
+                .name("host")
+                .or_else(|| caps.name("bare"))
+                .map_or("", |m| m.as_str());
+            let host = host.split(':').next().unwrap_or(host);
+            let host = host.trim_end_matches('.');
+            if !host.is_empty() {
+                if !out.domains.is_empty() {
+                    out.domains.push(' ');
+                }
+                let start = out.domains.len();
+                out.domains
+                    .extend(host.chars().flat_map(char::to_lowercase));
+                if out.domains[start..].starts_with("www.") {
+                    out.domains.replace_range(start..start + 4, "");
+                }
+            }
+        }
+    }
+    push_words(&cleaned[last..], &mut out.text);
+}
+
+fn push_token(token: &str, out: &mut String) {
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str(token);
+}
+
+/// Appends `s` lowercased, with whitespace collapsed and digit runs of 3+ replaced.
+fn push_words(s: &str, out: &mut String) {
+    let mut pending_space = !out.is_empty();
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        if c.is_ascii_digit() {
+            let mut end = i + 1;
+            while let Some(&(j, d)) = chars.peek() {
+                if d.is_ascii_digit() {
+                    end = j + 1;
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            match end - i {
+                1 | 2 => out.push_str(&s[i..end]),
+                3 | 4 => out.push_str(NUM_TOKEN),
+                _ => out.push_str(LONGNUM_TOKEN),
+            }
+            continue;
+        }
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_compile() {
+        assert!(TAG.is_match("<br />"));
+        assert!(LINK.is_match("http://x.com"));
+    }
+
+    #[test]
+    fn strips_zero_width_and_bom() {
+        let n = normalize("he\u{200B}llo\u{FEFF} wor\u{200D}ld\u{FEFF}");
+        assert_eq!(n.text, "hello world");
+    }
+
+    #[test]
+    fn decodes_entities_and_strips_tags() {
+        let n = normalize("I&#39;m &quot;here&quot;<br />next &amp; more &lt;3");
+        assert_eq!(n.text, "i'm \"here\" next & more <3");
+        let n =
+            normalize(r#"<a href="http://www.youtube.com/watch?v=x&amp;t=2m19s">2:19</a> best"#);
+        assert_eq!(n.text, "2:19 best");
+    }
+
+    #[test]
+    fn nfkc_folds_compatibility_forms() {
+        let n = normalize("ＦＲＥＥ ｍｏｎｅｙ ﬁne");
+        assert_eq!(n.text, "free money fine");
+        assert_eq!(n.uppercase, 4);
+    }
+
+    #[test]
+    fn urls_become_placeholders_with_domains() {
+        let n = normalize(
+            "Visit http://www.MyLeaderGate.com/moretraffic now or bit.ly/abc, mail me@x.org",
+        );
+        assert_eq!(n.text, "visit _url_ now or _url_ mail _email_");
+        assert_eq!(n.domains, "myleadergate.com bit.ly");
+        assert_eq!(n.links, 3);
+    }
+
+    #[test]
+    fn digits_and_statistics() {
+        let n = normalize("CALL 08452810075 now!!! win £1000 in 2 days");
+        assert_eq!(n.text, "call _longnum_ now!!! win £_num_ in 2 days");
+        assert_eq!(n.repeated_runs, 2, "\"!!!\" and \"000\"");
+        assert!(n.uppercase_ratio() > 0.0);
+    }
+
+    #[test]
+    fn control_chars_become_spaces() {
+        let n = normalize("it\u{0092}s ok\tthen\n");
+        assert_eq!(n.text, "it s ok then");
+    }
+
+    #[test]
+    fn empty_and_whitespace() {
+        assert_eq!(normalize("").text, "");
+        assert_eq!(normalize(" \u{FEFF}\n ").text, "");
+    }
+}

@@ -1,0 +1,182 @@
+//! Serve-time scoring: the fitted [`SpamFilter`] evaluates its logistic model as a sparse dot
+//! product over the features a comment actually has, and explains the result.
+
+use std::cell::RefCell;
+
+use linfa_logistic::FittedLogisticRegression;
+use ndarray::Array2;
+
+use super::features::{
+    Extractor, FeatureConfig, META_NAMES, Scratch, SparseRow, Vocabulary, display_key, n_features,
+};
+use super::{CommentText, Contribution, Scored};
+
+/// How many features each explanation lists per direction.
+pub const EXPLAIN_TOP: usize = 3;
+
+/// A fitted spam filter: the feature recipe, the learned vocabulary and the logistic model's
+/// parameters. Produced by [`SpamFilterValidParams::fit`](super::train::SpamFilterValidParams::fit).
+#[derive(Debug, Clone)]
+pub struct SpamFilter {
+    /// The feature recipe used in training.
+    pub features: FeatureConfig,
+    /// The learned terms.
+    pub vocab: Vocabulary,
+    /// One weight per column: the vocabulary, then [`META_NAMES`].
+    pub weights: Vec<f64>,
+    /// The log-odds of spam for an empty feature vector.
+    pub intercept: f64,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<(Scratch, SparseRow)> = RefCell::new(Default::default());
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+impl SpamFilter {
+    /// Number of feature columns.
+    pub fn n_features(&self) -> usize {
+        n_features(&self.vocab)
+    }
+
+    fn extractor(&self) -> Extractor<'_> {
+        Extractor {
+            cfg: &self.features,
+            vocab: &self.vocab,
+        }
+    }
+
+    /// The sparse feature vector of a comment.
+    pub fn features_of(&self, text: &CommentText<'_>) -> SparseRow {
+        let mut row = SparseRow::default();
+        self.extractor()
+            .extract(text, &mut Scratch::default(), &mut row);
+        row
+    }
+
+    fn with_row<R>(&self, text: &CommentText<'_>, f: impl FnOnce(&SparseRow) -> R) -> R {
+        let mut f = Some(f);
+        let warm = SCRATCH.try_with(|cell| {
+            let mut guard = cell.try_borrow_mut().ok()?;
+            let (scratch, row) = &mut *guard;
+            self.extractor().extract(text, scratch, row);
+            f.take().map(|f| f(row))
+        });
+        if let Ok(Some(r)) = warm {
+            return r;
+        }
+        // Thread-local storage unavailable (thread teardown) or re-entered: allocate instead.
+        let row = self.features_of(text);
+        match f.take() {
+            Some(f) => f(&row),
+            None => f_unreachable(),
+        }
+    }
+
+    /// The log-odds of spam for a feature vector.
+    pub fn logit(&self, row: &SparseRow) -> f64 {
+        let mut z = self.intercept;
+        for (&c, &v) in row.cols.iter().zip(&row.vals) {
+            z += self.weights.get(c as usize).copied().unwrap_or(0.0) * v;
+        }
+        z
+    }
+
+    /// Probability of spam for one comment.
+    pub fn probability(&self, text: &CommentText<'_>) -> f64 {
+        self.with_row(text, |row| sigmoid(self.logit(row)))
+    }
+
+    /// Probability of spam with the strongest features each way.
+    pub fn score(&self, text: &CommentText<'_>) -> Scored {
+        self.with_row(text, |row| {
+            let z = self.logit(row);
+            let mut spam: Vec<(f64, u32)> = Vec::with_capacity(EXPLAIN_TOP + 1);
+            let mut ham: Vec<(f64, u32)> = Vec::with_capacity(EXPLAIN_TOP + 1);
+            for (&c, &v) in row.cols.iter().zip(&row.vals) {
+                let w = self.weights.get(c as usize).copied().unwrap_or(0.0) * v;
+                if w > 0.0 {
+                    keep_top(&mut spam, (w, c));
+                } else if w < 0.0 {
+                    keep_top(&mut ham, (-w, c));
+                }
+            }
+            let name = |c: u32| -> String {
+                let c = c as usize;
+                match self.vocab.keys.get(c) {
+                    Some(k) => display_key(k),
+                    None => META_NAMES
+                        .get(c.saturating_sub(self.vocab.len()))
+                        .map_or_else(|| format!("feature {c}"), |s| (*s).to_owned()),
+                }
+            };
+            Scored {
+                probability: sigmoid(z),
+                toward_spam: spam
+                    .into_iter()
+                    .map(|(w, c)| Contribution {
+                        feature: name(c),
+                        weight: w,
+                    })
+                    .collect(),
+                toward_ham: ham
+                    .into_iter()
+                    .map(|(w, c)| Contribution {
+                        feature: name(c),
+                        weight: -w,
+                    })
+                    .collect(),
+            }
+        })
+    }
+
+    /// Dense feature matrix of comments, one row each: the input linfa's models take.
+    pub fn dense_rows(&self, texts: &[CommentText<'_>]) -> Array2<f64> {
+        let mut x = Array2::zeros((texts.len(), self.n_features()));
+        let mut scratch = Scratch::default();
+        let mut row = SparseRow::default();
+        for (i, t) in texts.iter().enumerate() {
+            self.extractor().extract(t, &mut scratch, &mut row);
+            for (&c, &v) in row.cols.iter().zip(&row.vals) {
+                x[[i, c as usize]] = v;
+            }
+        }
+        x
+    }
+
+    /// The same model as a linfa [`FittedLogisticRegression`] (labels: 1 = spam, 0 = ham), so
+    /// its own `predict_probabilities` can be compared with [`SpamFilter::probability`].
+    ///
+    /// # Errors
+    /// When linfa rejects the parameters (it cannot for a model this crate produced).
+    pub fn to_linfa(&self) -> Result<FittedLogisticRegression<f64, usize>, serde_json::Error> {
+        let value = serde_json::json!({
+            "threshold": 0.5,
+            "intercept": self.intercept,
+            "params": { "v": 1, "dim": [self.weights.len()], "data": self.weights },
+            "labels": {
+                "pos": { "class": 1, "label": 1.0 },
+                "neg": { "class": 0, "label": -1.0 },
+            },
+        });
+        serde_json::from_value(value)
+    }
+}
+
+#[cold]
+fn f_unreachable<R>() -> R {
+    unreachable!("the closure is only taken when the scratch path succeeds")
+}
+
+/// Keeps the `EXPLAIN_TOP` largest entries, largest first.
+fn keep_top(top: &mut Vec<(f64, u32)>, item: (f64, u32)) {
+    if top.len() == EXPLAIN_TOP && top.last().is_some_and(|l| l.0 >= item.0) {
+        return;
+    }
+    let pos = top.iter().position(|t| t.0 < item.0).unwrap_or(top.len());
+    top.insert(pos, item);
+    top.truncate(EXPLAIN_TOP);
+}

@@ -1,0 +1,485 @@
+//! Training: hyperparameters in linfa's checked/unchecked style, fitting a
+//! [`SpamFilter`] with linfa's logistic regression, and grouped stratified cross-validation.
+
+use std::collections::HashMap;
+
+use linfa::prelude::*;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+
+use super::CommentText;
+use super::features::{FeatureConfig, PremixedHasher, build_vocabulary, for_each_gram};
+use super::normalize::normalize;
+use super::score::SpamFilter;
+use super::solver;
+use crate::dataset::LabelledComment;
+use crate::metrics::Confusion;
+
+/// The warm start aims this much below linfa's tolerance, so linfa only confirms.
+const WARM_START_TOLERANCE_FACTOR: f64 = 0.1;
+/// Iteration cap of the warm start (each iteration is one sparse pass).
+const WARM_START_MAX_ITERATIONS: usize = 5000;
+
+/// Why training failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// `alpha` is negative or not finite.
+    #[error("alpha must be a finite non-negative number, got {0}")]
+    InvalidAlpha(f64),
+    /// The gradient tolerance is not positive and finite.
+    #[error("gradient tolerance must be finite and positive, got {0}")]
+    InvalidGradientTolerance(f64),
+    /// Fewer than two folds, or more folds than comments.
+    #[error("cross-validation needs 2 to {max} folds, got {folds}")]
+    InvalidFolds {
+        /// Requested folds.
+        folds: usize,
+        /// Most folds the data allows.
+        max: usize,
+    },
+    /// The n-gram range is empty or the caps are zero.
+    #[error("invalid feature configuration: {0}")]
+    InvalidFeatures(String),
+    /// The training data lacks spam or ham.
+    #[error("training data needs both spam and ham (got {spam} spam, {ham} ham)")]
+    OneClass {
+        /// Spam examples.
+        spam: usize,
+        /// Ham examples.
+        ham: usize,
+    },
+    /// The solver failed.
+    #[error(transparent)]
+    Logistic(#[from] linfa_logistic::error::Error),
+    /// linfa rejected the data.
+    #[error(transparent)]
+    Linfa(#[from] linfa::Error),
+}
+
+/// Checked hyperparameters of the spam filter.
+///
+/// # Parameters
+/// | Name | Default | Purpose | Range |
+/// |---|---|---|---|
+/// | `features` | [`FeatureConfig::default`] | n-gram ranges and vocabulary caps | char min ≤ max |
+/// | `alpha` | `0.1` | L2 penalty of the logistic regression (sum loss) | ≥ 0, finite |
+/// | `max_iterations` | `150` | L-BFGS iteration cap | ≥ 1 |
+/// | `gradient_tolerance` | `1e-4` | L-BFGS stops when the gradient norm is below this | > 0 |
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpamFilterValidParams {
+    /// How text becomes features.
+    pub features: FeatureConfig,
+    /// L2 penalty weight; larger means smoother, less confident probabilities.
+    pub alpha: f64,
+    /// Cap on solver iterations, bounding training time.
+    pub max_iterations: u64,
+    /// Convergence criterion of the solver.
+    pub gradient_tolerance: f64,
+}
+
+/// Unchecked hyperparameters; setters consume and return `self`, [`ParamGuard::check`]
+/// validates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpamFilterParams(SpamFilterValidParams);
+
+impl Default for SpamFilterParams {
+    fn default() -> Self {
+        Self(SpamFilterValidParams {
+            features: FeatureConfig::default(),
+            alpha: 0.1,
+            max_iterations: 150,
+            gradient_tolerance: 1e-4,
+        })
+    }
+}
+
+impl SpamFilterParams {
+    /// The default recipe.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the feature recipe; defaults to [`FeatureConfig::default`].
+    pub fn features(mut self, features: FeatureConfig) -> Self {
+        self.0.features = features;
+        self
+    }
+
+    /// Sets the L2 penalty; defaults to `0.1`.
+    pub fn alpha(mut self, alpha: f64) -> Self {
+        self.0.alpha = alpha;
+        self
+    }
+
+    /// Sets the iteration cap; defaults to `150`.
+    pub fn max_iterations(mut self, n: u64) -> Self {
+        self.0.max_iterations = n;
+        self
+    }
+
+    /// Sets the gradient tolerance; defaults to `1e-4`.
+    pub fn gradient_tolerance(mut self, tol: f64) -> Self {
+        self.0.gradient_tolerance = tol;
+        self
+    }
+}
+
+impl ParamGuard for SpamFilterParams {
+    type Checked = SpamFilterValidParams;
+    type Error = TrainError;
+
+    fn check_ref(&self) -> Result<&SpamFilterValidParams, TrainError> {
+        let p = &self.0;
+        if !p.alpha.is_finite() || p.alpha < 0.0 {
+            return Err(TrainError::InvalidAlpha(p.alpha));
+        }
+        if !p.gradient_tolerance.is_finite() || p.gradient_tolerance <= 0.0 {
+            return Err(TrainError::InvalidGradientTolerance(p.gradient_tolerance));
+        }
+        let f = &p.features;
+        if f.char_ngram_max > 0 && (f.char_ngram_min == 0 || f.char_ngram_min > f.char_ngram_max) {
+            return Err(TrainError::InvalidFeatures(format!(
+                "character n-grams {}..={}",
+                f.char_ngram_min, f.char_ngram_max
+            )));
+        }
+        if f.max_word_features + f.max_char_features == 0 {
+            return Err(TrainError::InvalidFeatures("no features allowed".into()));
+        }
+        Ok(p)
+    }
+
+    fn check(self) -> Result<SpamFilterValidParams, TrainError> {
+        self.check_ref()?;
+        Ok(self.0)
+    }
+}
+
+/// A comment prepared for training: its text, label and the distinct term hashes it contains.
+#[derive(Debug)]
+struct Prepared<'a> {
+    text: CommentText<'a>,
+    spam: bool,
+    terms: Vec<u64>,
+    group: String,
+}
+
+/// Term hashes of every comment plus the readable key of each hash.
+struct Corpus<'a> {
+    docs: Vec<Prepared<'a>>,
+    keys: HashMap<u64, String, PremixedHasher>,
+}
+
+fn prepare<'a>(cfg: &FeatureConfig, data: &'a [LabelledComment]) -> Corpus<'a> {
+    let mut keys = HashMap::with_hasher(PremixedHasher::default());
+    let (mut padded, mut bounds) = (String::new(), Vec::new());
+    let docs = data
+        .iter()
+        .map(|c| {
+            let text = CommentText {
+                content: &c.content,
+                author_name: &c.author_name,
+                author_url: &c.author_url,
+            };
+            let norm = normalize(&c.content);
+            let author = super::features::author_domain(&c.author_url);
+            let mut terms = Vec::new();
+            for_each_gram(cfg, &norm, &author, &mut padded, &mut bounds, |g, h| {
+                terms.push(h);
+                keys.entry(h).or_insert_with(|| g.key());
+            });
+            terms.sort_unstable();
+            terms.dedup();
+            let group = format!("{}\u{1}{}", norm.text, norm.domains);
+            Prepared {
+                text,
+                spam: c.label.is_spam(),
+                terms,
+                group,
+            }
+        })
+        .collect();
+    Corpus { docs, keys }
+}
+
+impl SpamFilterValidParams {
+    /// Fits the filter on labelled comments.
+    ///
+    /// # Errors
+    /// When the data lacks a class or the solver fails.
+    pub fn fit(&self, data: &[LabelledComment]) -> Result<SpamFilter, TrainError> {
+        let corpus = prepare(&self.features, data);
+        let all: Vec<usize> = (0..corpus.docs.len()).collect();
+        self.fit_indices(&corpus, &all)
+    }
+
+    fn fit_indices(&self, corpus: &Corpus<'_>, rows: &[usize]) -> Result<SpamFilter, TrainError> {
+        let spam = rows.iter().filter(|&&i| corpus.docs[i].spam).count();
+        if spam == 0 || spam == rows.len() {
+            return Err(TrainError::OneClass {
+                spam,
+                ham: rows.len() - spam,
+            });
+        }
+        let term_lists: Vec<(&[u64], bool)> = rows
+            .iter()
+            .map(|&i| (corpus.docs[i].terms.as_slice(), corpus.docs[i].spam))
+            .collect();
+        let vocab = build_vocabulary(&self.features, &term_lists, &corpus.keys);
+        let mut filter = SpamFilter {
+            features: self.features.clone(),
+            vocab,
+            weights: Vec::new(),
+            intercept: 0.0,
+        };
+        let mut sparse = Vec::with_capacity(rows.len());
+        for &i in rows {
+            sparse.push(filter.features_of(&corpus.docs[i].text));
+        }
+        let n_cols = filter.n_features();
+        let mut x = Array2::zeros((rows.len(), n_cols));
+        for (r, row) in sparse.iter().enumerate() {
+            for (&c, &v) in row.cols.iter().zip(&row.vals) {
+                x[[r, c as usize]] = v;
+            }
+        }
+        // linfa labels the more frequent class +1 (the first seen on a tie); the warm start
+        // must solve the same orientation.
+        let spam_positive = match (2 * spam).cmp(&rows.len()) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => corpus.docs[rows[0]].spam,
+        };
+        let signs: Vec<f64> = rows
+            .iter()
+            .map(|&i| {
+                if corpus.docs[i].spam == spam_positive {
+                    1.0
+                } else {
+                    -1.0
+                }
+            })
+            .collect();
+        let start = solver::minimize(
+            &solver::Csr::from_rows(&sparse, n_cols),
+            &signs,
+            self.alpha,
+            self.gradient_tolerance * WARM_START_TOLERANCE_FACTOR,
+            WARM_START_MAX_ITERATIONS,
+        );
+        drop(sparse);
+        let y: Array1<usize> = rows
+            .iter()
+            .map(|&i| usize::from(corpus.docs[i].spam))
+            .collect();
+        let dataset = Dataset::new(x, y);
+        let model = LogisticRegression::default()
+            .alpha(self.alpha)
+            .max_iterations(self.max_iterations)
+            .gradient_tolerance(self.gradient_tolerance)
+            .initial_params(Array1::from(start))
+            .fit(&dataset)?;
+        let positive_is_spam = model.labels().pos.class == 1;
+        let sign = if positive_is_spam { 1.0 } else { -1.0 };
+        filter.weights = model.params().iter().map(|w| sign * w).collect();
+        filter.intercept = sign * model.intercept();
+        Ok(filter)
+    }
+
+    /// Stratified K-fold cross-validation with comments of identical normalized text kept in
+    /// the same fold, so repeated texts cannot appear on both sides. Each fold learns its own
+    /// vocabulary. Folds run in parallel on the available cores; `progress` receives each
+    /// fold number, in order, once its result is collected.
+    ///
+    /// # Errors
+    /// When `folds` is out of range or a fold fails to fit.
+    pub fn cross_validate(
+        &self,
+        data: &[LabelledComment],
+        folds: usize,
+        threshold: f64,
+        mut progress: impl FnMut(usize),
+    ) -> Result<CvReport, TrainError> {
+        let corpus = prepare(&self.features, data);
+        let assignment = assign_folds(&corpus.docs, folds)?;
+        let mut report = CvReport {
+            folds,
+            pooled: Confusion::default(),
+            per_fold: Vec::new(),
+            log_loss: 0.0,
+            brier: 0.0,
+        };
+        let evaluate = |k: usize| -> Result<(Confusion, f64, f64), TrainError> {
+            let train: Vec<usize> = (0..data.len()).filter(|&i| assignment[i] != k).collect();
+            let model = self.fit_indices(&corpus, &train)?;
+            let (mut c, mut brier, mut log_loss) = (Confusion::default(), 0.0, 0.0);
+            for i in (0..data.len()).filter(|&i| assignment[i] == k) {
+                let doc = &corpus.docs[i];
+                let p = model.probability(&doc.text);
+                c.add(doc.spam, p >= threshold);
+                let y = if doc.spam { 1.0 } else { 0.0 };
+                brier += (p - y) * (p - y);
+                let pc = p.clamp(1e-15, 1.0 - 1e-15);
+                log_loss -= y * pc.ln() + (1.0 - y) * (1.0 - pc).ln();
+            }
+            Ok((c, brier, log_loss))
+        };
+        // Folds are independent: run them on the available cores, results in fold order.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, folds);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if k >= folds {
+                            break;
+                        }
+                        let r = evaluate(k);
+                        if let Ok(mut d) = done.lock() {
+                            d.push((k, r));
+                        }
+                    }
+                });
+            }
+        });
+        let mut results = done.into_inner().unwrap_or_default();
+        results.sort_by_key(|r| r.0);
+        for (k, r) in results {
+            let (c, brier, log_loss) = r?;
+            report.pooled.merge(&c);
+            report.per_fold.push(c);
+            report.brier += brier;
+            report.log_loss += log_loss;
+            progress(k + 1);
+        }
+        if report.per_fold.len() != folds {
+            return Err(TrainError::InvalidFolds {
+                folds,
+                max: report.per_fold.len(),
+            });
+        }
+        let n = data.len().max(1) as f64;
+        report.brier /= n;
+        report.log_loss /= n;
+        Ok(report)
+    }
+}
+
+/// Result of [`SpamFilterValidParams::cross_validate`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CvReport {
+    /// Number of folds.
+    pub folds: usize,
+    /// Confusion matrix pooled over all held-out folds.
+    pub pooled: Confusion,
+    /// Confusion matrix of each fold.
+    pub per_fold: Vec<Confusion>,
+    /// Mean held-out log-loss: how well calibrated the probabilities are.
+    pub log_loss: f64,
+    /// Mean held-out Brier score (squared error of the probability).
+    pub brier: f64,
+}
+
+/// Assigns each comment a fold: groups of identical normalized text stay together, and
+/// each class's groups go, largest first, to the fold holding the fewest of that class.
+fn assign_folds(docs: &[Prepared<'_>], folds: usize) -> Result<Vec<usize>, TrainError> {
+    if folds < 2 || folds > docs.len() {
+        return Err(TrainError::InvalidFolds {
+            folds,
+            max: docs.len(),
+        });
+    }
+    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, d) in docs.iter().enumerate() {
+        groups.entry(d.group.as_str()).or_default().push(i);
+    }
+    let mut groups: Vec<(&str, Vec<usize>)> = groups.into_iter().collect();
+    // Deterministic order: size descending, then a hash of the text so similar texts scatter.
+    let key = |s: &str| super::features::Gram::Chars(s).hash();
+    groups.sort_by(|a, b| {
+        b.1.len()
+            .cmp(&a.1.len())
+            .then_with(|| key(a.0).cmp(&key(b.0)))
+            .then_with(|| a.0.cmp(b.0))
+    });
+    let mut load = vec![[0usize; 2]; folds];
+    let mut out = vec![0; docs.len()];
+    for (_, members) in groups {
+        let class = usize::from(docs[members[0]].spam);
+        let fold = (0..folds)
+            .min_by_key(|&f| (load[f][class], load[f][0] + load[f][1], f))
+            .unwrap_or(0);
+        load[fold][class] += members.len();
+        for i in members {
+            out[i] = fold;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::Label;
+
+    fn c(content: &str, label: Label) -> LabelledComment {
+        LabelledComment {
+            post_id: String::new(),
+            author_name: String::new(),
+            author_email: String::new(),
+            author_url: String::new(),
+            content: content.into(),
+            label,
+        }
+    }
+
+    #[test]
+    fn params_are_checked() {
+        assert!(matches!(
+            SpamFilterParams::new().alpha(-1.0).check(),
+            Err(TrainError::InvalidAlpha(_))
+        ));
+        assert!(matches!(
+            SpamFilterParams::new().gradient_tolerance(f64::NAN).check(),
+            Err(TrainError::InvalidGradientTolerance(_))
+        ));
+        assert!(SpamFilterParams::new().check().is_ok());
+    }
+
+    #[test]
+    fn one_class_is_rejected() {
+        let p = SpamFilterParams::new().check().unwrap();
+        let data = vec![c("a b", Label::Ham), c("c d", Label::Ham)];
+        assert!(matches!(
+            p.fit(&data),
+            Err(TrainError::OneClass { spam: 0, ham: 2 })
+        ));
+    }
+
+    #[test]
+    fn duplicates_share_a_fold() {
+        let cfg = FeatureConfig::default();
+        let mut data = Vec::new();
+        for i in 0..20 {
+            data.push(c(&format!("ham text {i}"), Label::Ham));
+            data.push(c("Check out my channel\u{FEFF}", Label::Spam));
+            data.push(c(&format!("spam text {i}"), Label::Spam));
+        }
+        let corpus = prepare(&cfg, &data);
+        let folds = assign_folds(&corpus.docs, 5).unwrap();
+        let dup: Vec<usize> = (0..data.len())
+            .filter(|&i| data[i].content.starts_with("Check"))
+            .map(|i| folds[i])
+            .collect();
+        assert!(dup.iter().all(|&f| f == dup[0]));
+        for k in 0..5 {
+            assert!(folds.iter().filter(|&&f| f == k).count() > 0);
+        }
+    }
+}
