@@ -71,3 +71,38 @@ impl LiveModel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::model_file::ModelFile;
+
+    fn shipped() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default.json")
+    }
+
+    #[test]
+    fn reload_swaps_whole_models_and_keeps_the_old_one_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        std::fs::copy(shipped(), &path).unwrap();
+        let live = LiveModel::load(path.clone()).unwrap();
+        let first = live.get();
+
+        // A retrained model (here: the same parameters under another recorded command, so
+        // another checksum) replaces it; a request holding the old one keeps it.
+        let mut retrained = ModelFile::load(&path).unwrap();
+        retrained.training_command.push_str(" --retrained");
+        retrained.checksum = retrained.compute_checksum();
+        retrained.save(&path).unwrap();
+        let second = live.reload().unwrap();
+        assert_ne!(second.version(), first.version());
+        assert_eq!(live.get().version(), second.version());
+        assert!(!first.version().is_empty());
+
+        // A damaged file is refused and the current model stays.
+        std::fs::write(&path, "{ not a model").unwrap();
+        assert!(live.reload().is_err());
+        assert_eq!(live.get().version(), second.version());
+    }
+}
