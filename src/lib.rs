@@ -5,6 +5,7 @@
 //! - [`validate`]: field rules and email privacy checks on a submission.
 //! - [`classifier`]: text in, spam probability and its explanation out (pure library).
 //! - [`live_model`]: the model in service, reloaded on `SIGHUP`.
+//! - [`plot`]: score distribution and ROC plots.
 //! - [`policy`]: site rules and thresholds turn a score into a status with reasons.
 //! - [`store`]: sled trees, records, and the group-commit writer.
 //! - [`privacy`]: finding and masking emails; the keyed hash that replaces them in indexes.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod dataset;
 pub mod live_model;
 pub mod metrics;
+pub mod plot;
 pub mod policy;
 pub mod privacy;
 pub mod replay;

@@ -36,6 +36,10 @@ pub struct Args {
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also draw the spam and ham score distributions and the ROC curve, with the default
+    /// thresholds marked, into this PNG file.
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
 }
 
 /// Opens `count` separate HTTP/2 connections to `addr`.
@@ -90,6 +94,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let tick = || bar.inc(1);
     let report = replay::replay(&channels, &records, mode, args.concurrency, &tick).await?;
     bar.finish_and_clear();
+    if let Some(path) = &args.plot {
+        crate::plot::draw(path, &report.scores, crate::policy::Thresholds::default())?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

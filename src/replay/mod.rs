@@ -136,7 +136,10 @@ async fn unary_worker(
             client.submit_comment(request).await
         };
         match answer {
-            Ok(answer) => recorder.verdict(record, answer.get_ref().status(), sent.elapsed()),
+            Ok(answer) => {
+                let answer = answer.get_ref();
+                recorder.verdict(record, answer.status(), answer.spam_score, sent.elapsed());
+            }
             Err(_) => recorder.error(),
         }
         progress();
@@ -197,7 +200,7 @@ async fn stream_shard(
         if answer.error.is_some() {
             recorder.error();
         } else {
-            recorder.verdict(&records[index], answer.status(), latency);
+            recorder.verdict(&records[index], answer.status(), answer.spam_score, latency);
         }
         progress();
     }

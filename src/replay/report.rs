@@ -55,6 +55,9 @@ pub struct ReplayReport {
     pub errors: u64,
     /// Wall time of the run in seconds.
     pub elapsed_s: f64,
+    /// Each answered record's spam score and label (spam = true), for plots.
+    #[serde(skip)]
+    pub scores: Vec<(f64, bool)>,
 }
 
 /// Collects verdicts and latencies from concurrent workers.
@@ -66,6 +69,7 @@ pub struct Recorder {
 #[derive(Debug)]
 struct State {
     confusion: Confusion,
+    scores: Vec<(f64, bool)>,
     latency_us: Histogram<u64>,
     errors: u64,
 }
@@ -86,6 +90,7 @@ impl Recorder {
         Self {
             state: Mutex::new(State {
                 confusion: Confusion::default(),
+                scores: Vec::new(),
                 latency_us,
                 errors: 0,
             }),
@@ -93,9 +98,17 @@ impl Recorder {
     }
 
     /// Records one answered submission.
-    pub fn verdict(&self, record: &LabelledComment, status: CommentStatus, latency: Duration) {
+    pub fn verdict(
+        &self,
+        record: &LabelledComment,
+        status: CommentStatus,
+        spam_score: f32,
+        latency: Duration,
+    ) {
         if let Ok(mut state) = self.state.lock() {
-            state.confusion.add(record.label.is_spam(), flagged(status));
+            let is_spam = record.label.is_spam();
+            state.confusion.add(is_spam, flagged(status));
+            state.scores.push((f64::from(spam_score), is_spam));
             state.latency_us.saturating_record(latency_us(latency));
         }
     }
@@ -128,9 +141,14 @@ impl Recorder {
 
     /// The report of a run that took `elapsed`.
     pub fn finish(&self, elapsed: Duration) -> ReplayReport {
-        let (confusion, latency, errors) = match self.state.lock() {
-            Ok(state) => (state.confusion, state.latency_us.clone(), state.errors),
-            Err(_) => (Confusion::default(), latency_histogram(), 0),
+        let (confusion, latency, errors, scores) = match self.state.lock() {
+            Ok(state) => (
+                state.confusion,
+                state.latency_us.clone(),
+                state.errors,
+                state.scores.clone(),
+            ),
+            Err(_) => (Confusion::default(), latency_histogram(), 0, Vec::new()),
         };
         let latency = LatencyMs::from_micros(&latency);
         let metrics = confusion.metrics();
@@ -141,6 +159,7 @@ impl Recorder {
             latency_ms: latency,
             errors,
             elapsed_s: elapsed.as_secs_f64(),
+            scores,
         }
     }
 }
@@ -168,8 +187,7 @@ impl ReplayReport {
         let m = &self.metrics;
         let pct = |x: f64| x * 100.0;
         format!(
-            "\
-                  flagged   not flagged
+            "            {:>9}   {:>11}
   spam      {:>9}   {:>11}
   ham       {:>9}   {:>11}
 
@@ -179,6 +197,8 @@ impl ReplayReport {
   throughput {:.0}/s over {:.2}s
   latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}
 ",
+            "flagged",
+            "not flagged",
             m.true_positive,
             m.false_negative,
             m.false_positive,
@@ -228,7 +248,7 @@ mod tests {
                 2 => (Label::Ham, CommentStatus::Pending),
                 _ => (Label::Ham, CommentStatus::Approved),
             };
-            recorder.verdict(&record(label), status, Duration::from_millis(ms));
+            recorder.verdict(&record(label), status, 0.5, Duration::from_millis(ms));
         }
         recorder.error();
         let report = recorder.finish(Duration::from_secs(2));
@@ -240,6 +260,7 @@ mod tests {
         );
         assert_eq!((m.true_positive, m.false_negative), (25, 25));
         assert_eq!(report.errors, 1);
+        assert_eq!(report.scores.len(), 100);
         assert!((report.throughput_per_s - 50.0).abs() < 1e-9);
         let l = report.latency_ms;
         assert!(l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max);
