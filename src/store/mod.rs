@@ -17,8 +17,11 @@
 //! flush serves a whole batch, and only one task ever flushes, which avoids the hangs that
 //! concurrent `flush_async` calls cause in sled 0.34.
 
+mod check;
 pub mod keys;
 pub mod record;
+
+pub use check::Consistency;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,0 +1,109 @@
+//! No acknowledged comment is lost: the real binary is killed with SIGKILL at random moments
+//! while clients submit concurrently, restarted on the same data directory, and every comment
+//! whose submission returned OK must be there with consistent indexes.
+//!
+//! `COMMENTGUARD_CRASH_CYCLES` sets the number of kill/restart cycles (default 10).
+
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use commentguard::api::pb::comment_service_client::CommentServiceClient;
+use commentguard::comment::CommentId;
+use commentguard::store::Store;
+use support::{shipped_model, submission};
+
+/// Starts the binary on an ephemeral port and returns it with its address.
+fn start(data_dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commentguard"))
+        .arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--model")
+        .arg(shipped_model())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("commentguard listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, format!("http://{addr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_comments_survive_sigkill() {
+    let cycles: usize = std::env::var("COMMENTGUARD_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let dir = tempfile::tempdir().unwrap();
+    let acknowledged: Arc<Mutex<Vec<CommentId>>> = Arc::default();
+
+    for cycle in 0..cycles {
+        let (mut child, url) = start(dir.path());
+        let client = CommentServiceClient::connect(url).await.unwrap();
+        let writers: Vec<_> = (0..16)
+            .map(|writer| {
+                let mut client = client.clone();
+                let acknowledged = Arc::clone(&acknowledged);
+                tokio::spawn(async move {
+                    for n in 0.. {
+                        let mut request = submission(
+                            &format!("crash-{cycle}-{}", n % 7),
+                            &format!("Cycle {cycle}, writer {writer}, comment {n}."),
+                        );
+                        request.author_email = format!("w{writer}@example.com");
+                        match client.submit_comment(request).await {
+                            Ok(answer) => {
+                                let id = CommentId::parse(&answer.into_inner().comment_id).unwrap();
+                                acknowledged.lock().unwrap().push(id);
+                            }
+                            Err(_) => return, // the server is gone
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Kill at a different moment in each cycle, from early to well into the load.
+        let delay = 30 + (cycle as u64 * 97 + 13) % 250;
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+    }
+
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= cycles * 10,
+        "too few acknowledged writes to mean anything: {}",
+        acknowledged.len()
+    );
+    let store = Store::open(dir.path(), Default::default()).unwrap();
+    let missing: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| store.get(**id).unwrap().is_none())
+        .collect();
+    assert!(missing.is_empty(), "lost {} acknowledged comments", missing.len());
+    let consistency = store.check_consistency().unwrap();
+    assert!(consistency.problems.is_empty(), "{:?}", consistency.problems);
+    assert!(consistency.comments >= acknowledged.len());
+    eprintln!(
+        "{cycles} kill -9 cycles: {} acknowledged comments all present, {} stored in all",
+        acknowledged.len(),
+        consistency.comments
+    );
+}
