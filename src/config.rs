@@ -37,6 +37,9 @@ pub struct Config {
     pub commit_batch: usize,
     /// Deadline for one request, in milliseconds.
     pub request_timeout_ms: u64,
+    /// After SIGTERM/SIGINT, how long in-flight requests may take to finish, in milliseconds,
+    /// before the remaining connections are closed.
+    pub shutdown_grace_ms: u64,
 }
 
 /// How log lines are written.
@@ -64,6 +67,8 @@ impl Config {
     pub const DEFAULT_COMMIT_BATCH: usize = 256;
     /// Default request deadline.
     pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+    /// Default drain deadline at shutdown: longer than a request may take.
+    pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 15_000;
 
     /// Reads a TOML file; missing keys keep their defaults.
     ///
@@ -79,6 +84,11 @@ impl Config {
     /// The request deadline as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The drain deadline at shutdown as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
     }
 }
 
@@ -97,6 +107,7 @@ impl Default for Config {
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             commit_batch: Self::DEFAULT_COMMIT_BATCH,
             request_timeout_ms: Self::DEFAULT_REQUEST_TIMEOUT_MS,
+            shutdown_grace_ms: Self::DEFAULT_SHUTDOWN_GRACE_MS,
         }
     }
 }

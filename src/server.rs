@@ -77,19 +77,34 @@ pub async fn run(
     println!("commentguard listening on {address}");
     drop(shared);
 
-    Server::builder()
+    let (signalled, on_signal) = tokio::sync::oneshot::channel();
+    let serve = Server::builder()
         .timeout(config.request_timeout())
         .layer(OversizeAsResourceExhausted)
         .add_service(health)
         .add_service(reflection)
         .add_service(comments)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
+            shutdown.await;
+            let _ = signalled.send(());
+        });
+    let grace = config.shutdown_grace();
+    let drain_deadline = async move {
+        match on_signal.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        served = serve => served?,
+        () = drain_deadline => {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "drain deadline passed; closing the remaining connections");
+        }
+    }
 
     reloader.abort();
-    // The server and its handlers are gone, so the committer's queue is closed; it answers
-    // what was waiting and stops.
-    committer_task.await?;
+    // No new request reaches the handlers any more: commit what is queued, then flush.
+    committer_task.stop().await;
     store.flush()?;
     tracing::info!("stopped");
     Ok(())

@@ -97,9 +97,17 @@ async fn acknowledged_comments_survive_sigkill() {
         .iter()
         .filter(|id| store.get(**id).unwrap().is_none())
         .collect();
-    assert!(missing.is_empty(), "lost {} acknowledged comments", missing.len());
+    assert!(
+        missing.is_empty(),
+        "lost {} acknowledged comments",
+        missing.len()
+    );
     let consistency = store.check_consistency().unwrap();
-    assert!(consistency.problems.is_empty(), "{:?}", consistency.problems);
+    assert!(
+        consistency.problems.is_empty(),
+        "{:?}",
+        consistency.problems
+    );
     assert!(consistency.comments >= acknowledged.len());
     eprintln!(
         "{cycles} kill -9 cycles: {} acknowledged comments all present, {} stored in all",

@@ -29,7 +29,9 @@ impl Store {
             let id = comment.id;
             let status = comment.verdict.status;
             for other in Status::ALL {
-                let in_status = trees.status_index.contains_key(keys::status_key(other, id))?;
+                let in_status = trees
+                    .status_index
+                    .contains_key(keys::status_key(other, id))?;
                 let in_post = trees.post_index.contains_key(keys::post_key(
                     &comment.submission.post_id,
                     other,

@@ -152,12 +152,18 @@ impl Store {
     }
 
     /// Starts the committer task on the current tokio runtime. Writes go through the returned
-    /// [`Committer`]; the task ends once every clone of it is dropped, after answering every
-    /// writer, and the returned handle resolves then.
-    pub fn start_committer(&self, batch_limit: usize) -> (Committer, tokio::task::JoinHandle<()>) {
+    /// [`Committer`]; [`CommitterTask::stop`] (or dropping the [`CommitterTask`]) ends the
+    /// task after answering every writer already queued.
+    pub fn start_committer(&self, batch_limit: usize) -> (Committer, CommitterTask) {
         let (jobs, queue) = mpsc::channel(COMMIT_QUEUE);
-        let task = tokio::spawn(run_committer(self.clone(), queue, batch_limit.max(1)));
-        (Committer { jobs }, task)
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(run_committer(
+            self.clone(),
+            queue,
+            batch_limit.max(1),
+            stopped,
+        ));
+        (Committer { jobs }, CommitterTask { task, stop })
     }
 
     /// One comment by id.
@@ -308,9 +314,45 @@ impl Committer {
     }
 }
 
-async fn run_committer(store: Store, mut queue: mpsc::Receiver<Job>, batch_limit: usize) {
+/// The running committer, to stop it at shutdown.
+#[derive(Debug)]
+pub struct CommitterTask {
+    task: tokio::task::JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+}
+
+impl CommitterTask {
+    /// Refuses new writes (they get [`StoreError::Closed`]), commits and answers every write
+    /// already queued, and returns when the task has ended.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Err(e) = self.task.await {
+            tracing::error!(cause = %e, "committer task failed");
+        }
+    }
+}
+
+async fn run_committer(
+    store: Store,
+    mut queue: mpsc::Receiver<Job>,
+    batch_limit: usize,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut batch = Vec::with_capacity(batch_limit);
-    while queue.recv_many(&mut batch, batch_limit).await > 0 {
+    let mut stopping = false;
+    loop {
+        let received = tokio::select! {
+            received = queue.recv_many(&mut batch, batch_limit) => received,
+            _ = &mut stop, if !stopping => {
+                // Close the queue; what is already in it is still received below.
+                stopping = true;
+                queue.close();
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
         let jobs = std::mem::take(&mut batch);
         let trees = Arc::clone(&store.inner);
         let outcome = tokio::task::spawn_blocking(move || {

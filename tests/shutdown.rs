@@ -1,0 +1,106 @@
+//! Shutdown loses nothing: SIGTERM while clients submit concurrently. The server exits 0, and
+//! each submission in flight either completed (and is stored) or failed (and is not).
+
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use commentguard::api::pb::comment_service_client::CommentServiceClient;
+use commentguard::comment::CommentId;
+use commentguard::privacy::EmailHasher;
+use commentguard::store::{Store, keys};
+use support::{shipped_model, submission};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commentguard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .arg("--model")
+        .arg(shipped_model())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let client = CommentServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+
+    let stored: Arc<Mutex<Vec<CommentId>>> = Arc::default();
+    let failed: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let writers: Vec<_> = (0..16)
+        .map(|writer| {
+            let mut client = client.clone();
+            let (stored, failed) = (Arc::clone(&stored), Arc::clone(&failed));
+            tokio::spawn(async move {
+                for n in 0..100_000 {
+                    let mut request = submission("shutdown", &format!("Writer {writer} says {n}."));
+                    request.author_email = format!("w{writer}@example.com");
+                    let key = (
+                        request.post_id.clone(),
+                        request.author_email.clone(),
+                        request.content.clone(),
+                    );
+                    match client.submit_comment(request).await {
+                        Ok(answer) => stored
+                            .lock()
+                            .unwrap()
+                            .push(CommentId::parse(&answer.into_inner().comment_id).unwrap()),
+                        Err(_) => {
+                            failed.lock().unwrap().push(key);
+                            return;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    for writer in writers {
+        writer.await.unwrap();
+    }
+
+    let stored = stored.lock().unwrap().clone();
+    let failed = failed.lock().unwrap().clone();
+    assert!(!stored.is_empty());
+    assert_eq!(failed.len(), 16, "every writer ends on a refused request");
+    let store = Store::open(dir.path(), Default::default()).unwrap();
+    for id in &stored {
+        assert!(store.get(*id).unwrap().is_some(), "acknowledged {id} lost");
+    }
+    let hasher = EmailHasher::load_or_create(&dir.path().join("hmac.key")).unwrap();
+    for (post, email, content) in &failed {
+        let key = keys::duplicate_key(post, &hasher.hash(email), content);
+        assert_eq!(
+            store.find_duplicate(&key).unwrap(),
+            None,
+            "refused but stored"
+        );
+    }
+    let consistency = store.check_consistency().unwrap();
+    assert!(
+        consistency.problems.is_empty(),
+        "{:?}",
+        consistency.problems
+    );
+    assert_eq!(consistency.comments, stored.len());
+}
