@@ -37,6 +37,11 @@ pub struct Config {
     pub commit_batch: usize,
     /// Deadline for one request, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Requests being handled at once, over all connections; more are refused at once with
+    /// RESOURCE_EXHAUSTED instead of queueing without bound.
+    pub max_concurrent_requests: usize,
+    /// Requests being handled at once on one connection (same refusal past it).
+    pub max_concurrent_per_connection: usize,
     /// After SIGTERM/SIGINT, how long in-flight requests may take to finish, in milliseconds,
     /// before the remaining connections are closed.
     pub shutdown_grace_ms: u64,
@@ -67,6 +72,11 @@ impl Config {
     pub const DEFAULT_COMMIT_BATCH: usize = 256;
     /// Default request deadline.
     pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+    /// Default global concurrency limit: enough to keep both cores and the committer busy,
+    /// small enough that queued work stays bounded.
+    pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
+    /// Default per-connection concurrency limit.
+    pub const DEFAULT_MAX_CONCURRENT_PER_CONNECTION: usize = 256;
     /// Default drain deadline at shutdown: longer than a request may take.
     pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 15_000;
 
@@ -107,6 +117,8 @@ impl Default for Config {
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             commit_batch: Self::DEFAULT_COMMIT_BATCH,
             request_timeout_ms: Self::DEFAULT_REQUEST_TIMEOUT_MS,
+            max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS,
+            max_concurrent_per_connection: Self::DEFAULT_MAX_CONCURRENT_PER_CONNECTION,
             shutdown_grace_ms: Self::DEFAULT_SHUTDOWN_GRACE_MS,
         }
     }

@@ -78,9 +78,16 @@ pub async fn run(
     drop(shared);
 
     let (signalled, on_signal) = tokio::sync::oneshot::channel();
+    // Past the limits, requests are refused at once (RESOURCE_EXHAUSTED) rather than queued:
+    // load shedding keeps latency and memory bounded under overload.
     let serve = Server::builder()
         .timeout(config.request_timeout())
+        .load_shed(true)
+        .concurrency_limit_per_connection(config.max_concurrent_per_connection.max(1))
         .layer(OversizeAsResourceExhausted)
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            config.max_concurrent_requests.max(1),
+        ))
         .add_service(health)
         .add_service(reflection)
         .add_service(comments)
