@@ -36,6 +36,7 @@ use crate::comment::{CommentId, Status, StoredComment};
 pub const SCHEMA_VERSION: u8 = 1;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
+const RECORD_VERSION_KEY: &[u8] = b"record_version";
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -126,18 +127,23 @@ impl Store {
             .cache_capacity(options.cache_bytes)
             .open()?;
         let meta = db.open_tree("meta")?;
-        match meta.get(SCHEMA_KEY)? {
-            None => {
-                meta.insert(SCHEMA_KEY, &[SCHEMA_VERSION])?;
-                db.flush()?;
-            }
-            Some(v) if v.as_ref() == [SCHEMA_VERSION] => {}
-            Some(v) => {
-                return Err(StoreError::UnsupportedVersion(
-                    v.first().copied().unwrap_or(0),
-                ));
+        // Refuse data a newer build wrote (a newer layout, or records in a newer format)
+        // rather than misread it; record what this build writes.
+        for (key, ours) in [
+            (SCHEMA_KEY, SCHEMA_VERSION),
+            (RECORD_VERSION_KEY, record::RECORD_VERSION),
+        ] {
+            match meta.get(key)?.and_then(|v| v.first().copied()) {
+                Some(theirs) if theirs > ours => {
+                    return Err(StoreError::UnsupportedVersion(theirs));
+                }
+                Some(theirs) if theirs == ours => {}
+                _ => {
+                    meta.insert(key, &[ours])?;
+                }
             }
         }
+        db.flush()?;
         let inner = Trees {
             comments: db.open_tree("comments")?,
             post_index: db.open_tree("post_index")?,
