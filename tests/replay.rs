@@ -142,6 +142,7 @@ async fn load_runs_briefly_without_errors() {
                 duration: Duration::from_secs(1),
                 concurrency: 8,
                 rate,
+                max_requests: None,
             },
         )
         .await

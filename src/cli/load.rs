@@ -26,6 +26,9 @@ pub struct Args {
     /// Fixed rate in requests per second (open loop); without it, closed loop.
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Stop after this many requests, even before the duration is up.
+    #[arg(long)]
+    pub requests: Option<u64>,
     /// Dataset whose comments are sent (cycled).
     #[arg(long, default_value = "tests/data/youtube-spam/Youtube01-Psy.csv")]
     pub dataset: PathBuf,
@@ -56,6 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             duration: args.duration,
             concurrency: args.concurrency,
             rate: args.rate,
+            max_requests: args.requests,
         },
     )
     .await?;

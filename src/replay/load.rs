@@ -22,6 +22,8 @@ pub struct LoadOptions {
     pub concurrency: usize,
     /// Requests per second for an open-loop run; `None` sends as fast as answers return.
     pub rate: Option<f64>,
+    /// Stop after sending this many requests, even before `duration` is up.
+    pub max_requests: Option<u64>,
 }
 
 /// What a load run measured. Serialized, it is the `load --json` object.
@@ -55,6 +57,7 @@ pub async fn run(
     let started = Instant::now();
     let deadline = started + options.duration;
     let concurrency = options.concurrency.max(1);
+    let limit = options.max_requests.unwrap_or(u64::MAX);
     let make = {
         let templates = Arc::clone(&templates);
         let counter = Arc::clone(&counter);
@@ -75,8 +78,9 @@ pub async fn run(
                         CommentServiceClient::new(channels[w % channels.len()].clone());
                     let recorder = Arc::clone(&recorder);
                     let make = make.clone();
+                    let counter = Arc::clone(&counter);
                     tokio::spawn(async move {
-                        while Instant::now() < deadline {
+                        while Instant::now() < deadline && counter.load(Ordering::Relaxed) < limit {
                             let sent = Instant::now();
                             match client.submit_comment(make()).await {
                                 Ok(_) => recorder.latency(sent.elapsed()),
@@ -97,9 +101,9 @@ pub async fn run(
             let mut sent: u64 = 0;
             let mut ticker = tokio::time::interval(Duration::from_millis(1));
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            while Instant::now() < deadline {
+            while Instant::now() < deadline && sent < limit {
                 ticker.tick().await;
-                let due = (started.elapsed().as_secs_f64() * rate) as u64;
+                let due = ((started.elapsed().as_secs_f64() * rate) as u64).min(limit);
                 while sent < due {
                     let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
                         break;
