@@ -175,22 +175,43 @@ async fn no_public_response_carries_the_email_or_ip() {
     let checked = client
         .check_comment(pb::SubmitCommentRequest {
             content: "Another thought entirely.".into(),
-            ..request
+            ..request.clone()
         })
         .await
         .unwrap()
         .into_inner();
+    let mut streamed_request = request.clone();
+    streamed_request.content = "Said over the stream.".into();
+    let mut refused_request = request.clone();
+    refused_request.author_name = format!("Name {email}");
+    let mut streamed = client
+        .submit_comments(tokio_stream::iter([
+            streamed_request,
+            refused_request.clone(),
+        ]))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut stream_answers = Vec::new();
+    while let Some(answer) = streamed.message().await.unwrap() {
+        stream_answers.extend(answer.encode_to_vec());
+    }
+    // A refused request's error describes the problem without echoing the value.
+    let refused = client.submit_comment(refused_request).await.unwrap_err();
     let listed = client
         .list_comments(list("privacy", 0, ""))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(listed.comments.len(), 1);
+    assert_eq!(listed.comments.len(), 2);
 
     for bytes in [
         submitted.encode_to_vec(),
         checked.encode_to_vec(),
         listed.encode_to_vec(),
+        stream_answers,
+        refused.details().to_vec(),
+        refused.message().as_bytes().to_vec(),
     ] {
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains(email) && !text.contains("private.person"));
