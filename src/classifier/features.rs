@@ -191,6 +191,36 @@ pub fn for_each_gram(
     bounds: &mut Vec<usize>,
     mut f: impl FnMut(Gram<'_>, u64),
 ) {
+    for_each_word_gram(cfg, norm, author_domain, &mut f);
+    if !fill_padded(cfg, norm, padded) {
+        return;
+    }
+    bounds.clear();
+    bounds.extend(padded.char_indices().map(|(i, _)| i));
+    bounds.push(padded.len());
+    let n_chars = bounds.len() - 1;
+    let base = seed(b'c');
+    for i in 0..n_chars {
+        let mut h = base;
+        for n in 1..=cfg.char_ngram_max {
+            if i + n > n_chars {
+                break;
+            }
+            h = fnv(h, &padded.as_bytes()[bounds[i + n - 1]..bounds[i + n]]);
+            if n >= cfg.char_ngram_min {
+                f(Gram::Chars(&padded[bounds[i]..bounds[i + n]]), h);
+            }
+        }
+    }
+}
+
+/// Calls `f` for every word, bigram and domain occurrence (the [`Block::Words`] terms).
+fn for_each_word_gram(
+    cfg: &FeatureConfig,
+    norm: &Normalized,
+    author_domain: &str,
+    mut f: impl FnMut(Gram<'_>, u64),
+) {
     let mut prev: Option<&str> = None;
     for word in norm.text.split(|c: char| !is_word_char(c)) {
         if word.is_empty() {
@@ -212,28 +242,59 @@ pub fn for_each_gram(
         let g = Gram::AuthorDomain(author_domain);
         f(g, g.hash());
     }
+}
 
+/// Puts the text between two spaces (so n-grams see word edges) into `padded`; false when
+/// there are no character n-grams to take.
+fn fill_padded(cfg: &FeatureConfig, norm: &Normalized, padded: &mut String) -> bool {
     if norm.text.is_empty() || cfg.char_ngram_max == 0 {
-        return;
+        return false;
     }
     padded.clear();
     padded.push(' ');
     padded.push_str(&norm.text);
     padded.push(' ');
+    true
+}
+
+/// Calls `f` with the hash of every character n-gram, exactly as [`for_each_gram`] computes
+/// them, but without building the term: scoring only needs the hash. ASCII text (the usual
+/// case) is walked byte by byte with no boundary table.
+fn for_each_char_hash(
+    cfg: &FeatureConfig,
+    norm: &Normalized,
+    padded: &mut String,
+    bounds: &mut Vec<usize>,
+    mut f: impl FnMut(u64),
+) {
+    if !fill_padded(cfg, norm, padded) {
+        return;
+    }
+    let bytes = padded.as_bytes();
+    let base = seed(b'c');
+    let (lo, hi) = (cfg.char_ngram_min, cfg.char_ngram_max);
+    if bytes.is_ascii() {
+        for i in 0..bytes.len() {
+            let mut h = base;
+            for (n, &b) in bytes[i..].iter().take(hi).enumerate() {
+                h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+                if n + 1 >= lo {
+                    f(h);
+                }
+            }
+        }
+        return;
+    }
     bounds.clear();
     bounds.extend(padded.char_indices().map(|(i, _)| i));
-    bounds.push(padded.len());
+    bounds.push(bytes.len());
     let n_chars = bounds.len() - 1;
-    let base = seed(b'c');
     for i in 0..n_chars {
         let mut h = base;
-        for n in 1..=cfg.char_ngram_max {
-            if i + n > n_chars {
-                break;
-            }
-            h = fnv(h, &padded.as_bytes()[bounds[i + n - 1]..bounds[i + n]]);
-            if n >= cfg.char_ngram_min {
-                f(Gram::Chars(&padded[bounds[i]..bounds[i + n]]), h);
+        for n in 1..=hi.min(n_chars - i) {
+            h = fnv(h, &bytes[bounds[i + n - 1]..bounds[i + n]]);
+            if n >= lo {
+                f(h);
             }
         }
     }
@@ -274,9 +335,13 @@ fn filter_slot(hash: u64) -> usize {
 /// The learned terms: their keys, blocks and inverse document frequencies, and a hash index.
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
-    index: HashMap<u64, u32, PremixedHasher>,
+    /// Open-addressing table keyed by the term hash itself: term hashes are already
+    /// well-mixed 64-bit values, so a slot is a multiply and shift away, with no rehashing.
+    table: Vec<Slot>,
+    /// `64 - log2(table.len())`: the shift that turns a mixed hash into a slot.
+    shift: u32,
     /// One bit per slot of a 2^16-bit filter; most n-grams of a comment are not in the
-    /// vocabulary, and this L1-resident filter rejects them before the hash table is probed.
+    /// vocabulary, and this L1-resident filter rejects them before the table is probed.
     filter: Vec<u64>,
     /// Stored key of each term, by column.
     pub keys: Vec<String>,
@@ -284,6 +349,21 @@ pub struct Vocabulary {
     pub blocks: Vec<Block>,
     /// Smoothed inverse document frequency of each term, by column.
     pub idf: Vec<f64>,
+}
+
+/// One slot of the vocabulary table; `col == EMPTY` marks a free slot.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    hash: u64,
+    col: u32,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+/// The first table slot of a term hash: the top bits after a multiply.
+#[inline]
+fn table_slot(hash: u64, shift: u32) -> usize {
+    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
 }
 
 /// Why a stored vocabulary is unusable.
@@ -320,26 +400,48 @@ impl Vocabulary {
                 idf: idf.len(),
             });
         }
-        let mut index = HashMap::with_capacity_and_hasher(keys.len(), PremixedHasher(0));
+        // At most half full, so probe runs stay short.
+        let bits = (keys.len().max(8) * 2).next_power_of_two().trailing_zeros();
+        let shift = 64 - bits;
+        let mut table = vec![
+            Slot {
+                hash: 0,
+                col: EMPTY
+            };
+            1 << bits
+        ];
+        let mask = table.len() - 1;
+        let mut filter = vec![0u64; FILTER_WORDS];
         let mut blocks = Vec::with_capacity(keys.len());
         for (i, (key, v)) in keys.iter().zip(&idf).enumerate() {
             let gram = parse_key(key).ok_or_else(|| VocabularyError::BadKey(key.clone()))?;
             if !v.is_finite() {
                 return Err(VocabularyError::NonFinite(key.clone()));
             }
-            let col = u32::try_from(i).map_err(|_| VocabularyError::BadKey(key.clone()))?;
-            if index.insert(gram.hash(), col).is_some() {
-                return Err(VocabularyError::Duplicate(key.clone()));
+            let col = u32::try_from(i)
+                .ok()
+                .filter(|&c| c != EMPTY)
+                .ok_or_else(|| VocabularyError::BadKey(key.clone()))?;
+            let h = gram.hash();
+            let mut at = table_slot(h, shift);
+            loop {
+                let slot = &mut table[at];
+                if slot.col == EMPTY {
+                    *slot = Slot { hash: h, col };
+                    break;
+                }
+                if slot.hash == h {
+                    return Err(VocabularyError::Duplicate(key.clone()));
+                }
+                at = (at + 1) & mask;
             }
+            let fs = filter_slot(h);
+            filter[fs >> 6] |= 1 << (fs & 63);
             blocks.push(gram.block());
         }
-        let mut filter = vec![0u64; FILTER_WORDS];
-        for &h in index.keys() {
-            let slot = filter_slot(h);
-            filter[slot >> 6] |= 1 << (slot & 63);
-        }
         Ok(Self {
-            index,
+            table,
+            shift,
             filter,
             keys,
             blocks,
@@ -365,7 +467,18 @@ impl Vocabulary {
         if word & (1 << (slot & 63)) == 0 {
             return None;
         }
-        self.index.get(&hash).copied()
+        let mask = self.table.len().checked_sub(1)?;
+        let mut at = table_slot(hash, self.shift);
+        loop {
+            let s = self.table.get(at)?;
+            if s.col == EMPTY {
+                return None;
+            }
+            if s.hash == hash {
+                return Some(s.col);
+            }
+            at = (at + 1) & mask;
+        }
     }
 }
 
@@ -389,8 +502,11 @@ pub struct Scratch {
     norm: Normalized,
     padded: String,
     bounds: Vec<usize>,
-    words: Vec<u32>,
-    chars: Vec<u32>,
+    /// One bit per column present; iterating it yields the columns in ascending order
+    /// without sorting. All zero except while a comment is being extracted.
+    present: Vec<u64>,
+    /// Occurrences per column, zero except while a comment is being extracted.
+    counts: Vec<u32>,
     author: String,
 }
 
@@ -412,8 +528,8 @@ impl Extractor<'_> {
             norm,
             padded,
             bounds,
-            words,
-            chars,
+            present,
+            counts,
             author,
         } = scratch;
         normalize_into(text.content, norm);
@@ -421,54 +537,55 @@ impl Extractor<'_> {
         if !text.author_url.trim().is_empty() {
             author.push_str(&author_domain(text.author_url));
         }
-        words.clear();
-        chars.clear();
         let vocab = self.vocab;
-        for_each_gram(self.cfg, norm, author, padded, bounds, |g, h| {
+        if counts.len() < vocab.len() {
+            counts.resize(vocab.len(), 0);
+        }
+        let n_words = vocab.len().div_ceil(64);
+        if present.len() < n_words {
+            present.resize(n_words, 0);
+        }
+        let mut count = |col: u32| {
+            let c = col as usize;
+            if let (Some(n), Some(bits)) = (counts.get_mut(c), present.get_mut(c >> 6)) {
+                *n = n.saturating_add(1);
+                *bits |= 1 << (c & 63);
+            }
+        };
+        for_each_word_gram(self.cfg, norm, author, |_, h| {
             if let Some(col) = vocab.column(h) {
-                match g.block() {
-                    Block::Words => words.push(col),
-                    Block::Chars => chars.push(col),
-                }
+                count(col);
             }
         });
-        for block in [&mut *words, &mut *chars] {
-            block.sort_unstable();
-            let start = row.vals.len();
-            let mut i = 0;
-            while i < block.len() {
-                let col = block[i];
-                let mut j = i + 1;
-                while j < block.len() && block[j] == col {
-                    j += 1;
-                }
-                let tf = (j - i) as f64;
-                let idf = vocab.idf.get(col as usize).copied().unwrap_or(0.0);
-                row.cols.push(col);
-                row.vals.push((1.0 + tf.ln()) * idf);
-                i = j;
+        for_each_char_hash(self.cfg, norm, padded, bounds, |h| {
+            if let Some(col) = vocab.column(h) {
+                count(col);
             }
-            let norm2: f64 = row.vals[start..].iter().map(|v| v * v).sum();
-            if norm2 > 0.0 {
-                let inv = 1.0 / norm2.sqrt();
-                row.vals[start..].iter_mut().for_each(|v| *v *= inv);
-            }
-        }
-        // Both blocks were sorted separately; merge into one ascending order.
-        if !is_sorted(&row.cols) {
-            let mut pairs: Vec<(u32, f64)> = row
-                .cols
-                .iter()
-                .copied()
-                .zip(row.vals.iter().copied())
-                .collect();
-            pairs.sort_unstable_by_key(|p| p.0);
-            row.cols.clear();
-            row.vals.clear();
-            for (c, v) in pairs {
-                row.cols.push(c);
+        });
+        // Columns ascending; each block's squared norm is summed in that same order.
+        let mut norm2 = [0.0f64; 2];
+        for (w, bits) in present.iter_mut().enumerate().take(n_words) {
+            let mut rest = std::mem::take(bits);
+            while rest != 0 {
+                let col = w * 64 + rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                let tf = counts.get_mut(col).map_or(1, std::mem::take);
+                let idf = vocab.idf.get(col).copied().unwrap_or(0.0);
+                // 1 + ln(1) is exactly 1: skip the logarithm for the common single occurrence.
+                let sub = if tf == 1 {
+                    1.0
+                } else {
+                    1.0 + f64::from(tf).ln()
+                };
+                let v = sub * idf;
+                norm2[block_index(vocab, col)] += v * v;
+                row.cols.push(col as u32);
                 row.vals.push(v);
             }
+        }
+        let inv = norm2.map(|n| if n > 0.0 { 1.0 / n.sqrt() } else { 1.0 });
+        for (&c, v) in row.cols.iter().zip(row.vals.iter_mut()) {
+            *v *= inv[block_index(vocab, c as usize)];
         }
         let meta = meta_values(norm, !text.author_url.trim().is_empty());
         let base = vocab.len() as u32;
@@ -481,8 +598,12 @@ impl Extractor<'_> {
     }
 }
 
-fn is_sorted(v: &[u32]) -> bool {
-    v.windows(2).all(|w| w[0] <= w[1])
+#[inline]
+fn block_index(vocab: &Vocabulary, col: usize) -> usize {
+    match vocab.blocks.get(col) {
+        Some(Block::Chars) => 1,
+        _ => 0,
+    }
 }
 
 /// The metadata feature values, in [`META_NAMES`] order, each scaled to roughly [0, 1].
@@ -573,6 +694,24 @@ mod tests {
             let g = parse_key(&key).unwrap();
             assert_eq!(g.hash(), h, "{key}");
             assert_eq!(g.key(), key);
+        }
+    }
+
+    #[test]
+    fn fast_char_hashes_equal_the_terms() {
+        let cfg = FeatureConfig::default();
+        for text in ["Check out my channel!", "chännel ñ 日本語 ok", "a", ""] {
+            let norm = normalize(text);
+            let (mut p, mut b) = (String::new(), Vec::new());
+            let mut slow = Vec::new();
+            for_each_gram(&cfg, &norm, "", &mut p, &mut b, |g, h| {
+                if let Gram::Chars(_) = g {
+                    slow.push(h);
+                }
+            });
+            let mut fast = Vec::new();
+            for_each_char_hash(&cfg, &norm, &mut p, &mut b, |h| fast.push(h));
+            assert_eq!(slow, fast, "{text}");
         }
     }
 

@@ -138,7 +138,7 @@ pub fn normalize_into(raw: &str, out: &mut Normalized) {
 
     let (mut letters, mut upper, mut chars, mut runs) = (0u32, 0u32, 0u32, 0u32);
     let (mut prev, mut run) = ('\0', 0u32);
-    for c in cleaned.chars() {
+    let mut on_char = |c: char| {
         chars += 1;
         if c.is_alphabetic() {
             letters += 1;
@@ -155,6 +155,12 @@ pub fn normalize_into(raw: &str, out: &mut Normalized) {
             prev = c;
             run = 1;
         }
+    };
+    if cleaned.is_ascii() {
+        // Same predicates, without decoding UTF-8.
+        cleaned.bytes().for_each(|b| on_char(char::from(b)));
+    } else {
+        cleaned.chars().for_each(on_char);
     }
     out.letters = letters;
     out.uppercase = upper;

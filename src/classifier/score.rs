@@ -93,11 +93,13 @@ impl SpamFilter {
     /// Probability of spam with the strongest features each way.
     pub fn score(&self, text: &CommentText<'_>) -> Scored {
         self.with_row(text, |row| {
-            let z = self.logit(row);
+            // One pass: the log-odds accumulate in the same order as in `logit`.
+            let mut z = self.intercept;
             let mut spam: Vec<(f64, u32)> = Vec::with_capacity(EXPLAIN_TOP + 1);
             let mut ham: Vec<(f64, u32)> = Vec::with_capacity(EXPLAIN_TOP + 1);
             for (&c, &v) in row.cols.iter().zip(&row.vals) {
                 let w = self.weights.get(c as usize).copied().unwrap_or(0.0) * v;
+                z += w;
                 if w > 0.0 {
                     keep_top(&mut spam, (w, c));
                 } else if w < 0.0 {

@@ -1,7 +1,7 @@
 //! `commentguard eval`: measure a model, or the training recipe, on labelled datasets.
 //!
 //! Modes: score the datasets with a model file (default); `--cv K` grouped stratified K-fold
-//! cross-validation of the recipe; `--holdout FILE` trains the recipe on the datasets and
+//! cross-validation of the recipe (`--cv-ungrouped` for plain stratified folds); `--holdout FILE` trains the recipe on the datasets and
 //! tests on FILE; `--leave-one-out` holds out each YouTube dataset in turn, training on all
 //! the other datasets.
 
@@ -37,6 +37,10 @@ pub struct Args {
     /// Cross-validate the training recipe with K grouped stratified folds instead.
     #[arg(long, value_name = "K", conflicts_with_all = ["holdout", "leave_one_out"])]
     pub cv: Option<usize>,
+    /// With --cv: plain stratified folds, letting identical texts fall on both sides (the
+    /// protocol of most published figures, for comparison; the grouped figure is the honest one).
+    #[arg(long, requires = "cv")]
+    pub cv_ungrouped: bool,
     /// Train the recipe on the datasets and test on this file instead.
     #[arg(long, value_name = "FILE", conflicts_with = "leave_one_out")]
     pub holdout: Option<PathBuf>,
@@ -135,7 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let threshold = args.threshold;
     let mut parts = Vec::new();
     let (mode, model_version, pooled) = if let Some(k) = args.cv {
-        let report = params.cross_validate(&all, k, threshold, |_| {})?;
+        let report = params.cross_validate_with(&all, k, threshold, !args.cv_ungrouped, |_| {})?;
         for (i, c) in report.per_fold.iter().enumerate() {
             parts.push(Part {
                 name: format!("fold {}", i + 1),

@@ -48,6 +48,12 @@ pub struct RecipeArgs {
     /// Cap on solver iterations.
     #[arg(long)]
     pub max_iterations: Option<u64>,
+    /// Shortest character n-gram.
+    #[arg(long)]
+    pub char_ngram_min: Option<usize>,
+    /// Longest character n-gram (0 disables character n-grams).
+    #[arg(long)]
+    pub char_ngram_max: Option<usize>,
 }
 
 impl RecipeArgs {
@@ -66,6 +72,12 @@ impl RecipeArgs {
         }
         if let Some(n) = self.max_char_features {
             features.max_char_features = n;
+        }
+        if let Some(n) = self.char_ngram_min {
+            features.char_ngram_min = n;
+        }
+        if let Some(n) = self.char_ngram_max {
+            features.char_ngram_max = n;
         }
         if let Some(n) = self.max_iterations {
             p = p.max_iterations(n);
