@@ -53,6 +53,10 @@ pub struct Args {
     /// With a model: also print each misclassified comment with its score (to stderr).
     #[arg(long)]
     pub show_errors: bool,
+    /// With a model: also draw the spam and ham score distributions and the ROC curve, with
+    /// the default thresholds marked, into this PNG file.
+    #[arg(long, value_name = "FILE.png", conflicts_with_all = ["cv", "holdout", "leave_one_out"])]
+    pub plot: Option<PathBuf>,
     /// Training recipe overrides (modes that train).
     #[command(flatten)]
     pub recipe: RecipeArgs,
@@ -203,6 +207,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 name: d.info.file.clone(),
                 metrics: c.metrics(),
             });
+        }
+        if let Some(path) = &args.plot {
+            let scores: Vec<(f64, bool)> = loaded
+                .iter()
+                .flat_map(|d| &d.comments)
+                .map(|c| (model.score(&text_of(c)).probability, c.label.is_spam()))
+                .collect();
+            crate::plot::draw(path, &scores, Thresholds::default())?;
         }
         ("model", Some(model.version().to_owned()), pooled)
     };
