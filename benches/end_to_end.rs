@@ -177,6 +177,29 @@ fn bench(c: &mut Criterion) {
          (concurrency {CONCURRENCY}, {CONNECTIONS} connections)",
         100.0 * real_rate / twin_rate
     );
+
+    // Latency at a fixed rate of half the real service's throughput, for both servers.
+    let rate = (real_rate / 2.0).floor();
+    let templates = Arc::new((0..256).map(|_| request()).collect::<Vec<_>>());
+    for (name, channels) in [("real", &real), ("no-op twin", &twin)] {
+        let report = runtime
+            .block_on(commentguard::replay::load::run(
+                channels,
+                Arc::clone(&templates),
+                commentguard::replay::load::LoadOptions {
+                    duration: Duration::from_secs(10),
+                    concurrency: 1024,
+                    rate: Some(rate),
+                    max_requests: None,
+                },
+            ))
+            .unwrap();
+        let l = report.latency_ms;
+        println!(
+            "fixed rate {rate:.0}/s, {name}: {:.0}/s answered, {} errors, latency ms p50 {:.3} p90 {:.3} p99 {:.3} max {:.3}",
+            report.throughput_per_s, report.errors, l.p50, l.p90, l.p99, l.max
+        );
+    }
 }
 
 criterion_group!(benches, bench);
