@@ -100,12 +100,23 @@ pub struct Decide {
     pub note: String,
 }
 
-type Client = ModerationServiceClient<
-    InterceptedService<
-        Channel,
-        Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
-    >,
->;
+/// Adds the moderator's bearer token to every call.
+#[derive(Debug, Clone)]
+struct Bearer(MetadataValue<Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+type Client = ModerationServiceClient<InterceptedService<Channel, Bearer>>;
 
 async fn connect(args: &Args) -> anyhow::Result<Client> {
     let token = args.token.as_deref().ok_or_else(|| {
@@ -115,16 +126,9 @@ async fn connect(args: &Args) -> anyhow::Result<Client> {
         .parse()
         .map_err(|_| anyhow::anyhow!("the token must be printable ASCII"))?;
     let channel = Channel::from_shared(args.addr.clone())?.connect().await?;
-    let add_token: Box<
-        dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send,
-    > = Box::new(move |mut request: tonic::Request<()>| {
-        request
-            .metadata_mut()
-            .insert("authorization", bearer.clone());
-        Ok(request)
-    });
     Ok(ModerationServiceClient::with_interceptor(
-        channel, add_token,
+        channel,
+        Bearer(bearer),
     ))
 }
 

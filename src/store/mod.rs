@@ -573,7 +573,7 @@ enum Reply {
     Insert(oneshot::Sender<Result<()>>, Result<()>),
     Moderate(
         oneshot::Sender<Result<(StoredComment, Status)>>,
-        Result<(StoredComment, Status)>,
+        Box<Result<(StoredComment, Status)>>,
     ),
     Remove(oneshot::Sender<Result<u64>>, Result<u64>),
 }
@@ -583,7 +583,7 @@ impl Reply {
         let failed = || StoreError::Sled(error.clone());
         match self {
             Self::Insert(_, r) => *r = Err(failed()),
-            Self::Moderate(_, r) => *r = Err(failed()),
+            Self::Moderate(_, r) => **r = Err(failed()),
             Self::Remove(_, r) => *r = Err(failed()),
         }
     }
@@ -592,7 +592,7 @@ impl Reply {
         // A writer that gave up (its request was cancelled) no longer listens.
         match self {
             Self::Insert(tx, r) => drop(tx.send(r)),
-            Self::Moderate(tx, r) => drop(tx.send(r)),
+            Self::Moderate(tx, r) => drop(tx.send(*r)),
             Self::Remove(tx, r) => drop(tx.send(r)),
         }
     }
@@ -610,7 +610,7 @@ fn apply_batch(trees: &Trees, jobs: Vec<Job>) -> Vec<Reply> {
             Job::Insert(job) => inserts.push(job),
             Job::Moderate(job) => {
                 let result = apply_moderation(trees, &job);
-                replies.push(Reply::Moderate(job.reply, result));
+                replies.push(Reply::Moderate(job.reply, Box::new(result)));
             }
             Job::Remove(removal, reply) => {
                 replies.push(Reply::Remove(reply, apply_removal(trees, removal)));
