@@ -6,7 +6,13 @@ use protox::prost::Message as _;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let fds = protox::compile(["commentguard/v1/comments.proto"], ["proto"])?;
+    let fds = protox::compile(
+        [
+            "commentguard/v1/comments.proto",
+            "commentguard/v1/moderation.proto",
+        ],
+        ["proto"],
+    )?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(
         out_dir.join("commentguard_descriptor.bin"),

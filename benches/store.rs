@@ -40,6 +40,7 @@ fn comment(n: u64) -> StoredComment {
             h[..8].copy_from_slice(&n.to_be_bytes());
             h
         },
+        decision: None,
     }
 }
 

@@ -139,6 +139,15 @@ impl CommentId {
         Self(uuid::Uuid::from_bytes(bytes))
     }
 
+    /// When the id was generated, in milliseconds since the Unix epoch (UUIDv7 carries it);
+    /// 0 for an id of another UUID version.
+    pub fn created_ms(&self) -> u64 {
+        self.0.get_timestamp().map_or(0, |t| {
+            let (seconds, nanos) = t.to_unix();
+            seconds * 1000 + u64::from(nanos) / 1_000_000
+        })
+    }
+
     /// Parses the public string form; `None` when it is not a UUID.
     pub fn parse(text: &str) -> Option<Self> {
         uuid::Uuid::try_parse(text).ok().map(Self)
@@ -166,6 +175,8 @@ pub struct StoredComment {
     pub model_version: String,
     /// Keyed hash of the normalized email (see [`crate::privacy::EmailHasher`]).
     pub email_hash: [u8; 32],
+    /// The last moderator decision, if a moderator has decided on it.
+    pub decision: Option<crate::moderation::Decision>,
 }
 
 impl StoredComment {

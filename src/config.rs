@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::auth::ModeratorTokens;
 use crate::policy::Thresholds;
+use crate::rules::RuleLists;
 
 /// Everything `commentguard serve` can be told. Every field has a documented default, so an
 /// empty file (or none) gives a working service.
@@ -45,6 +47,36 @@ pub struct Config {
     /// After SIGTERM/SIGINT, how long in-flight requests may take to finish, in milliseconds,
     /// before the remaining connections are closed.
     pub shutdown_grace_ms: u64,
+    /// Moderators allowed on the moderation API: name → bearer token (at least 16 bytes).
+    /// With none, the moderation API refuses every call.
+    pub moderator_tokens: ModeratorTokens,
+    /// Fragments (words, names, URLs, emails, IPs) that hold a comment for review.
+    pub moderation_keys: Vec<String>,
+    /// Fragments that make a comment SPAM.
+    pub disallowed_keys: Vec<String>,
+    /// Email addresses whose comments are SPAM (kept in memory only as keyed hashes).
+    pub banned_emails: Vec<String>,
+    /// IP addresses or CIDR ranges whose comments are SPAM.
+    pub banned_ips: Vec<String>,
+    /// Seconds an email or IP must wait between comments; 0 turns flood control off.
+    pub flood_interval: u64,
+    /// Hold an author's comments until a moderator has approved one of theirs.
+    pub require_prior_approval: bool,
+    /// Distinct authors sending the same text within `campaign_window` that make it a
+    /// campaign (held with reason `campaign`); 0 turns detection off.
+    pub campaign_min_authors: usize,
+    /// Seconds within which copies count toward one campaign.
+    pub campaign_window: u64,
+    /// Posts that take no more comments.
+    pub closed_posts: Vec<String>,
+    /// Posts whose first comment is older than this many days take no more; 0 never closes.
+    pub close_after_days: u64,
+    /// Days SPAM and TRASH comments are kept after their last change; 0 keeps them forever.
+    pub retention_days: u64,
+    /// The file these settings were read from, if any: `SIGHUP` reloads the site rules
+    /// from it.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 /// How log lines are written.
@@ -79,6 +111,14 @@ impl Config {
     pub const DEFAULT_MAX_CONCURRENT_PER_CONNECTION: usize = 256;
     /// Default drain deadline at shutdown: longer than a request may take.
     pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 15_000;
+    /// Default flood interval in seconds, as WordPress's comment flood check.
+    pub const DEFAULT_FLOOD_INTERVAL: u64 = 15;
+    /// Default campaign size: three different authors with the same text.
+    pub const DEFAULT_CAMPAIGN_MIN_AUTHORS: usize = 3;
+    /// Default campaign window: one hour.
+    pub const DEFAULT_CAMPAIGN_WINDOW: u64 = 3600;
+    /// Default retention of SPAM and TRASH, in days.
+    pub const DEFAULT_RETENTION_DAYS: u64 = 15;
 
     /// Reads a TOML file; missing keys keep their defaults.
     ///
@@ -87,8 +127,21 @@ impl Config {
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+        let mut config: Self = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
+        config.file = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// The rule lists to compile into [`crate::rules::SiteRules`].
+    pub fn rule_lists(&self) -> RuleLists {
+        RuleLists {
+            moderation_keys: self.moderation_keys.clone(),
+            disallowed_keys: self.disallowed_keys.clone(),
+            banned_emails: self.banned_emails.clone(),
+            banned_ips: self.banned_ips.clone(),
+            closed_posts: self.closed_posts.clone(),
+        }
     }
 
     /// The request deadline as a duration.
@@ -120,6 +173,19 @@ impl Default for Config {
             max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS,
             max_concurrent_per_connection: Self::DEFAULT_MAX_CONCURRENT_PER_CONNECTION,
             shutdown_grace_ms: Self::DEFAULT_SHUTDOWN_GRACE_MS,
+            moderator_tokens: ModeratorTokens::default(),
+            moderation_keys: Vec::new(),
+            disallowed_keys: Vec::new(),
+            banned_emails: Vec::new(),
+            banned_ips: Vec::new(),
+            flood_interval: Self::DEFAULT_FLOOD_INTERVAL,
+            require_prior_approval: false,
+            campaign_min_authors: Self::DEFAULT_CAMPAIGN_MIN_AUTHORS,
+            campaign_window: Self::DEFAULT_CAMPAIGN_WINDOW,
+            closed_posts: Vec::new(),
+            close_after_days: 0,
+            retention_days: Self::DEFAULT_RETENTION_DAYS,
+            file: None,
         }
     }
 }
@@ -142,5 +208,15 @@ mod tests {
         assert_eq!(config.thresholds.spam, 0.8);
         assert_eq!(config.thresholds.pending, Thresholds::DEFAULT_PENDING);
         assert!(toml::from_str::<Config>("max_link = 5").is_err());
+        let config: Config = toml::from_str(
+            "flood_interval = 0\nmoderation_keys = [\"casino\"]\n[moderator_tokens]\nalice = \"0123456789abcdef\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.flood_interval, 0);
+        assert_eq!(config.moderation_keys, ["casino"]);
+        assert_eq!(
+            config.moderator_tokens.authenticate("0123456789abcdef"),
+            Some("alice")
+        );
     }
 }

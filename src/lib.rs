@@ -7,6 +7,10 @@
 //! - [`live_model`]: the model in service, reloaded on `SIGHUP`.
 //! - [`plot`]: score distribution and ROC plots.
 //! - [`policy`]: site rules and thresholds turn a score into a status with reasons.
+//! - [`moderation`]: moderator actions, status transitions, audit entries, queue events.
+//! - [`auth`]: moderator tokens, compared in constant time.
+//! - [`learner`]: the live model's online layer learning from moderator labels.
+//! - [`rules`]: site rules from configuration: word lists, bans, flood, campaigns.
 //! - [`store`]: sled trees, records, and the group-commit writer.
 //! - [`privacy`]: finding and masking emails; the keyed hash that replaces them in indexes.
 //! - [`comment`]: the domain types.
@@ -20,17 +24,21 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod api;
+pub mod auth;
 pub mod classifier;
 pub mod cli;
 pub mod comment;
 pub mod config;
 pub mod dataset;
+pub mod learner;
 pub mod live_model;
 pub mod metrics;
+pub mod moderation;
 pub mod plot;
 pub mod policy;
 pub mod privacy;
 pub mod replay;
+pub mod rules;
 pub mod server;
 pub mod store;
 pub mod validate;

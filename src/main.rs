@@ -23,6 +23,8 @@ enum Command {
     Replay(cli::replay::Args),
     /// Load a running service with valid submissions and report throughput and latency.
     Load(cli::load::Args),
+    /// Work the moderation queue of a running service (needs a moderator token).
+    Queue(cli::queue::Args),
     /// Train a spam model from labelled datasets.
     Train(cli::train::Args),
     /// Measure a model (or the training recipe, with --cv) on labelled datasets.
@@ -46,6 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Thread(args) => client_runtime()?.block_on(cli::client::thread(args)),
         Command::Replay(args) => client_runtime()?.block_on(cli::replay::run(args)),
         Command::Load(args) => multi_thread_runtime()?.block_on(cli::load::run(args)),
+        Command::Queue(args) => client_runtime()?.block_on(cli::queue::run(args)),
         Command::Train(args) => cli::train::run(args),
         Command::Eval(args) => cli::eval::run(args),
     }

@@ -72,6 +72,17 @@ impl Policy {
     /// rules and the thresholds wins, and every rule that fired is listed, deciding reasons
     /// first, then the classifier's explanation.
     pub fn decide(&self, submission: &Submission, scored: &Scored) -> Verdict {
+        self.decide_with(submission, scored, Vec::new())
+    }
+
+    /// [`Self::decide`] with site rules that already fired (from [`crate::rules`]) counted
+    /// in, listed before this policy's own reasons.
+    pub fn decide_with(
+        &self,
+        submission: &Submission,
+        scored: &Scored,
+        hits: Vec<(Status, Reason)>,
+    ) -> Verdict {
         let mut status = Status::Approved;
         let mut reasons = Vec::new();
         let mut raise = |to: Status, reason: Reason| {
@@ -80,6 +91,9 @@ impl Policy {
             }
             reasons.push(reason);
         };
+        for (to, reason) in hits {
+            raise(to, reason);
+        }
 
         if !submission.context.honeypot.is_empty() {
             raise(

@@ -1,23 +1,76 @@
 //! Starting and stopping the service: one entry point shared by `main` and the tests.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio::sync::broadcast;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::api::pb::comment_service_server::CommentServiceServer;
-use crate::api::{CommentApi, OversizeAsResourceExhausted, Shared, pb};
+use crate::api::pb::moderation_service_server::ModerationServiceServer;
+use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, Shared, pb};
 use crate::config::Config;
+use crate::learner::Learner;
 use crate::live_model::LiveModel;
 use crate::policy::Policy;
 use crate::privacy::EmailHasher;
+use crate::rules::{Campaigns, Flood, SiteRules};
+use crate::store::Committer;
 use crate::store::{Store, StoreOptions};
 
 /// Name of the generated HMAC key file inside the data directory.
 pub const HMAC_KEY_FILE: &str = "hmac.key";
+
+/// Queue events buffered for watchers; one further behind than this lags (and is told).
+pub const WATCH_BUFFER: usize = 1024;
+/// How often the retention task looks for expired SPAM and TRASH.
+pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
+const DAY_SECONDS: u64 = 24 * 60 * 60;
+
+/// Recompiles the site rules from the configuration file on every `SIGHUP`, until aborted.
+/// A file that does not read or compile leaves the current rules in force.
+async fn reload_rules_on_sighup(shared: Arc<Shared>, file: std::path::PathBuf) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; site rule reload by signal is off");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let compiled = Config::from_file(&file).and_then(|c| {
+                SiteRules::compile(&c.rule_lists(), &shared.hasher).map_err(anyhow::Error::from)
+            });
+            match compiled {
+                Ok(rules) => {
+                    shared.replace_rules(rules);
+                    tracing::info!("site rules reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(cause = %e, "site rules reload failed; keeping the current rules")
+                }
+            }
+        }
+    }
+}
+
+/// Deletes SPAM and TRASH older than `keep` now and every [`PURGE_EVERY`], until aborted.
+async fn purge_expired(committer: Committer, keep: Duration) {
+    let mut ticks = tokio::time::interval(PURGE_EVERY);
+    loop {
+        ticks.tick().await;
+        let cutoff = crate::comment::now_ms().saturating_sub(keep.as_millis() as u64);
+        match committer.purge_expired(cutoff).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired spam and trash purged"),
+            Err(e) => tracing::error!(cause = %e, "retention purge failed"),
+        }
+    }
+}
 
 /// Serves the gRPC API on `listener` until `shutdown` resolves, then drains in-flight
 /// requests, waits for every pending write to be flushed, and closes the database.
@@ -47,6 +100,22 @@ pub async fn run(
 
     let model = Arc::new(model);
     let reloader = tokio::spawn(Arc::clone(&model).reload_on_sighup());
+    let rules = SiteRules::compile(&config.rule_lists(), &hasher).context("invalid site rules")?;
+    config
+        .moderator_tokens
+        .validate()
+        .context("invalid moderator tokens")?;
+    let learner = Learner::default();
+    let labels = store.labels().context("cannot read moderator labels")?;
+    learner.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
+    let (events, _) = broadcast::channel(WATCH_BUFFER);
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let retention = (config.retention_days > 0).then(|| {
+        tokio::spawn(purge_expired(
+            committer.clone(),
+            Duration::from_secs(config.retention_days * DAY_SECONDS),
+        ))
+    });
     let shared = Arc::new(Shared {
         store: store.clone(),
         committer,
@@ -56,8 +125,33 @@ pub async fn run(
             thresholds: config.thresholds,
             max_links: config.max_links,
         },
+        rules: RwLock::new(Arc::new(rules)),
+        flood: Flood::new(Duration::from_secs(config.flood_interval)),
+        campaigns: Campaigns::new(
+            Duration::from_secs(config.campaign_window),
+            config.campaign_min_authors,
+        ),
+        require_prior_approval: config.require_prior_approval,
+        close_after: (config.close_after_days > 0)
+            .then(|| Duration::from_secs(config.close_after_days * DAY_SECONDS)),
+        learner,
+        events,
+        moderators: config.moderator_tokens.clone(),
+        closing: closing_rx,
     });
+    if shared.moderators.is_empty() {
+        tracing::warn!(
+            "no moderator tokens configured: the moderation API refuses every call \
+             (set COMMENTGUARD_MODERATOR_TOKENS or --moderator-token NAME=TOKEN)"
+        );
+    }
+    let rules_reloader = config
+        .file
+        .clone()
+        .map(|file| tokio::spawn(reload_rules_on_sighup(Arc::clone(&shared), file)));
     let comments = CommentServiceServer::new(CommentApi::new(Arc::clone(&shared)))
+        .max_decoding_message_size(config.max_message_bytes);
+    let moderation = ModerationServiceServer::new(ModerationApi::new(Arc::clone(&shared)))
         .max_decoding_message_size(config.max_message_bytes);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
@@ -91,12 +185,15 @@ pub async fn run(
         .add_service(health)
         .add_service(reflection)
         .add_service(comments)
+        .add_service(moderation)
         // No Nagle: a gRPC answer leaves as several small writes, and waiting for ACKs between
         // them adds the peer's delayed-ACK time (~40 ms) to every request.
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             async move {
                 shutdown.await;
+                // Watch streams never end by themselves: end them so draining can finish.
+                let _ = closing.send(true);
                 let _ = signalled.send(());
             },
         );
@@ -115,6 +212,14 @@ pub async fn run(
     }
 
     reloader.abort();
+    if let Some(rules_reloader) = rules_reloader {
+        rules_reloader.abort();
+        let _ = rules_reloader.await;
+    }
+    if let Some(retention) = retention {
+        retention.abort();
+        let _ = retention.await;
+    }
     // No new request reaches the handlers any more: commit what is queued, then flush.
     committer_task.stop().await;
     store.flush()?;

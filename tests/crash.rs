@@ -27,6 +27,8 @@ fn start(data_dir: &Path) -> (Child, String) {
         .arg(data_dir)
         .arg("--model")
         .arg(shipped_model())
+        // Each writer sends as fast as it can from one address: no flood control here.
+        .args(["--flood-interval", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

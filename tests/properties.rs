@@ -4,6 +4,7 @@
 use commentguard::comment::{
     ClientContext, CommentId, Reason, Status, StoredComment, Submission, Verdict,
 };
+use commentguard::moderation::Decision;
 use commentguard::store::record;
 use commentguard::validate::{self, SubmissionInput, validate};
 use proptest::prelude::*;
@@ -81,6 +82,8 @@ proptest! {
         post_id in any::<String>(), author_name in any::<String>(), email in any::<String>(),
         content in any::<String>(), url in prop::option::of(any::<String>()),
         score in 0f32..=1f32, status in 1u8..=4, created in any::<u64>(), hash in any::<[u8; 32]>(),
+        // A decision always names its moderator (an empty name reads as "no decision").
+        decided in prop::option::of(("[a-z]{1,12}", 1u64.., prop::option::of(1u8..=3))),
         reasons in prop::collection::vec((any::<String>(), any::<String>(), -1e6f32..1e6f32), 0..4),
     ) {
         let comment = StoredComment {
@@ -98,6 +101,11 @@ proptest! {
             },
             model_version: "m".into(),
             email_hash: hash,
+            decision: decided.map(|(by, at_ms, before)| Decision {
+                by,
+                at_ms,
+                before_trash: before.and_then(Status::from_byte),
+            }),
         };
         // Equality, not bits: proto3 writes no zero, so a -0.0 weight reads back as 0.0.
         prop_assert_eq!(record::decode(&record::encode(&comment)).unwrap(), comment);

@@ -22,6 +22,8 @@ async fn sigterm_drains_and_exits_cleanly() {
         .arg(dir.path())
         .arg("--model")
         .arg(shipped_model())
+        // Each writer sends as fast as it can from one address: no flood control here.
+        .args(["--flood-interval", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

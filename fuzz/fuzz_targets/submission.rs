@@ -60,6 +60,7 @@ fuzz_target!(|bytes: &[u8]| {
         verdict,
         model_version: MODEL.version().to_owned(),
         email_hash: [0; 32],
+        decision: None,
     };
     let decoded = record::decode(&record::encode(&comment)).expect("a stored record reads back");
     assert_eq!(decoded, comment);

@@ -4,6 +4,7 @@ use prost_types::Timestamp;
 
 use super::pb;
 use crate::comment::{Reason, Status, StoredComment, Verdict};
+use crate::moderation::{Action, AuditEntry, QueueEvent};
 use crate::privacy::mask_emails;
 use crate::validate::SubmissionInput;
 
@@ -53,7 +54,8 @@ pub(super) fn verdict_response(comment_id: String, verdict: &Verdict) -> pb::Sub
     }
 }
 
-fn timestamp(ms: u64) -> Timestamp {
+/// Milliseconds since the epoch as a protobuf timestamp.
+pub(super) fn timestamp(ms: u64) -> Timestamp {
     Timestamp {
         seconds: i64::try_from(ms / 1000).unwrap_or(i64::MAX),
         // Below 1e9, so it fits.
@@ -72,6 +74,97 @@ pub(super) fn public_comment(comment: &StoredComment) -> pb::Comment {
         author_url: s.author_url.clone().unwrap_or_default(),
         content: mask_emails(&s.content).into_owned(),
         created_at: Some(timestamp(comment.created_at_ms)),
+    }
+}
+
+/// The moderator's view of a stored comment: private fields included, content unmasked.
+pub(super) fn moderated_comment(comment: &StoredComment) -> pb::ModeratedComment {
+    let s = &comment.submission;
+    let mut public = public_comment(comment);
+    public.content.clone_from(&s.content);
+    pb::ModeratedComment {
+        comment: Some(public),
+        author_email: s.author_email.clone(),
+        ip: s.context.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        user_agent: s.context.user_agent.clone(),
+        status: status(comment.verdict.status).into(),
+        spam_score: comment.verdict.spam_score,
+        reasons: comment.verdict.reasons.iter().map(reason).collect(),
+        decided_by: comment
+            .decision
+            .as_ref()
+            .map(|d| d.by.clone())
+            .unwrap_or_default(),
+        decided_at: comment.decision.as_ref().map(|d| timestamp(d.at_ms)),
+    }
+}
+
+/// The domain status a request names; `None` for UNSPECIFIED or an unknown number.
+pub(super) fn status_from(value: i32) -> Option<Status> {
+    match pb::CommentStatus::try_from(value).ok()? {
+        pb::CommentStatus::Unspecified => None,
+        pb::CommentStatus::Approved => Some(Status::Approved),
+        pb::CommentStatus::Pending => Some(Status::Pending),
+        pb::CommentStatus::Spam => Some(Status::Spam),
+        pb::CommentStatus::Trash => Some(Status::Trash),
+    }
+}
+
+pub(super) fn action(action: Action) -> pb::moderate_comment_request::Action {
+    match action {
+        Action::Approve => pb::moderate_comment_request::Action::Approve,
+        Action::Hold => pb::moderate_comment_request::Action::Hold,
+        Action::MarkSpam => pb::moderate_comment_request::Action::MarkSpam,
+        Action::Trash => pb::moderate_comment_request::Action::Trash,
+        Action::Restore => pb::moderate_comment_request::Action::Restore,
+    }
+}
+
+/// The domain action a request names; `None` for UNSPECIFIED or an unknown number.
+pub(super) fn action_from(value: i32) -> Option<Action> {
+    match pb::moderate_comment_request::Action::try_from(value).ok()? {
+        pb::moderate_comment_request::Action::Unspecified => None,
+        pb::moderate_comment_request::Action::Approve => Some(Action::Approve),
+        pb::moderate_comment_request::Action::Hold => Some(Action::Hold),
+        pb::moderate_comment_request::Action::MarkSpam => Some(Action::MarkSpam),
+        pb::moderate_comment_request::Action::Trash => Some(Action::Trash),
+        pb::moderate_comment_request::Action::Restore => Some(Action::Restore),
+    }
+}
+
+/// A queue event for a watcher.
+pub(super) fn queue_event(event: &QueueEvent) -> pb::QueueEvent {
+    let (kind, act, from) = match event {
+        QueueEvent::Submitted(_) => (pb::QueueEventKind::Submitted, None, None),
+        QueueEvent::Decided {
+            action: a, from, ..
+        } => (
+            pb::QueueEventKind::Decided,
+            Some(action(*a)),
+            Some(status(*from)),
+        ),
+    };
+    pb::QueueEvent {
+        kind: kind.into(),
+        comment: Some(moderated_comment(event.comment())),
+        action: act
+            .unwrap_or(pb::moderate_comment_request::Action::Unspecified)
+            .into(),
+        from_status: from.unwrap_or(pb::CommentStatus::Unspecified).into(),
+        lagged: 0,
+    }
+}
+
+/// An audit log entry.
+pub(super) fn audit_entry(entry: &AuditEntry) -> pb::AuditEntry {
+    pb::AuditEntry {
+        at: Some(timestamp(entry.at_ms)),
+        moderator: entry.moderator.clone(),
+        comment_id: entry.comment_id.to_string(),
+        action: action(entry.action).into(),
+        from_status: status(entry.from).into(),
+        to_status: status(entry.to).into(),
+        note: entry.note.clone(),
     }
 }
 
@@ -104,6 +197,7 @@ mod tests {
             },
             model_version: String::new(),
             email_hash: [0; 32],
+            decision: None,
         };
         let public = public_comment(&comment);
         assert_eq!(public.content, "reach me at [email hidden] please");

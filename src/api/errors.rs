@@ -1,6 +1,7 @@
 //! Mapping failures to gRPC statuses, at the boundary only.
 
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tonic::codegen::http;
 use tonic::{Code, Status};
@@ -16,8 +17,16 @@ use crate::validate::FieldViolation;
 pub(super) enum Refusal {
     /// Bad fields; nothing was stored.
     Invalid(Vec<FieldViolation>),
-    /// Storage said no (a duplicate) or failed.
+    /// Storage said no (a duplicate, an unknown id, an illegal transition) or failed.
     Store(StoreError),
+    /// The same email or IP commented less than the flood interval ago; retry after this.
+    Flooded(Duration),
+    /// The post takes no more comments.
+    PostClosed,
+    /// No moderator token was presented, or none is configured.
+    Unauthenticated(&'static str),
+    /// The presented token is not a moderator's.
+    PermissionDenied,
 }
 
 impl From<StoreError> for Refusal {
@@ -43,6 +52,26 @@ impl Refusal {
             Self::Store(StoreError::Closed) => {
                 (Code::Unavailable, "the server is shutting down".to_owned())
             }
+            Self::Store(StoreError::NotFound(id)) => (Code::NotFound, format!("no comment {id}")),
+            Self::Store(e @ StoreError::IllegalTransition { .. }) => {
+                (Code::FailedPrecondition, e.to_string())
+            }
+            Self::Flooded(wait) => (
+                Code::ResourceExhausted,
+                format!(
+                    "comments from this author are too frequent; retry in {}s",
+                    wait.as_secs_f64().ceil()
+                ),
+            ),
+            Self::PostClosed => (
+                Code::FailedPrecondition,
+                "the post is closed to new comments".to_owned(),
+            ),
+            Self::Unauthenticated(why) => (Code::Unauthenticated, (*why).to_owned()),
+            Self::PermissionDenied => (
+                Code::PermissionDenied,
+                "the token is not a moderator's".to_owned(),
+            ),
             Self::Store(other) => {
                 tracing::error!(cause = %other, "storage failure");
                 (Code::Internal, "storage failure".to_owned())
@@ -61,7 +90,7 @@ impl Refusal {
                     description: v.description,
                 })
                 .collect(),
-            Self::Store(_) => Vec::new(),
+            _ => Vec::new(),
         };
         pb::SubmitError {
             code: code as i32,
@@ -83,7 +112,12 @@ impl From<Refusal> for Status {
                 }
                 Status::with_error_details(code, message, details)
             }
-            Refusal::Store(_) => Status::new(code, message),
+            Refusal::Flooded(wait) => {
+                let mut details = ErrorDetails::new();
+                details.set_retry_info(Some(wait));
+                Status::with_error_details(code, message, details)
+            }
+            _ => Status::new(code, message),
         }
     }
 }

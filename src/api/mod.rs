@@ -2,9 +2,11 @@
 
 mod convert;
 mod errors;
+mod moderation;
 mod service;
 
 pub use errors::OversizeAsResourceExhausted;
+pub use moderation::ModerationApi;
 pub use service::{CommentApi, Shared};
 
 /// Code generated from `proto/commentguard/v1/*.proto`.

@@ -1,8 +1,10 @@
 //! `CommentService`: thin handlers that validate, call the domain and map errors.
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast;
 
 use futures_util::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status, Streaming};
@@ -11,13 +13,17 @@ use tracing::{info, instrument};
 use super::convert;
 use super::errors::Refusal;
 use super::pb;
+use crate::auth::ModeratorTokens;
 use crate::classifier::CommentText;
 use crate::comment::{
     CommentId, Status as CommentStatus, StoredComment, Submission, Verdict, now_ms,
 };
+use crate::learner::Learner;
 use crate::live_model::LiveModel;
+use crate::moderation::QueueEvent;
 use crate::policy::Policy;
 use crate::privacy::EmailHasher;
+use crate::rules::{Campaigns, Flood, SiteRules};
 use crate::store::{self, Committer, Store};
 use crate::validate::{FieldViolation, validate};
 
@@ -39,9 +45,55 @@ pub struct Shared {
     pub model: Arc<LiveModel>,
     /// Keyed hash for emails.
     pub hasher: EmailHasher,
-    /// Site rules and thresholds.
+    /// Thresholds and the built-in rules.
     pub policy: Policy,
+    /// The configured site rule lists, swapped whole on reload.
+    pub rules: RwLock<Arc<SiteRules>>,
+    /// Flood control timers.
+    pub flood: Flood,
+    /// Near-duplicate campaign detection.
+    pub campaigns: Campaigns,
+    /// Hold authors' comments until one of theirs has been approved.
+    pub require_prior_approval: bool,
+    /// Posts whose first comment is older than this are closed.
+    pub close_after: Option<Duration>,
+    /// What moderators' labels have taught the live model.
+    pub learner: Learner,
+    /// Queue changes for watchers; bounded, so a slow watcher lags instead of blocking.
+    pub events: broadcast::Sender<QueueEvent>,
+    /// Who may call the moderation API.
+    pub moderators: ModeratorTokens,
+    /// Turns true when the server starts shutting down, so open watch streams end and the
+    /// graceful shutdown does not wait on them forever.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
+
+impl Shared {
+    /// The site rules in force now.
+    pub fn rules(&self) -> Arc<SiteRules> {
+        match self.rules.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts new site rules in force; requests already running finish on the old ones.
+    pub fn replace_rules(&self, rules: SiteRules) {
+        let mut slot = self.rules.write().unwrap_or_else(|p| p.into_inner());
+        *slot = Arc::new(rules);
+    }
+
+    /// Tells watchers about a change; never waits (a full buffer makes slow watchers lag).
+    pub fn publish(&self, event: impl FnOnce() -> QueueEvent) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(event());
+        }
+    }
+}
+
+/// What judging a submission yields: the valid submission, its verdict, the model version and
+/// the author's email hash.
+type Judged = (Submission, Verdict, String, [u8; 32]);
 
 /// The `CommentService` implementation.
 #[derive(Debug, Clone)]
@@ -55,11 +107,10 @@ impl CommentApi {
         Self { shared }
     }
 
-    /// Validation, parent check, scoring and rules: everything but storing.
-    fn judge(
-        &self,
-        request: &pb::SubmitCommentRequest,
-    ) -> Result<(Submission, Verdict, String), Refusal> {
+    /// Validation, parent check, closed posts, scoring and rules: everything but storing.
+    /// When `storing`, also the checks that only a stored comment must pass — duplicate
+    /// first, then flood control (which starts the author's timer) — and campaign tracking.
+    fn judge(&self, request: &pb::SubmitCommentRequest, storing: bool) -> Result<Judged, Refusal> {
         let checked = validate(&convert::submission_input(request));
         let parent = CommentId::parse(request.parent_id.trim());
         let parent_problem = match parent {
@@ -74,14 +125,57 @@ impl CommentApi {
                 return Err(Refusal::Invalid(violations));
             }
         };
-        let model = self.shared.model.get();
-        let scored = model.score(&CommentText {
+        let shared = &self.shared;
+        let rules = shared.rules();
+        if rules.is_closed(&submission.post_id) || self.too_old(&submission.post_id)? {
+            return Err(Refusal::PostClosed);
+        }
+        let email_hash = shared.hasher.hash(&submission.author_email);
+        let duplicate =
+            store::keys::duplicate_key(&submission.post_id, &email_hash, &submission.content);
+        if let Some(existing) = shared.store.find_duplicate(&duplicate)? {
+            return Err(Refusal::Store(store::StoreError::Duplicate(existing)));
+        }
+        let model = shared.model.get();
+        let text = CommentText {
             content: &submission.content,
             author_name: &submission.author_name,
             author_url: submission.author_url.as_deref().unwrap_or(""),
-        });
-        let verdict = self.shared.policy.decide(&submission, &scored);
-        Ok((submission, verdict, model.version().to_owned()))
+        };
+        let scored = shared.learner.adjust(&text, model.score(&text));
+        let mut hits = rules.check(&submission, &email_hash);
+        if shared.require_prior_approval && shared.store.author_stats(&email_hash)?.approved == 0 {
+            hits.push((
+                CommentStatus::Pending,
+                crate::comment::Reason::new(
+                    "first_time_author",
+                    "the author has no approved comment yet",
+                    0.5,
+                ),
+            ));
+        }
+        if storing {
+            shared
+                .flood
+                .try_start(email_hash, submission.context.ip)
+                .map_err(Refusal::Flooded)?;
+            if let Some(reason) = shared.campaigns.observe(&submission.content, email_hash) {
+                hits.push((CommentStatus::Pending, reason));
+            }
+        }
+        let verdict = shared.policy.decide_with(&submission, &scored, hits);
+        Ok((submission, verdict, model.version().to_owned(), email_hash))
+    }
+
+    /// Whether the post's first comment is older than `close_after_days`.
+    fn too_old(&self, post_id: &str) -> Result<bool, Refusal> {
+        let Some(limit) = self.shared.close_after else {
+            return Ok(false);
+        };
+        Ok(match self.shared.store.first_comment_ms(post_id)? {
+            Some(first) => now_ms().saturating_sub(first) > limit.as_millis() as u64,
+            None => false,
+        })
     }
 
     /// Judges and stores one submission; answers once it is on disk.
@@ -91,24 +185,35 @@ impl CommentApi {
         request: &pb::SubmitCommentRequest,
     ) -> Result<pb::SubmitCommentResponse, Refusal> {
         let started = Instant::now();
-        let (submission, verdict, model_version) = self.judge(request)?;
+        let (submission, verdict, model_version, email_hash) = self.judge(request, true)?;
         let comment = StoredComment {
             id: CommentId::generate(),
             created_at_ms: now_ms(),
-            email_hash: self.shared.hasher.hash(&submission.author_email),
+            email_hash,
             submission,
             verdict,
             model_version,
+            decision: None,
         };
         let span = tracing::Span::current();
         span.record("comment_id", tracing::field::display(comment.id));
         span.record("status", comment.verdict.status.as_str());
-        self.shared.committer.insert(&comment).await?;
+        if let Err(e) = self.shared.committer.insert(&comment).await {
+            // Not stored, so it does not count against the author's flood interval.
+            self.shared
+                .flood
+                .cancel(email_hash, comment.submission.context.ip);
+            return Err(e.into());
+        }
         info!(
             spam_score = comment.verdict.spam_score,
             elapsed_us = started.elapsed().as_micros() as u64,
             "comment stored"
         );
+        if comment.verdict.status != CommentStatus::Approved {
+            self.shared
+                .publish(|| QueueEvent::Submitted(Box::new(comment.clone())));
+        }
         Ok(convert::verdict_response(
             comment.id.to_string(),
             &comment.verdict,
@@ -170,13 +275,7 @@ impl pb::comment_service_server::CommentService for CommentApi {
         &self,
         request: Request<pb::SubmitCommentRequest>,
     ) -> Result<Response<pb::SubmitCommentResponse>, Status> {
-        let (submission, verdict, _) = self.judge(request.get_ref())?;
-        let email_hash = self.shared.hasher.hash(&submission.author_email);
-        let duplicate =
-            store::keys::duplicate_key(&submission.post_id, &email_hash, &submission.content);
-        if let Some(existing) = self.shared.store.find_duplicate(&duplicate)? {
-            return Err(Refusal::Store(store::StoreError::Duplicate(existing)).into());
-        }
+        let (_, verdict, _, _) = self.judge(request.get_ref(), false)?;
         tracing::Span::current().record("status", verdict.status.as_str());
         Ok(Response::new(convert::verdict_response(
             String::new(),

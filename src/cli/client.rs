@@ -55,7 +55,7 @@ pub struct ThreadArgs {
     pub json: bool,
 }
 
-fn status_name(status: i32) -> &'static str {
+pub(crate) fn status_name(status: i32) -> &'static str {
     CommentStatus::try_from(status).map_or("UNKNOWN", |s| s.as_str_name())
 }
 
@@ -168,7 +168,7 @@ pub async fn thread(args: ThreadArgs) -> anyhow::Result<()> {
 }
 
 /// A gRPC error as a readable message, including field violations.
-fn describe_status(status: tonic::Status) -> anyhow::Error {
+pub(crate) fn describe_status(status: tonic::Status) -> anyhow::Error {
     use tonic_types::StatusExt as _;
     let mut message = format!("{:?}: {}", status.code(), status.message());
     if let Some(bad) = status.get_details_bad_request() {

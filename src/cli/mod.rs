@@ -3,6 +3,7 @@
 pub mod client;
 pub mod eval;
 pub mod load;
+pub mod queue;
 pub mod replay;
 pub mod serve;
 pub mod train;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::auth::ModeratorTokens;
 use crate::config::{Config, LogFormat};
 
 /// Arguments of `commentguard serve`. Each flag can also come from the environment variable
@@ -36,6 +37,24 @@ pub struct Args {
     /// Spam probability at or above which a comment is held [default: 0.50].
     #[arg(long, env = "COMMENTGUARD_PENDING_THRESHOLD")]
     pub pending_threshold: Option<f64>,
+    /// A moderator allowed on the moderation API, as NAME=TOKEN; repeatable. Adds to the
+    /// file's and the environment's moderators.
+    #[arg(long = "moderator-token", value_name = "NAME=TOKEN")]
+    pub moderator_tokens: Vec<String>,
+    /// Moderators as `alice=TOKEN1,bob=TOKEN2`.
+    #[arg(
+        long,
+        env = "COMMENTGUARD_MODERATOR_TOKENS",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub moderator_token_list: Option<String>,
+    /// Seconds between comments from one email or IP; 0 disables [default: 15].
+    #[arg(long, env = "COMMENTGUARD_FLOOD_INTERVAL")]
+    pub flood_interval: Option<u64>,
+    /// Days SPAM and TRASH are kept; 0 keeps them [default: 15].
+    #[arg(long, env = "COMMENTGUARD_RETENTION_DAYS")]
+    pub retention_days: Option<u64>,
 }
 
 impl Args {
@@ -71,6 +90,23 @@ impl Args {
         }
         if let Some(pending) = self.pending_threshold {
             config.thresholds.pending = pending;
+        }
+        if let Some(list) = &self.moderator_token_list {
+            let from_env = ModeratorTokens::parse_list(list)
+                .map_err(|e| anyhow::anyhow!("COMMENTGUARD_MODERATOR_TOKENS: {e}"))?;
+            config.moderator_tokens.extend(from_env);
+        }
+        for entry in &self.moderator_tokens {
+            config
+                .moderator_tokens
+                .add_entry(entry)
+                .map_err(|e| anyhow::anyhow!("--moderator-token: {e}"))?;
+        }
+        if let Some(seconds) = self.flood_interval {
+            config.flood_interval = seconds;
+        }
+        if let Some(days) = self.retention_days {
+            config.retention_days = days;
         }
         let t = config.thresholds;
         anyhow::ensure!(

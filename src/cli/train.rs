@@ -17,8 +17,12 @@ use crate::policy::Thresholds;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A labelled dataset; repeat for several. The format is detected unless --format is given.
-    #[arg(long = "dataset", required = true)]
+    #[arg(long = "dataset", required_unless_present = "from_store")]
     pub datasets: Vec<PathBuf>,
+    /// Also train on the moderator labels stored in this data directory (the server using
+    /// it must be stopped: sled allows one process at a time).
+    #[arg(long)]
+    pub from_store: Option<PathBuf>,
     /// Format of every dataset, when detection is not wanted.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -86,6 +90,45 @@ impl RecipeArgs {
     }
 }
 
+/// The moderator labels of a data directory as a dataset, fingerprinted like a file.
+///
+/// # Errors
+/// When the database cannot be opened (for instance while a server uses it) or read.
+pub fn store_labels(dir: &std::path::Path) -> anyhow::Result<dataset::LoadedDataset> {
+    use sha2::{Digest as _, Sha256};
+    let store = crate::store::Store::open(dir, Default::default())
+        .with_context(|| format!("cannot open the database in {}", dir.display()))?;
+    let labels = store.labels()?;
+    let mut digest = Sha256::new();
+    let comments: Vec<dataset::LabelledComment> = labels
+        .into_iter()
+        .map(|l| {
+            digest.update([u8::from(l.label.is_spam())]);
+            digest.update(l.content.as_bytes());
+            dataset::LabelledComment {
+                post_id: String::new(),
+                author_name: l.author_name,
+                author_email: String::new(),
+                author_url: l.author_url,
+                content: l.content,
+                label: l.label,
+            }
+        })
+        .collect();
+    let spam = comments.iter().filter(|c| c.label.is_spam()).count();
+    Ok(dataset::LoadedDataset {
+        info: dataset::DatasetInfo {
+            file: "moderator-labels".to_owned(),
+            format: Format::Jsonl,
+            records: comments.len(),
+            spam,
+            ham: comments.len() - spam,
+            sha256: hex::encode(digest.finalize()),
+        },
+        comments,
+    })
+}
+
 /// Runs `commentguard train`.
 ///
 /// # Errors
@@ -106,6 +149,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         infos.push(d.info);
         data.extend(d.comments);
     }
+    if let Some(dir) = &args.from_store {
+        let d = store_labels(dir)?;
+        eprintln!(
+            "read moderator labels in {}: {} comments ({} spam, {} ham)",
+            dir.display(),
+            d.info.records,
+            d.info.spam,
+            d.info.ham
+        );
+        infos.push(d.info);
+        data.extend(d.comments);
+    }
+    anyhow::ensure!(!data.is_empty(), "no labelled comments to train on");
     let threshold = Thresholds::default().pending;
     let bar = ProgressBar::new(args.folds as u64 + 1);
     bar.set_style(

@@ -9,16 +9,21 @@
 //! | `status_index` | status, id ([`keys::status_key`]) | empty |
 //! | `authors` | HMAC of the normalized email | author stats |
 //! | `duplicates` | digest of post, author, content ([`keys::duplicate_key`]) | id |
+//! | `audit` | time, sequence ([`audit::key`]) | moderator action ([`audit`]) |
+//! | `labels` | comment id | moderator label with the text ([`labels`]) |
 //! | `meta` | name | schema version |
 //!
 //! # Writes
 //! All writes go through one [`Committer`] task: it takes every submission waiting, applies
 //! them as one sled transaction, flushes once, then answers each writer (group commit). One
 //! flush serves a whole batch, and only one task ever flushes, which avoids the hangs that
-//! concurrent `flush_async` calls cause in sled 0.34.
+//! concurrent `flush_async` calls cause in sled 0.34. Moderator decisions, erasures and
+//! retention purges go through the same task, so they too are on disk before anyone is told.
 
+pub mod audit;
 mod check;
 pub mod keys;
+pub mod labels;
 pub mod record;
 
 pub use check::Consistency;
@@ -31,6 +36,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use tokio::sync::{mpsc, oneshot};
 
 use crate::comment::{CommentId, Status, StoredComment};
+use crate::moderation::{Action, AuditEntry, Decision};
 
 /// Layout version of the whole database; bumped when trees or keys change meaning.
 pub const SCHEMA_VERSION: u8 = 1;
@@ -58,6 +64,17 @@ pub enum StoreError {
     /// The committer is gone (the server is shutting down).
     #[error("storage is shutting down")]
     Closed,
+    /// No comment has this id.
+    #[error("no comment {0}")]
+    NotFound(CommentId),
+    /// The action does not apply to a comment in this status.
+    #[error("cannot {action} a comment that is {from}")]
+    IllegalTransition {
+        /// The action asked for.
+        action: Action,
+        /// The comment's status.
+        from: Status,
+    },
 }
 
 /// Result of a storage operation.
@@ -114,6 +131,8 @@ struct Trees {
     status_index: sled::Tree,
     authors: sled::Tree,
     duplicates: sled::Tree,
+    audit: sled::Tree,
+    labels: sled::Tree,
 }
 
 impl Store {
@@ -150,6 +169,8 @@ impl Store {
             status_index: db.open_tree("status_index")?,
             authors: db.open_tree("authors")?,
             duplicates: db.open_tree("duplicates")?,
+            audit: db.open_tree("audit")?,
+            labels: db.open_tree("labels")?,
             db,
         };
         Ok(Self {
@@ -265,6 +286,144 @@ impl Store {
         Ok(n)
     }
 
+    /// Up to `limit` comments in one status, newest first, starting before `before`
+    /// (exclusive), optionally of one post only. Also says whether more follow.
+    ///
+    /// # Errors
+    /// On storage failure or an undecodable record.
+    pub fn list_status_newest(
+        &self,
+        status: Status,
+        post_id: Option<&str>,
+        before: Option<CommentId>,
+        limit: usize,
+    ) -> Result<(Vec<StoredComment>, bool)> {
+        let (tree, prefix) = match post_id {
+            Some(post) => (
+                &self.inner.post_index,
+                keys::post_status_prefix(post, status),
+            ),
+            None => (&self.inner.status_index, vec![status as u8]),
+        };
+        // Both prefixes end in the status byte, so the next status's prefix bounds this one.
+        let end = match before {
+            Some(id) => [prefix.as_slice(), id.as_bytes()].concat(),
+            None => {
+                let mut next = prefix.clone();
+                if let Some(last) = next.last_mut() {
+                    *last += 1;
+                }
+                next
+            }
+        };
+        let mut comments = Vec::with_capacity(limit.min(512));
+        for entry in tree.range(prefix.clone()..end).rev() {
+            let (key, _) = entry?;
+            if comments.len() == limit {
+                return Ok((comments, true));
+            }
+            let id = record::id_from(&key[prefix.len()..])
+                .ok_or_else(|| StoreError::Corrupt("index key".into()))?;
+            let comment = self
+                .get(id)?
+                .ok_or_else(|| StoreError::Corrupt(format!("index names missing {id}")))?;
+            comments.push(comment);
+        }
+        Ok((comments, false))
+    }
+
+    /// Up to `limit` audit entries, newest first, starting before the key `before`
+    /// (exclusive), optionally about one comment only. Also returns the key to continue from.
+    ///
+    /// # Errors
+    /// On storage failure or an undecodable entry.
+    pub fn list_audit(
+        &self,
+        comment: Option<CommentId>,
+        before: Option<[u8; 16]>,
+        limit: usize,
+    ) -> Result<(Vec<AuditEntry>, Option<[u8; 16]>)> {
+        let end = before.unwrap_or([0xff; 16]);
+        let mut entries = Vec::with_capacity(limit.min(512));
+        let mut last_key = None;
+        for entry in self.inner.audit.range(..end).rev() {
+            let (key, value) = entry?;
+            let decoded = audit::decode(&value)?;
+            if comment.is_some_and(|id| id != decoded.comment_id) {
+                continue;
+            }
+            if entries.len() == limit {
+                return Ok((entries, last_key));
+            }
+            last_key = key.as_ref().try_into().ok();
+            entries.push(decoded);
+        }
+        Ok((entries, None))
+    }
+
+    /// Every audit entry made at or after `since_ms`, oldest first.
+    ///
+    /// # Errors
+    /// On storage failure or an undecodable entry.
+    pub fn audit_since(&self, since_ms: u64) -> Result<Vec<AuditEntry>> {
+        let start = audit::key(since_ms, 0);
+        self.inner
+            .audit
+            .range(start..)
+            .map(|entry| audit::decode(&entry?.1))
+            .collect()
+    }
+
+    /// Every moderator label, for retraining.
+    ///
+    /// # Errors
+    /// On storage failure or an undecodable label.
+    pub fn labels(&self) -> Result<Vec<labels::LabelledText>> {
+        self.inner
+            .labels
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                labels::decode(&key, &value)
+            })
+            .collect()
+    }
+
+    /// Ids of every stored comment, oldest first (keys only, no records read).
+    ///
+    /// # Errors
+    /// On storage failure or a malformed key.
+    pub fn comment_ids(&self) -> Result<Vec<CommentId>> {
+        self.inner
+            .status_index
+            .iter()
+            .keys()
+            .map(|key| {
+                let key = key?;
+                record::id_from(&key[1..]).ok_or_else(|| StoreError::Corrupt("status key".into()))
+            })
+            .collect()
+    }
+
+    /// When the post's first stored comment (any status) was created, if it has any.
+    ///
+    /// # Errors
+    /// On storage failure or a malformed key.
+    pub fn first_comment_ms(&self, post_id: &str) -> Result<Option<u64>> {
+        let mut first: Option<u64> = None;
+        for status in Status::ALL {
+            let prefix = keys::post_status_prefix(post_id, status);
+            if let Some(entry) = self.inner.post_index.scan_prefix(&prefix).keys().next() {
+                let key = entry?;
+                let id = record::id_from(&key[prefix.len()..])
+                    .ok_or_else(|| StoreError::Corrupt("post_index key".into()))?;
+                let at = id.created_ms();
+                first = Some(first.map_or(at, |f| f.min(at)));
+            }
+        }
+        Ok(first)
+    }
+
     /// Writes everything sled holds in memory to disk.
     ///
     /// # Errors
@@ -278,10 +437,10 @@ impl Store {
 /// Writers waiting for the committer at most; more wait for room (backpressure).
 const COMMIT_QUEUE: usize = 4096;
 
-/// A comment ready to store, with its keys computed by the writer so the committer's
+/// A new comment ready to store, with its keys computed by the writer so the committer's
 /// critical section is only the transaction and the flush.
 #[derive(Debug)]
-struct Job {
+struct InsertJob {
     id: CommentId,
     status: Status,
     record: Vec<u8>,
@@ -291,7 +450,35 @@ struct Job {
     reply: oneshot::Sender<Result<()>>,
 }
 
-/// Sends comments to the committer task; cheap to clone.
+/// A moderator's decision to apply.
+#[derive(Debug)]
+struct ModerateJob {
+    id: CommentId,
+    action: Action,
+    moderator: String,
+    note: String,
+    at_ms: u64,
+    reply: oneshot::Sender<Result<(StoredComment, Status)>>,
+}
+
+/// Which comments a removal deletes.
+#[derive(Debug, Clone, Copy)]
+enum Removal {
+    /// Every comment of the author with this email hash, and the author's stats.
+    Author([u8; 32]),
+    /// SPAM and TRASH comments last changed before this time (ms since the epoch).
+    ExpiredBefore(u64),
+}
+
+/// Work for the committer.
+#[derive(Debug)]
+enum Job {
+    Insert(InsertJob),
+    Moderate(ModerateJob),
+    Remove(Removal, oneshot::Sender<Result<u64>>),
+}
+
+/// Sends writes to the committer task; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Committer {
     jobs: mpsc::Sender<Job>,
@@ -306,7 +493,7 @@ impl Committer {
     pub async fn insert(&self, comment: &StoredComment) -> Result<()> {
         let s = &comment.submission;
         let (reply, answer) = oneshot::channel();
-        let job = Job {
+        let job = InsertJob {
             id: comment.id,
             status: comment.verdict.status,
             record: record::encode(comment),
@@ -315,6 +502,61 @@ impl Committer {
             email_hash: comment.email_hash,
             reply,
         };
+        self.send(Job::Insert(job), answer).await
+    }
+
+    /// Applies a moderator's action: the record, both indexes, the author's stats, the label
+    /// and the audit entry change in one transaction, on disk before this returns. Returns the
+    /// comment as it is now and the status it had.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::IllegalTransition`] (nothing is written),
+    /// [`StoreError::Closed`] during shutdown; storage failures.
+    pub async fn moderate(
+        &self,
+        id: CommentId,
+        action: Action,
+        moderator: &str,
+        note: &str,
+    ) -> Result<(StoredComment, Status)> {
+        let (reply, answer) = oneshot::channel();
+        let job = ModerateJob {
+            id,
+            action,
+            moderator: moderator.to_owned(),
+            note: note.to_owned(),
+            at_ms: crate::comment::now_ms(),
+            reply,
+        };
+        self.send(Job::Moderate(job), answer).await
+    }
+
+    /// Deletes every comment, label and statistic of the author with this email hash, and
+    /// returns how many comments went.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] during shutdown; storage failures.
+    pub async fn erase_author(&self, email_hash: [u8; 32]) -> Result<u64> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Remove(Removal::Author(email_hash), reply), answer)
+            .await
+    }
+
+    /// Deletes SPAM and TRASH comments whose last change (decision, or submission when none)
+    /// is older than `cutoff_ms`, and returns how many went.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] during shutdown; storage failures.
+    pub async fn purge_expired(&self, cutoff_ms: u64) -> Result<u64> {
+        let (reply, answer) = oneshot::channel();
+        self.send(
+            Job::Remove(Removal::ExpiredBefore(cutoff_ms), reply),
+            answer,
+        )
+        .await
+    }
+
+    async fn send<T>(&self, job: Job, answer: oneshot::Receiver<Result<T>>) -> Result<T> {
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -361,16 +603,11 @@ async fn run_committer(
         }
         let jobs = std::mem::take(&mut batch);
         let trees = Arc::clone(&store.inner);
-        let outcome = tokio::task::spawn_blocking(move || {
-            let results = apply_batch(&trees, &jobs);
-            (jobs, results)
-        })
-        .await;
+        let outcome = tokio::task::spawn_blocking(move || apply_batch(&trees, jobs)).await;
         match outcome {
-            Ok((jobs, results)) => {
-                for (job, result) in jobs.into_iter().zip(results) {
-                    // A writer that gave up (its request was cancelled) no longer listens.
-                    let _ = job.reply.send(result);
+            Ok(replies) => {
+                for reply in replies {
+                    reply.send();
                 }
             }
             Err(join_error) => {
@@ -382,9 +619,75 @@ async fn run_committer(
     tracing::debug!("committer stopped");
 }
 
-/// Applies a batch in one transaction and flushes it. Returns one result per job.
-fn apply_batch(trees: &Trees, jobs: &[Job]) -> Vec<Result<()>> {
+/// A job's answer, held until the batch is flushed.
+enum Reply {
+    Insert(oneshot::Sender<Result<()>>, Result<()>),
+    Moderate(
+        oneshot::Sender<Result<(StoredComment, Status)>>,
+        Box<Result<(StoredComment, Status)>>,
+    ),
+    Remove(oneshot::Sender<Result<u64>>, Result<u64>),
+}
+
+impl Reply {
+    fn fail(&mut self, error: &sled::Error) {
+        let failed = || StoreError::Sled(error.clone());
+        match self {
+            Self::Insert(_, r) => *r = Err(failed()),
+            Self::Moderate(_, r) => **r = Err(failed()),
+            Self::Remove(_, r) => *r = Err(failed()),
+        }
+    }
+
+    fn send(self) {
+        // A writer that gave up (its request was cancelled) no longer listens.
+        match self {
+            Self::Insert(tx, r) => drop(tx.send(r)),
+            Self::Moderate(tx, r) => drop(tx.send(*r)),
+            Self::Remove(tx, r) => drop(tx.send(r)),
+        }
+    }
+}
+
+/// Applies a batch — new comments in one transaction, each moderator job in its own — and
+/// flushes once. Returns one answer per job.
+fn apply_batch(trees: &Trees, jobs: Vec<Job>) -> Vec<Reply> {
     let started = std::time::Instant::now();
+    let count = jobs.len();
+    let mut inserts = Vec::new();
+    let mut replies = Vec::with_capacity(count);
+    for job in jobs {
+        match job {
+            Job::Insert(job) => inserts.push(job),
+            Job::Moderate(job) => {
+                let result = apply_moderation(trees, &job);
+                replies.push(Reply::Moderate(job.reply, Box::new(result)));
+            }
+            Job::Remove(removal, reply) => {
+                replies.push(Reply::Remove(reply, apply_removal(trees, removal)));
+            }
+        }
+    }
+    if !inserts.is_empty() {
+        let results = apply_inserts(trees, &inserts);
+        for (job, result) in inserts.into_iter().zip(results) {
+            replies.push(Reply::Insert(job.reply, result));
+        }
+    }
+    if let Err(e) = trees.db.flush() {
+        tracing::error!(cause = %e, "flush failed");
+        replies.iter_mut().for_each(|r| r.fail(&e));
+    }
+    tracing::trace!(
+        batch = count,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "batch committed"
+    );
+    replies
+}
+
+/// Applies new comments in one transaction. Returns one result per job.
+fn apply_inserts(trees: &Trees, jobs: &[InsertJob]) -> Vec<Result<()>> {
     let tx_trees = (
         &trees.comments,
         &trees.post_index,
@@ -422,34 +725,172 @@ fn apply_batch(trees: &Trees, jobs: &[Job]) -> Vec<Result<()>> {
             Ok(results)
         },
     );
-    let results = match applied {
-        Ok(results) => results,
-        Err(TransactionError::Abort(())) => {
-            let error = || Err(StoreError::Corrupt("author stats".into()));
-            return jobs.iter().map(|_| error()).collect();
-        }
+    match applied {
+        Ok(results) => results
+            .into_iter()
+            .map(|r| r.map_err(StoreError::Duplicate))
+            .collect(),
+        Err(TransactionError::Abort(())) => jobs
+            .iter()
+            .map(|_| Err(StoreError::Corrupt("author stats".into())))
+            .collect(),
         Err(TransactionError::Storage(e)) => {
             tracing::error!(cause = %e, "commit transaction failed");
-            return jobs
-                .iter()
+            jobs.iter()
                 .map(|_| Err(StoreError::Sled(e.clone())))
-                .collect();
+                .collect()
         }
-    };
-    if let Err(e) = trees.db.flush() {
-        tracing::error!(cause = %e, "flush failed");
-        return jobs
-            .iter()
-            .map(|_| Err(StoreError::Sled(e.clone())))
-            .collect();
     }
-    tracing::trace!(
-        batch = jobs.len(),
-        elapsed_us = started.elapsed().as_micros() as u64,
-        "batch committed"
+}
+
+/// Applies one moderator decision in one transaction.
+fn apply_moderation(trees: &Trees, job: &ModerateJob) -> Result<(StoredComment, Status)> {
+    let sequence = trees.db.generate_id()?;
+    let tx_trees = (
+        &trees.comments,
+        &trees.post_index,
+        &trees.status_index,
+        &trees.authors,
+        &trees.audit,
+        &trees.labels,
     );
-    results
-        .into_iter()
-        .map(|r| r.map_err(StoreError::Duplicate))
-        .collect()
+    let applied = tx_trees.transaction(
+        |(comments, post_index, status_index, authors, audit_log, label_tree)| {
+            let abort = ConflictableTransactionError::Abort;
+            let bytes = comments
+                .get(job.id.as_bytes())?
+                .ok_or(abort(StoreError::NotFound(job.id)))?;
+            let mut comment = record::decode(&bytes).map_err(abort)?;
+            let from = comment.verdict.status;
+            let before_trash = comment.decision.as_ref().and_then(|d| d.before_trash);
+            let to = job.action.target(from, before_trash).ok_or(abort(
+                StoreError::IllegalTransition {
+                    action: job.action,
+                    from,
+                },
+            ))?;
+            comment.verdict.status = to;
+            comment.decision = Some(Decision {
+                by: job.moderator.clone(),
+                at_ms: job.at_ms,
+                before_trash: (to == Status::Trash).then_some(from),
+            });
+            let post = &comment.submission.post_id;
+            comments.insert(job.id.as_bytes(), record::encode(&comment))?;
+            post_index.remove(keys::post_key(post, from, job.id))?;
+            post_index.insert(keys::post_key(post, to, job.id), &[])?;
+            status_index.remove(&keys::status_key(from, job.id))?;
+            status_index.insert(&keys::status_key(to, job.id), &[])?;
+            if to == Status::Approved {
+                // Approval counts toward the author's record (first-time author rule).
+                let mut stats = match authors.get(comment.email_hash)? {
+                    Some(bytes) => AuthorStats::decode(bytes.as_ref())
+                        .map_err(|_| abort(StoreError::Corrupt("author stats".into())))?,
+                    None => AuthorStats::default(),
+                };
+                stats.approved += 1;
+                authors.insert(&comment.email_hash, stats.encode_to_vec())?;
+            }
+            match job.action.label() {
+                Some(label) => {
+                    label_tree.insert(job.id.as_bytes(), labels::encode(&comment, label))?;
+                }
+                // Trashing withdraws a label: the comment is no longer an example of either.
+                None if to == Status::Trash => {
+                    label_tree.remove(job.id.as_bytes())?;
+                }
+                None => {}
+            }
+            let entry = AuditEntry {
+                at_ms: job.at_ms,
+                moderator: job.moderator.clone(),
+                comment_id: job.id,
+                action: job.action,
+                from,
+                to,
+                note: job.note.clone(),
+                spam_score: comment.verdict.spam_score,
+            };
+            audit_log.insert(&audit::key(job.at_ms, sequence), audit::encode(&entry))?;
+            Ok((comment, from))
+        },
+    );
+    applied.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    })
+}
+
+/// Deletes the comments a removal names, each with every index entry and label, in one
+/// transaction. Only the committer writes, so the scan that finds them cannot race a write.
+fn apply_removal(trees: &Trees, removal: Removal) -> Result<u64> {
+    let mut doomed = Vec::new();
+    let mut consider = |bytes: &[u8]| -> Result<()> {
+        let comment = record::decode(bytes)?;
+        let hit = match removal {
+            Removal::Author(hash) => comment.email_hash == hash,
+            Removal::ExpiredBefore(cutoff) => {
+                let changed = comment
+                    .decision
+                    .as_ref()
+                    .map_or(comment.created_at_ms, |d| d.at_ms);
+                changed < cutoff
+            }
+        };
+        if hit {
+            doomed.push(comment);
+        }
+        Ok(())
+    };
+    match removal {
+        Removal::Author(_) => {
+            for entry in trees.comments.iter() {
+                consider(&entry?.1)?;
+            }
+        }
+        Removal::ExpiredBefore(_) => {
+            for status in [Status::Spam, Status::Trash] {
+                for key in trees.status_index.scan_prefix([status as u8]).keys() {
+                    if let Some(bytes) = trees.comments.get(&key?[1..])? {
+                        consider(&bytes)?;
+                    }
+                }
+            }
+        }
+    }
+    let tx_trees = (
+        &trees.comments,
+        &trees.post_index,
+        &trees.status_index,
+        &trees.authors,
+        &trees.duplicates,
+        &trees.labels,
+    );
+    tx_trees
+        .transaction(
+            |(comments, post_index, status_index, authors, duplicates, label_tree)| {
+                for c in &doomed {
+                    let s = &c.submission;
+                    let status = c.verdict.status;
+                    comments.remove(c.id.as_bytes())?;
+                    post_index.remove(keys::post_key(&s.post_id, status, c.id))?;
+                    status_index.remove(&keys::status_key(status, c.id))?;
+                    label_tree.remove(c.id.as_bytes())?;
+                    let duplicate = keys::duplicate_key(&s.post_id, &c.email_hash, &s.content);
+                    // Only the entry pointing at this comment: another may own the digest.
+                    if duplicates.get(duplicate)?.as_deref() == Some(c.id.as_bytes().as_slice()) {
+                        duplicates.remove(&duplicate)?;
+                    }
+                }
+                if let Removal::Author(hash) = removal {
+                    authors.remove(&hash)?;
+                }
+                Ok(())
+            },
+        )
+        .map_err(|e: TransactionError<()>| match e {
+            TransactionError::Abort(()) => StoreError::Corrupt("removal".into()),
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })?;
+    Ok(doomed.len() as u64)
 }

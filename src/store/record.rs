@@ -8,6 +8,7 @@ use crate::comment::{
 };
 
 use super::StoreError;
+use crate::moderation::Decision;
 
 /// The record format this build writes and the newest it reads.
 pub const RECORD_VERSION: u8 = 1;
@@ -46,6 +47,12 @@ struct RecordV1 {
     model_version: String,
     #[prost(bytes = "vec", tag = "16")]
     email_hash: Vec<u8>,
+    #[prost(string, tag = "17")]
+    decided_by: String,
+    #[prost(uint64, tag = "18")]
+    decided_at_ms: u64,
+    #[prost(uint32, tag = "19")]
+    before_trash: u32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -90,6 +97,17 @@ pub fn encode(comment: &StoredComment) -> Vec<u8> {
             .collect(),
         model_version: comment.model_version.clone(),
         email_hash: comment.email_hash.to_vec(),
+        decided_by: comment
+            .decision
+            .as_ref()
+            .map(|d| d.by.clone())
+            .unwrap_or_default(),
+        decided_at_ms: comment.decision.as_ref().map_or(0, |d| d.at_ms),
+        before_trash: comment
+            .decision
+            .as_ref()
+            .and_then(|d| d.before_trash)
+            .map_or(0, |s| u32::from(s as u8)),
     };
     let mut bytes = Vec::with_capacity(1 + record.encoded_len());
     bytes.push(RECORD_VERSION);
@@ -156,6 +174,14 @@ pub fn decode(bytes: &[u8]) -> Result<StoredComment, StoreError> {
         },
         model_version: r.model_version,
         email_hash,
+        // A decision always names its moderator, so an empty name means none was made.
+        decision: (!r.decided_by.is_empty()).then(|| Decision {
+            by: r.decided_by,
+            at_ms: r.decided_at_ms,
+            before_trash: u8::try_from(r.before_trash)
+                .ok()
+                .and_then(Status::from_byte),
+        }),
     })
 }
 
@@ -193,6 +219,11 @@ mod tests {
             },
             model_version: "m@1".into(),
             email_hash: [7; 32],
+            decision: Some(crate::moderation::Decision {
+                by: "alice".into(),
+                at_ms: 1_700_000_001_000,
+                before_trash: Some(Status::Approved),
+            }),
         }
     }
 

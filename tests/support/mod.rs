@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use commentguard::Config;
 use commentguard::api::pb;
 use commentguard::api::pb::comment_service_client::CommentServiceClient;
+use commentguard::api::pb::moderation_service_client::ModerationServiceClient;
 use tokio::sync::oneshot;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// A running server and what is needed to stop it.
@@ -21,14 +24,47 @@ pub fn shipped_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.json")
 }
 
-/// A configuration over `data_dir` with the shipped model.
+/// Token of the moderator `alice` in [`config`].
+pub const ALICE: &str = "alice-token-0123456789";
+/// Token of the moderator `bob` in [`config`].
+pub const BOB: &str = "bob-token-0123456789";
+
+/// A configuration over `data_dir` with the shipped model, the moderators `alice` and `bob`,
+/// and the rules that depend on submission history off (flood control, campaigns), since
+/// tests submit many comments quickly from one author; the tests of those rules turn them on.
 pub fn config(data_dir: &Path) -> Config {
-    Config {
+    let mut config = Config {
         data_dir: data_dir.to_path_buf(),
         model: shipped_model(),
+        flood_interval: 0,
+        campaign_min_authors: 0,
         ..Config::default()
+    };
+    config.moderator_tokens.insert("alice", ALICE).unwrap();
+    config.moderator_tokens.insert("bob", BOB).unwrap();
+    config
+}
+
+/// Adds `authorization: Bearer <token>` to every request (or nothing, for `None`).
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
     }
 }
+
+/// A moderation client that sends `token`.
+pub type Moderator = ModerationServiceClient<InterceptedService<Channel, Bearer>>;
 
 impl TestServer {
     /// Starts a server with `config` on 127.0.0.1:0.
@@ -56,6 +92,25 @@ impl TestServer {
         for _ in 0..100 {
             if let Ok(client) = CommentServiceClient::connect(self.url.clone()).await {
                 return client;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("server at {} did not come up", self.url);
+    }
+
+    /// A moderation client presenting `token` (none for `None`).
+    ///
+    /// # Panics
+    /// When the server does not answer within a few seconds.
+    pub async fn moderator(&self, token: Option<&str>) -> Moderator {
+        for _ in 0..100 {
+            if let Ok(channel) = Channel::from_shared(self.url.clone())
+                .unwrap()
+                .connect()
+                .await
+            {
+                let bearer = token.map(|t| format!("Bearer {t}").parse().unwrap());
+                return ModerationServiceClient::with_interceptor(channel, Bearer(bearer));
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }

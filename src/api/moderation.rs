@@ -1,0 +1,402 @@
+//! `ModerationService`: the moderators' API. Every call is authenticated first; handlers are
+//! thin — check the token and fields, call the store, tell the learner and the watchers.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt as _};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tonic::{Request, Response, Status};
+use tracing::{info, instrument};
+
+use super::convert;
+use super::errors::Refusal;
+use super::pb;
+use super::service::Shared;
+use crate::classifier::CommentText;
+use crate::comment::{CommentId, Status as CommentStatus, StoredComment, now_ms};
+use crate::moderation::{Action, QueueEvent};
+use crate::validate::FieldViolation;
+
+/// Default and largest page of `ListQueue` and `ListAudit`.
+const DEFAULT_PAGE_SIZE: usize = 50;
+const MAX_PAGE_SIZE: usize = 500;
+/// Longest moderator note kept in the audit log.
+const MAX_NOTE_BYTES: usize = 1000;
+/// Defaults and limit of `GetStats` intervals.
+const DEFAULT_INTERVAL_SECONDS: u64 = 3600;
+const DEFAULT_INTERVALS: u64 = 24;
+const MAX_INTERVALS: u64 = 1000;
+
+/// The `ModerationService` implementation.
+#[derive(Debug, Clone)]
+pub struct ModerationApi {
+    shared: Arc<Shared>,
+}
+
+fn page_size(requested: u32) -> usize {
+    match requested as usize {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
+    }
+}
+
+/// The comment id in `field`, or a violation naming it.
+fn comment_id(field: &'static str, text: &str) -> Result<CommentId, Refusal> {
+    CommentId::parse(text.trim())
+        .ok_or_else(|| Refusal::Invalid(vec![FieldViolation::new(field, "is not a comment id")]))
+}
+
+fn text_of(comment: &StoredComment) -> CommentText<'_> {
+    let s = &comment.submission;
+    CommentText {
+        content: &s.content,
+        author_name: &s.author_name,
+        author_url: s.author_url.as_deref().unwrap_or(""),
+    }
+}
+
+impl ModerationApi {
+    /// A service over shared state.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// The name of the moderator whose bearer token the request carries.
+    fn moderator<T>(&self, request: &Request<T>) -> Result<String, Refusal> {
+        if self.shared.moderators.is_empty() {
+            return Err(Refusal::Unauthenticated(
+                "no moderator tokens are configured on this server",
+            ));
+        }
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or(Refusal::Unauthenticated(
+                "missing `authorization: Bearer <token>` metadata",
+            ))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(Refusal::Unauthenticated(
+                "authorization must be `Bearer <token>`",
+            ))?;
+        self.shared
+            .moderators
+            .authenticate(token.trim())
+            .map(str::to_owned)
+            .ok_or(Refusal::PermissionDenied)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::moderation_service_server::ModerationService for ModerationApi {
+    #[instrument(skip_all, fields(moderator, returned))]
+    async fn list_queue(
+        &self,
+        request: Request<pb::ListQueueRequest>,
+    ) -> Result<Response<pb::ListQueueResponse>, Status> {
+        let moderator = self.moderator(&request)?;
+        tracing::Span::current().record("moderator", moderator.as_str());
+        let request = request.into_inner();
+        let mut violations = Vec::new();
+        let status = match request.status {
+            0 => Some(CommentStatus::Pending),
+            n => convert::status_from(n),
+        };
+        if status.is_none() {
+            violations.push(FieldViolation::new("status", "is not a comment status"));
+        }
+        let before = match request.page_token.trim() {
+            "" => None,
+            token => {
+                let parsed = CommentId::parse(token);
+                if parsed.is_none() {
+                    violations.push(FieldViolation::new(
+                        "page_token",
+                        "is not a token from a previous page",
+                    ));
+                }
+                parsed
+            }
+        };
+        let (Some(status), true) = (status, violations.is_empty()) else {
+            return Err(Refusal::Invalid(violations).into());
+        };
+        let post = Some(request.post_id.trim()).filter(|p| !p.is_empty());
+        let (comments, more) = self.shared.store.list_status_newest(
+            status,
+            post,
+            before,
+            page_size(request.page_size),
+        )?;
+        let next_page_token = match comments.last() {
+            Some(last) if more => last.id.to_string(),
+            _ => String::new(),
+        };
+        tracing::Span::current().record("returned", comments.len());
+        Ok(Response::new(pb::ListQueueResponse {
+            comments: comments.iter().map(convert::moderated_comment).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[instrument(skip_all, fields(moderator))]
+    async fn get_comment(
+        &self,
+        request: Request<pb::GetCommentRequest>,
+    ) -> Result<Response<pb::ModeratedComment>, Status> {
+        let moderator = self.moderator(&request)?;
+        tracing::Span::current().record("moderator", moderator.as_str());
+        let id = comment_id("comment_id", &request.get_ref().comment_id)?;
+        let comment = self
+            .shared
+            .store
+            .get(id)?
+            .ok_or(Refusal::Store(crate::store::StoreError::NotFound(id)))?;
+        Ok(Response::new(convert::moderated_comment(&comment)))
+    }
+
+    #[instrument(skip_all, fields(moderator, comment_id, action))]
+    async fn moderate_comment(
+        &self,
+        request: Request<pb::ModerateCommentRequest>,
+    ) -> Result<Response<pb::ModeratedComment>, Status> {
+        let moderator = self.moderator(&request)?;
+        let request = request.into_inner();
+        let mut violations = Vec::new();
+        let id = CommentId::parse(request.comment_id.trim());
+        if id.is_none() {
+            violations.push(FieldViolation::new("comment_id", "is not a comment id"));
+        }
+        let action = convert::action_from(request.action);
+        if action.is_none() {
+            violations.push(FieldViolation::new(
+                "action",
+                "must be APPROVE, HOLD, MARK_SPAM, TRASH or RESTORE",
+            ));
+        }
+        if request.note.len() > MAX_NOTE_BYTES {
+            violations.push(FieldViolation::new("note", "is longer than 1000 bytes"));
+        }
+        let (Some(id), Some(action), true) = (id, action, violations.is_empty()) else {
+            return Err(Refusal::Invalid(violations).into());
+        };
+        let span = tracing::Span::current();
+        span.record("moderator", moderator.as_str());
+        span.record("comment_id", tracing::field::display(id));
+        span.record("action", action.as_str());
+        let (comment, from) = self
+            .shared
+            .committer
+            .moderate(id, action, &moderator, request.note.trim())
+            .await
+            .map_err(Refusal::from)?;
+        let to = comment.verdict.status;
+        match action.label() {
+            Some(label) => self.shared.learner.learn(id, label, &text_of(&comment)),
+            None if to == CommentStatus::Trash => {
+                self.shared.learner.forget(id, &text_of(&comment));
+            }
+            None => {}
+        }
+        info!(from = from.as_str(), to = to.as_str(), "moderated");
+        let answer = convert::moderated_comment(&comment);
+        self.shared.publish(|| QueueEvent::Decided {
+            comment: Box::new(comment),
+            action,
+            from,
+        });
+        Ok(Response::new(answer))
+    }
+
+    #[instrument(skip_all, fields(moderator, erased))]
+    async fn erase_author(
+        &self,
+        request: Request<pb::EraseAuthorRequest>,
+    ) -> Result<Response<pb::EraseAuthorResponse>, Status> {
+        let moderator = self.moderator(&request)?;
+        tracing::Span::current().record("moderator", moderator.as_str());
+        let email = request.get_ref().author_email.trim();
+        if email.is_empty() {
+            return Err(
+                Refusal::Invalid(vec![FieldViolation::new("author_email", "is required")]).into(),
+            );
+        }
+        let hash = self.shared.hasher.hash(email);
+        let erased = self.shared.committer.erase_author(hash).await?;
+        // The erased comments' labels are gone from the store; count from what remains.
+        let labels = self.shared.store.labels()?;
+        self.shared
+            .learner
+            .rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
+        tracing::Span::current().record("erased", erased);
+        info!("author erased");
+        Ok(Response::new(pb::EraseAuthorResponse {
+            erased_comments: erased,
+        }))
+    }
+
+    type WatchQueueStream =
+        Pin<Box<dyn Stream<Item = Result<pb::QueueEvent, Status>> + Send + 'static>>;
+
+    #[instrument(skip_all, fields(moderator))]
+    async fn watch_queue(
+        &self,
+        request: Request<pb::WatchQueueRequest>,
+    ) -> Result<Response<Self::WatchQueueStream>, Status> {
+        let moderator = self.moderator(&request)?;
+        tracing::Span::current().record("moderator", moderator.as_str());
+        let request = request.into_inner();
+        let mut statuses = Vec::new();
+        for &value in &request.statuses {
+            match convert::status_from(value) {
+                Some(status) => statuses.push(status),
+                None => {
+                    return Err(Refusal::Invalid(vec![FieldViolation::new(
+                        "statuses",
+                        "holds something that is not a comment status",
+                    )])
+                    .into());
+                }
+            }
+        }
+        let post = request.post_id.trim().to_owned();
+        let wanted = move |event: &QueueEvent| {
+            let comment = event.comment();
+            (statuses.is_empty() || statuses.contains(&comment.verdict.status))
+                && (post.is_empty() || comment.submission.post_id == post)
+        };
+        let events = BroadcastStream::new(self.shared.events.subscribe()).filter_map(move |item| {
+            let out = match item {
+                Ok(event) => wanted(&event).then(|| Ok(convert::queue_event(&event))),
+                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Ok(pb::QueueEvent {
+                    kind: pb::QueueEventKind::Lagged.into(),
+                    lagged: missed,
+                    ..Default::default()
+                })),
+            };
+            std::future::ready(out)
+        });
+        let mut closing = self.shared.closing.clone();
+        let events = events.take_until(async move {
+            let _ = closing.wait_for(|closing| *closing).await;
+        });
+        Ok(Response::new(Box::pin(events)))
+    }
+
+    #[instrument(skip_all, fields(moderator))]
+    async fn get_stats(
+        &self,
+        request: Request<pb::GetStatsRequest>,
+    ) -> Result<Response<pb::GetStatsResponse>, Status> {
+        let moderator = self.moderator(&request)?;
+        tracing::Span::current().record("moderator", moderator.as_str());
+        let request = request.into_inner();
+        let interval_ms = match u64::from(request.interval_seconds) {
+            0 => DEFAULT_INTERVAL_SECONDS,
+            n => n,
+        } * 1000;
+        let intervals = match u64::from(request.intervals) {
+            0 => DEFAULT_INTERVALS,
+            n => n.min(MAX_INTERVALS),
+        };
+        let store = &self.shared.store;
+        let mut by_status = Vec::new();
+        for status in CommentStatus::ALL {
+            by_status.push(pb::StatusCount {
+                status: convert::status(status).into(),
+                count: store.count_by_status(status)? as u64,
+            });
+        }
+        // Intervals end now; the oldest starts `intervals` lengths back.
+        let now = now_ms();
+        let start = now.saturating_sub(interval_ms * intervals);
+        let mut buckets: Vec<pb::IntervalCount> = (0..intervals)
+            .map(|i| pb::IntervalCount {
+                start: Some(convert::timestamp(start + i * interval_ms)),
+                submissions: 0,
+                decisions: 0,
+            })
+            .collect();
+        let slot = |at: u64| {
+            (at >= start && at < start + interval_ms * intervals)
+                .then(|| ((at - start) / interval_ms) as usize)
+        };
+        for id in store.comment_ids()? {
+            if let Some(bucket) = slot(id.created_ms()).and_then(|i| buckets.get_mut(i)) {
+                bucket.submissions += 1;
+            }
+        }
+        let pending = self.shared.policy.thresholds.pending;
+        let (mut labels, mut agreed) = (0u64, 0u64);
+        for entry in store.audit_since(0)? {
+            if entry.at_ms >= start
+                && let Some(bucket) = slot(entry.at_ms).and_then(|i| buckets.get_mut(i))
+            {
+                bucket.decisions += 1;
+            }
+            let flagged = f64::from(entry.spam_score) >= pending;
+            match entry.action {
+                Action::MarkSpam => {
+                    labels += 1;
+                    agreed += u64::from(flagged);
+                }
+                Action::Approve => {
+                    labels += 1;
+                    agreed += u64::from(!flagged);
+                }
+                _ => {}
+            }
+        }
+        Ok(Response::new(pb::GetStatsResponse {
+            by_status,
+            intervals: buckets,
+            model_version: self.shared.model.get().version().to_owned(),
+            agreement_rate: if labels == 0 {
+                0.0
+            } else {
+                agreed as f64 / labels as f64
+            },
+            labels,
+        }))
+    }
+
+    #[instrument(skip_all, fields(moderator))]
+    async fn list_audit(
+        &self,
+        request: Request<pb::ListAuditRequest>,
+    ) -> Result<Response<pb::ListAuditResponse>, Status> {
+        let moderator = self.moderator(&request)?;
+        tracing::Span::current().record("moderator", moderator.as_str());
+        let request = request.into_inner();
+        let comment = match request.comment_id.trim() {
+            "" => None,
+            text => Some(comment_id("comment_id", text)?),
+        };
+        let before = match request.page_token.trim() {
+            "" => None,
+            token => Some(
+                hex::decode(token)
+                    .ok()
+                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        Refusal::Invalid(vec![FieldViolation::new(
+                            "page_token",
+                            "is not a token from a previous page",
+                        )])
+                    })?,
+            ),
+        };
+        let (entries, next) =
+            self.shared
+                .store
+                .list_audit(comment, before, page_size(request.page_size))?;
+        Ok(Response::new(pb::ListAuditResponse {
+            entries: entries.iter().map(convert::audit_entry).collect(),
+            next_page_token: next.map(hex::encode).unwrap_or_default(),
+        }))
+    }
+}

@@ -1,0 +1,444 @@
+//! `commentguard queue ...`: working the review queue from a terminal over the moderation API.
+//! Human-readable tables by default, one JSON object per line with `--json`.
+
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use super::client::{DEFAULT_ADDR, describe_status, status_name};
+use crate::api::pb::moderate_comment_request::Action as ModerationAction;
+use crate::api::pb::moderation_service_client::ModerationServiceClient;
+use crate::api::pb::{self, CommentStatus};
+
+/// Arguments of `commentguard queue`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Server address.
+    #[arg(long, global = true, default_value = DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
+    pub addr: String,
+    /// Moderator token.
+    #[arg(
+        long,
+        global = true,
+        env = "COMMENTGUARD_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// One JSON object per line instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The queue subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// List comments in one status, newest first.
+    List {
+        /// PENDING, SPAM, TRASH or APPROVED.
+        #[arg(long, default_value = "PENDING")]
+        status: String,
+        /// Only this post.
+        #[arg(long, default_value = "")]
+        post: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one comment with everything a moderator may see.
+    Show {
+        /// Comment id.
+        id: String,
+    },
+    /// Publish comments.
+    Approve(Decide),
+    /// Mark comments as spam.
+    Spam(Decide),
+    /// Move comments to the trash.
+    Trash(Decide),
+    /// Take comments out of the trash.
+    Restore(Decide),
+    /// Take comments back into the queue.
+    Hold(Decide),
+    /// Print queue events as they happen, until interrupted.
+    Watch {
+        /// Only comments now in these statuses (repeatable).
+        #[arg(long)]
+        status: Vec<String>,
+        /// Only this post.
+        #[arg(long, default_value = "")]
+        post: String,
+    },
+    /// Erase everything held about one email address.
+    Erase {
+        /// The address.
+        email: String,
+    },
+    /// Counts by status, activity per hour, model and agreement.
+    Stats,
+    /// The audit log, newest first.
+    Audit {
+        /// Only this comment's entries.
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+/// Ids and an optional note for a decision.
+#[derive(Debug, clap::Args)]
+pub struct Decide {
+    /// Comment ids.
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Why, for the audit log.
+    #[arg(long, default_value = "")]
+    pub note: String,
+}
+
+/// Adds the moderator's bearer token to every call.
+#[derive(Debug, Clone)]
+struct Bearer(MetadataValue<Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+type Client = ModerationServiceClient<InterceptedService<Channel, Bearer>>;
+
+async fn connect(args: &Args) -> anyhow::Result<Client> {
+    let token = args.token.as_deref().ok_or_else(|| {
+        anyhow::anyhow!("a moderator token is needed: pass --token or set COMMENTGUARD_TOKEN")
+    })?;
+    let bearer: MetadataValue<Ascii> = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the token must be printable ASCII"))?;
+    let channel = Channel::from_shared(args.addr.clone())?.connect().await?;
+    Ok(ModerationServiceClient::with_interceptor(
+        channel,
+        Bearer(bearer),
+    ))
+}
+
+fn parse_status(text: &str) -> anyhow::Result<CommentStatus> {
+    CommentStatus::from_str_name(&text.to_ascii_uppercase())
+        .filter(|s| *s != CommentStatus::Unspecified)
+        .ok_or_else(|| {
+            anyhow::anyhow!("unknown status {text:?}: use PENDING, SPAM, TRASH or APPROVED")
+        })
+}
+
+fn seconds(t: Option<prost_types::Timestamp>) -> i64 {
+    t.map_or(0, |t| t.seconds)
+}
+
+fn comment_json(m: &pb::ModeratedComment) -> serde_json::Value {
+    let c = m.comment.clone().unwrap_or_default();
+    serde_json::json!({
+        "comment_id": c.comment_id,
+        "post_id": c.post_id,
+        "status": status_name(m.status),
+        "spam_score": m.spam_score,
+        "author_name": c.author_name,
+        "author_email": m.author_email,
+        "author_url": c.author_url,
+        "ip": m.ip,
+        "user_agent": m.user_agent,
+        "content": c.content,
+        "created_at": seconds(c.created_at),
+        "reasons": m.reasons.iter().map(|r| serde_json::json!({"code": r.code, "detail": r.detail, "weight": r.weight})).collect::<Vec<_>>(),
+        "decided_by": m.decided_by,
+        "decided_at": m.decided_at.map(|t| t.seconds),
+    })
+}
+
+/// One line of text, at most `max` characters, for a table cell.
+fn cell(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+fn row(m: &pb::ModeratedComment) -> String {
+    let c = m.comment.clone().unwrap_or_default();
+    format!(
+        "{:<36}  {:<8}  {:>5.3}  {:<14}  {:<24}  {}",
+        c.comment_id,
+        status_name(m.status),
+        m.spam_score,
+        cell(&c.post_id, 14),
+        cell(&m.author_email, 24),
+        cell(&c.content, 48)
+    )
+}
+
+const HEADER: &str = "ID                                    STATUS    SCORE  POST            EMAIL                     CONTENT";
+
+fn show(m: &pb::ModeratedComment) {
+    let c = m.comment.clone().unwrap_or_default();
+    println!(
+        "{}  {}  spam score {:.3}",
+        c.comment_id,
+        status_name(m.status),
+        m.spam_score
+    );
+    println!("  post        {}", c.post_id);
+    println!("  author      {} <{}>", c.author_name, m.author_email);
+    if !c.author_url.is_empty() {
+        println!("  website     {}", c.author_url);
+    }
+    if !m.ip.is_empty() {
+        println!("  ip          {}", m.ip);
+    }
+    if !m.decided_by.is_empty() {
+        println!("  decided by  {}", m.decided_by);
+    }
+    for r in &m.reasons {
+        println!("  {:<18} {:+.3}  {}", r.code, r.weight, r.detail);
+    }
+    for line in c.content.lines() {
+        println!("    {line}");
+    }
+}
+
+/// Runs one queue subcommand.
+///
+/// # Errors
+/// Connection failures, refused calls (with the server's message), and for decisions on
+/// several ids, any one that failed (the others are still applied).
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let mut client = connect(&args).await?;
+    let json = args.json;
+    match args.command {
+        Command::List {
+            status,
+            post,
+            limit,
+        } => {
+            let page = client
+                .list_queue(pb::ListQueueRequest {
+                    status: parse_status(&status)?.into(),
+                    post_id: post,
+                    page_size: limit,
+                    page_token: String::new(),
+                })
+                .await
+                .map_err(describe_status)?
+                .into_inner();
+            if json {
+                for m in &page.comments {
+                    println!("{}", comment_json(m));
+                }
+            } else {
+                println!("{HEADER}");
+                for m in &page.comments {
+                    println!("{}", row(m));
+                }
+                println!("{} comment(s)", page.comments.len());
+            }
+        }
+        Command::Show { id } => {
+            let m = client
+                .get_comment(pb::GetCommentRequest { comment_id: id })
+                .await
+                .map_err(describe_status)?
+                .into_inner();
+            if json {
+                println!("{}", comment_json(&m));
+            } else {
+                show(&m);
+            }
+        }
+        Command::Approve(d) => decide(&mut client, ModerationAction::Approve, d, json).await?,
+        Command::Spam(d) => decide(&mut client, ModerationAction::MarkSpam, d, json).await?,
+        Command::Trash(d) => decide(&mut client, ModerationAction::Trash, d, json).await?,
+        Command::Restore(d) => decide(&mut client, ModerationAction::Restore, d, json).await?,
+        Command::Hold(d) => decide(&mut client, ModerationAction::Hold, d, json).await?,
+        Command::Watch { status, post } => {
+            let statuses = status
+                .iter()
+                .map(|s| parse_status(s).map(i32::from))
+                .collect::<anyhow::Result<_>>()?;
+            let mut events = client
+                .watch_queue(pb::WatchQueueRequest {
+                    statuses,
+                    post_id: post,
+                })
+                .await
+                .map_err(describe_status)?
+                .into_inner();
+            while let Some(event) = events.message().await.map_err(describe_status)? {
+                print_event(&event, json);
+            }
+        }
+        Command::Erase { email } => {
+            let erased = client
+                .erase_author(pb::EraseAuthorRequest {
+                    author_email: email,
+                })
+                .await
+                .map_err(describe_status)?
+                .into_inner()
+                .erased_comments;
+            if json {
+                println!("{}", serde_json::json!({ "erased_comments": erased }));
+            } else {
+                println!("erased {erased} comment(s) and the author's statistics");
+            }
+        }
+        Command::Stats => {
+            let stats = client
+                .get_stats(pb::GetStatsRequest::default())
+                .await
+                .map_err(describe_status)?
+                .into_inner();
+            let counts: serde_json::Map<String, serde_json::Value> = stats
+                .by_status
+                .iter()
+                .map(|c| (status_name(c.status).to_owned(), c.count.into()))
+                .collect();
+            let submissions: u64 = stats.intervals.iter().map(|i| i.submissions).sum();
+            let decisions: u64 = stats.intervals.iter().map(|i| i.decisions).sum();
+            if json {
+                let intervals: Vec<_> = stats
+                    .intervals
+                    .iter()
+                    .map(|i| serde_json::json!({"start": seconds(i.start), "submissions": i.submissions, "decisions": i.decisions}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "by_status": counts,
+                        "intervals": intervals,
+                        "model_version": stats.model_version,
+                        "agreement_rate": stats.agreement_rate,
+                        "labels": stats.labels,
+                    })
+                );
+            } else {
+                for (status, count) in &counts {
+                    println!("{status:<9} {count}");
+                }
+                println!("last 24h  {submissions} submission(s), {decisions} decision(s)");
+                println!("model     {}", stats.model_version);
+                println!(
+                    "agreement {:.1}% of {} moderator label(s)",
+                    stats.agreement_rate * 100.0,
+                    stats.labels
+                );
+            }
+        }
+        Command::Audit { comment, limit } => {
+            let page = client
+                .list_audit(pb::ListAuditRequest {
+                    comment_id: comment,
+                    page_size: limit,
+                    page_token: String::new(),
+                })
+                .await
+                .map_err(describe_status)?
+                .into_inner();
+            for e in &page.entries {
+                let action =
+                    ModerationAction::try_from(e.action).map_or("UNKNOWN", |a| a.as_str_name());
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "at": seconds(e.at),
+                            "moderator": e.moderator,
+                            "comment_id": e.comment_id,
+                            "action": action,
+                            "from": status_name(e.from_status),
+                            "to": status_name(e.to_status),
+                            "note": e.note,
+                        })
+                    );
+                } else {
+                    println!(
+                        "{}  {:<10} {:<9} {} {} → {}  {}",
+                        seconds(e.at),
+                        e.moderator,
+                        action,
+                        e.comment_id,
+                        status_name(e.from_status),
+                        status_name(e.to_status),
+                        e.note
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn decide(
+    client: &mut Client,
+    action: ModerationAction,
+    d: Decide,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut failed = 0;
+    for id in d.ids {
+        let answer = client
+            .moderate_comment(pb::ModerateCommentRequest {
+                comment_id: id.clone(),
+                action: action.into(),
+                note: d.note.clone(),
+            })
+            .await;
+        match answer {
+            Ok(m) => {
+                let m = m.into_inner();
+                if json {
+                    println!("{}", comment_json(&m));
+                } else {
+                    println!("{id}  {}", status_name(m.status));
+                }
+            }
+            Err(status) => {
+                failed += 1;
+                eprintln!("{id}  {}", describe_status(status));
+            }
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} comment(s) not changed");
+    Ok(())
+}
+
+fn print_event(event: &pb::QueueEvent, json: bool) {
+    let kind = pb::QueueEventKind::try_from(event.kind).map_or("UNKNOWN", |k| k.as_str_name());
+    if json {
+        let comment = event.comment.as_ref().map(comment_json);
+        println!(
+            "{}",
+            serde_json::json!({
+                "kind": kind,
+                "action": ModerationAction::try_from(event.action).map_or("UNKNOWN", |a| a.as_str_name()),
+                "from_status": status_name(event.from_status),
+                "lagged": event.lagged,
+                "comment": comment,
+            })
+        );
+    } else if event.lagged > 0 {
+        println!("LAGGED  {} event(s) missed", event.lagged);
+    } else if let Some(m) = &event.comment {
+        println!("{:<9} {}", kind, row(m));
+    }
+}

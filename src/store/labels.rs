@@ -1,0 +1,76 @@
+//! Moderator labels kept for retraining: what the classifier saw of a comment and the label a
+//! moderator gave it, keyed by comment id so a later decision replaces an earlier one.
+
+use prost::Message as _;
+
+use super::StoreError;
+use super::record::id_from;
+use crate::classifier::CommentText;
+use crate::comment::{CommentId, StoredComment};
+use crate::dataset::Label;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct LabelV1 {
+    #[prost(bool, tag = "1")]
+    spam: bool,
+    #[prost(string, tag = "2")]
+    content: String,
+    #[prost(string, tag = "3")]
+    author_name: String,
+    #[prost(string, tag = "4")]
+    author_url: String,
+}
+
+/// A labelled example taken from a moderator decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledText {
+    /// The comment the label is about.
+    pub comment_id: CommentId,
+    /// The moderator's label.
+    pub label: Label,
+    /// The comment text.
+    pub content: String,
+    /// The display name.
+    pub author_name: String,
+    /// The author's website, empty when none.
+    pub author_url: String,
+}
+
+impl LabelledText {
+    /// What the classifier looks at of the labelled comment.
+    pub fn text(&self) -> CommentText<'_> {
+        CommentText {
+            content: &self.content,
+            author_name: &self.author_name,
+            author_url: &self.author_url,
+        }
+    }
+}
+
+/// Encodes the label a moderator gave `comment`.
+pub fn encode(comment: &StoredComment, label: Label) -> Vec<u8> {
+    let s = &comment.submission;
+    LabelV1 {
+        spam: label == Label::Spam,
+        content: s.content.clone(),
+        author_name: s.author_name.clone(),
+        author_url: s.author_url.clone().unwrap_or_default(),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes an entry (key and value) of the `labels` tree.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] for bytes that do not decode.
+pub fn decode(key: &[u8], bytes: &[u8]) -> Result<LabelledText, StoreError> {
+    let corrupt = || StoreError::Corrupt("label".into());
+    let r = LabelV1::decode(bytes).map_err(|_| corrupt())?;
+    Ok(LabelledText {
+        comment_id: id_from(key).ok_or_else(corrupt)?,
+        label: if r.spam { Label::Spam } else { Label::Ham },
+        content: r.content,
+        author_name: r.author_name,
+        author_url: r.author_url,
+    })
+}

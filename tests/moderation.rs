@@ -1,0 +1,595 @@
+//! ModerationService against a real server: authentication, actions and transitions, index
+//! consistency, the audit log, watching, erasure and learning from decisions.
+
+mod support;
+
+use commentguard::api::pb::moderate_comment_request::Action as ModerationAction;
+use commentguard::api::pb::{self, CommentStatus, QueueEventKind};
+use support::{ALICE, BOB, Moderator, TestServer, config, submission, violated_fields};
+use tonic::Code;
+
+const BENIGN: &str = "Thanks, the part about borrowing finally made sense to me.";
+/// Held for review: an address in the text (`email_in_content`), whatever the score.
+const HELD: &str = "Happy to help with the translation, write to me at ada.helper@example.org";
+
+async fn submit(
+    client: &mut pb::comment_service_client::CommentServiceClient<tonic::transport::Channel>,
+    request: pb::SubmitCommentRequest,
+) -> pb::SubmitCommentResponse {
+    client.submit_comment(request).await.unwrap().into_inner()
+}
+
+fn moderate(id: &str, action: ModerationAction) -> pb::ModerateCommentRequest {
+    pb::ModerateCommentRequest {
+        comment_id: id.to_owned(),
+        action: action.into(),
+        note: String::new(),
+    }
+}
+
+fn queue(status: CommentStatus) -> pb::ListQueueRequest {
+    pb::ListQueueRequest {
+        status: status.into(),
+        post_id: String::new(),
+        page_size: 500,
+        page_token: String::new(),
+    }
+}
+
+/// The statuses whose listing shows `id` (it must be exactly one).
+async fn listings_of(moderator: &mut Moderator, id: &str) -> Vec<CommentStatus> {
+    let mut found = Vec::new();
+    for status in [
+        CommentStatus::Approved,
+        CommentStatus::Pending,
+        CommentStatus::Spam,
+        CommentStatus::Trash,
+    ] {
+        let page = moderator
+            .list_queue(queue(status))
+            .await
+            .unwrap()
+            .into_inner();
+        let hits = page
+            .comments
+            .iter()
+            .filter(|c| c.comment.as_ref().unwrap().comment_id == id)
+            .count();
+        for _ in 0..hits {
+            found.push(status);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn calls_need_a_known_moderator_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let none = server
+        .moderator(None)
+        .await
+        .list_queue(queue(CommentStatus::Pending))
+        .await;
+    assert_eq!(none.unwrap_err().code(), Code::Unauthenticated);
+    let wrong = server
+        .moderator(Some("not-a-moderator-token"))
+        .await
+        .list_queue(queue(CommentStatus::Pending))
+        .await;
+    assert_eq!(wrong.unwrap_err().code(), Code::PermissionDenied);
+    // A prefix of a real token is not a token.
+    let prefix = server
+        .moderator(Some(&ALICE[..ALICE.len() - 1]))
+        .await
+        .get_stats(pb::GetStatsRequest::default())
+        .await;
+    assert_eq!(prefix.unwrap_err().code(), Code::PermissionDenied);
+    for token in [ALICE, BOB] {
+        server
+            .moderator(Some(token))
+            .await
+            .list_queue(queue(CommentStatus::Pending))
+            .await
+            .unwrap();
+    }
+    // The public service needs no token.
+    let mut public = server.client().await;
+    submit(&mut public, submission("p", BENIGN)).await;
+    server.stop().await;
+
+    // With no moderator configured, every call is refused, whatever the token.
+    let mut open = config(dir.path());
+    open.moderator_tokens = Default::default();
+    let server = TestServer::start(open).await;
+    let refused = server
+        .moderator(Some(ALICE))
+        .await
+        .list_queue(queue(CommentStatus::Pending))
+        .await;
+    assert_eq!(refused.unwrap_err().code(), Code::Unauthenticated);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn each_action_moves_the_comment_between_exactly_one_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut public = server.client().await;
+    let mut alice = server.moderator(Some(ALICE)).await;
+
+    let held = submit(&mut public, submission("post-a", HELD)).await;
+    assert_eq!(held.status(), CommentStatus::Pending);
+    let id = held.comment_id.clone();
+    assert_eq!(listings_of(&mut alice, &id).await, [CommentStatus::Pending]);
+
+    let steps = [
+        (ModerationAction::Approve, CommentStatus::Approved),
+        (ModerationAction::Hold, CommentStatus::Pending),
+        (ModerationAction::MarkSpam, CommentStatus::Spam),
+        (ModerationAction::Trash, CommentStatus::Trash),
+        (ModerationAction::Restore, CommentStatus::Pending),
+        (ModerationAction::Approve, CommentStatus::Approved),
+        (ModerationAction::Trash, CommentStatus::Trash),
+        (ModerationAction::Restore, CommentStatus::Approved),
+    ];
+    for (action, expected) in steps {
+        let after = alice
+            .moderate_comment(moderate(&id, action))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(after.status(), expected, "{action:?}");
+        assert_eq!(after.decided_by, "alice");
+        assert!(after.decided_at.is_some());
+        assert_eq!(listings_of(&mut alice, &id).await, [expected], "{action:?}");
+        let thread = public
+            .list_comments(pb::ListCommentsRequest {
+                post_id: "post-a".into(),
+                page_size: 0,
+                page_token: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            thread.comments.len(),
+            usize::from(expected == CommentStatus::Approved),
+            "{action:?}"
+        );
+    }
+
+    // The moderator view carries the private fields the public one never has.
+    let shown = alice
+        .get_comment(pb::GetCommentRequest {
+            comment_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(shown.author_email, "ada@example.com");
+    assert_eq!(shown.ip, "192.0.2.10");
+    assert_eq!(shown.comment.unwrap().content, HELD);
+    assert!(shown.reasons.iter().any(|r| r.code == "email_in_content"));
+
+    // Every action is in the audit log, newest first, with who and from → to.
+    let audit = alice
+        .list_audit(pb::ListAuditRequest {
+            comment_id: id.clone(),
+            page_size: 3,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(audit.entries.len(), 3);
+    assert_eq!(audit.entries[0].action(), ModerationAction::Restore);
+    assert_eq!(audit.entries[0].from_status(), CommentStatus::Trash);
+    assert_eq!(audit.entries[0].to_status(), CommentStatus::Approved);
+    assert_eq!(audit.entries[0].moderator, "alice");
+    let rest = alice
+        .list_audit(pb::ListAuditRequest {
+            comment_id: id.clone(),
+            page_size: 50,
+            page_token: audit.next_page_token,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.entries.len(), steps.len() - 3);
+    assert!(rest.next_page_token.is_empty());
+
+    // The state is on disk: a restarted server sees the same.
+    server.stop().await;
+    let server = TestServer::start(config(dir.path())).await;
+    let mut alice = server.moderator(Some(ALICE)).await;
+    assert_eq!(
+        listings_of(&mut alice, &id).await,
+        [CommentStatus::Approved]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn illegal_transitions_and_bad_requests_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut public = server.client().await;
+    let mut bob = server.moderator(Some(BOB)).await;
+    let approved = submit(&mut public, submission("post-b", BENIGN)).await;
+    assert_eq!(approved.status(), CommentStatus::Approved);
+    let id = approved.comment_id;
+
+    for action in [ModerationAction::Approve, ModerationAction::Restore] {
+        let refused = bob
+            .moderate_comment(moderate(&id, action))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::FailedPrecondition, "{action:?}");
+    }
+    assert_eq!(listings_of(&mut bob, &id).await, [CommentStatus::Approved]);
+
+    let unspecified = bob
+        .moderate_comment(moderate(&id, ModerationAction::Unspecified))
+        .await
+        .unwrap_err();
+    assert_eq!(unspecified.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&unspecified), ["action"]);
+    let bad_id = bob
+        .moderate_comment(moderate("nope", ModerationAction::Trash))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&bad_id), ["comment_id"]);
+    let missing = bob
+        .moderate_comment(moderate(
+            "01890a5d-ac96-774b-bcce-b302099a8057",
+            ModerationAction::Trash,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let mut long_note = moderate(&id, ModerationAction::Trash);
+    long_note.note = "n".repeat(1001);
+    let refused = bob.moderate_comment(long_note).await.unwrap_err();
+    assert_eq!(violated_fields(&refused), ["note"]);
+    assert_eq!(listings_of(&mut bob, &id).await, [CommentStatus::Approved]);
+    let audit = bob
+        .list_audit(pb::ListAuditRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(audit.entries.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn queue_lists_newest_first_by_post_with_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut public = server.client().await;
+    let mut alice = server.moderator(Some(ALICE)).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let post = if n % 2 == 0 { "even" } else { "odd" };
+        let content = format!("{HELD} number {n}");
+        ids.push(
+            submit(&mut public, submission(post, &content))
+                .await
+                .comment_id,
+        );
+    }
+    let mut request = queue(CommentStatus::Unspecified); // PENDING by default
+    request.page_size = 2;
+    let mut seen = Vec::new();
+    loop {
+        let page = alice
+            .list_queue(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(
+            page.comments
+                .iter()
+                .map(|c| c.comment.as_ref().unwrap().comment_id.clone()),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        request.page_token = page.next_page_token;
+    }
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(seen, newest_first);
+    let mut even = queue(CommentStatus::Pending);
+    even.post_id = "even".into();
+    let page = alice.list_queue(even).await.unwrap().into_inner();
+    let got: Vec<&str> = page
+        .comments
+        .iter()
+        .map(|c| c.comment.as_ref().unwrap().comment_id.as_str())
+        .collect();
+    assert_eq!(got, [ids[4].as_str(), ids[2].as_str(), ids[0].as_str()]);
+    server.stop().await;
+}
+
+/// Follows `WatchQueue` on its own task (the call may only complete with a first event) and
+/// forwards every event that is not about the `probe` post... once the watcher has seen one.
+fn watch(
+    mut moderator: Moderator,
+    request: pb::WatchQueueRequest,
+) -> tokio::sync::mpsc::Receiver<pb::QueueEvent> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut events = moderator.watch_queue(request).await.unwrap().into_inner();
+        while let Ok(Some(event)) = events.message().await {
+            if tx.send(event).await.is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn post_of(event: &pb::QueueEvent) -> String {
+    event
+        .comment
+        .as_ref()
+        .unwrap()
+        .comment
+        .as_ref()
+        .unwrap()
+        .post_id
+        .clone()
+}
+
+/// The next event not about the `probe` post.
+async fn next_event(rx: &mut tokio::sync::mpsc::Receiver<pb::QueueEvent>) -> pb::QueueEvent {
+    loop {
+        let event = rx.recv().await.unwrap();
+        if post_of(&event) != "probe" {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn watchers_see_submissions_and_decisions_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut public = server.client().await;
+    let mut alice = server.moderator(Some(ALICE)).await;
+    let mut all = watch(alice.clone(), pb::WatchQueueRequest::default());
+    let mut spam_only = watch(
+        alice.clone(),
+        pb::WatchQueueRequest {
+            statuses: vec![CommentStatus::Spam.into()],
+            post_id: String::new(),
+        },
+    );
+    // Send honeypot probes until both watchers have seen one: from then on they are
+    // subscribed.
+    let (mut all_ready, mut spam_ready) = (false, false);
+    for n in 0.. {
+        let mut probe = submission("probe", &format!("probe number {n}"));
+        probe.context.as_mut().unwrap().honeypot = "bot".into();
+        submit(&mut public, probe).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        all_ready |= all.try_recv().is_ok();
+        spam_ready |= spam_only.try_recv().is_ok();
+        if all_ready && spam_ready {
+            break;
+        }
+    }
+
+    submit(&mut public, submission("w", BENIGN)).await; // approved: no event
+    let first = submit(&mut public, submission("w", HELD)).await.comment_id;
+    let mut bot = submission("w", "hello there friends");
+    bot.context.as_mut().unwrap().honeypot = "filled".into();
+    let second = submit(&mut public, bot).await.comment_id;
+    alice
+        .moderate_comment(moderate(&first, ModerationAction::MarkSpam))
+        .await
+        .unwrap();
+    let elsewhere = submit(&mut public, submission("elsewhere", HELD))
+        .await
+        .comment_id;
+
+    let id_of = |e: &pb::QueueEvent| {
+        e.comment
+            .as_ref()
+            .unwrap()
+            .comment
+            .as_ref()
+            .unwrap()
+            .comment_id
+            .clone()
+    };
+    let e = next_event(&mut all).await;
+    assert_eq!(
+        (e.kind(), id_of(&e)),
+        (QueueEventKind::Submitted, first.clone())
+    );
+    assert_eq!(e.comment.unwrap().status(), CommentStatus::Pending);
+    let e = next_event(&mut all).await;
+    assert_eq!(
+        (e.kind(), id_of(&e)),
+        (QueueEventKind::Submitted, second.clone())
+    );
+    let e = next_event(&mut all).await;
+    assert_eq!(
+        (e.kind(), id_of(&e)),
+        (QueueEventKind::Decided, first.clone())
+    );
+    assert_eq!(e.action(), ModerationAction::MarkSpam);
+    assert_eq!(e.from_status(), CommentStatus::Pending);
+    let e = next_event(&mut all).await;
+    assert_eq!(id_of(&e), elsewhere);
+
+    // The SPAM-only watcher saw the bot and the decision, not the held comments.
+    assert_eq!(id_of(&next_event(&mut spam_only).await), second);
+    assert_eq!(id_of(&next_event(&mut spam_only).await), first);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn erasure_leaves_nothing_findable_by_that_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut public = server.client().await;
+    let mut alice = server.moderator(Some(ALICE)).await;
+    let mut mine = Vec::new();
+    for (post, content) in [
+        ("e1", BENIGN),
+        ("e2", HELD),
+        ("e3", "a third remark, kindly"),
+    ] {
+        let mut request = submission(post, content);
+        request.author_email = "Erase.Me@Example.com".into();
+        mine.push(submit(&mut public, request).await.comment_id);
+    }
+    alice
+        .moderate_comment(moderate(&mine[1], ModerationAction::MarkSpam))
+        .await
+        .unwrap();
+    let other = submit(&mut public, submission("e1", "an unrelated comment"))
+        .await
+        .comment_id;
+
+    let erased = alice
+        .erase_author(pb::EraseAuthorRequest {
+            author_email: "erase.me@example.com".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(erased.erased_comments, 3);
+    for id in &mine {
+        let gone = alice
+            .get_comment(pb::GetCommentRequest {
+                comment_id: id.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(gone.code(), Code::NotFound);
+        assert!(listings_of(&mut alice, id).await.is_empty());
+    }
+    for status in [
+        CommentStatus::Approved,
+        CommentStatus::Pending,
+        CommentStatus::Spam,
+    ] {
+        let page = alice.list_queue(queue(status)).await.unwrap().into_inner();
+        assert!(
+            page.comments
+                .iter()
+                .all(|c| !c.author_email.eq_ignore_ascii_case("erase.me@example.com"))
+        );
+    }
+    assert_eq!(
+        listings_of(&mut alice, &other).await,
+        [CommentStatus::Approved]
+    );
+    // The duplicate index forgot the text too: the same comment may be sent again.
+    let mut again = submission("e1", BENIGN);
+    again.author_email = "erase.me@example.com".into();
+    submit(&mut public, again).await;
+    let empty = alice
+        .erase_author(pb::EraseAuthorRequest {
+            author_email: " ".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&empty), ["author_email"]);
+    server.stop().await;
+
+    // Nothing of the address survives on disk: its labels went with its comments.
+    let labels = commentguard::cli::train::store_labels(dir.path()).unwrap();
+    assert_eq!(labels.info.records, 0);
+}
+
+#[tokio::test]
+async fn marking_a_campaign_spam_raises_the_next_comment_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut public = server.client().await;
+    let mut alice = server.moderator(Some(ALICE)).await;
+    let campaign = |n: usize| {
+        let mut request = submission(
+            &format!("post-{n}"),
+            &format!(
+                "Honest review {n}: the Lumora herbal sleep drops changed my life, order at lumora-drops dot shop today"
+            ),
+        );
+        request.author_email = format!("buyer{n}@example.net");
+        request.author_name = format!("Happy Customer {n}");
+        request
+    };
+    let next = campaign(99);
+    let before = public
+        .check_comment(next.clone())
+        .await
+        .unwrap()
+        .into_inner();
+
+    for n in 0..20 {
+        let id = submit(&mut public, campaign(n)).await.comment_id;
+        alice
+            .moderate_comment(moderate(&id, ModerationAction::MarkSpam))
+            .await
+            .unwrap();
+    }
+    let after = public.check_comment(next).await.unwrap().into_inner();
+    eprintln!(
+        "campaign comment spam score: before {:.4}, after 20 MARK_SPAM labels {:.4}",
+        before.spam_score, after.spam_score
+    );
+    assert!(
+        after.spam_score > before.spam_score,
+        "{before:?} → {after:?}"
+    );
+    assert!(
+        after
+            .reasons
+            .iter()
+            .any(|r| r.detail.contains("moderator labels"))
+    );
+    // An unrelated comment is not moved much.
+    let benign_after = public
+        .check_comment(submission("other", BENIGN))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(benign_after.spam_score < 0.5, "{benign_after:?}");
+
+    let stats = alice
+        .get_stats(pb::GetStatsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.labels, 20);
+    let spam = stats
+        .by_status
+        .iter()
+        .find(|c| c.status() == CommentStatus::Spam)
+        .unwrap();
+    assert_eq!(spam.count, 20);
+    let submissions: u64 = stats.intervals.iter().map(|i| i.submissions).sum();
+    let decisions: u64 = stats.intervals.iter().map(|i| i.decisions).sum();
+    assert_eq!((submissions, decisions), (20, 20));
+    assert!(!stats.model_version.is_empty());
+    assert!((0.0..=1.0).contains(&stats.agreement_rate));
+    server.stop().await;
+
+    // The labels are stored for `train --from-store`, and survive a restart into the live
+    // model.
+    let labels = commentguard::cli::train::store_labels(dir.path()).unwrap();
+    assert_eq!((labels.info.spam, labels.info.ham), (20, 0));
+    let server = TestServer::start(config(dir.path())).await;
+    let mut public = server.client().await;
+    let restarted = public
+        .check_comment(campaign(98))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(restarted.spam_score > before.spam_score);
+    server.stop().await;
+}

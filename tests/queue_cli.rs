@@ -1,0 +1,125 @@
+//! `commentguard queue ...` against a live server.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use commentguard::api::pb::CommentStatus;
+use support::{ALICE, TestServer, config, submission};
+
+/// Runs `commentguard queue ARGS` with alice's token off the test's runtime.
+async fn queue(url: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_commentguard"));
+    command
+        .arg("queue")
+        .args(args)
+        .args(["--addr", url])
+        .env("COMMENTGUARD_TOKEN", ALICE);
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn a_moderator_works_the_queue_from_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut client = server.client().await;
+    let held = client
+        .submit_comment(submission(
+            "cli-post",
+            "Happy to help with the translation, write to me at ada.helper@example.org",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.status(), CommentStatus::Pending);
+    let id = held.comment_id;
+
+    let list = stdout(&queue(&server.url, &["list"]).await);
+    assert!(list.starts_with("ID "), "{list}");
+    assert!(list.contains(&id) && list.contains("PENDING") && list.contains("ada@example.com"));
+    assert!(list.contains("1 comment(s)"));
+
+    let json = stdout(&queue(&server.url, &["list", "--status", "pending", "--json"]).await);
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["comment_id"], id.as_str());
+    assert_eq!(first["status"], "PENDING");
+
+    let shown = stdout(&queue(&server.url, &["show", &id]).await);
+    assert!(
+        shown.contains("email_in_content") && shown.contains("192.0.2.10"),
+        "{shown}"
+    );
+
+    let approved = stdout(&queue(&server.url, &["approve", &id, "--note", "fine"]).await);
+    assert_eq!(approved.trim(), format!("{id}  APPROVED"));
+    // A second approval is refused and the command fails, naming the reason.
+    let again = queue(&server.url, &["approve", &id]).await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("FailedPrecondition"));
+
+    let audit = stdout(&queue(&server.url, &["audit"]).await);
+    assert!(audit.contains("alice") && audit.contains("APPROVE") && audit.contains("fine"));
+    let stats = stdout(&queue(&server.url, &["stats", "--json"]).await);
+    let stats: serde_json::Value = serde_json::from_str(stats.trim()).unwrap();
+    assert_eq!(stats["by_status"]["APPROVED"], 1);
+    assert_eq!(stats["labels"], 1);
+
+    let erased = stdout(&queue(&server.url, &["erase", "ada@example.com", "--json"]).await);
+    assert_eq!(erased.trim(), r#"{"erased_comments":1}"#);
+
+    let mut no_token = Command::new(env!("CARGO_BIN_EXE_commentguard"));
+    no_token
+        .args(["queue", "list", "--addr", &server.url])
+        .env_remove("COMMENTGUARD_TOKEN");
+    let refused = tokio::task::spawn_blocking(move || no_token.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("token"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn watch_prints_events_as_they_arrive() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut client = server.client().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commentguard"))
+        .args(["queue", "watch", "--json", "--addr", &server.url])
+        .env("COMMENTGUARD_TOKEN", ALICE)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let reader =
+        tokio::task::spawn_blocking(move || BufReader::new(out).lines().next().unwrap().unwrap());
+    // Keep submitting until the watcher (which connects on its own time) reports one.
+    let mut n = 0;
+    while !reader.is_finished() {
+        n += 1;
+        let content = format!("Reply {n}: happy to help, write to me at ada.helper@example.org");
+        client
+            .submit_comment(submission("watched", &content))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let line = reader.await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["kind"], "SUBMITTED");
+    assert_eq!(event["comment"]["status"], "PENDING");
+    assert_eq!(event["comment"]["post_id"], "watched");
+    server.stop().await;
+}
