@@ -3,10 +3,10 @@
 use prost_types::Timestamp;
 
 use super::pb;
-use crate::comment::{Reason, Status, StoredComment, Verdict};
+use crate::comment::{CommentId, Reason, Status, StoredComment, Verdict};
 use crate::moderation::{Action, AuditEntry, QueueEvent};
 use crate::privacy::mask_emails;
-use crate::validate::SubmissionInput;
+use crate::validate::{FieldViolation, SubmissionInput};
 
 /// Borrows the request's strings for validation.
 pub(super) fn submission_input(request: &pb::SubmitCommentRequest) -> SubmissionInput<'_> {
@@ -100,6 +100,23 @@ pub(super) fn moderated_comment(comment: &StoredComment) -> pb::ModeratedComment
 }
 
 /// The domain status a request names; `None` for UNSPECIFIED or an unknown number.
+/// The position a `page_token` names: the id of the last comment of the previous page.
+/// An empty token means the first page; a token that is not an id adds a violation.
+pub(super) fn page_token(token: &str, violations: &mut Vec<FieldViolation>) -> Option<CommentId> {
+    let token = token.trim();
+    if token.is_empty() {
+        return None;
+    }
+    let parsed = CommentId::parse(token);
+    if parsed.is_none() {
+        violations.push(FieldViolation::new(
+            "page_token",
+            "is not a token from a previous page",
+        ));
+    }
+    parsed
+}
+
 pub(super) fn status_from(value: i32) -> Option<Status> {
     match pb::CommentStatus::try_from(value).ok()? {
         pb::CommentStatus::Unspecified => None,

@@ -109,19 +109,7 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
         if status.is_none() {
             violations.push(FieldViolation::new("status", "is not a comment status"));
         }
-        let before = match request.page_token.trim() {
-            "" => None,
-            token => {
-                let parsed = CommentId::parse(token);
-                if parsed.is_none() {
-                    violations.push(FieldViolation::new(
-                        "page_token",
-                        "is not a token from a previous page",
-                    ));
-                }
-                parsed
-            }
-        };
+        let before = convert::page_token(&request.page_token, &mut violations);
         let (Some(status), true) = (status, violations.is_empty()) else {
             return Err(Refusal::Invalid(violations).into());
         };

@@ -294,19 +294,7 @@ impl pb::comment_service_server::CommentService for CommentApi {
         if post_id.is_empty() {
             violations.push(FieldViolation::new("post_id", "is required"));
         }
-        let after = match request.page_token.as_str() {
-            "" => None,
-            token => {
-                let parsed = CommentId::parse(token);
-                if parsed.is_none() {
-                    violations.push(FieldViolation::new(
-                        "page_token",
-                        "is not a token from a previous page",
-                    ));
-                }
-                parsed
-            }
-        };
+        let after = convert::page_token(&request.page_token, &mut violations);
         if !violations.is_empty() {
             return Err(Refusal::Invalid(violations).into());
         }
