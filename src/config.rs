@@ -104,9 +104,11 @@ impl Config {
     pub const DEFAULT_COMMIT_BATCH: usize = 256;
     /// Default request deadline.
     pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
-    /// Default global concurrency limit: enough to keep both cores and the committer busy,
-    /// small enough that queued work stays bounded.
-    pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
+    /// Default global concurrency limit. Requests in flight wait for each other: at about
+    /// 7,000 durable submissions/s on 2 cores, 256 in flight means ~40 ms of queueing at
+    /// worst, while storage stalls at normal load do not refuse anyone (128 halved the
+    /// overload latency but refused 0.3 % at half load). Scale it with the machine.
+    pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
     /// Default per-connection concurrency limit.
     pub const DEFAULT_MAX_CONCURRENT_PER_CONNECTION: usize = 256;
     /// Default drain deadline at shutdown: longer than a request may take.
