@@ -23,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let request = pb::SubmitCommentRequest {
             post_id: format!("loop-{run}-{}", i % 50),
             author_name: "Loop Tester".into(),
-            author_email: format!("tester{i}@example.com"),
+            author_email: format!("tester{run}-{i}@example.com"),
             content: format!(
                 "Comment {i}: a typical remark about the article, long enough to look like a real comment."
             ),
