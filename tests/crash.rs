@@ -6,43 +6,13 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use commentguard::api::pb::comment_service_client::CommentServiceClient;
 use commentguard::comment::CommentId;
 use commentguard::store::Store;
-use support::{shipped_model, submission};
-
-/// Starts the binary on an ephemeral port and returns it with its address.
-fn start(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_commentguard"))
-        .arg("serve")
-        .arg("--listen")
-        .arg("127.0.0.1:0")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--model")
-        .arg(shipped_model())
-        // Each writer sends as fast as it can from one address: no flood control here.
-        .args(["--flood-interval", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("commentguard listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, format!("http://{addr}"))
-}
+use support::{start_binary, submission};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_comments_survive_sigkill() {
@@ -54,7 +24,7 @@ async fn acknowledged_comments_survive_sigkill() {
     let acknowledged: Arc<Mutex<Vec<CommentId>>> = Arc::default();
 
     for cycle in 0..cycles {
-        let (mut child, url) = start(dir.path());
+        let (mut child, url) = start_binary(dir.path());
         let client = CommentServiceClient::connect(url).await.unwrap();
         let writers: Vec<_> = (0..16)
             .map(|writer| {

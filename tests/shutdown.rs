@@ -3,8 +3,7 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,30 +11,13 @@ use commentguard::api::pb::comment_service_client::CommentServiceClient;
 use commentguard::comment::CommentId;
 use commentguard::privacy::EmailHasher;
 use commentguard::store::{Store, keys};
-use support::{shipped_model, submission};
+use support::{start_binary, submission};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_commentguard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .arg("--model")
-        .arg(shipped_model())
-        // Each writer sends as fast as it can from one address: no flood control here.
-        .args(["--flood-interval", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
-    let client = CommentServiceClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
+    let (mut child, url) = start_binary(dir.path());
+    let client = CommentServiceClient::connect(url).await.unwrap();
 
     let stored: Arc<Mutex<Vec<CommentId>>> = Arc::default();
     let failed: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();

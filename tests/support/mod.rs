@@ -166,3 +166,34 @@ pub fn stored_count(data_dir: &Path) -> usize {
         .map(|s| store.count_by_status(s).unwrap())
         .sum()
 }
+
+/// Starts the real binary on an ephemeral port over `data_dir`, with flood control off (the
+/// tests that use it send as fast as they can from one address), and returns the child with
+/// the URL it listens on.
+///
+/// # Panics
+/// When the binary cannot start or its first line is not the listening line.
+pub fn start_binary(data_dir: &Path) -> (std::process::Child, String) {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commentguard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .arg("--model")
+        .arg(shipped_model())
+        .args(["--flood-interval", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("commentguard listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, format!("http://{addr}"))
+}
