@@ -218,18 +218,47 @@ enum FloodKey {
 #[derive(Debug)]
 pub struct Flood {
     interval: Duration,
-    last: Mutex<HashMap<FloodKey, Instant>>,
+    last: Mutex<Swept<FloodKey, Instant>>,
 }
 
-/// Entries kept before old ones are swept out.
-const FLOOD_SWEEP_AT: usize = 100_000;
+/// Entries kept before old ones are first swept out.
+const SWEEP_AT: usize = 100_000;
+
+/// A map of recent entries swept of expired ones when it reaches a size that then doubles
+/// with what survived, so sweeping stays amortized O(1) per insert even when every entry is
+/// still live (a burst of distinct authors within one interval).
+#[derive(Debug)]
+struct Swept<K, V> {
+    map: HashMap<K, V>,
+    sweep_at: usize,
+}
+
+impl<K: std::hash::Hash + Eq, V> Swept<K, V> {
+    fn new() -> Self {
+        Self {
+            map: HashMap::new(),
+            sweep_at: SWEEP_AT,
+        }
+    }
+
+    /// Drops entries `live` rejects, when the map has grown to its sweep size.
+    fn sweep(&mut self, live: impl FnMut(&V) -> bool) {
+        if self.map.len() < self.sweep_at {
+            return;
+        }
+        let mut live = live;
+        self.map.retain(|_, v| live(v));
+        self.map.shrink_to_fit();
+        self.sweep_at = SWEEP_AT.max(self.map.len() * 2);
+    }
+}
 
 impl Flood {
     /// A tracker with this interval; zero turns flood control off.
     pub fn new(interval: Duration) -> Self {
         Self {
             interval,
-            last: Mutex::new(HashMap::new()),
+            last: Mutex::new(Swept::new()),
         }
     }
 
@@ -248,19 +277,17 @@ impl Flood {
         let now = Instant::now();
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         let wait = Self::keys(email_hash, ip)
-            .filter_map(|k| last.get(&k))
+            .filter_map(|k| last.map.get(&k))
             .map(|&at| (at + self.interval).saturating_duration_since(now))
             .max()
             .unwrap_or_default();
         if !wait.is_zero() {
             return Err(wait);
         }
-        if last.len() >= FLOOD_SWEEP_AT {
-            let interval = self.interval;
-            last.retain(|_, at| now.duration_since(*at) < interval);
-        }
+        let interval = self.interval;
+        last.sweep(|at| now.duration_since(*at) < interval);
         for key in Self::keys(email_hash, ip) {
-            last.insert(key, now);
+            last.map.insert(key, now);
         }
         Ok(())
     }
@@ -269,7 +296,7 @@ impl Flood {
     pub fn cancel(&self, email_hash: [u8; 32], ip: Option<IpAddr>) {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         for key in Self::keys(email_hash, ip) {
-            last.remove(&key);
+            last.map.remove(&key);
         }
     }
 }
@@ -279,7 +306,7 @@ impl Flood {
 pub struct Campaigns {
     window: Duration,
     min_authors: usize,
-    seen: Mutex<HashMap<[u8; 8], Sighting>>,
+    seen: Mutex<Swept<[u8; 8], Sighting>>,
 }
 
 #[derive(Debug)]
@@ -294,7 +321,7 @@ impl Campaigns {
         Self {
             window,
             min_authors,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Swept::new()),
         }
     }
 
@@ -325,11 +352,9 @@ impl Campaigns {
         let fingerprint = Self::fingerprint(content);
         let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= FLOOD_SWEEP_AT {
-            let window = self.window;
-            seen.retain(|_, s| now.duration_since(s.first) < window);
-        }
-        let sighting = seen.entry(fingerprint).or_insert(Sighting {
+        let window = self.window;
+        seen.sweep(|s| now.duration_since(s.first) < window);
+        let sighting = seen.map.entry(fingerprint).or_insert(Sighting {
             first: now,
             authors: Vec::new(),
         });
