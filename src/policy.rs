@@ -153,12 +153,8 @@ impl Policy {
 
         let explanation = scored.toward_spam.iter().chain(&scored.toward_ham);
         reasons.extend(explanation.map(|c| {
-            let direction = if c.weight >= 0.0 { "spam" } else { "ham" };
-            Reason::new(
-                "classifier",
-                format!("{} pushes toward {direction}", c.feature),
-                c.weight as f32,
-            )
+            let weight = c.weight as f32;
+            Reason::new(CLASSIFIER, classifier_detail(&c.feature, weight), weight)
         }));
 
         Verdict {
@@ -166,6 +162,28 @@ impl Policy {
             spam_score: probability as f32,
             reasons,
         }
+    }
+}
+
+/// Code of the reasons that explain the classifier's score, one per feature.
+pub const CLASSIFIER: &str = "classifier";
+
+/// The detail of a classifier reason: which feature pushed the score which way.
+pub fn classifier_detail(feature: &str, weight: f32) -> String {
+    format!("{feature}{}", direction(weight))
+}
+
+/// The feature a classifier reason's detail names, when the detail is exactly what
+/// [`classifier_detail`] makes of it and this weight; storage keeps only the feature.
+pub fn classifier_feature(detail: &str, weight: f32) -> Option<&str> {
+    detail.strip_suffix(direction(weight))
+}
+
+fn direction(weight: f32) -> &'static str {
+    if weight >= 0.0 {
+        " pushes toward spam"
+    } else {
+        " pushes toward ham"
     }
 }
 

@@ -9,9 +9,29 @@ use crate::comment::{
 
 use super::StoreError;
 use crate::moderation::Decision;
+use crate::policy::{CLASSIFIER, classifier_detail, classifier_feature};
 
 /// The record format this build writes and the newest it reads.
-pub const RECORD_VERSION: u8 = 1;
+///
+/// Version 2 stores reasons compactly (a number for a known code, only the feature of a
+/// classifier explanation); version 1 records are still read.
+pub const RECORD_VERSION: u8 = 2;
+
+/// Reason codes stored as numbers (`index + 1`). Append only: a stored number must keep
+/// naming the same code.
+const KNOWN_CODES: [&str; 11] = [
+    "spam_score",
+    "classifier",
+    "honeypot",
+    "too_many_links",
+    "email_in_content",
+    "campaign",
+    "banned_email",
+    "banned_ip",
+    "disallowed_key",
+    "moderation_key",
+    "first_time_author",
+];
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct RecordV1 {
@@ -55,6 +75,9 @@ struct RecordV1 {
     before_trash: u32,
 }
 
+/// One reason. Version 1 filled `code` and `detail`; version 2 writes a known code as
+/// `code_id` and a classifier explanation as its `feature` alone, the detail being rebuilt
+/// from it, which halves what a typical record spends on reasons.
 #[derive(Clone, PartialEq, prost::Message)]
 struct ReasonV1 {
     #[prost(string, tag = "1")]
@@ -63,6 +86,58 @@ struct ReasonV1 {
     detail: String,
     #[prost(float, tag = "3")]
     weight: f32,
+    #[prost(uint32, tag = "4")]
+    code_id: u32,
+    #[prost(string, tag = "5")]
+    feature: String,
+}
+
+impl ReasonV1 {
+    fn compact(reason: &Reason) -> Self {
+        let code_id = KNOWN_CODES
+            .iter()
+            .position(|&known| known == reason.code)
+            .map_or(0, |i| i as u32 + 1);
+        let feature = (reason.code == CLASSIFIER)
+            .then(|| classifier_feature(&reason.detail, reason.weight))
+            .flatten()
+            .filter(|feature| !feature.is_empty());
+        Self {
+            code: if code_id == 0 {
+                reason.code.clone()
+            } else {
+                String::new()
+            },
+            detail: if feature.is_some() {
+                String::new()
+            } else {
+                reason.detail.clone()
+            },
+            weight: reason.weight,
+            code_id,
+            feature: feature.unwrap_or_default().to_owned(),
+        }
+    }
+
+    fn expand(self) -> Result<Reason, StoreError> {
+        let code = match self.code_id {
+            0 => self.code,
+            n => KNOWN_CODES
+                .get(n as usize - 1)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown reason code {n}")))?
+                .to_string(),
+        };
+        let detail = if self.feature.is_empty() {
+            self.detail
+        } else {
+            classifier_detail(&self.feature, self.weight)
+        };
+        Ok(Reason {
+            code,
+            detail,
+            weight: self.weight,
+        })
+    }
 }
 
 /// Encodes a comment for the `comments` tree.
@@ -89,11 +164,7 @@ pub fn encode(comment: &StoredComment) -> Vec<u8> {
             .verdict
             .reasons
             .iter()
-            .map(|r| ReasonV1 {
-                code: r.code.clone(),
-                detail: r.detail.clone(),
-                weight: r.weight,
-            })
+            .map(ReasonV1::compact)
             .collect(),
         model_version: comment.model_version.clone(),
         email_hash: comment.email_hash.to_vec(),
@@ -123,8 +194,11 @@ pub fn encode(comment: &StoredComment) -> Vec<u8> {
 pub fn decode(bytes: &[u8]) -> Result<StoredComment, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("comment record: {what}"));
     let (&version, body) = bytes.split_first().ok_or_else(|| corrupt("empty"))?;
-    if version != RECORD_VERSION {
+    if version > RECORD_VERSION {
         return Err(StoreError::UnsupportedVersion(version));
+    }
+    if version == 0 {
+        return Err(corrupt("version 0"));
     }
     let r = RecordV1::decode(body).map_err(|_| corrupt("undecodable"))?;
     let id = id_from(&r.id).ok_or_else(|| corrupt("bad id"))?;
@@ -165,12 +239,8 @@ pub fn decode(bytes: &[u8]) -> Result<StoredComment, StoreError> {
             reasons: r
                 .reasons
                 .into_iter()
-                .map(|r| Reason {
-                    code: r.code,
-                    detail: r.detail,
-                    weight: r.weight,
-                })
-                .collect(),
+                .map(ReasonV1::expand)
+                .collect::<Result<_, _>>()?,
         },
         model_version: r.model_version,
         email_hash,
@@ -231,6 +301,42 @@ mod tests {
     fn round_trips() {
         let comment = sample();
         assert_eq!(decode(&encode(&comment)).unwrap(), comment);
+    }
+
+    #[test]
+    fn stores_classifier_explanations_by_feature_and_reads_version_1() {
+        let mut comment = sample();
+        comment.verdict.reasons = vec![
+            Reason::new(CLASSIFIER, classifier_detail("my channel", 1.25), 1.25),
+            Reason::new(CLASSIFIER, classifier_detail("\"vid\"", -0.5), -0.5),
+            // Not in the usual form: kept verbatim.
+            Reason::new(CLASSIFIER, "my channel pushes toward ham", 0.5),
+            Reason::new("site_specific", "a code this build does not know", 0.1),
+        ];
+        let compact = encode(&comment);
+        assert_eq!(decode(&compact).unwrap(), comment);
+        assert!(compact.len() + 40 < encode_v1(&comment).len());
+
+        // A record written by version 1 (codes and details as text) still reads.
+        assert_eq!(decode(&encode_v1(&comment)).unwrap(), comment);
+    }
+
+    fn encode_v1(comment: &StoredComment) -> Vec<u8> {
+        let mut bytes = encode(comment);
+        let mut record = RecordV1::decode(&bytes[1..]).unwrap();
+        for (stored, reason) in record.reasons.iter_mut().zip(&comment.verdict.reasons) {
+            *stored = ReasonV1 {
+                code: reason.code.clone(),
+                detail: reason.detail.clone(),
+                weight: reason.weight,
+                code_id: 0,
+                feature: String::new(),
+            };
+        }
+        bytes.truncate(1);
+        bytes[0] = 1;
+        record.encode(&mut bytes).unwrap();
+        bytes
     }
 
     #[test]
