@@ -9,7 +9,7 @@ n=${1:-1000000}
 cargo build --release --quiet
 bin=target/release/commentguard
 data=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
+trap 'kill "$server" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$data"; echo "data: $data"' EXIT
 
 start() {
   : >"$data/stdout"

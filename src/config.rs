@@ -37,6 +37,9 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Most comments the committer writes and flushes as one batch.
     pub commit_batch: usize,
+    /// sled's page cache in MiB. It bounds the part of the server's memory that holds stored
+    /// comments; the rest of sled's memory grows with the number of stored pages.
+    pub storage_cache_mb: u64,
     /// Deadline for one request, in milliseconds.
     pub request_timeout_ms: u64,
     /// Requests being handled at once, over all connections; more are refused at once with
@@ -102,6 +105,8 @@ impl Config {
     pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
     /// Default committer batch size.
     pub const DEFAULT_COMMIT_BATCH: usize = 256;
+    /// Default page cache: enough for the recent comments and the hot index pages.
+    pub const DEFAULT_STORAGE_CACHE_MB: u64 = 16;
     /// Default request deadline.
     pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
     /// Default global concurrency limit. Requests in flight wait for each other: at about
@@ -171,6 +176,7 @@ impl Default for Config {
             max_links: Self::DEFAULT_MAX_LINKS,
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             commit_batch: Self::DEFAULT_COMMIT_BATCH,
+            storage_cache_mb: Self::DEFAULT_STORAGE_CACHE_MB,
             request_timeout_ms: Self::DEFAULT_REQUEST_TIMEOUT_MS,
             max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS,
             max_concurrent_per_connection: Self::DEFAULT_MAX_CONCURRENT_PER_CONNECTION,

@@ -94,7 +94,10 @@ pub async fn run(
         Some(hex_key) => EmailHasher::from_hex(hex_key)?,
         None => EmailHasher::load_or_create(&config.data_dir.join(HMAC_KEY_FILE))?,
     };
-    let store = Store::open(&config.data_dir, StoreOptions::default())
+    let options = StoreOptions {
+        cache_bytes: config.storage_cache_mb.saturating_mul(1024 * 1024),
+    };
+    let store = Store::open(&config.data_dir, options)
         .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
     let (committer, committer_task) = store.start_committer(config.commit_batch);
 

