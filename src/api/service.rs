@@ -108,8 +108,8 @@ impl CommentApi {
     }
 
     /// Validation, parent check, closed posts, scoring and rules: everything but storing.
-    /// When `storing`, also the checks that only a stored comment must pass — duplicate
-    /// first, then flood control (which starts the author's timer) — and campaign tracking.
+    /// When `storing`, also flood control (which starts the author's timer) and campaign
+    /// tracking; the duplicate check then happens in the commit, which cancels the timer.
     fn judge(&self, request: &pb::SubmitCommentRequest, storing: bool) -> Result<Judged, Refusal> {
         let checked = validate(&convert::submission_input(request));
         let parent = CommentId::parse(request.parent_id.trim());
@@ -131,10 +131,19 @@ impl CommentApi {
             return Err(Refusal::PostClosed);
         }
         let email_hash = shared.hasher.hash(&submission.author_email);
-        let duplicate =
-            store::keys::duplicate_key(&submission.post_id, &email_hash, &submission.content);
-        if let Some(existing) = shared.store.find_duplicate(&duplicate)? {
-            return Err(Refusal::Store(store::StoreError::Duplicate(existing)));
+        // A duplicate is refused as such, not as a flood. When storing, the commit transaction
+        // finds duplicates anyway, so the lookup here is only made when flood control refuses
+        // (a double-click within the interval) or nothing will be stored.
+        let find_duplicate = || -> Result<(), Refusal> {
+            let key =
+                store::keys::duplicate_key(&submission.post_id, &email_hash, &submission.content);
+            match shared.store.find_duplicate(&key)? {
+                Some(existing) => Err(Refusal::Store(store::StoreError::Duplicate(existing))),
+                None => Ok(()),
+            }
+        };
+        if !storing {
+            find_duplicate()?;
         }
         let model = shared.model.get();
         let text = CommentText {
@@ -158,7 +167,10 @@ impl CommentApi {
             shared
                 .flood
                 .try_start(email_hash, submission.context.ip)
-                .map_err(Refusal::Flooded)?;
+                .or_else(|wait| {
+                    find_duplicate()?;
+                    Err(Refusal::Flooded(wait))
+                })?;
             if let Some(reason) = shared.campaigns.observe(&submission.content, email_hash) {
                 hits.push((CommentStatus::Pending, reason));
             }
