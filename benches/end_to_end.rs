@@ -4,62 +4,19 @@
 //! classifier, rules, durable group-committed storage) comes to the ceiling of tonic here.
 
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use commentguard::api::pb;
 use commentguard::api::pb::comment_service_client::CommentServiceClient;
-use commentguard::api::pb::comment_service_server::{CommentService, CommentServiceServer};
-use commentguard::api::pb::{self, CommentStatus};
+use commentguard::api::pb::comment_service_server::CommentServiceServer;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use futures_util::Stream;
 use tonic::transport::{Channel, Server};
-use tonic::{Request, Response, Status, Streaming};
 
-/// The twin: answers every submission with a fixed verdict.
-#[derive(Debug, Clone, Copy)]
-struct NoOp;
-
-#[tonic::async_trait]
-impl CommentService for NoOp {
-    async fn submit_comment(
-        &self,
-        _: Request<pb::SubmitCommentRequest>,
-    ) -> Result<Response<pb::SubmitCommentResponse>, Status> {
-        Ok(Response::new(pb::SubmitCommentResponse {
-            comment_id: "01890a5d-ac96-774b-bcce-b302099a8057".into(),
-            status: CommentStatus::Approved.into(),
-            spam_score: 0.01,
-            reasons: Vec::new(),
-            error: None,
-        }))
-    }
-
-    async fn check_comment(
-        &self,
-        request: Request<pb::SubmitCommentRequest>,
-    ) -> Result<Response<pb::SubmitCommentResponse>, Status> {
-        self.submit_comment(request).await
-    }
-
-    type SubmitCommentsStream =
-        Pin<Box<dyn Stream<Item = Result<pb::SubmitCommentResponse, Status>> + Send + 'static>>;
-
-    async fn submit_comments(
-        &self,
-        _: Request<Streaming<pb::SubmitCommentRequest>>,
-    ) -> Result<Response<Self::SubmitCommentsStream>, Status> {
-        Err(Status::unimplemented("not part of the comparison"))
-    }
-
-    async fn list_comments(
-        &self,
-        _: Request<pb::ListCommentsRequest>,
-    ) -> Result<Response<pb::ListCommentsResponse>, Status> {
-        Ok(Response::new(pb::ListCommentsResponse::default()))
-    }
-}
+#[path = "common/twin.rs"]
+mod twin;
+use twin::NoOp;
 
 const CONCURRENCY: usize = 64;
 const CONNECTIONS: usize = 2;
