@@ -24,11 +24,15 @@ start
 echo "server RSS after $n comments: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$server/status")"
 kill -TERM "$server"; wait "$server" || true
 
-began=$(date +%s.%N)
-start
-ready=$(date +%s.%N)
-echo "restart to listening with $n comments: $(echo "$ready - $began" | bc -l | cut -c1-6) s"
-echo "server RSS after restart: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$server/status")"
-kill -TERM "$server"; wait "$server" || true
+# sled writes its snapshot when it opens, so the first restart replays everything logged
+# since the store was created and the second only what came after that snapshot.
+for restart in first second; do
+  began=$(date +%s.%N)
+  start
+  ready=$(date +%s.%N)
+  echo "$restart restart to listening with $n comments: $(echo "$ready - $began" | bc -l | cut -c1-6) s"
+  echo "server RSS after the $restart restart: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$server/status")"
+  kill -TERM "$server"; wait "$server" || true
+done
 bytes=$(du -sb "$data/db" | cut -f1)
 echo "disk: $bytes bytes, $((bytes / n)) bytes per comment"
