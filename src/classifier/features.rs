@@ -562,27 +562,35 @@ impl Extractor<'_> {
                 count(col);
             }
         });
-        // Columns ascending; each block's squared norm is summed in that same order.
-        let mut norm2 = [0.0f64; 2];
+        // Columns ascending, each with its sublinear term frequency `1 + ln(tf)`. No float
+        // state is live here, across the pushes and the logarithm (calls that clobber every
+        // float register), so the norm sums of the next loop can stay in registers.
         for (w, bits) in present.iter_mut().enumerate().take(n_words) {
             let mut rest = std::mem::take(bits);
             while rest != 0 {
                 let col = w * 64 + rest.trailing_zeros() as usize;
                 rest &= rest - 1;
                 let tf = counts.get_mut(col).map_or(1, std::mem::take);
-                let idf = vocab.idf.get(col).copied().unwrap_or(0.0);
+                row.cols.push(col as u32);
                 // 1 + ln(1) is exactly 1: skip the logarithm for the common single occurrence.
-                let sub = if tf == 1 {
+                row.vals.push(if tf == 1 {
                     1.0
                 } else {
                     1.0 + f64::from(tf).ln()
-                };
-                let v = sub * idf;
-                norm2[block_index(vocab, col)] += v * v;
-                row.cols.push(col as u32);
-                row.vals.push(v);
+                });
             }
         }
+        // Each block's squared norm is summed in column order.
+        let (mut words2, mut chars2) = (0.0f64, 0.0f64);
+        for (&c, v) in row.cols.iter().zip(row.vals.iter_mut()) {
+            *v *= vocab.idf.get(c as usize).copied().unwrap_or(0.0);
+            if block_index(vocab, c as usize) == 1 {
+                chars2 += *v * *v;
+            } else {
+                words2 += *v * *v;
+            }
+        }
+        let norm2 = [words2, chars2];
         let inv = norm2.map(|n| if n > 0.0 { 1.0 / n.sqrt() } else { 1.0 });
         for (&c, v) in row.cols.iter().zip(row.vals.iter_mut()) {
             *v *= inv[block_index(vocab, c as usize)];
