@@ -375,4 +375,104 @@ mod tests {
         assert_eq!(normalize("").text, "");
         assert_eq!(normalize(" \u{FEFF}\n ").text, "");
     }
+
+    /// A link's span and its host's span, if any.
+    type Found = (usize, usize, Option<(usize, usize)>);
+
+    /// Link spans and capture groups found by a search of the whole text.
+    fn whole_text_links(text: &str) -> Vec<Found> {
+        LINK.captures_iter(text)
+            .filter_map(|c| {
+                let m = c.get(0)?;
+                let host = c
+                    .name("host")
+                    .or_else(|| c.name("bare"))
+                    .map(|h| (h.start(), h.end()));
+                Some((m.start(), m.end(), host))
+            })
+            .collect()
+    }
+
+    /// The same, found through [`link_candidates`] as `normalize_into` does.
+    fn token_links(text: &str) -> Vec<Found> {
+        link_candidates(text)
+            .flat_map(|(offset, token)| {
+                LINK.captures_iter(token).filter_map(move |c| {
+                    let m = c.get(0)?;
+                    let host = c
+                        .name("host")
+                        .or_else(|| c.name("bare"))
+                        .map(|h| (offset + h.start(), offset + h.end()));
+                    Some((offset + m.start(), offset + m.end(), host))
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn token_search_finds_the_whole_text_links() {
+        let fixed = [
+            "see http://x.com/a?b=c now",
+            "www.! www. www.a",
+            "mail me@x.org, or x@y",
+            "HTTP://LOCALHOST:8080/x and bit.ly/abc.",
+            "end. of. sentences... a.b.c.com",
+            "\u{A0}www.x.de\u{2003}y.io\u{85}z.me\tq.tk\u{0B}r.cc",
+            "é.com ж.ru 日本.jp x.日本",
+            "a@b.c@d.com .com com. @ : :// http://",
+        ];
+        let frags = [
+            "a",
+            "B",
+            "x.com",
+            "WWW.",
+            "www.",
+            "http://",
+            "https://",
+            "@",
+            ".",
+            ":",
+            " ",
+            "\t",
+            "\u{A0}",
+            "\u{2003}",
+            "é",
+            "日本",
+            "-",
+            "_",
+            "/",
+            "?",
+            "#",
+            "\"",
+            "'",
+            "<",
+            ">",
+            "123",
+            "com",
+            "org",
+            "ly",
+            "me@x",
+            "foo",
+            "localhost",
+            "%",
+            "+",
+            "co.uk",
+        ];
+        // A fixed xorshift sequence: reproducible mixes of the fragments above.
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mixed = (0..5000).map(|_| {
+            (0..next() % 10 + 1)
+                .map(|_| frags[(next() % frags.len() as u64) as usize])
+                .collect::<String>()
+        });
+        for text in fixed.iter().map(|s| (*s).to_owned()).chain(mixed) {
+            assert_eq!(whole_text_links(&text), token_links(&text), "{text:?}");
+        }
+    }
 }
