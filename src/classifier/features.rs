@@ -274,7 +274,23 @@ fn for_each_char_hash(
     let base = seed(b'c');
     let (lo, hi) = (cfg.char_ngram_min, cfg.char_ngram_max);
     if bytes.is_ascii() {
-        for i in 0..bytes.len() {
+        let mut start = 0;
+        if (lo, hi) == (3, 6) {
+            // The shipped recipe, unrolled: the same hashes in the same order as the loop
+            // below, without its per-byte counter and length checks.
+            let step = |h: u64, b: u8| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+            while let Some(&[b0, b1, b2, b3, b4, b5]) = bytes.get(start..start + 6) {
+                let h3 = step(step(step(base, b0), b1), b2);
+                f(h3);
+                let h4 = step(h3, b3);
+                f(h4);
+                let h5 = step(h4, b4);
+                f(h5);
+                f(step(h5, b5));
+                start += 1;
+            }
+        }
+        for i in start..bytes.len() {
             let mut h = base;
             for (n, &b) in bytes[i..].iter().take(hi).enumerate() {
                 h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
@@ -707,18 +723,33 @@ mod tests {
 
     #[test]
     fn fast_char_hashes_equal_the_terms() {
-        let cfg = FeatureConfig::default();
-        for text in ["Check out my channel!", "chännel ñ 日本語 ok", "a", ""] {
+        let default = FeatureConfig::default();
+        let other = FeatureConfig {
+            char_ngram_min: 2,
+            char_ngram_max: 4,
+            ..FeatureConfig::default()
+        };
+        let texts = [
+            "Check out my channel!",
+            "chännel ñ 日本語 ok",
+            "a",
+            "abcd",
+            "",
+        ];
+        for (cfg, text) in [&default, &other]
+            .into_iter()
+            .flat_map(|c| texts.map(|t| (c, t)))
+        {
             let norm = normalize(text);
             let (mut p, mut b) = (String::new(), Vec::new());
             let mut slow = Vec::new();
-            for_each_gram(&cfg, &norm, "", &mut p, &mut b, |g, h| {
+            for_each_gram(cfg, &norm, "", &mut p, &mut b, |g, h| {
                 if let Gram::Chars(_) = g {
                     slow.push(h);
                 }
             });
             let mut fast = Vec::new();
-            for_each_char_hash(&cfg, &norm, &mut p, &mut b, |h| fast.push(h));
+            for_each_char_hash(cfg, &norm, &mut p, &mut b, |h| fast.push(h));
             assert_eq!(slow, fast, "{text}");
         }
     }
