@@ -274,7 +274,23 @@ fn for_each_char_hash(
     let base = seed(b'c');
     let (lo, hi) = (cfg.char_ngram_min, cfg.char_ngram_max);
     if bytes.is_ascii() {
-        for i in 0..bytes.len() {
+        let mut start = 0;
+        if (lo, hi) == (3, 6) {
+            // The shipped recipe, unrolled: the same hashes in the same order as the loop
+            // below, without its per-byte counter and length checks.
+            let step = |h: u64, b: u8| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+            while let Some(&[b0, b1, b2, b3, b4, b5]) = bytes.get(start..start + 6) {
+                let h3 = step(step(step(base, b0), b1), b2);
+                f(h3);
+                let h4 = step(h3, b3);
+                f(h4);
+                let h5 = step(h4, b4);
+                f(h5);
+                f(step(h5, b5));
+                start += 1;
+            }
+        }
+        for i in start..bytes.len() {
             let mut h = base;
             for (n, &b) in bytes[i..].iter().take(hi).enumerate() {
                 h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
@@ -562,27 +578,35 @@ impl Extractor<'_> {
                 count(col);
             }
         });
-        // Columns ascending; each block's squared norm is summed in that same order.
-        let mut norm2 = [0.0f64; 2];
+        // Columns ascending, each with its sublinear term frequency `1 + ln(tf)`. No float
+        // state is live here, across the pushes and the logarithm (calls that clobber every
+        // float register), so the norm sums of the next loop can stay in registers.
         for (w, bits) in present.iter_mut().enumerate().take(n_words) {
             let mut rest = std::mem::take(bits);
             while rest != 0 {
                 let col = w * 64 + rest.trailing_zeros() as usize;
                 rest &= rest - 1;
                 let tf = counts.get_mut(col).map_or(1, std::mem::take);
-                let idf = vocab.idf.get(col).copied().unwrap_or(0.0);
+                row.cols.push(col as u32);
                 // 1 + ln(1) is exactly 1: skip the logarithm for the common single occurrence.
-                let sub = if tf == 1 {
+                row.vals.push(if tf == 1 {
                     1.0
                 } else {
                     1.0 + f64::from(tf).ln()
-                };
-                let v = sub * idf;
-                norm2[block_index(vocab, col)] += v * v;
-                row.cols.push(col as u32);
-                row.vals.push(v);
+                });
             }
         }
+        // Each block's squared norm is summed in column order.
+        let (mut words2, mut chars2) = (0.0f64, 0.0f64);
+        for (&c, v) in row.cols.iter().zip(row.vals.iter_mut()) {
+            *v *= vocab.idf.get(c as usize).copied().unwrap_or(0.0);
+            if block_index(vocab, c as usize) == 1 {
+                chars2 += *v * *v;
+            } else {
+                words2 += *v * *v;
+            }
+        }
+        let norm2 = [words2, chars2];
         let inv = norm2.map(|n| if n > 0.0 { 1.0 / n.sqrt() } else { 1.0 });
         for (&c, v) in row.cols.iter().zip(row.vals.iter_mut()) {
             *v *= inv[block_index(vocab, c as usize)];
@@ -699,18 +723,33 @@ mod tests {
 
     #[test]
     fn fast_char_hashes_equal_the_terms() {
-        let cfg = FeatureConfig::default();
-        for text in ["Check out my channel!", "chännel ñ 日本語 ok", "a", ""] {
+        let default = FeatureConfig::default();
+        let other = FeatureConfig {
+            char_ngram_min: 2,
+            char_ngram_max: 4,
+            ..FeatureConfig::default()
+        };
+        let texts = [
+            "Check out my channel!",
+            "chännel ñ 日本語 ok",
+            "a",
+            "abcd",
+            "",
+        ];
+        for (cfg, text) in [&default, &other]
+            .into_iter()
+            .flat_map(|c| texts.map(|t| (c, t)))
+        {
             let norm = normalize(text);
             let (mut p, mut b) = (String::new(), Vec::new());
             let mut slow = Vec::new();
-            for_each_gram(&cfg, &norm, "", &mut p, &mut b, |g, h| {
+            for_each_gram(cfg, &norm, "", &mut p, &mut b, |g, h| {
                 if let Gram::Chars(_) = g {
                     slow.push(h);
                 }
             });
             let mut fast = Vec::new();
-            for_each_char_hash(&cfg, &norm, &mut p, &mut b, |h| fast.push(h));
+            for_each_char_hash(cfg, &norm, &mut p, &mut b, |h| fast.push(h));
             assert_eq!(slow, fast, "{text}");
         }
     }

@@ -136,70 +136,137 @@ pub fn normalize_into(raw: &str, out: &mut Normalized) {
     out.links = 0;
     let cleaned = clean(raw);
 
-    let (mut letters, mut upper, mut chars, mut runs) = (0u32, 0u32, 0u32, 0u32);
-    let (mut prev, mut run) = ('\0', 0u32);
-    let mut on_char = |c: char| {
-        chars += 1;
-        if c.is_alphabetic() {
-            letters += 1;
-            if c.is_uppercase() {
-                upper += 1;
-            }
-        }
-        if c == prev && !c.is_whitespace() {
-            run += 1;
-            if run == 3 {
-                runs += 1;
-            }
-        } else {
-            prev = c;
-            run = 1;
-        }
-    };
-    if cleaned.is_ascii() {
+    let stats = if cleaned.is_ascii() {
         // Same predicates, without decoding UTF-8.
-        cleaned.bytes().for_each(|b| on_char(char::from(b)));
+        surface_stats(cleaned.bytes().map(char::from))
     } else {
-        cleaned.chars().for_each(on_char);
-    }
-    out.letters = letters;
-    out.uppercase = upper;
-    out.chars = chars;
-    out.repeated_runs = runs;
+        surface_stats(cleaned.chars())
+    };
+    out.letters = stats.letters;
+    out.uppercase = stats.uppercase;
+    out.chars = stats.chars;
+    out.repeated_runs = stats.repeated_runs;
 
     let may_link = cleaned.contains('.') || cleaned.contains('@');
     let mut last = 0;
     if may_link {
-        for caps in LINK.captures_iter(&cleaned) {
-            let Some(whole) = caps.get(0) else { continue };
-            push_words(&cleaned[last..whole.start()], &mut out.text);
-            last = whole.end();
-            out.links += 1;
-            if caps.name("email").is_some() {
-                push_token(EMAIL_TOKEN, &mut out.text);
-                continue;
-            }
-            push_token(URL_TOKEN, &mut out.text);
-            let host = caps
-                .name("host")
-                .or_else(|| caps.name("bare"))
-                .map_or("", |m| m.as_str());
-            let host = host.split(':').next().unwrap_or(host);
-            let host = host.trim_end_matches('.');
-            if !host.is_empty() {
-                if !out.domains.is_empty() {
-                    out.domains.push(' ');
+        for (offset, token) in link_candidates(&cleaned) {
+            for caps in LINK.captures_iter(token) {
+                let Some(whole) = caps.get(0) else { continue };
+                push_words(&cleaned[last..offset + whole.start()], &mut out.text);
+                last = offset + whole.end();
+                out.links += 1;
+                if caps.name("email").is_some() {
+                    push_token(EMAIL_TOKEN, &mut out.text);
+                    continue;
                 }
-                let start = out.domains.len();
-                out.domains
-                    .extend(host.chars().flat_map(char::to_lowercase));
-                if out.domains[start..].starts_with("www.") {
-                    out.domains.replace_range(start..start + 4, "");
+                push_token(URL_TOKEN, &mut out.text);
+                let host = caps
+                    .name("host")
+                    .or_else(|| caps.name("bare"))
+                    .map_or("", |m| m.as_str());
+                let host = host.split(':').next().unwrap_or(host);
+                let host = host.trim_end_matches('.');
+                if !host.is_empty() {
+                    if !out.domains.is_empty() {
+                        out.domains.push(' ');
+                    }
+                    let start = out.domains.len();
+                    out.domains
+                        .extend(host.chars().flat_map(char::to_lowercase));
+                    if out.domains[start..].starts_with("www.") {
+                        out.domains.replace_range(start..start + 4, "");
+                    }
                 }
             }
         }
     }
     push_words(&cleaned[last..], &mut out.text);
+}
+
+/// The surface statistics of [`Normalized`] that lowercasing erases.
+struct SurfaceStats {
+    letters: u32,
+    uppercase: u32,
+    chars: u32,
+    repeated_runs: u32,
+}
+
+/// Counts letters, uppercase letters, characters and runs of three or more identical
+/// non-space characters. Inlined into each caller so the counters stay in registers: as a
+/// shared closure it was a call per character.
+#[inline(always)]
+fn surface_stats(text: impl Iterator<Item = char>) -> SurfaceStats {
+    let (mut letters, mut uppercase, mut chars, mut repeated_runs) = (0u32, 0u32, 0u32, 0u32);
+    let (mut prev, mut run) = ('\0', 0u32);
+    for c in text {
+        chars += 1;
+        if c.is_alphabetic() {
+            letters += 1;
+            if c.is_uppercase() {
+                uppercase += 1;
+            }
+        }
+        if c == prev && !c.is_whitespace() {
+            run += 1;
+            if run == 3 {
+                repeated_runs += 1;
+            }
+        } else {
+            prev = c;
+            run = 1;
+        }
+    }
+    SurfaceStats {
+        letters,
+        uppercase,
+        chars,
+        repeated_runs,
+    }
+}
+
+/// The whitespace-separated tokens of `text` that may hold a link, with their byte offsets.
+///
+/// Every `LINK` alternative needs an `@`, a `://` or a `.` followed by another character, and
+/// none matches whitespace (`\s` and [`char::is_whitespace`] are both Unicode `White_Space`).
+/// A token's edges are word boundaries in the text as in the token alone, so searching these
+/// tokens finds exactly the matches a search of the whole text finds, without running the
+/// automaton over ordinary words.
+fn link_candidates(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        loop {
+            let rest = text.as_bytes().get(pos..)?;
+            let at = pos + rest.iter().position(|&b| matches!(b, b'.' | b'@' | b':'))?;
+            // `pos` is the text start or a token end, so the token starts at `pos` at the
+            // latest; `at` is an ASCII byte and therefore a character boundary.
+            let start = text
+                .get(pos..at)?
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| c.is_whitespace())
+                .map_or(pos, |(i, c)| pos + i + c.len_utf8());
+            let end = text
+                .get(at..)?
+                .find(char::is_whitespace)
+                .map_or(text.len(), |i| at + i);
+            pos = end;
+            let token = text.get(start..end)?;
+            if may_hold_link(token.as_bytes()) {
+                return Some((start, token));
+            }
+        }
+    })
+}
+
+/// See [`link_candidates`].
+fn may_hold_link(token: &[u8]) -> bool {
+    token.iter().enumerate().any(|(i, &b)| match b {
+        b'@' => true,
+        b'.' => i + 1 < token.len(),
+        b':' => token.get(i + 1..i + 3) == Some(b"//"),
+        _ => false,
+    })
 }
 
 fn push_token(token: &str, out: &mut String) {
@@ -307,5 +374,105 @@ mod tests {
     fn empty_and_whitespace() {
         assert_eq!(normalize("").text, "");
         assert_eq!(normalize(" \u{FEFF}\n ").text, "");
+    }
+
+    /// A link's span and its host's span, if any.
+    type Found = (usize, usize, Option<(usize, usize)>);
+
+    /// Link spans and capture groups found by a search of the whole text.
+    fn whole_text_links(text: &str) -> Vec<Found> {
+        LINK.captures_iter(text)
+            .filter_map(|c| {
+                let m = c.get(0)?;
+                let host = c
+                    .name("host")
+                    .or_else(|| c.name("bare"))
+                    .map(|h| (h.start(), h.end()));
+                Some((m.start(), m.end(), host))
+            })
+            .collect()
+    }
+
+    /// The same, found through [`link_candidates`] as `normalize_into` does.
+    fn token_links(text: &str) -> Vec<Found> {
+        link_candidates(text)
+            .flat_map(|(offset, token)| {
+                LINK.captures_iter(token).filter_map(move |c| {
+                    let m = c.get(0)?;
+                    let host = c
+                        .name("host")
+                        .or_else(|| c.name("bare"))
+                        .map(|h| (offset + h.start(), offset + h.end()));
+                    Some((offset + m.start(), offset + m.end(), host))
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn token_search_finds_the_whole_text_links() {
+        let fixed = [
+            "see http://x.com/a?b=c now",
+            "www.! www. www.a",
+            "mail me@x.org, or x@y",
+            "HTTP://LOCALHOST:8080/x and bit.ly/abc.",
+            "end. of. sentences... a.b.c.com",
+            "\u{A0}www.x.de\u{2003}y.io\u{85}z.me\tq.tk\u{0B}r.cc",
+            "é.com ж.ru 日本.jp x.日本",
+            "a@b.c@d.com .com com. @ : :// http://",
+        ];
+        let frags = [
+            "a",
+            "B",
+            "x.com",
+            "WWW.",
+            "www.",
+            "http://",
+            "https://",
+            "@",
+            ".",
+            ":",
+            " ",
+            "\t",
+            "\u{A0}",
+            "\u{2003}",
+            "é",
+            "日本",
+            "-",
+            "_",
+            "/",
+            "?",
+            "#",
+            "\"",
+            "'",
+            "<",
+            ">",
+            "123",
+            "com",
+            "org",
+            "ly",
+            "me@x",
+            "foo",
+            "localhost",
+            "%",
+            "+",
+            "co.uk",
+        ];
+        // A fixed xorshift sequence: reproducible mixes of the fragments above.
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mixed = (0..5000).map(|_| {
+            (0..next() % 10 + 1)
+                .map(|_| frags[(next() % frags.len() as u64) as usize])
+                .collect::<String>()
+        });
+        for text in fixed.iter().map(|s| (*s).to_owned()).chain(mixed) {
+            assert_eq!(whole_text_links(&text), token_links(&text), "{text:?}");
+        }
     }
 }
