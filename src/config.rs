@@ -42,9 +42,13 @@ pub struct Config {
     pub storage_cache_mb: u64,
     /// Deadline for one request, in milliseconds.
     pub request_timeout_ms: u64,
-    /// Requests being handled at once, over all connections; more are refused at once with
-    /// RESOURCE_EXHAUSTED instead of queueing without bound.
+    /// Requests being handled at once, over all connections. One more waits up to
+    /// `admission_wait_ms` for a slot, then is refused with RESOURCE_EXHAUSTED instead of
+    /// queueing without bound.
     pub max_concurrent_requests: usize,
+    /// How long a request may wait for a slot when `max_concurrent_requests` are being
+    /// handled, in milliseconds: bursts wait this long, sustained overload is refused.
+    pub admission_wait_ms: u64,
     /// Requests being handled at once on one connection (same refusal past it).
     pub max_concurrent_per_connection: usize,
     /// After SIGTERM/SIGINT, how long in-flight requests may take to finish, in milliseconds,
@@ -109,11 +113,13 @@ impl Config {
     pub const DEFAULT_STORAGE_CACHE_MB: u64 = 16;
     /// Default request deadline.
     pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
-    /// Default global concurrency limit. Requests in flight wait for each other: at about
-    /// 7,000 durable submissions/s on 2 cores, 256 in flight means ~40 ms of queueing at
-    /// worst, while storage stalls at normal load do not refuse anyone (128 halved the
-    /// overload latency but refused 0.3 % at half load). Scale it with the machine.
-    pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
+    /// Default global concurrency limit. Requests in flight wait for each other (Little's
+    /// law: at ~8,000 durable submissions/s on 2 cores, 64 in flight is ~8 ms), so a small
+    /// limit keeps the latency of accepted requests under overload; the admission wait
+    /// absorbs the bursts that a small limit would otherwise refuse. Scale it with the machine.
+    pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 64;
+    /// Default wait for a slot: a few commit batches.
+    pub const DEFAULT_ADMISSION_WAIT_MS: u64 = 10;
     /// Default per-connection concurrency limit.
     pub const DEFAULT_MAX_CONCURRENT_PER_CONNECTION: usize = 256;
     /// Default drain deadline at shutdown: longer than a request may take.
@@ -179,6 +185,7 @@ impl Default for Config {
             storage_cache_mb: Self::DEFAULT_STORAGE_CACHE_MB,
             request_timeout_ms: Self::DEFAULT_REQUEST_TIMEOUT_MS,
             max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS,
+            admission_wait_ms: Self::DEFAULT_ADMISSION_WAIT_MS,
             max_concurrent_per_connection: Self::DEFAULT_MAX_CONCURRENT_PER_CONNECTION,
             shutdown_grace_ms: Self::DEFAULT_SHUTDOWN_GRACE_MS,
             moderator_tokens: ModeratorTokens::default(),

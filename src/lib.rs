@@ -23,6 +23,7 @@
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod classifier;

@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::admission::AdmissionLayer;
 use crate::api::pb::comment_service_server::CommentServiceServer;
 use crate::api::pb::moderation_service_server::ModerationServiceServer;
 use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, Shared, pb};
@@ -175,15 +176,17 @@ pub async fn run(
     drop(shared);
 
     let (signalled, on_signal) = tokio::sync::oneshot::channel();
-    // Past the limits, requests are refused at once (RESOURCE_EXHAUSTED) rather than queued:
-    // load shedding keeps latency and memory bounded under overload.
+    // Past the limits, requests are refused (RESOURCE_EXHAUSTED) rather than queued without
+    // bound: per connection at once (load shedding), over all connections after a short wait
+    // for a slot. Latency and memory stay bounded under overload.
     let serve = Server::builder()
         .timeout(config.request_timeout())
         .load_shed(true)
         .concurrency_limit_per_connection(config.max_concurrent_per_connection.max(1))
         .layer(OversizeAsResourceExhausted)
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            config.max_concurrent_requests.max(1),
+        .layer(AdmissionLayer::new(
+            config.max_concurrent_requests,
+            Duration::from_millis(config.admission_wait_ms),
         ))
         .add_service(health)
         .add_service(reflection)

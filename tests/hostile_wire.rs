@@ -112,6 +112,8 @@ async fn past_the_concurrency_limit_requests_are_refused_not_queued() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path());
     config.max_concurrent_requests = 2;
+    // No wait for a slot: the burst meets the limit head on.
+    config.admission_wait_ms = 0;
     let server = TestServer::start(config).await;
     let client = server.client().await;
 
