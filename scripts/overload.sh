@@ -4,16 +4,20 @@
 # that memory stays bounded, that accepted requests keep their latency, and that the server
 # recovers when the load stops.
 #
-#   scripts/overload.sh [SECONDS (default 10)]
+#   scripts/overload.sh [SECONDS (default 10)] [SERVE FLAGS...]
+#
+# e.g. scripts/overload.sh 10 --config limits.toml, to try other max_concurrent_requests or
+# admission_wait_ms values.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
+shift || true
 cargo build --release --quiet
 bin=target/release/commentguard
 data=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
 
-"$bin" serve --listen 127.0.0.1:0 --data-dir "$data/db" >"$data/stdout" 2>/dev/null &
+"$bin" serve --listen 127.0.0.1:0 --data-dir "$data/db" "$@" >"$data/stdout" 2>/dev/null &
 server=$!
 for _ in $(seq 100); do grep -q listening "$data/stdout" 2>/dev/null && break; sleep 0.1; done
 addr="http://$(awk '/listening/ {print $NF}' "$data/stdout")"
