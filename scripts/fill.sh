@@ -20,7 +20,7 @@ start() {
 }
 
 start
-"$bin" load --addr "$addr" --duration 1h --requests "$n" --connections 2 --concurrency 96
+"$bin" load --addr "$addr" --duration 1h --requests "$n" --connections 2 --concurrency 64
 echo "server RSS after $n comments: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$server/status")"
 kill -TERM "$server"; wait "$server" || true
 

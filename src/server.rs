@@ -229,6 +229,16 @@ pub async fn run(
     // No new request reaches the handlers any more: commit what is queued, then flush.
     committer_task.stop().await;
     store.flush()?;
+    reloader.await.ok();
+    let started = std::time::Instant::now();
+    match store.close_with_snapshot(&config.data_dir, options) {
+        Ok(true) => tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "storage snapshot written for a fast next start"
+        ),
+        Ok(false) => tracing::debug!("storage still in use; no snapshot at shutdown"),
+        Err(e) => tracing::warn!(cause = %e, "no storage snapshot at shutdown"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

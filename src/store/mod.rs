@@ -453,6 +453,29 @@ impl Store {
         self.inner.db.flush()?;
         Ok(())
     }
+
+    /// Closes the database and opens it once more, so that the next start is fast. sled 0.34
+    /// writes its recovery snapshot only when it opens a database, so a start otherwise
+    /// replays everything logged since the previous start (seconds at a million comments);
+    /// reopening at shutdown moves that work out of the next start. Returns whether it was
+    /// done: not while another handle on the database is alive.
+    ///
+    /// # Errors
+    /// When the database cannot be reopened.
+    pub fn close_with_snapshot(self, dir: &Path, options: StoreOptions) -> Result<bool> {
+        let Ok(trees) = Arc::try_unwrap(self.inner) else {
+            return Ok(false);
+        };
+        trees.db.flush()?;
+        drop(trees);
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(options.cache_bytes)
+            .segment_size(segment_size(dir))
+            .open()?;
+        db.flush()?;
+        Ok(true)
+    }
 }
 
 /// Writers waiting for the committer at most; more wait for room (backpressure).
@@ -952,4 +975,48 @@ fn apply_removal(trees: &Trees, removal: Removal) -> Result<u64> {
             TransactionError::Storage(e) => StoreError::Sled(e),
         })?;
     Ok(doomed.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshots(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("snap."))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn closing_writes_a_snapshot_of_what_was_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let (committer, task) = store.start_committer(16);
+        let comment = record::tests::sample();
+        committer.insert(&comment).await.unwrap();
+        task.stop().await;
+        drop(committer);
+        let before = snapshots(dir.path());
+
+        // Not while another handle is alive.
+        let other = store.clone();
+        assert!(
+            !other
+                .close_with_snapshot(dir.path(), StoreOptions::default())
+                .unwrap()
+        );
+        assert!(
+            store
+                .close_with_snapshot(dir.path(), StoreOptions::default())
+                .unwrap()
+        );
+        let after = snapshots(dir.path());
+        assert_eq!(after.len(), 1, "{after:?}");
+        assert_ne!(before, after, "a snapshot up to the stored comment");
+
+        let reopened = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(reopened.get(comment.id).unwrap(), Some(comment));
+    }
 }

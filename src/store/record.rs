@@ -261,7 +261,7 @@ pub fn id_from(bytes: &[u8]) -> Option<CommentId> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> StoredComment {
