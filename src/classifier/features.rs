@@ -155,16 +155,23 @@ pub fn parse_key(key: &str) -> Option<Gram<'_>> {
 }
 
 /// Human-readable form of a stored key for explanations: words and bigrams as they are,
-/// character n-grams quoted, domains prefixed.
+/// character n-grams quoted, domains prefixed. Built by appending rather than `format!`:
+/// every score explains itself, so this runs several times per request.
 pub fn display_key(key: &str) -> String {
-    match parse_key(key) {
-        Some(Gram::Word(w)) => w.to_owned(),
-        Some(Gram::Bigram(a, b)) => format!("{a} {b}"),
-        Some(Gram::Chars(c)) => format!("\"{c}\""),
-        Some(Gram::Domain(d)) => format!("url:{d}"),
-        Some(Gram::AuthorDomain(d)) => format!("author_url:{d}"),
-        None => key.to_owned(),
-    }
+    let (prefix, text, suffix) = match parse_key(key) {
+        Some(Gram::Word(w)) => ("", w, ""),
+        // The stored text already is the pair as `a b`.
+        Some(Gram::Bigram(..)) => ("", key.split_once(':').map_or(key, |(_, pair)| pair), ""),
+        Some(Gram::Chars(c)) => ("\"", c, "\""),
+        Some(Gram::Domain(d)) => ("url:", d, ""),
+        Some(Gram::AuthorDomain(d)) => ("author_url:", d, ""),
+        None => ("", key, ""),
+    };
+    let mut out = String::with_capacity(prefix.len() + text.len() + suffix.len());
+    out.push_str(prefix);
+    out.push_str(text);
+    out.push_str(suffix);
+    out
 }
 
 /// The host of an author URL, lowercase and without `www.`; empty when there is none.
