@@ -32,6 +32,12 @@ static LINK: LazyLock<Regex> = LazyLock::new(|| {
     .unwrap_or_else(|_| never())
 });
 
+/// Capture group indices of `LINK`'s `email`, `host` and `bare` groups, read by index
+/// because a lookup by name hashes the name on every match.
+const EMAIL_GROUP: usize = 1;
+const HOST_GROUP: usize = 2;
+const BARE_GROUP: usize = 3;
+
 /// The patterns above are literals checked by the tests; this is never reached.
 fn never() -> Regex {
     Regex::new("$^").unwrap_or_else(|_| unreachable!("the empty pattern compiles"))
@@ -150,21 +156,28 @@ pub fn normalize_into(raw: &str, out: &mut Normalized) {
     let may_link = cleaned.contains('.') || cleaned.contains('@');
     let mut last = 0;
     if may_link {
+        // One set of capture slots for the whole comment: `captures_iter` allocates a set
+        // per step, including the last, unsuccessful one.
+        let mut locs = LINK.capture_locations();
         for (offset, token) in link_candidates(&cleaned) {
-            for caps in LINK.captures_iter(token) {
-                let Some(whole) = caps.get(0) else { continue };
+            let mut at = 0;
+            // No `LINK` alternative matches the empty string, so each search may start where
+            // the previous match ended, as `captures_iter` would.
+            while let Some(whole) = LINK.captures_read_at(&mut locs, token, at) {
+                at = whole.end();
                 push_words(&cleaned[last..offset + whole.start()], &mut out.text);
                 last = offset + whole.end();
                 out.links += 1;
-                if caps.name("email").is_some() {
+                if locs.get(EMAIL_GROUP).is_some() {
                     push_token(EMAIL_TOKEN, &mut out.text);
                     continue;
                 }
                 push_token(URL_TOKEN, &mut out.text);
-                let host = caps
-                    .name("host")
-                    .or_else(|| caps.name("bare"))
-                    .map_or("", |m| m.as_str());
+                let host = locs
+                    .get(HOST_GROUP)
+                    .or_else(|| locs.get(BARE_GROUP))
+                    .and_then(|(a, b)| token.get(a..b))
+                    .unwrap_or("");
                 let host = host.split(':').next().unwrap_or(host);
                 let host = host.trim_end_matches('.');
                 if !host.is_empty() {
@@ -278,6 +291,15 @@ fn push_token(token: &str, out: &mut String) {
 
 /// Appends `s` lowercased, with whitespace collapsed and digit runs of 3+ replaced.
 fn push_words(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        push_words_ascii(s, out);
+    } else {
+        push_words_general(s, out);
+    }
+}
+
+/// [`push_words`] for any text.
+fn push_words_general(s: &str, out: &mut String) {
     let mut pending_space = !out.is_empty();
     let mut chars = s.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -314,6 +336,48 @@ fn push_words(s: &str, out: &mut String) {
     }
 }
 
+/// [`char::is_whitespace`] for an ASCII byte (unlike [`u8::is_ascii_whitespace`], it
+/// includes the vertical tab).
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
+}
+
+/// [`push_words`] for ASCII text, with the same output: comments are usually ASCII, and
+/// copying a run of bytes at a time and lowercasing it in place is several times cheaper
+/// than decoding and pushing each character.
+fn push_words_ascii(s: &str, out: &mut String) {
+    let start = out.len();
+    let bytes = s.as_bytes();
+    let mut pending_space = !out.is_empty();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if is_ascii_space(b) {
+            pending_space = !out.is_empty();
+            i += 1;
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        // A run of digits, or of other visible bytes.
+        let digits = b.is_ascii_digit();
+        let end = bytes[i..]
+            .iter()
+            .position(|&c| is_ascii_space(c) || c.is_ascii_digit() != digits)
+            .map_or(bytes.len(), |n| i + n);
+        match (digits, end - i) {
+            (false, _) | (true, 1 | 2) => out.push_str(&s[i..end]),
+            (true, 3 | 4) => out.push_str(NUM_TOKEN),
+            (true, _) => out.push_str(LONGNUM_TOKEN),
+        }
+        i = end;
+    }
+    // Placeholders and digits are unaffected; `start` was the end of the text, so it is a
+    // character boundary even when what came before is not ASCII.
+    out[start..].make_ascii_lowercase();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +386,35 @@ mod tests {
     fn patterns_compile() {
         assert!(TAG.is_match("<br />"));
         assert!(LINK.is_match("http://x.com"));
+    }
+
+    #[test]
+    fn link_group_indices_match_their_names() {
+        let names: Vec<Option<&str>> = LINK.capture_names().collect();
+        assert_eq!(names.get(EMAIL_GROUP), Some(&Some("email")));
+        assert_eq!(names.get(HOST_GROUP), Some(&Some("host")));
+        assert_eq!(names.get(BARE_GROUP), Some(&Some("bare")));
+        assert_eq!(names.len(), 4);
+    }
+
+    #[test]
+    fn ascii_words_match_the_general_path() {
+        let texts = [
+            "  Hello\tWORLD \x0b12 123 1234 12345 a1b22c333d\x0c ",
+            "x",
+            "",
+            "   ",
+            "ABC-12.5,9999!!",
+        ];
+        for text in texts {
+            for prefix in ["", "_url_"] {
+                let mut fast = prefix.to_owned();
+                push_words_ascii(text, &mut fast);
+                let mut slow = prefix.to_owned();
+                push_words_general(text, &mut slow);
+                assert_eq!(fast, slow, "{text:?} after {prefix:?}");
+            }
+        }
     }
 
     #[test]
