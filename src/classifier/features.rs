@@ -228,18 +228,28 @@ fn for_each_word_gram(
     author_domain: &str,
     mut f: impl FnMut(Gram<'_>, u64),
 ) {
-    let mut prev: Option<&str> = None;
+    // Each word's bytes feed three FNV chains in one pass: the word's own hash, the bigram
+    // ending with it (continuing the previous word's `b:prev ` prefix) and the prefix of the
+    // bigram starting with it. The same values as `Gram::hash`, but the three independent
+    // multiply chains overlap instead of running one after another.
+    let (word_seed, pair_seed) = (seed(b'w'), seed(b'b'));
+    let mut prev: Option<(&str, u64)> = None;
     for word in norm.text.split(|c: char| !is_word_char(c)) {
         if word.is_empty() {
             continue;
         }
-        let g = Gram::Word(word);
-        f(g, g.hash());
-        if let Some(p) = prev.filter(|_| cfg.word_bigrams) {
-            let g = Gram::Bigram(p, word);
-            f(g, g.hash());
+        let (mut hw, mut hb, mut hp) = (word_seed, prev.map_or(0, |p| p.1), pair_seed);
+        for &b in word.as_bytes() {
+            let b = u64::from(b);
+            hw = (hw ^ b).wrapping_mul(FNV_PRIME);
+            hb = (hb ^ b).wrapping_mul(FNV_PRIME);
+            hp = (hp ^ b).wrapping_mul(FNV_PRIME);
         }
-        prev = Some(word);
+        f(Gram::Word(word), hw);
+        if let Some((p, _)) = prev.filter(|_| cfg.word_bigrams) {
+            f(Gram::Bigram(p, word), hb);
+        }
+        prev = Some((word, fnv(hp, b" ")));
     }
     for domain in norm.domains.split(' ').filter(|d| !d.is_empty()) {
         let g = Gram::Domain(domain);
