@@ -119,10 +119,12 @@ fn clean(raw: &str) -> Cow<'_, str> {
     {
         text = Cow::Owned(s);
     }
-    if text.contains('&')
-        && let Cow::Owned(s) = html_escape::decode_html_entities(&text)
-    {
-        text = Cow::Owned(s);
+    if text.contains('&') {
+        if let Some(s) = decode_common_entities(&text) {
+            text = Cow::Owned(s);
+        } else if let Cow::Owned(s) = html_escape::decode_html_entities(&text) {
+            text = Cow::Owned(s);
+        }
     }
     if !text.is_ascii() || text.bytes().any(|b| b.is_ascii_control()) {
         let s: String = text
@@ -133,6 +135,37 @@ fn clean(raw: &str) -> Cow<'_, str> {
         text = Cow::Owned(s);
     }
     text
+}
+
+/// The references common in scraped comments, with what `html_escape` decodes each to.
+const COMMON_ENTITIES: [(&str, &str); 5] = [
+    ("&amp;", "&"),
+    ("&#39;", "'"),
+    ("&quot;", "\""),
+    ("&lt;", "<"),
+    ("&gt;", ">"),
+];
+
+/// Decodes `text` when every `&` in it starts one of [`COMMON_ENTITIES`]; `None` otherwise.
+///
+/// `html_escape` decodes a reference from its `&` to the first `;`, with no `&` between, and
+/// then carries on after the `;`; so on such text it gives the same result. It finds a name
+/// by binary search in a table of over 2,000, which cost about 5% of scoring a comment with
+/// a single `&amp;`.
+fn decode_common_entities(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        let (before, tail) = rest.split_at(at);
+        out.push_str(before);
+        let (entity, decoded) = COMMON_ENTITIES
+            .iter()
+            .find(|(entity, _)| tail.starts_with(entity))?;
+        out.push_str(decoded);
+        rest = tail.get(entity.len()..)?;
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// Normalizes `raw` into `out`, reusing its buffers.
@@ -415,6 +448,27 @@ mod tests {
                 assert_eq!(fast, slow, "{text:?} after {prefix:?}");
             }
         }
+    }
+
+    #[test]
+    fn common_entities_decode_as_html_escape_does() {
+        let texts = [
+            "a &amp; b",
+            "&amp;amp; &amp;lt; &&amp; &amp",
+            "&lt;3 &gt; &quot;x&quot; I&#39;m",
+            "&#39;&#39;&amp;&lt;&gt;&quot;",
+            "&apos; &nbsp; &#039; &#x27; &AMP; & ; &",
+            "日本&amp;語",
+            "no entity",
+        ];
+        for text in texts {
+            if let Some(fast) = decode_common_entities(text) {
+                assert_eq!(fast, html_escape::decode_html_entities(text), "{text:?}");
+            }
+        }
+        assert!(decode_common_entities(texts[0]).is_some());
+        assert!(decode_common_entities(texts[3]).is_some());
+        assert!(decode_common_entities(texts[4]).is_none());
     }
 
     #[test]
