@@ -155,16 +155,23 @@ pub fn parse_key(key: &str) -> Option<Gram<'_>> {
 }
 
 /// Human-readable form of a stored key for explanations: words and bigrams as they are,
-/// character n-grams quoted, domains prefixed.
+/// character n-grams quoted, domains prefixed. Built by appending rather than `format!`:
+/// every score explains itself, so this runs several times per request.
 pub fn display_key(key: &str) -> String {
-    match parse_key(key) {
-        Some(Gram::Word(w)) => w.to_owned(),
-        Some(Gram::Bigram(a, b)) => format!("{a} {b}"),
-        Some(Gram::Chars(c)) => format!("\"{c}\""),
-        Some(Gram::Domain(d)) => format!("url:{d}"),
-        Some(Gram::AuthorDomain(d)) => format!("author_url:{d}"),
-        None => key.to_owned(),
-    }
+    let (prefix, text, suffix) = match parse_key(key) {
+        Some(Gram::Word(w)) => ("", w, ""),
+        // The stored text already is the pair as `a b`.
+        Some(Gram::Bigram(..)) => ("", key.split_once(':').map_or(key, |(_, pair)| pair), ""),
+        Some(Gram::Chars(c)) => ("\"", c, "\""),
+        Some(Gram::Domain(d)) => ("url:", d, ""),
+        Some(Gram::AuthorDomain(d)) => ("author_url:", d, ""),
+        None => ("", key, ""),
+    };
+    let mut out = String::with_capacity(prefix.len() + text.len() + suffix.len());
+    out.push_str(prefix);
+    out.push_str(text);
+    out.push_str(suffix);
+    out
 }
 
 /// The host of an author URL, lowercase and without `www.`; empty when there is none.
@@ -221,18 +228,28 @@ fn for_each_word_gram(
     author_domain: &str,
     mut f: impl FnMut(Gram<'_>, u64),
 ) {
-    let mut prev: Option<&str> = None;
+    // Each word's bytes feed three FNV chains in one pass: the word's own hash, the bigram
+    // ending with it (continuing the previous word's `b:prev ` prefix) and the prefix of the
+    // bigram starting with it. The same values as `Gram::hash`, but the three independent
+    // multiply chains overlap instead of running one after another.
+    let (word_seed, pair_seed) = (seed(b'w'), seed(b'b'));
+    let mut prev: Option<(&str, u64)> = None;
     for word in norm.text.split(|c: char| !is_word_char(c)) {
         if word.is_empty() {
             continue;
         }
-        let g = Gram::Word(word);
-        f(g, g.hash());
-        if let Some(p) = prev.filter(|_| cfg.word_bigrams) {
-            let g = Gram::Bigram(p, word);
-            f(g, g.hash());
+        let (mut hw, mut hb, mut hp) = (word_seed, prev.map_or(0, |p| p.1), pair_seed);
+        for &b in word.as_bytes() {
+            let b = u64::from(b);
+            hw = (hw ^ b).wrapping_mul(FNV_PRIME);
+            hb = (hb ^ b).wrapping_mul(FNV_PRIME);
+            hp = (hp ^ b).wrapping_mul(FNV_PRIME);
         }
-        prev = Some(word);
+        f(Gram::Word(word), hw);
+        if let Some((p, _)) = prev.filter(|_| cfg.word_bigrams) {
+            f(Gram::Bigram(p, word), hb);
+        }
+        prev = Some((word, fnv(hp, b" ")));
     }
     for domain in norm.domains.split(' ').filter(|d| !d.is_empty()) {
         let g = Gram::Domain(domain);

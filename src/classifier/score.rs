@@ -95,15 +95,14 @@ impl SpamFilter {
         self.with_row(text, |row| {
             // One pass: the log-odds accumulate in the same order as in `logit`.
             let mut z = self.intercept;
-            let mut spam: Vec<(f64, u32)> = Vec::with_capacity(EXPLAIN_TOP + 1);
-            let mut ham: Vec<(f64, u32)> = Vec::with_capacity(EXPLAIN_TOP + 1);
+            let (mut spam, mut ham) = (Top::default(), Top::default());
             for (&c, &v) in row.cols.iter().zip(&row.vals) {
                 let w = self.weights.get(c as usize).copied().unwrap_or(0.0) * v;
                 z += w;
                 if w > 0.0 {
-                    keep_top(&mut spam, (w, c));
+                    spam.keep((w, c));
                 } else if w < 0.0 {
-                    keep_top(&mut ham, (-w, c));
+                    ham.keep((-w, c));
                 }
             }
             let name = |c: u32| -> String {
@@ -118,15 +117,17 @@ impl SpamFilter {
             Scored {
                 probability: sigmoid(z),
                 toward_spam: spam
-                    .into_iter()
-                    .map(|(w, c)| Contribution {
+                    .items()
+                    .iter()
+                    .map(|&(w, c)| Contribution {
                         feature: name(c),
                         weight: w,
                     })
                     .collect(),
                 toward_ham: ham
-                    .into_iter()
-                    .map(|(w, c)| Contribution {
+                    .items()
+                    .iter()
+                    .map(|&(w, c)| Contribution {
                         feature: name(c),
                         weight: -w,
                     })
@@ -173,12 +174,31 @@ fn f_unreachable<R>() -> R {
     unreachable!("the closure is only taken when the scratch path succeeds")
 }
 
-/// Keeps the `EXPLAIN_TOP` largest entries, largest first.
-fn keep_top(top: &mut Vec<(f64, u32)>, item: (f64, u32)) {
-    if top.len() == EXPLAIN_TOP && top.last().is_some_and(|l| l.0 >= item.0) {
-        return;
+/// The `EXPLAIN_TOP` largest pushes one way, largest first. A fixed array rather than a
+/// `Vec`: every score builds two of these, and they would be two allocations per call.
+#[derive(Debug, Clone, Copy, Default)]
+struct Top {
+    items: [(f64, u32); EXPLAIN_TOP],
+    len: usize,
+}
+
+impl Top {
+    /// Keeps `item` if it is among the largest so far; an equal earlier item stays first.
+    fn keep(&mut self, item: (f64, u32)) {
+        let kept = &self.items[..self.len];
+        if self.len == EXPLAIN_TOP && kept.last().is_some_and(|l| l.0 >= item.0) {
+            return;
+        }
+        let pos = kept.iter().position(|t| t.0 < item.0).unwrap_or(self.len);
+        let end = (self.len + 1).min(EXPLAIN_TOP);
+        if pos < end {
+            self.items.copy_within(pos..end - 1, pos + 1);
+            self.items[pos] = item;
+        }
+        self.len = end;
     }
-    let pos = top.iter().position(|t| t.0 < item.0).unwrap_or(top.len());
-    top.insert(pos, item);
-    top.truncate(EXPLAIN_TOP);
+
+    fn items(&self) -> &[(f64, u32)] {
+        &self.items[..self.len]
+    }
 }
