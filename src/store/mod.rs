@@ -14,12 +14,11 @@
 //! | `meta` | name | schema version |
 //!
 //! # Writes
-//! All writes go through one [`Committer`] task: it takes every submission waiting and
-//! applies them as one sled transaction; a flusher task then flushes once for every batch
-//! applied so far and only then answers their writers (group commit). Applying the next batch
-//! overlaps the flush of the last one, and only one task ever flushes, which avoids the hangs
-//! that concurrent `flush_async` calls cause in sled 0.34. Moderator decisions, erasures and
-//! retention purges go through the same tasks, so they too are on disk before anyone is told.
+//! All writes go through one [`Committer`] task: it takes every submission waiting, applies
+//! them as one sled transaction, flushes once, then answers each writer (group commit). One
+//! flush serves a whole batch, and only one task ever flushes, which avoids the hangs that
+//! concurrent `flush_async` calls cause in sled 0.34. Moderator decisions, erasures and
+//! retention purges go through the same task, so they too are on disk before anyone is told.
 
 pub mod audit;
 mod check;
@@ -630,10 +629,6 @@ async fn run_committer(
     batch_limit: usize,
     mut stop: oneshot::Receiver<()>,
 ) {
-    // Two stages: this task applies batches, the flusher makes them durable and answers.
-    // While one batch waits for the disk, the next is already being applied.
-    let (applied, to_flush) = mpsc::channel(FLUSH_QUEUE);
-    let flusher = tokio::spawn(run_flusher(Arc::clone(&store.inner), to_flush));
     let mut batch = Vec::with_capacity(batch_limit);
     let mut stopping = false;
     loop {
@@ -651,11 +646,11 @@ async fn run_committer(
         }
         let jobs = std::mem::take(&mut batch);
         let trees = Arc::clone(&store.inner);
-        match tokio::task::spawn_blocking(move || apply_batch(&trees, jobs)).await {
+        let outcome = tokio::task::spawn_blocking(move || apply_batch(&trees, jobs)).await;
+        match outcome {
             Ok(replies) => {
-                if applied.send(replies).await.is_err() {
-                    tracing::error!("flusher stopped before the committer");
-                    break;
+                for reply in replies {
+                    reply.send();
                 }
             }
             Err(join_error) => {
@@ -664,45 +659,7 @@ async fn run_committer(
             }
         }
     }
-    drop(applied);
-    if let Err(e) = flusher.await {
-        tracing::error!(cause = %e, "flusher task failed");
-    }
     tracing::debug!("committer stopped");
-}
-
-/// Applied batches waiting for the flusher; a full queue holds the committer back.
-const FLUSH_QUEUE: usize = 4;
-
-/// Flushes whatever batches have been applied — one flush for all of them — and only then
-/// answers their writers.
-async fn run_flusher(trees: Arc<Trees>, mut to_flush: mpsc::Receiver<Vec<Reply>>) {
-    let mut waiting = Vec::with_capacity(FLUSH_QUEUE);
-    while to_flush.recv_many(&mut waiting, FLUSH_QUEUE).await > 0 {
-        let trees = Arc::clone(&trees);
-        let started = std::time::Instant::now();
-        let flushed = tokio::task::spawn_blocking(move || trees.db.flush())
-            .await
-            .unwrap_or_else(|join_error| {
-                Err(sled::Error::ReportableBug(format!(
-                    "flush task failed: {join_error}"
-                )))
-            });
-        tracing::trace!(
-            batches = waiting.len(),
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "flushed"
-        );
-        for mut reply in waiting.drain(..).flatten() {
-            if let Err(e) = &flushed {
-                reply.fail(e);
-            }
-            reply.send();
-        }
-        if let Err(e) = flushed {
-            tracing::error!(cause = %e, "flush failed");
-        }
-    }
 }
 
 /// A job's answer, held until the batch is flushed.
@@ -735,8 +692,8 @@ impl Reply {
     }
 }
 
-/// Applies a batch — new comments in one transaction, each moderator job in its own.
-/// Returns one answer per job, to be sent once the flusher has made the batch durable.
+/// Applies a batch — new comments in one transaction, each moderator job in its own — and
+/// flushes once. Returns one answer per job.
 fn apply_batch(trees: &Trees, jobs: Vec<Job>) -> Vec<Reply> {
     let started = std::time::Instant::now();
     let count = jobs.len();
@@ -760,10 +717,14 @@ fn apply_batch(trees: &Trees, jobs: Vec<Job>) -> Vec<Reply> {
             replies.push(Reply::Insert(job.reply, result));
         }
     }
+    if let Err(e) = trees.db.flush() {
+        tracing::error!(cause = %e, "flush failed");
+        replies.iter_mut().for_each(|r| r.fail(&e));
+    }
     tracing::trace!(
         batch = count,
         elapsed_us = started.elapsed().as_micros() as u64,
-        "batch applied"
+        "batch committed"
     );
     replies
 }
