@@ -109,8 +109,10 @@ impl Config {
     pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
     /// Default committer batch size.
     pub const DEFAULT_COMMIT_BATCH: usize = 256;
-    /// Default page cache: enough for the recent comments and the hot index pages.
-    pub const DEFAULT_STORAGE_CACHE_MB: u64 = 16;
+    /// Default page cache. Index pages of author and duplicate digests are hit at random,
+    /// so the cache decides how many of them are found in memory: at 400,000 comments,
+    /// filling ran at 8,500/s with 64 MiB and 6,500/s with 16 MiB (which held ~70 MB less).
+    pub const DEFAULT_STORAGE_CACHE_MB: u64 = 64;
     /// Default request deadline.
     pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
     /// Default global concurrency limit. Requests in flight wait for each other (Little's

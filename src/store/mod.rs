@@ -107,8 +107,8 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
-    /// Default page cache: 16 MiB, ample for the hot part of a comment store.
-    pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+    /// Default page cache: 64 MiB (see `Config::DEFAULT_STORAGE_CACHE_MB`).
+    pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 }
 
 impl Default for StoreOptions {
