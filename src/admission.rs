@@ -3,10 +3,10 @@
 //! RESOURCE_EXHAUSTED.
 //!
 //! Refusing at once (plain load shedding) turns every short burst at normal load into refused
-//! comments; queueing without bound turns overload into ever-growing latency and memory. A
-//! small in-flight limit with a short wait absorbs bursts and still keeps the latency of
-//! accepted requests near `max_wait` plus the service time when clients offer more than the
-//! server can do.
+//! comments; queueing without bound turns overload into ever-growing latency and memory. An
+//! in-flight limit with a short wait absorbs bursts and still bounds the latency of accepted
+//! requests (the limit's worth of service time plus `max_wait`) when clients offer more than
+//! the server can do.
 
 use std::future::Future;
 use std::pin::Pin;
