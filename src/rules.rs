@@ -242,11 +242,10 @@ impl<K: std::hash::Hash + Eq, V> Swept<K, V> {
     }
 
     /// Drops entries `live` rejects, when the map has grown to its sweep size.
-    fn sweep(&mut self, live: impl FnMut(&V) -> bool) {
+    fn sweep(&mut self, mut live: impl FnMut(&V) -> bool) {
         if self.map.len() < self.sweep_at {
             return;
         }
-        let mut live = live;
         self.map.retain(|_, v| live(v));
         self.map.shrink_to_fit();
         self.sweep_at = SWEEP_AT.max(self.map.len() * 2);
@@ -385,6 +384,25 @@ impl Campaigns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_map_of_live_entries_is_not_swept_on_every_insert() {
+        let mut swept = Swept::new();
+        let mut sweeps = 0;
+        for key in 0..SWEEP_AT * 3 {
+            swept.sweep(|_: &()| {
+                sweeps += 1;
+                true
+            });
+            swept.map.insert(key, ());
+        }
+        // Swept at 100k (all live: next at 200k) and at 200k (next at 400k): the visits add
+        // up to 300k, not one sweep of the whole map per insert past 100k.
+        assert_eq!(sweeps, SWEEP_AT + 2 * SWEEP_AT);
+        swept.sweep(|_| false);
+        swept.map.insert(usize::MAX, ());
+        assert_eq!(swept.map.len(), SWEEP_AT * 3 + 1, "not yet at 400k");
+    }
 
     #[test]
     fn cidr_ranges_match_their_members_only() {
