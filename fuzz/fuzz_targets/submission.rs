@@ -6,12 +6,12 @@
 
 use std::sync::LazyLock;
 
-use commentguard::api::pb;
+use commentguard::api::{pb, submission_input};
 use commentguard::classifier::{CommentText, SpamModel};
 use commentguard::comment::{CommentId, StoredComment};
 use commentguard::policy::Policy;
 use commentguard::store::record;
-use commentguard::validate::{SubmissionInput, validate};
+use commentguard::validate::validate;
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 
@@ -24,19 +24,7 @@ fuzz_target!(|bytes: &[u8]| {
     let Ok(request) = pb::SubmitCommentRequest::decode(bytes) else {
         return;
     };
-    let context = request.context.clone().unwrap_or_default();
-    let input = SubmissionInput {
-        post_id: &request.post_id,
-        parent_id: &request.parent_id,
-        author_name: &request.author_name,
-        author_email: &request.author_email,
-        author_url: &request.author_url,
-        content: &request.content,
-        ip: &context.ip,
-        user_agent: &context.user_agent,
-        referrer: &context.referrer,
-        honeypot: &context.honeypot,
-    };
+    let input = submission_input(&request);
     // Scoring must cope with anything, valid or not.
     let raw = MODEL.score(&CommentText {
         content: &request.content,

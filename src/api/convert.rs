@@ -8,8 +8,9 @@ use crate::moderation::{Action, AuditEntry, QueueEvent};
 use crate::privacy::mask_emails;
 use crate::validate::{FieldViolation, SubmissionInput};
 
-/// Borrows the request's strings for validation.
-pub(super) fn submission_input(request: &pb::SubmitCommentRequest) -> SubmissionInput<'_> {
+/// Borrows the request's strings for validation. Public so the fuzz target drives the same
+/// conversion as the service.
+pub fn submission_input(request: &pb::SubmitCommentRequest) -> SubmissionInput<'_> {
     let context = request.context.as_ref();
     let field = |f: fn(&pb::ClientContext) -> &str| context.map_or("", f);
     SubmissionInput {

@@ -5,6 +5,7 @@ mod errors;
 mod moderation;
 mod service;
 
+pub use convert::submission_input;
 pub use errors::OversizeAsResourceExhausted;
 pub use moderation::ModerationApi;
 pub use service::{CommentApi, Shared};
