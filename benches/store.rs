@@ -28,11 +28,7 @@ fn comment(n: u64) -> StoredComment {
         verdict: Verdict {
             status: Status::Approved,
             spam_score: 0.02,
-            reasons: vec![Reason::new(
-                "classifier",
-                "\"thanks\" pushes toward ham",
-                -1.2,
-            )],
+            reasons: vec![Reason::classifier("\"thanks\"", -1.2)],
         },
         model_version: "bench".into(),
         email_hash: {

@@ -53,11 +53,99 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// What kind of rule or score produced a reason. The one list of reason codes: policy raises
+/// them, records store them by [`ReasonCode::stored_id`], and the API spells them with
+/// [`ReasonCode::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReasonCode {
+    /// The spam probability reached a threshold.
+    SpamScore,
+    /// One feature's push on the score (an explanation, deciding nothing by itself).
+    Classifier,
+    /// The hidden form field was filled in.
+    Honeypot,
+    /// At least `max_links` links.
+    TooManyLinks,
+    /// An email address in the text.
+    EmailInContent,
+    /// The same text from several authors.
+    Campaign,
+    /// A banned email.
+    BannedEmail,
+    /// An IP in a banned range.
+    BannedIp,
+    /// A `disallowed_keys` fragment.
+    DisallowedKey,
+    /// A `moderation_keys` fragment.
+    ModerationKey,
+    /// No approved comment of this author yet.
+    FirstTimeAuthor,
+}
+
+impl ReasonCode {
+    /// Every code in stored order: a code is stored as its position + 1, so this list is
+    /// append only.
+    pub const ALL: [ReasonCode; 11] = [
+        Self::SpamScore,
+        Self::Classifier,
+        Self::Honeypot,
+        Self::TooManyLinks,
+        Self::EmailInContent,
+        Self::Campaign,
+        Self::BannedEmail,
+        Self::BannedIp,
+        Self::DisallowedKey,
+        Self::ModerationKey,
+        Self::FirstTimeAuthor,
+    ];
+
+    /// The stable machine-readable code clients see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SpamScore => "spam_score",
+            Self::Classifier => "classifier",
+            Self::Honeypot => "honeypot",
+            Self::TooManyLinks => "too_many_links",
+            Self::EmailInContent => "email_in_content",
+            Self::Campaign => "campaign",
+            Self::BannedEmail => "banned_email",
+            Self::BannedIp => "banned_ip",
+            Self::DisallowedKey => "disallowed_key",
+            Self::ModerationKey => "moderation_key",
+            Self::FirstTimeAuthor => "first_time_author",
+        }
+    }
+
+    /// The code spelled `text`, if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// The number records store for this code (never 0, which means "none").
+    pub fn stored_id(self) -> u32 {
+        Self::ALL
+            .iter()
+            .position(|&c| c == self)
+            .map_or(0, |i| i as u32 + 1)
+    }
+
+    /// The code stored as `id`, if any.
+    pub fn from_stored_id(id: u32) -> Option<Self> {
+        Self::ALL.get((id as usize).checked_sub(1)?).copied()
+    }
+}
+
+impl std::fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One reason behind a verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reason {
-    /// Stable machine-readable code (`honeypot`, `too_many_links`, `classifier`, ...).
-    pub code: String,
+    /// What produced it.
+    pub code: ReasonCode,
     /// Human-readable explanation.
     pub detail: String,
     /// Push toward spam (positive) or ham (negative).
@@ -66,12 +154,55 @@ pub struct Reason {
 
 impl Reason {
     /// A reason with the given code, detail and weight.
-    pub fn new(code: &str, detail: impl Into<String>, weight: f32) -> Self {
+    pub fn new(code: ReasonCode, detail: impl Into<String>, weight: f32) -> Self {
         Self {
-            code: code.to_owned(),
+            code,
             detail: detail.into(),
             weight,
         }
+    }
+
+    /// The explanation that `feature` pushed the score by `weight` (log-odds).
+    pub fn classifier(feature: &str, weight: f32) -> Self {
+        Self::new(
+            ReasonCode::Classifier,
+            format!("{feature}{}", push_direction(weight)),
+            weight,
+        )
+    }
+
+    /// The feature a classifier reason names, when its detail is exactly what
+    /// [`Reason::classifier`] makes of it; storage then keeps only the feature.
+    pub fn classifier_feature(&self) -> Option<&str> {
+        if self.code != ReasonCode::Classifier {
+            return None;
+        }
+        self.detail.strip_suffix(push_direction(self.weight))
+    }
+}
+
+fn push_direction(weight: f32) -> &'static str {
+    if weight >= 0.0 {
+        " pushes toward spam"
+    } else {
+        " pushes toward ham"
+    }
+}
+
+/// The ground-truth class of a comment, from a dataset or a moderator's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Label {
+    /// Unwanted: adverts, self-promotion, scams.
+    Spam,
+    /// Legitimate.
+    Ham,
+}
+
+impl Label {
+    /// True for [`Label::Spam`], the positive class of every metric.
+    pub fn is_spam(self) -> bool {
+        self == Label::Spam
     }
 }
 

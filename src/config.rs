@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::auth::ModeratorTokens;
+use crate::policy::RuleLists;
 use crate::policy::Thresholds;
-use crate::rules::RuleLists;
 
 /// Everything `commentguard serve` can be told. Every field has a documented default, so an
 /// empty file (or none) gives a working service.
@@ -150,7 +150,7 @@ impl Config {
         Ok(config)
     }
 
-    /// The rule lists to compile into [`crate::rules::SiteRules`].
+    /// The rule lists to compile into [`crate::policy::SiteRules`].
     pub fn rule_lists(&self) -> RuleLists {
         RuleLists {
             moderation_keys: self.moderation_keys.clone(),

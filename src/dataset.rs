@@ -32,22 +32,7 @@ impl fmt::Display for Format {
     }
 }
 
-/// The ground-truth class of a comment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Label {
-    /// Unwanted: adverts, self-promotion, scams.
-    Spam,
-    /// Legitimate.
-    Ham,
-}
-
-impl Label {
-    /// True for [`Label::Spam`], the positive class of every metric.
-    pub fn is_spam(self) -> bool {
-        self == Label::Spam
-    }
-}
+pub use crate::comment::Label;
 
 /// One labelled comment, whatever the source format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

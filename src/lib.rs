@@ -4,13 +4,14 @@
 //! - [`api`]: the tonic services; the only place protobuf meets domain types.
 //! - [`validate`]: field rules and email privacy checks on a submission.
 //! - [`classifier`]: text in, spam probability and its explanation out (pure library).
-//! - [`live_model`]: the model in service, reloaded on `SIGHUP`.
+//! - [`scoring`]: the model in service (reloaded on `SIGHUP`) and the online layer learning
+//!   from moderators' labels, behind one scorer.
+//! - [`pipeline`]: submission in, verdict out — validation, checks, scoring, every rule.
 //! - [`plot`]: score distribution and ROC plots.
-//! - [`policy`]: site rules and thresholds turn a score into a status with reasons.
+//! - [`policy`]: every rule and threshold: built-in rules, configured lists, trackers (flood,
+//!   campaigns), thresholds; the strictest wins.
 //! - [`moderation`]: moderator actions, status transitions, audit entries, queue events.
 //! - [`auth`]: moderator tokens, compared in constant time.
-//! - [`learner`]: the live model's online layer learning from moderator labels.
-//! - [`rules`]: site rules from configuration: word lists, bans, flood, campaigns.
 //! - [`store`]: sled trees, records, and the group-commit writer.
 //! - [`privacy`]: finding and masking emails; the keyed hash that replaces them in indexes.
 //! - [`comment`]: the domain types.
@@ -31,15 +32,14 @@ pub mod cli;
 pub mod comment;
 pub mod config;
 pub mod dataset;
-pub mod learner;
-pub mod live_model;
 pub mod metrics;
 pub mod moderation;
+pub mod pipeline;
 pub mod plot;
 pub mod policy;
 pub mod privacy;
 pub mod replay;
-pub mod rules;
+pub mod scoring;
 pub mod server;
 pub mod store;
 pub mod validate;

@@ -2,8 +2,8 @@
 //! which, and the records a decision leaves (the decision on the comment, the audit entry, the
 //! label the classifier learns from, the event watchers see).
 
+use crate::comment::Label;
 use crate::comment::{CommentId, Status, StoredComment};
-use crate::dataset::Label;
 
 /// What a moderator can do to a comment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,7 +1,7 @@
 //! Starting and stopping the service: one entry point shared by `main` and the tests.
 
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -15,11 +15,10 @@ use crate::api::pb::comment_service_server::CommentServiceServer;
 use crate::api::pb::moderation_service_server::ModerationServiceServer;
 use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, Shared, pb};
 use crate::config::Config;
-use crate::learner::Learner;
-use crate::live_model::LiveModel;
-use crate::policy::Policy;
+use crate::pipeline::{Parts, Pipeline};
+use crate::policy::SiteRules;
 use crate::privacy::EmailHasher;
-use crate::rules::{Campaigns, Flood, SiteRules};
+use crate::scoring::Scorer;
 use crate::store::Committer;
 use crate::store::{Store, StoreOptions};
 
@@ -32,29 +31,43 @@ pub const WATCH_BUFFER: usize = 1024;
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 const DAY_SECONDS: u64 = 24 * 60 * 60;
 
-/// Recompiles the site rules from the configuration file on every `SIGHUP`, until aborted.
-/// A file that does not read or compile leaves the current rules in force.
-async fn reload_rules_on_sighup(shared: Arc<Shared>, file: std::path::PathBuf) {
+/// On every `SIGHUP`, until aborted: reloads the model file and, when the service was started
+/// with a configuration file, recompiles the site lists from it. Whatever does not load leaves
+/// what is in force in place.
+async fn reload_on_sighup(pipeline: Arc<Pipeline>, file: Option<std::path::PathBuf>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; site rule reload by signal is off");
+            tracing::warn!("cannot listen for SIGHUP; reloading by signal is off");
             return;
         };
         while hangups.recv().await.is_some() {
-            let compiled = Config::from_file(&file).and_then(|c| {
-                SiteRules::compile(&c.rule_lists(), &shared.hasher).map_err(anyhow::Error::from)
-            });
-            match compiled {
-                Ok(rules) => {
-                    shared.replace_rules(rules);
-                    tracing::info!("site rules reloaded");
-                }
+            match pipeline.scorer().reload_model() {
+                Ok(model) => tracing::info!(model = model.version(), "model reloaded"),
                 Err(e) => {
-                    tracing::error!(cause = %e, "site rules reload failed; keeping the current rules")
+                    tracing::error!(cause = %e, "model reload failed; keeping the current model")
                 }
             }
+            if let Some(file) = &file {
+                reload_lists(&pipeline, file);
+            }
+        }
+    }
+}
+
+/// Recompiles the site lists from the configuration file and puts them in force.
+fn reload_lists(pipeline: &Pipeline, file: &std::path::Path) {
+    let compiled = Config::from_file(file).and_then(|c| {
+        SiteRules::compile(&c.rule_lists(), pipeline.hasher()).map_err(anyhow::Error::from)
+    });
+    match compiled {
+        Ok(lists) => {
+            pipeline.replace_lists(lists);
+            tracing::info!("site rules reloaded");
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "site rules reload failed; keeping the current rules")
         }
     }
 }
@@ -83,7 +96,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let model = LiveModel::load(config.model.clone()).with_context(|| {
+    let scorer = Scorer::load(config.model.clone()).with_context(|| {
         format!(
             "cannot load the spam model {}; pass --model FILE or train one with `commentguard train`",
             config.model.display()
@@ -102,16 +115,13 @@ pub async fn run(
         .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
     let (committer, committer_task) = store.start_committer(config.commit_batch);
 
-    let model = Arc::new(model);
-    let reloader = tokio::spawn(Arc::clone(&model).reload_on_sighup());
     let rules = SiteRules::compile(&config.rule_lists(), &hasher).context("invalid site rules")?;
     config
         .moderator_tokens
         .validate()
         .context("invalid moderator tokens")?;
-    let learner = Learner::default();
     let labels = store.labels().context("cannot read moderator labels")?;
-    learner.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
+    scorer.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
     let (events, _) = broadcast::channel(WATCH_BUFFER);
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
     let retention = (config.retention_days > 0).then(|| {
@@ -120,25 +130,21 @@ pub async fn run(
             Duration::from_secs(config.retention_days * DAY_SECONDS),
         ))
     });
+    let pipeline = Arc::new(Pipeline::new(
+        Parts {
+            store: store.clone(),
+            committer: committer.clone(),
+            scorer: Arc::new(scorer),
+            hasher,
+            lists: rules,
+        },
+        config,
+    ));
+    let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&pipeline), config.file.clone()));
     let shared = Arc::new(Shared {
         store: store.clone(),
         committer,
-        model: Arc::clone(&model),
-        hasher,
-        policy: Policy {
-            thresholds: config.thresholds,
-            max_links: config.max_links,
-        },
-        rules: RwLock::new(Arc::new(rules)),
-        flood: Flood::new(Duration::from_secs(config.flood_interval)),
-        campaigns: Campaigns::new(
-            Duration::from_secs(config.campaign_window),
-            config.campaign_min_authors,
-        ),
-        require_prior_approval: config.require_prior_approval,
-        close_after: (config.close_after_days > 0)
-            .then(|| Duration::from_secs(config.close_after_days * DAY_SECONDS)),
-        learner,
+        pipeline,
         events,
         moderators: config.moderator_tokens.clone(),
         closing: closing_rx,
@@ -149,10 +155,6 @@ pub async fn run(
              (set COMMENTGUARD_MODERATOR_TOKENS or --moderator-token NAME=TOKEN)"
         );
     }
-    let rules_reloader = config
-        .file
-        .clone()
-        .map(|file| tokio::spawn(reload_rules_on_sighup(Arc::clone(&shared), file)));
     let comments = CommentServiceServer::new(CommentApi::new(Arc::clone(&shared)))
         .max_decoding_message_size(config.max_message_bytes);
     let moderation = ModerationServiceServer::new(ModerationApi::new(Arc::clone(&shared)))
@@ -169,7 +171,7 @@ pub async fn run(
     let address = listener.local_addr()?;
     tracing::info!(
         %address,
-        model = model.get().version(),
+        model = shared.pipeline.scorer().model_version(),
         "listening"
     );
     println!("commentguard listening on {address}");
@@ -218,10 +220,6 @@ pub async fn run(
     }
 
     reloader.abort();
-    if let Some(rules_reloader) = rules_reloader {
-        rules_reloader.abort();
-        let _ = rules_reloader.await;
-    }
     if let Some(retention) = retention {
         retention.abort();
         let _ = retention.await;

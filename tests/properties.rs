@@ -2,7 +2,7 @@
 //! arbitrary Unicode, empty and huge fields, and control characters.
 
 use commentguard::comment::{
-    ClientContext, CommentId, Reason, Status, StoredComment, Submission, Verdict,
+    ClientContext, CommentId, Reason, ReasonCode, Status, StoredComment, Submission, Verdict,
 };
 use commentguard::moderation::Decision;
 use commentguard::store::record;
@@ -84,7 +84,7 @@ proptest! {
         score in 0f32..=1f32, status in 1u8..=4, created in any::<u64>(), hash in any::<[u8; 32]>(),
         // A decision always names its moderator (an empty name reads as "no decision").
         decided in prop::option::of(("[a-z]{1,12}", 1u64.., prop::option::of(1u8..=3))),
-        reasons in prop::collection::vec((any::<String>(), any::<String>(), -1e6f32..1e6f32), 0..4),
+        reasons in prop::collection::vec((0..ReasonCode::ALL.len(), any::<String>(), -1e6f32..1e6f32), 0..4),
     ) {
         let comment = StoredComment {
             id: CommentId::generate(),
@@ -97,7 +97,7 @@ proptest! {
             verdict: Verdict {
                 status: Status::from_byte(status).unwrap(),
                 spam_score: score,
-                reasons: reasons.into_iter().map(|(code, detail, weight)| Reason { code, detail, weight }).collect(),
+                reasons: reasons.into_iter().map(|(code, detail, weight)| Reason { code: ReasonCode::ALL[code], detail, weight }).collect(),
             },
             model_version: "m".into(),
             email_hash: hash,

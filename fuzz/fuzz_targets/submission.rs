@@ -1,53 +1,76 @@
-//! Bytes off the wire → protobuf decoding → validation → scoring → rules → record encoding,
-//! the whole path a submission takes before storage. Nothing on it may panic, and a record
-//! the service would store must read back as written.
+//! Bytes off the wire → protobuf decoding → the service's verdict pipeline (validation, parent
+//! and closed-post checks, scoring with the online layer, site lists, flood control, campaigns,
+//! thresholds) → record encoding. Nothing on it may panic, and a record the service would
+//! store must read back as written.
 
 #![no_main]
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use commentguard::api::{pb, submission_input};
-use commentguard::classifier::{CommentText, SpamModel};
-use commentguard::comment::{CommentId, StoredComment};
-use commentguard::policy::Policy;
-use commentguard::store::record;
-use commentguard::validate::validate;
+use commentguard::classifier::CommentText;
+use commentguard::comment::{CommentId, Label, StoredComment};
+use commentguard::config::Config;
+use commentguard::pipeline::{Mode, Parts, Pipeline};
+use commentguard::policy::{RuleLists, SiteRules};
+use commentguard::privacy::EmailHasher;
+use commentguard::scoring::Scorer;
+use commentguard::store::{Store, StoreOptions, record};
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 
-static MODEL: LazyLock<SpamModel> = LazyLock::new(|| {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/default.json");
-    SpamModel::load(std::path::Path::new(path)).expect("the shipped model loads")
+/// A pipeline as `serve` builds it: a real store in a scratch directory, the shipped model
+/// with a few moderator labels learned, and site lists that every field can trip.
+static PIPELINE: LazyLock<(Pipeline, tokio::runtime::Runtime)> = LazyLock::new(|| {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let dir = std::env::temp_dir().join(format!("commentguard-fuzz-{}", std::process::id()));
+    let store = Store::open(&dir, StoreOptions::default()).expect("a scratch store");
+    let (committer, _task) = runtime.block_on(async { store.start_committer(64) });
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/default.json");
+    let scorer = Scorer::load(model.into()).expect("the shipped model loads");
+    for (text, label) in [("cheap pills here", Label::Spam), ("lovely post", Label::Ham)] {
+        let text = CommentText { content: text, author_name: "", author_url: "" };
+        scorer.learn(CommentId::generate(), label, &text);
+    }
+    let hasher = EmailHasher::from_hex(&"ab".repeat(32)).expect("a key");
+    let lists = RuleLists {
+        moderation_keys: vec!["casino".into()],
+        disallowed_keys: vec!["viagra".into()],
+        banned_emails: vec!["bad@example.com".into()],
+        banned_ips: vec!["203.0.113.0/24".into()],
+        closed_posts: vec!["closed".into()],
+    };
+    let lists = SiteRules::compile(&lists, &hasher).expect("lists compile");
+    let config = Config { require_prior_approval: true, ..Config::default() };
+    let parts = Parts { store, committer, scorer: Arc::new(scorer), hasher, lists };
+    (Pipeline::new(parts, &config), runtime)
 });
 
 fuzz_target!(|bytes: &[u8]| {
     let Ok(request) = pb::SubmitCommentRequest::decode(bytes) else {
         return;
     };
+    let pipeline = &PIPELINE.0;
     let input = submission_input(&request);
     // Scoring must cope with anything, valid or not.
-    let raw = MODEL.score(&CommentText {
+    let raw = pipeline.scorer().score(&CommentText {
         content: &request.content,
         author_name: &request.author_name,
         author_url: &request.author_url,
     });
-    assert!((0.0..=1.0).contains(&raw.probability));
-    let Ok(submission) = validate(&input) else {
+    assert!((0.0..=1.0).contains(&raw.scored.probability));
+    let _ = pipeline.judge(&input, Mode::Check);
+    let Ok(judged) = pipeline.judge(&input, Mode::Store) else {
         return;
     };
-    let scored = MODEL.score(&CommentText {
-        content: &submission.content,
-        author_name: &submission.author_name,
-        author_url: submission.author_url.as_deref().unwrap_or(""),
-    });
-    let verdict = Policy::default().decide(&submission, &scored);
+    assert!((0.0..=1.0).contains(&judged.verdict.spam_score));
     let comment = StoredComment {
         id: CommentId::generate(),
         created_at_ms: 0,
-        submission,
-        verdict,
-        model_version: MODEL.version().to_owned(),
-        email_hash: [0; 32],
+        submission: judged.submission,
+        verdict: judged.verdict,
+        model_version: judged.model_version,
+        email_hash: judged.email_hash,
         decision: None,
     };
     let decoded = record::decode(&record::encode(&comment)).expect("a stored record reads back");

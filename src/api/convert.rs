@@ -38,7 +38,7 @@ pub(super) fn status(status: Status) -> pb::CommentStatus {
 
 fn reason(reason: &Reason) -> pb::Reason {
     pb::Reason {
-        code: reason.code.clone(),
+        code: reason.code.as_str().to_owned(),
         detail: reason.detail.clone(),
         weight: reason.weight,
     }

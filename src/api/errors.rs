@@ -8,6 +8,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
 use super::pb;
+use crate::pipeline::Rejection;
 use crate::store::StoreError;
 use crate::validate::FieldViolation;
 
@@ -27,6 +28,17 @@ pub(super) enum Refusal {
     Unauthenticated(&'static str),
     /// The presented token is not a moderator's.
     PermissionDenied,
+}
+
+impl From<Rejection> for Refusal {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Invalid(violations) => Self::Invalid(violations),
+            Rejection::PostClosed => Self::PostClosed,
+            Rejection::Flooded(wait) => Self::Flooded(wait),
+            Rejection::Store(e) => Self::Store(e),
+        }
+    }
 }
 
 impl From<StoreError> for Refusal {

@@ -183,11 +183,10 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
             .await
             .map_err(Refusal::from)?;
         let to = comment.verdict.status;
+        let scorer = self.shared.pipeline.scorer();
         match action.label() {
-            Some(label) => self.shared.learner.learn(id, label, &text_of(&comment)),
-            None if to == CommentStatus::Trash => {
-                self.shared.learner.forget(id, &text_of(&comment));
-            }
+            Some(label) => scorer.learn(id, label, &text_of(&comment)),
+            None if to == CommentStatus::Trash => scorer.forget(id, &text_of(&comment)),
             None => {}
         }
         info!(from = from.as_str(), to = to.as_str(), "moderated");
@@ -213,12 +212,13 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
                 Refusal::Invalid(vec![FieldViolation::new("author_email", "is required")]).into(),
             );
         }
-        let hash = self.shared.hasher.hash(email);
+        let hash = self.shared.pipeline.hasher().hash(email);
         let erased = self.shared.committer.erase_author(hash).await?;
         // The erased comments' labels are gone from the store; count from what remains.
         let labels = self.shared.store.labels()?;
         self.shared
-            .learner
+            .pipeline
+            .scorer()
             .rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
         tracing::Span::current().record("erased", erased);
         info!("author erased");
@@ -318,7 +318,7 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
                 bucket.submissions += 1;
             }
         }
-        let pending = self.shared.policy.thresholds.pending;
+        let pending = self.shared.pipeline.policy().thresholds.pending;
         let (mut labels, mut agreed) = (0u64, 0u64);
         for entry in store.audit_since(0)? {
             if entry.at_ms >= start
@@ -342,7 +342,7 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
         Ok(Response::new(pb::GetStatsResponse {
             by_status,
             intervals: buckets,
-            model_version: self.shared.model.get().version().to_owned(),
+            model_version: self.shared.pipeline.scorer().model_version(),
             agreement_rate: if labels == 0 {
                 0.0
             } else {

@@ -449,7 +449,7 @@ fn assign_folds(docs: &[Prepared<'_>], folds: usize) -> Result<Vec<usize>, Train
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::Label;
+    use crate::comment::Label;
 
     fn c(content: &str, label: Label) -> LabelledComment {
         LabelledComment {

@@ -6,8 +6,8 @@ use prost::Message as _;
 use super::StoreError;
 use super::record::id_from;
 use crate::classifier::CommentText;
+use crate::comment::Label;
 use crate::comment::{CommentId, StoredComment};
-use crate::dataset::Label;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct LabelV1 {

@@ -4,34 +4,17 @@
 use prost::Message as _;
 
 use crate::comment::{
-    ClientContext, CommentId, Reason, Status, StoredComment, Submission, Verdict,
+    ClientContext, CommentId, Reason, ReasonCode, Status, StoredComment, Submission, Verdict,
 };
 
 use super::StoreError;
 use crate::moderation::Decision;
-use crate::policy::{CLASSIFIER, classifier_detail, classifier_feature};
 
 /// The record format this build writes and the newest it reads.
 ///
 /// Version 2 stores reasons compactly (a number for a known code, only the feature of a
 /// classifier explanation); version 1 records are still read.
 pub const RECORD_VERSION: u8 = 2;
-
-/// Reason codes stored as numbers (`index + 1`). Append only: a stored number must keep
-/// naming the same code.
-const KNOWN_CODES: [&str; 11] = [
-    "spam_score",
-    "classifier",
-    "honeypot",
-    "too_many_links",
-    "email_in_content",
-    "campaign",
-    "banned_email",
-    "banned_ip",
-    "disallowed_key",
-    "moderation_key",
-    "first_time_author",
-];
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct RecordV1 {
@@ -94,49 +77,35 @@ struct ReasonV1 {
 
 impl ReasonV1 {
     fn compact(reason: &Reason) -> Self {
-        let code_id = KNOWN_CODES
-            .iter()
-            .position(|&known| known == reason.code)
-            .map_or(0, |i| i as u32 + 1);
-        let feature = (reason.code == CLASSIFIER)
-            .then(|| classifier_feature(&reason.detail, reason.weight))
-            .flatten()
-            .filter(|feature| !feature.is_empty());
+        let feature = reason.classifier_feature().filter(|f| !f.is_empty());
         Self {
-            code: if code_id == 0 {
-                reason.code.clone()
-            } else {
-                String::new()
-            },
+            code: String::new(),
             detail: if feature.is_some() {
                 String::new()
             } else {
                 reason.detail.clone()
             },
             weight: reason.weight,
-            code_id,
+            code_id: reason.code.stored_id(),
             feature: feature.unwrap_or_default().to_owned(),
         }
     }
 
     fn expand(self) -> Result<Reason, StoreError> {
         let code = match self.code_id {
-            0 => self.code,
-            n => KNOWN_CODES
-                .get(n as usize - 1)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown reason code {n}")))?
-                .to_string(),
-        };
-        let detail = if self.feature.is_empty() {
-            self.detail
-        } else {
-            classifier_detail(&self.feature, self.weight)
-        };
-        Ok(Reason {
-            code,
-            detail,
-            weight: self.weight,
-        })
+            0 => ReasonCode::parse(&self.code),
+            n => ReasonCode::from_stored_id(n),
+        }
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "unknown reason code {:?} (number {})",
+                self.code, self.code_id
+            ))
+        })?;
+        if self.feature.is_empty() {
+            return Ok(Reason::new(code, self.detail, self.weight));
+        }
+        Ok(Reason::classifier(&self.feature, self.weight))
     }
 }
 
@@ -285,7 +254,7 @@ pub(crate) mod tests {
             verdict: Verdict {
                 status: Status::Pending,
                 spam_score: 0.6,
-                reasons: vec![Reason::new("spam_score", "d", 0.6)],
+                reasons: vec![Reason::new(ReasonCode::SpamScore, "d", 0.6)],
             },
             model_version: "m@1".into(),
             email_hash: [7; 32],
@@ -307,11 +276,11 @@ pub(crate) mod tests {
     fn stores_classifier_explanations_by_feature_and_reads_version_1() {
         let mut comment = sample();
         comment.verdict.reasons = vec![
-            Reason::new(CLASSIFIER, classifier_detail("my channel", 1.25), 1.25),
-            Reason::new(CLASSIFIER, classifier_detail("\"vid\"", -0.5), -0.5),
+            Reason::classifier("my channel", 1.25),
+            Reason::classifier("\"vid\"", -0.5),
             // Not in the usual form: kept verbatim.
-            Reason::new(CLASSIFIER, "my channel pushes toward ham", 0.5),
-            Reason::new("site_specific", "a code this build does not know", 0.1),
+            Reason::new(ReasonCode::Classifier, "my channel pushes toward ham", 0.5),
+            Reason::new(ReasonCode::FirstTimeAuthor, "no approved comment yet", 0.5),
         ];
         let compact = encode(&comment);
         assert_eq!(decode(&compact).unwrap(), comment);
@@ -326,7 +295,7 @@ pub(crate) mod tests {
         let mut record = RecordV1::decode(&bytes[1..]).unwrap();
         for (stored, reason) in record.reasons.iter_mut().zip(&comment.verdict.reasons) {
             *stored = ReasonV1 {
-                code: reason.code.clone(),
+                code: reason.code.as_str().to_owned(),
                 detail: reason.detail.clone(),
                 weight: reason.weight,
                 code_id: 0,
@@ -337,6 +306,33 @@ pub(crate) mod tests {
         bytes[0] = 1;
         record.encode(&mut bytes).unwrap();
         bytes
+    }
+
+    #[test]
+    fn every_reason_code_keeps_its_stored_number() {
+        // Records name codes by these numbers: changing one would misread stored data.
+        let numbers: Vec<(u32, &str)> = ReasonCode::ALL
+            .iter()
+            .map(|c| (c.stored_id(), c.as_str()))
+            .collect();
+        assert_eq!(
+            numbers,
+            [
+                (1, "spam_score"),
+                (2, "classifier"),
+                (3, "honeypot"),
+                (4, "too_many_links"),
+                (5, "email_in_content"),
+                (6, "campaign"),
+                (7, "banned_email"),
+                (8, "banned_ip"),
+                (9, "disallowed_key"),
+                (10, "moderation_key"),
+                (11, "first_time_author"),
+            ]
+        );
+        assert_eq!(ReasonCode::from_stored_id(0), None);
+        assert_eq!(ReasonCode::from_stored_id(12), None);
     }
 
     #[test]

@@ -49,27 +49,6 @@ impl LiveModel {
         *slot = Arc::clone(&model);
         Ok(model)
     }
-
-    /// Reloads on every `SIGHUP` until the task is aborted. Failures are logged and the
-    /// current model stays in service.
-    pub async fn reload_on_sighup(self: Arc<Self>) {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-                tracing::warn!("cannot listen for SIGHUP; model reload by signal is off");
-                return;
-            };
-            while hangups.recv().await.is_some() {
-                match self.reload() {
-                    Ok(model) => tracing::info!(model = model.version(), "model reloaded"),
-                    Err(e) => {
-                        tracing::error!(cause = %e, "model reload failed; keeping the current model")
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::sync::RwLock;
 use crate::classifier::normalize::normalize;
 use crate::classifier::{CommentText, Contribution, Scored};
 use crate::comment::CommentId;
-use crate::dataset::Label;
+use crate::comment::Label;
 
 /// Largest shift, in log-odds, that labels can give a score.
 pub const MAX_ADJUSTMENT: f64 = 4.0;

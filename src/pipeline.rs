@@ -1,0 +1,280 @@
+//! Submission in, verdict out: the one place that decides what happens to a comment.
+//!
+//! validate (fields, privacy) → parent and closed-post checks → score (model + what moderators
+//! taught it) → site lists, first-time authors, flood control, campaigns → thresholds → a
+//! status with its reasons. Storing adds the commit, whose duplicate check is race-free.
+//! The gRPC handlers, the benches and the fuzz target all go through here.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::classifier::CommentText;
+use crate::comment::{CommentId, Status, StoredComment, Submission, Verdict, now_ms};
+use crate::config::Config;
+use crate::policy::{Campaigns, Flood, Hit, Policy, SiteRules, builtin};
+use crate::privacy::EmailHasher;
+use crate::scoring::Scorer;
+use crate::store::{self, Committer, Store, StoreError};
+use crate::validate::{FieldViolation, SubmissionInput, validate};
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Why a submission gets no verdict (and nothing is stored).
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// Bad fields, one violation each.
+    #[error("invalid fields")]
+    Invalid(Vec<FieldViolation>),
+    /// The post takes no more comments.
+    #[error("the post is closed")]
+    PostClosed,
+    /// The same email or IP commented less than the flood interval ago; retry after this.
+    #[error("too frequent")]
+    Flooded(Duration),
+    /// Storage refused (a duplicate) or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whether the submission is to be stored or only judged (`CheckComment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A dry run: nothing stored, no tracker touched.
+    Check,
+    /// Judged for storing: flood timers start and campaigns count it.
+    Store,
+}
+
+/// A judged submission, not yet stored.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// The submission as validated.
+    pub submission: Submission,
+    /// The decision and its reasons.
+    pub verdict: Verdict,
+    /// The model that scored it.
+    pub model_version: String,
+    /// The keyed hash of the author's email.
+    pub email_hash: [u8; 32],
+}
+
+/// What the pipeline is built from.
+#[derive(Debug)]
+pub struct Parts {
+    /// Reads: parents, post ages, duplicates, author statistics.
+    pub store: Store,
+    /// Durable writes.
+    pub committer: Committer,
+    /// The model and the online layer.
+    pub scorer: Arc<Scorer>,
+    /// Keyed hash for emails.
+    pub hasher: EmailHasher,
+    /// The compiled site lists.
+    pub lists: SiteRules,
+}
+
+/// The verdict pipeline with everything it depends on.
+#[derive(Debug)]
+pub struct Pipeline {
+    store: Store,
+    committer: Committer,
+    scorer: Arc<Scorer>,
+    hasher: EmailHasher,
+    policy: Policy,
+    lists: RwLock<Arc<SiteRules>>,
+    flood: Flood,
+    campaigns: Campaigns,
+    require_prior_approval: bool,
+    close_after: Option<Duration>,
+}
+
+impl Pipeline {
+    /// A pipeline over `parts` with the rule settings of `config`.
+    pub fn new(parts: Parts, config: &Config) -> Self {
+        Self {
+            store: parts.store,
+            committer: parts.committer,
+            scorer: parts.scorer,
+            hasher: parts.hasher,
+            policy: Policy {
+                thresholds: config.thresholds,
+                max_links: config.max_links,
+            },
+            lists: RwLock::new(Arc::new(parts.lists)),
+            flood: Flood::new(Duration::from_secs(config.flood_interval)),
+            campaigns: Campaigns::new(
+                Duration::from_secs(config.campaign_window),
+                config.campaign_min_authors,
+            ),
+            require_prior_approval: config.require_prior_approval,
+            close_after: (config.close_after_days > 0)
+                .then(|| DAY * config.close_after_days as u32),
+        }
+    }
+
+    /// The verdict a submission would get; nothing is stored and no tracker changes.
+    ///
+    /// # Errors
+    /// As [`Pipeline::judge`], and a duplicate of a stored comment.
+    pub fn check(&self, input: &SubmissionInput<'_>) -> Result<Judged, Rejection> {
+        self.judge(input, Mode::Check)
+    }
+
+    /// Judges and stores a submission; returns once it is on disk.
+    ///
+    /// # Errors
+    /// As [`Pipeline::judge`], a duplicate, or a storage failure.
+    pub async fn submit(&self, input: &SubmissionInput<'_>) -> Result<StoredComment, Rejection> {
+        let judged = self.judge(input, Mode::Store)?;
+        let comment = StoredComment {
+            id: CommentId::generate(),
+            created_at_ms: now_ms(),
+            email_hash: judged.email_hash,
+            submission: judged.submission,
+            verdict: judged.verdict,
+            model_version: judged.model_version,
+            decision: None,
+        };
+        if let Err(e) = self.committer.insert(&comment).await {
+            // Not stored, so it does not count against the author's flood interval.
+            self.flood
+                .cancel(comment.email_hash, comment.submission.context.ip);
+            return Err(e.into());
+        }
+        Ok(comment)
+    }
+
+    /// Validation, parent and closed-post checks, scoring and every rule.
+    ///
+    /// # Errors
+    /// Invalid fields, a closed post, a flood (when storing), or a failed read.
+    pub fn judge(&self, input: &SubmissionInput<'_>, mode: Mode) -> Result<Judged, Rejection> {
+        let submission = self.validated(input)?;
+        let lists = self.lists();
+        if lists.is_closed(&submission.post_id) || self.too_old(&submission.post_id)? {
+            return Err(Rejection::PostClosed);
+        }
+        let email_hash = self.hasher.hash(&submission.author_email);
+        if mode == Mode::Check {
+            // When storing, the commit finds duplicates (race-free); a dry run looks them up.
+            self.refuse_duplicate(&submission, &email_hash)?;
+        }
+        let text = CommentText {
+            content: &submission.content,
+            author_name: &submission.author_name,
+            author_url: submission.author_url.as_deref().unwrap_or(""),
+        };
+        let scoring = self.scorer.score(&text);
+        let mut hits = lists.check(&submission, &email_hash);
+        if self.require_prior_approval && self.store.author_stats(&email_hash)?.approved == 0 {
+            hits.push(builtin::first_time_author());
+        }
+        if mode == Mode::Store {
+            hits.extend(self.track(&submission, email_hash)?);
+        }
+        let verdict = self.policy.decide_with(&submission, &scoring.scored, hits);
+        Ok(Judged {
+            submission,
+            verdict,
+            model_version: scoring.model_version,
+            email_hash,
+        })
+    }
+
+    /// Flood control (starting the author's timer) and campaign counting, for a submission
+    /// about to be stored.
+    fn track(
+        &self,
+        submission: &Submission,
+        email_hash: [u8; 32],
+    ) -> Result<Option<Hit>, Rejection> {
+        if let Err(wait) = self.flood.try_start(email_hash, submission.context.ip) {
+            // A double-click within the interval is a duplicate, not a flood.
+            self.refuse_duplicate(submission, &email_hash)?;
+            return Err(Rejection::Flooded(wait));
+        }
+        Ok(self.campaigns.observe(&submission.content, email_hash))
+    }
+
+    /// The submission validated, with a parent that is an approved comment of its post.
+    fn validated(&self, input: &SubmissionInput<'_>) -> Result<Submission, Rejection> {
+        let parent_problem = match CommentId::parse(input.parent_id.trim()) {
+            Some(parent) => self.parent_problem(input.post_id.trim(), parent)?,
+            None => None,
+        };
+        match (validate(input), parent_problem) {
+            (Ok(submission), None) => Ok(submission),
+            (Ok(_), Some(problem)) => Err(Rejection::Invalid(vec![problem])),
+            (Err(mut violations), problem) => {
+                violations.extend(problem);
+                Err(Rejection::Invalid(violations))
+            }
+        }
+    }
+
+    /// Why `parent` cannot be replied to in `post_id`, if it cannot.
+    fn parent_problem(
+        &self,
+        post_id: &str,
+        parent: CommentId,
+    ) -> Result<Option<FieldViolation>, StoreError> {
+        let ok = self.store.get(parent)?.is_some_and(|p| {
+            p.verdict.status == Status::Approved && p.submission.post_id == post_id
+        });
+        Ok((!ok)
+            .then(|| FieldViolation::new("parent_id", "names no approved comment of this post")))
+    }
+
+    /// Whether the post's first comment is older than `close_after_days`.
+    fn too_old(&self, post_id: &str) -> Result<bool, StoreError> {
+        let Some(limit) = self.close_after else {
+            return Ok(false);
+        };
+        Ok(match self.store.first_comment_ms(post_id)? {
+            Some(first) => now_ms().saturating_sub(first) > limit.as_millis() as u64,
+            None => false,
+        })
+    }
+
+    /// A duplicate of a stored comment is refused as such.
+    fn refuse_duplicate(
+        &self,
+        submission: &Submission,
+        email_hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        let key = store::keys::duplicate_key(&submission.post_id, email_hash, &submission.content);
+        match self.store.find_duplicate(&key)? {
+            Some(existing) => Err(StoreError::Duplicate(existing)),
+            None => Ok(()),
+        }
+    }
+
+    /// The site lists in force now.
+    pub fn lists(&self) -> Arc<SiteRules> {
+        match self.lists.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts new site lists in force; submissions already being judged finish on the old ones.
+    pub fn replace_lists(&self, lists: SiteRules) {
+        let mut slot = self.lists.write().unwrap_or_else(|p| p.into_inner());
+        *slot = Arc::new(lists);
+    }
+
+    /// The scorer, for moderators' labels and model reloads.
+    pub fn scorer(&self) -> &Scorer {
+        &self.scorer
+    }
+
+    /// The keyed hash that stands for emails.
+    pub fn hasher(&self) -> &EmailHasher {
+        &self.hasher
+    }
+
+    /// The thresholds and built-in rule settings.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+}

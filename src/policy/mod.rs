@@ -1,0 +1,187 @@
+//! Site policy: every rule that can hold or refuse a comment, and the thresholds that turn a
+//! spam score into a status. The strictest rule wins; every rule that fired is a reason.
+//!
+//! # Layout
+//! - [`thresholds`]: spam probability → status.
+//! - [`builtin`]: rules every site gets (honeypot, links, email in content, first-time author).
+//! - [`lists`]: the configured lists (words, bans, closed posts), compiled once.
+//! - [`trackers`]: in-memory state across submissions (flood control, campaigns).
+
+pub mod builtin;
+pub mod lists;
+pub mod thresholds;
+pub mod trackers;
+
+pub use builtin::count_links;
+pub use lists::{RuleError, RuleLists, SiteRules};
+pub use thresholds::Thresholds;
+pub use trackers::{Campaigns, Flood};
+
+use crate::classifier::Scored;
+use crate::comment::{Reason, ReasonCode, Status, Submission, Verdict};
+
+/// Weight of a reason that decides SPAM on its own.
+pub const DECISIVE: f32 = 1.0;
+/// Weight of a reason that holds a comment for review.
+pub const HOLD: f32 = 0.5;
+
+/// A rule that fired: the status it asks for and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The status the rule asks for (the verdict may end up stricter, never milder).
+    pub status: Status,
+    /// Why, as shown to the site and the moderators.
+    pub reason: Reason,
+}
+
+impl Hit {
+    /// A rule that decides SPAM on its own.
+    pub fn spam(code: ReasonCode, detail: impl Into<String>) -> Self {
+        Self {
+            status: Status::Spam,
+            reason: Reason::new(code, detail, DECISIVE),
+        }
+    }
+
+    /// A rule that holds the comment for a moderator.
+    pub fn hold(code: ReasonCode, detail: impl Into<String>) -> Self {
+        Self {
+            status: Status::Pending,
+            reason: Reason::new(code, detail, HOLD),
+        }
+    }
+}
+
+/// The settings that decide a verdict from the rules that fired and the score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Spam-probability thresholds.
+    pub thresholds: Thresholds,
+    /// Links at or above this count hold the comment; 0 disables the rule.
+    pub max_links: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            thresholds: Thresholds::default(),
+            max_links: crate::config::Config::DEFAULT_MAX_LINKS,
+        }
+    }
+}
+
+impl Policy {
+    /// The verdict from the built-in rules and the thresholds alone.
+    pub fn decide(&self, submission: &Submission, scored: &Scored) -> Verdict {
+        self.decide_with(submission, scored, Vec::new())
+    }
+
+    /// The verdict on a valid submission with its score, counting rules that already fired
+    /// (site lists, trackers): the strictest status wins, and reasons come deciding ones
+    /// first (those hits, the built-in rules, the score), then the classifier's explanation.
+    pub fn decide_with(&self, submission: &Submission, scored: &Scored, hits: Vec<Hit>) -> Verdict {
+        let builtin = builtin::check(submission, self.max_links);
+        let by_score = self
+            .thresholds
+            .judge(scored)
+            .map(|(status, reason)| Hit { status, reason });
+        let fired = hits.into_iter().chain(builtin).chain(by_score);
+        let mut status = Status::Approved;
+        let mut reasons = Vec::new();
+        for hit in fired {
+            if hit.status.severity() > status.severity() {
+                status = hit.status;
+            }
+            reasons.push(hit.reason);
+        }
+        let explanation = scored.toward_spam.iter().chain(&scored.toward_ham);
+        reasons.extend(explanation.map(|c| Reason::classifier(&c.feature, c.weight as f32)));
+        Verdict {
+            status,
+            spam_score: scored.probability as f32,
+            reasons,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::Contribution;
+    use crate::comment::ClientContext;
+
+    fn submission(content: &str) -> Submission {
+        Submission {
+            post_id: "p".into(),
+            parent_id: None,
+            author_name: "n".into(),
+            author_email: "n@example.com".into(),
+            author_url: None,
+            content: content.into(),
+            context: ClientContext::default(),
+        }
+    }
+
+    fn scored(probability: f64) -> Scored {
+        Scored {
+            probability,
+            toward_spam: vec![Contribution {
+                feature: "\"subscribe\"".into(),
+                weight: 1.2,
+            }],
+            toward_ham: vec![Contribution {
+                feature: "\"song\"".into(),
+                weight: -0.7,
+            }],
+        }
+    }
+
+    fn codes(verdict: &Verdict) -> Vec<&str> {
+        verdict.reasons.iter().map(|r| r.code.as_str()).collect()
+    }
+
+    #[test]
+    fn thresholds_map_scores_to_statuses() {
+        let policy = Policy::default();
+        let clean = submission("lovely song");
+        assert_eq!(policy.decide(&clean, &scored(0.1)).status, Status::Approved);
+        assert_eq!(policy.decide(&clean, &scored(0.5)).status, Status::Pending);
+        assert_eq!(policy.decide(&clean, &scored(0.9)).status, Status::Spam);
+        let verdict = policy.decide(&clean, &scored(0.95));
+        assert_eq!(codes(&verdict), ["spam_score", "classifier", "classifier"]);
+        assert!(verdict.reasons[2].weight < 0.0);
+    }
+
+    #[test]
+    fn rules_raise_but_never_lower_the_status() {
+        let policy = Policy::default();
+        let mut bot = submission("hi");
+        bot.context.honeypot = "x".into();
+        let verdict = policy.decide(&bot, &scored(0.0));
+        assert_eq!(verdict.status, Status::Spam);
+        assert_eq!(codes(&verdict)[0], "honeypot");
+
+        let links = submission("see http://a.example and www.b.example");
+        let verdict = policy.decide(&links, &scored(0.0));
+        assert_eq!(verdict.status, Status::Pending);
+        assert_eq!(codes(&verdict)[0], "too_many_links");
+        assert_eq!(policy.decide(&links, &scored(0.95)).status, Status::Spam);
+
+        let mail = submission("write to me@example.com");
+        assert_eq!(
+            codes(&policy.decide(&mail, &scored(0.0)))[0],
+            "email_in_content"
+        );
+    }
+
+    #[test]
+    fn link_rule_can_be_disabled_and_counts_anchors() {
+        assert_eq!(count_links(r#"<a href="x">1</a> https://y.example"#), 2);
+        let policy = Policy {
+            max_links: 0,
+            ..Policy::default()
+        };
+        let links = submission("http://a.example http://b.example http://c.example");
+        assert_eq!(policy.decide(&links, &scored(0.0)).status, Status::Approved);
+    }
+}
