@@ -19,6 +19,9 @@ use crate::policy::Thresholds;
 pub struct Config {
     /// Address the gRPC server listens on.
     pub listen: SocketAddr,
+    /// Address of the HTTP listener (moderator console, `/metrics`, `/healthz`, `/readyz`),
+    /// or `off`.
+    pub http_listen: HttpListen,
     /// Directory of the sled database (created when missing).
     pub data_dir: PathBuf,
     /// The spam model file loaded at start.
@@ -86,6 +89,47 @@ pub struct Config {
     pub file: Option<PathBuf>,
 }
 
+/// Where the HTTP listener listens: an address, or `off` for no listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum HttpListen {
+    /// No HTTP listener.
+    Off,
+    /// Listen on this address.
+    On(SocketAddr),
+}
+
+impl std::str::FromStr for HttpListen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "off" => Ok(Self::Off),
+            addr => addr
+                .parse()
+                .map(Self::On)
+                .map_err(|_| format!("{addr:?} is neither an address (HOST:PORT) nor `off`")),
+        }
+    }
+}
+
+impl TryFrom<String> for HttpListen {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl std::fmt::Display for HttpListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Off => f.write_str("off"),
+            Self::On(addr) => addr.fmt(f),
+        }
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -99,6 +143,9 @@ pub enum LogFormat {
 impl Config {
     /// Default listen address: loopback only, so a fresh install is not exposed by accident.
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:50051";
+    /// Default HTTP listener: loopback only, like the gRPC one.
+    pub const DEFAULT_HTTP_LISTEN: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
     /// Default database directory, relative to the working directory.
     pub const DEFAULT_DATA_DIR: &'static str = "./data";
     /// Default model file: the one shipped in `models/`.
@@ -178,6 +225,7 @@ impl Default for Config {
             listen: Self::DEFAULT_LISTEN
                 .parse()
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051))),
+            http_listen: HttpListen::On(Self::DEFAULT_HTTP_LISTEN),
             data_dir: PathBuf::from(Self::DEFAULT_DATA_DIR),
             model: PathBuf::from(Self::DEFAULT_MODEL),
             hmac_secret: None,
@@ -227,6 +275,12 @@ mod tests {
         assert_eq!(config.thresholds.spam, 0.8);
         assert_eq!(config.thresholds.pending, Thresholds::DEFAULT_PENDING);
         assert!(toml::from_str::<Config>("max_link = 5").is_err());
+        let config: Config = toml::from_str("http_listen = \"off\"").unwrap();
+        assert_eq!(config.http_listen, HttpListen::Off);
+        let config: Config = toml::from_str("http_listen = \"0.0.0.0:9090\"").unwrap();
+        assert_eq!(config.http_listen.to_string(), "0.0.0.0:9090");
+        assert!(toml::from_str::<Config>("http_listen = \"nowhere\"").is_err());
+        assert_eq!(Config::default().http_listen.to_string(), "127.0.0.1:8080");
         let config: Config = toml::from_str(
             "flood_interval = 0\nmoderation_keys = [\"casino\"]\n[moderator_tokens]\nalice = \"0123456789abcdef\"\n",
         )

@@ -32,6 +32,7 @@ pub mod cli;
 pub mod comment;
 pub mod config;
 pub mod dataset;
+pub mod http;
 pub mod metrics;
 pub mod moderation;
 pub mod pipeline;
@@ -42,6 +43,7 @@ pub mod replay;
 pub mod scoring;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod validate;
 
 pub use config::Config;

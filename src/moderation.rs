@@ -113,6 +113,43 @@ pub struct AuditEntry {
     pub spam_score: f32,
 }
 
+/// How often moderators agreed with the classifier: of the labelling decisions (approve, mark
+/// spam), those where the score at submission was on the same side of the pending threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Agreement {
+    /// Labelling decisions.
+    pub labels: u64,
+    /// Of those, the ones the classifier agreed with.
+    pub agreed: u64,
+}
+
+impl Agreement {
+    /// Counts over `entries`, with comments scoring at least `pending` counted as flagged.
+    pub fn of(entries: &[AuditEntry], pending: f64) -> Self {
+        let mut counts = Self::default();
+        for entry in entries {
+            let flagged = f64::from(entry.spam_score) >= pending;
+            let agreed = match entry.action {
+                Action::MarkSpam => flagged,
+                Action::Approve => !flagged,
+                _ => continue,
+            };
+            counts.labels += 1;
+            counts.agreed += u64::from(agreed);
+        }
+        counts
+    }
+
+    /// The share agreed with, 0 when there were no labels.
+    pub fn rate(&self) -> f64 {
+        if self.labels == 0 {
+            0.0
+        } else {
+            self.agreed as f64 / self.labels as f64
+        }
+    }
+}
+
 /// A change in the review queue, for watchers.
 #[derive(Debug, Clone)]
 pub enum QueueEvent {

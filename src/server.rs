@@ -175,6 +175,7 @@ pub async fn run(
         "listening"
     );
     println!("commentguard listening on {address}");
+    let http = crate::http::start(config.http_listen, Arc::clone(&shared)).await?;
     drop(shared);
 
     let (signalled, on_signal) = tokio::sync::oneshot::channel();
@@ -185,6 +186,7 @@ pub async fn run(
         .timeout(config.request_timeout())
         .load_shed(true)
         .concurrency_limit_per_connection(config.max_concurrent_per_connection.max(1))
+        .layer(crate::telemetry::RpcMetricsLayer)
         .layer(OversizeAsResourceExhausted)
         .layer(AdmissionLayer::new(
             config.max_concurrent_requests,
@@ -219,6 +221,9 @@ pub async fn run(
         }
     }
 
+    if let Some(http) = http {
+        http.stopped(grace).await;
+    }
     reloader.abort();
     if let Some(retention) = retention {
         retention.abort();

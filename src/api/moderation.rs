@@ -16,7 +16,7 @@ use super::pb;
 use super::service::Shared;
 use crate::classifier::CommentText;
 use crate::comment::{CommentId, Status as CommentStatus, StoredComment, now_ms};
-use crate::moderation::{Action, QueueEvent};
+use crate::moderation::{Action, Agreement, QueueEvent};
 use crate::validate::FieldViolation;
 
 /// Default and largest page of `ListQueue` and `ListAudit`.
@@ -54,6 +54,40 @@ fn text_of(comment: &StoredComment) -> CommentText<'_> {
         content: &s.content,
         author_name: &s.author_name,
         author_url: s.author_url.as_deref().unwrap_or(""),
+    }
+}
+
+impl Shared {
+    /// A moderator's decision, the same from every door (gRPC `ModerateComment`, the console):
+    /// the durable change with its audit entry under `moderator`'s name, the label the
+    /// classifier learns (or forgets, when trashed), and the event watchers see. Returns the
+    /// comment as it is now.
+    ///
+    /// # Errors
+    /// Those of [`crate::store::Committer::moderate`]; nothing changes then.
+    pub async fn decide(
+        &self,
+        id: CommentId,
+        action: Action,
+        moderator: &str,
+        note: &str,
+    ) -> Result<StoredComment, crate::store::StoreError> {
+        let (comment, from) = self.committer.moderate(id, action, moderator, note).await?;
+        let to = comment.verdict.status;
+        let scorer = self.pipeline.scorer();
+        match action.label() {
+            Some(label) => scorer.learn(id, label, &text_of(&comment)),
+            None if to == CommentStatus::Trash => scorer.forget(id, &text_of(&comment)),
+            None => {}
+        }
+        info!(from = from.as_str(), to = to.as_str(), "moderated");
+        let event = comment.clone();
+        self.publish(|| QueueEvent::Decided {
+            comment: Box::new(event),
+            action,
+            from,
+        });
+        Ok(comment)
     }
 }
 
@@ -176,27 +210,12 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
         span.record("moderator", moderator.as_str());
         span.record("comment_id", tracing::field::display(id));
         span.record("action", action.as_str());
-        let (comment, from) = self
+        let comment = self
             .shared
-            .committer
-            .moderate(id, action, &moderator, request.note.trim())
+            .decide(id, action, &moderator, request.note.trim())
             .await
             .map_err(Refusal::from)?;
-        let to = comment.verdict.status;
-        let scorer = self.shared.pipeline.scorer();
-        match action.label() {
-            Some(label) => scorer.learn(id, label, &text_of(&comment)),
-            None if to == CommentStatus::Trash => scorer.forget(id, &text_of(&comment)),
-            None => {}
-        }
-        info!(from = from.as_str(), to = to.as_str(), "moderated");
-        let answer = convert::moderated_comment(&comment);
-        self.shared.publish(|| QueueEvent::Decided {
-            comment: Box::new(comment),
-            action,
-            from,
-        });
-        Ok(Response::new(answer))
+        Ok(Response::new(convert::moderated_comment(&comment)))
     }
 
     #[instrument(skip_all, fields(moderator, erased))]
@@ -319,36 +338,19 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
             }
         }
         let pending = self.shared.pipeline.policy().thresholds.pending;
-        let (mut labels, mut agreed) = (0u64, 0u64);
-        for entry in store.audit_since(0)? {
-            if entry.at_ms >= start
-                && let Some(bucket) = slot(entry.at_ms).and_then(|i| buckets.get_mut(i))
-            {
+        let entries = store.audit_since(0)?;
+        for entry in entries.iter().filter(|e| e.at_ms >= start) {
+            if let Some(bucket) = slot(entry.at_ms).and_then(|i| buckets.get_mut(i)) {
                 bucket.decisions += 1;
             }
-            let flagged = f64::from(entry.spam_score) >= pending;
-            match entry.action {
-                Action::MarkSpam => {
-                    labels += 1;
-                    agreed += u64::from(flagged);
-                }
-                Action::Approve => {
-                    labels += 1;
-                    agreed += u64::from(!flagged);
-                }
-                _ => {}
-            }
         }
+        let agreement = Agreement::of(&entries, pending);
         Ok(Response::new(pb::GetStatsResponse {
             by_status,
             intervals: buckets,
             model_version: self.shared.pipeline.scorer().model_version(),
-            agreement_rate: if labels == 0 {
-                0.0
-            } else {
-                agreed as f64 / labels as f64
-            },
-            labels,
+            agreement_rate: agreement.rate(),
+            labels: agreement.labels,
         }))
     }
 

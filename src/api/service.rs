@@ -82,6 +82,7 @@ impl CommentApi {
             elapsed_us = started.elapsed().as_micros() as u64,
             "comment stored"
         );
+        crate::telemetry::metrics().record_verdict(&comment.verdict);
         let answer = convert::verdict_response(comment.id.to_string(), &comment.verdict);
         if comment.verdict.status != CommentStatus::Approved {
             self.shared

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::auth::ModeratorTokens;
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, HttpListen, LogFormat};
 
 /// Arguments of `commentguard serve`. Each flag can also come from the environment variable
 /// named in its help; flags win over the environment, which wins over the file.
@@ -16,6 +16,10 @@ pub struct Args {
     /// Address to listen on [default: 127.0.0.1:50051].
     #[arg(long, env = "COMMENTGUARD_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Address of the moderator console, /metrics and health endpoints, or `off`
+    /// [default: 127.0.0.1:8080].
+    #[arg(long, env = "COMMENTGUARD_HTTP_LISTEN", value_name = "ADDR|off")]
+    pub http_listen: Option<HttpListen>,
     /// Database directory [default: ./data].
     #[arg(long, env = "COMMENTGUARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -69,6 +73,9 @@ impl Args {
         };
         if let Some(listen) = self.listen {
             config.listen = listen;
+        }
+        if let Some(http_listen) = self.http_listen {
+            config.http_listen = http_listen;
         }
         if let Some(dir) = &self.data_dir {
             config.data_dir.clone_from(dir);

@@ -133,8 +133,8 @@ impl Campaigns {
     }
 
     /// The text's fingerprint: a digest of its normalized words with numbers dropped, so
-    /// spacing, case, markup and counters do not tell copies apart.
-    fn fingerprint(content: &str) -> [u8; 8] {
+    /// spacing, case, markup and counters do not tell copies apart. A campaign is named by it.
+    pub fn fingerprint(content: &str) -> [u8; 8] {
         let normalized = normalize(content);
         let mut digest = Sha256::new();
         for word in normalized.text.split_whitespace() {

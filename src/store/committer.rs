@@ -198,7 +198,9 @@ async fn run_committer(
         }
         let jobs = std::mem::take(&mut batch);
         let trees = Arc::clone(&store.inner);
+        let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || apply_batch(&trees, jobs)).await;
+        crate::telemetry::metrics().record_batch(received, started.elapsed());
         match outcome {
             Ok(replies) => {
                 for reply in replies {

@@ -7,6 +7,7 @@ use commentguard::Config;
 use commentguard::api::pb;
 use commentguard::api::pb::comment_service_client::CommentServiceClient;
 use commentguard::api::pb::moderation_service_client::ModerationServiceClient;
+use commentguard::config::HttpListen;
 use tokio::sync::oneshot;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
@@ -38,6 +39,8 @@ pub fn config(data_dir: &Path) -> Config {
         model: shipped_model(),
         flood_interval: 0,
         campaign_min_authors: 0,
+        // Tests run in parallel: none may take the fixed default HTTP port.
+        http_listen: HttpListen::Off,
         ..Config::default()
     };
     config.moderator_tokens.insert("alice", ALICE).unwrap();
@@ -181,7 +184,7 @@ pub fn start_binary(data_dir: &Path) -> (std::process::Child, String) {
         .arg(data_dir)
         .arg("--model")
         .arg(shipped_model())
-        .args(["--flood-interval", "0"])
+        .args(["--flood-interval", "0", "--http-listen", "off"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -196,4 +199,203 @@ pub fn start_binary(data_dir: &Path) -> (std::process::Child, String) {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
     (child, format!("http://{addr}"))
+}
+
+/// The real binary serving gRPC and the console, both on ephemeral ports, with its stdout
+/// kept open (the server writes its listening lines there).
+pub struct ConsoleBinary {
+    pub child: std::process::Child,
+    /// `http://` URL of the gRPC listener.
+    pub grpc: String,
+    /// `http://` URL of the console.
+    pub http: String,
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for ConsoleBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the real binary over `data_dir` with the configuration file `config` and the console
+/// on an ephemeral port; returns once both listeners are bound.
+///
+/// # Panics
+/// When the binary cannot start or does not print both listening lines.
+pub fn start_console(data_dir: &Path, config: &Path) -> ConsoleBinary {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commentguard"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--model")
+        .arg(shipped_model())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut read = |prefix: &str| {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        line.trim()
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+            .to_owned()
+    };
+    let grpc = format!("http://{}", read("commentguard listening on "));
+    let http = read("commentguard console on ");
+    ConsoleBinary {
+        child,
+        grpc,
+        http,
+        _stdout: stdout,
+    }
+}
+
+/// A gRPC moderation client at `url` presenting `token`.
+///
+/// # Panics
+/// When the server does not answer.
+pub async fn moderator_at(url: &str, token: &str) -> Moderator {
+    let channel = Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer = Some(format!("Bearer {token}").parse().unwrap());
+    ModerationServiceClient::with_interceptor(channel, Bearer(bearer))
+}
+
+/// One HTTP/1.1 exchange over a fresh connection: the status, the headers (names lower-case)
+/// and the body. Enough for tests, with no client library in between.
+///
+/// # Panics
+/// When the server cannot be reached or answers something that is not HTTP.
+pub async fn http_request(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let host = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method == "POST" {
+        request.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("no answer within 10 s")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, dechunk(body))
+}
+
+/// The body of a chunked answer, or the body itself when it is not chunked.
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let Some((size, after)) = rest.split_once("\r\n") else {
+            return body.to_owned();
+        };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            return body.to_owned();
+        };
+        if size == 0 {
+            return out;
+        }
+        let Some(chunk) = after.get(..size) else {
+            return body.to_owned();
+        };
+        out.push_str(chunk);
+        rest = after.get(size + 2..).unwrap_or("");
+    }
+}
+
+/// The value of the header `name` (lower-case) in an answer's headers.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Word that holds a comment for review in [`write_console_config`]'s configuration.
+pub const HOLD_WORD: &str = "holdme";
+
+/// Writes a configuration for console tests into `dir`: moderators `alice` and `bob`, comments
+/// containing [`HOLD_WORD`] held, flood control off, campaigns from three authors.
+///
+/// # Panics
+/// When the file cannot be written.
+pub fn write_console_config(dir: &Path) -> PathBuf {
+    let path = dir.join("commentguard.toml");
+    let text = format!(
+        "flood_interval = 0\ncampaign_min_authors = 3\nmoderation_keys = [\"{HOLD_WORD}\"]\n\
+         [moderator_tokens]\nalice = \"{ALICE}\"\nbob = \"{BOB}\"\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Submits a comment by `author` (name and email derived from it) and returns its id and
+/// status name.
+///
+/// # Panics
+/// When the submission fails.
+pub async fn submit_as(grpc: &str, post: &str, author: &str, content: &str) -> (String, String) {
+    let mut client = CommentServiceClient::connect(grpc.to_owned())
+        .await
+        .unwrap();
+    let mut request = submission(post, content);
+    request.author_name = author.to_owned();
+    request.author_email = format!("{}@example.com", author.to_lowercase().replace(' ', "."));
+    let answer = client.submit_comment(request).await.unwrap().into_inner();
+    let status = pb::CommentStatus::try_from(answer.status)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("COMMENT_STATUS_")
+                .to_owned()
+        })
+        .unwrap_or_default();
+    (answer.comment_id, status)
 }

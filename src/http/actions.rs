@@ -1,0 +1,161 @@
+//! `POST /moderate` and `POST /bulk`: a moderator's decisions, through the same
+//! [`crate::api::Shared::decide`] as the gRPC `ModerateComment`. Forms work without script
+//! (answered with a redirect back to the queue); the page's script asks for JSON instead.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::json;
+
+use super::Console;
+use super::error::HttpError;
+use super::queue::status_param;
+use super::session::{Form, Session};
+use super::views::parse_action;
+use crate::comment::CommentId;
+use crate::moderation::Action;
+
+/// Longest note kept, as on the gRPC API.
+const MAX_NOTE_BYTES: usize = 1000;
+/// Most comments one bulk request may act on.
+const MAX_BULK: usize = 500;
+
+/// Whether the page's script sent the request (and wants JSON back).
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes() == b"fetch")
+}
+
+fn action_field(form: &Form) -> Result<Action, HttpError> {
+    form.first("action").and_then(parse_action).ok_or_else(|| {
+        HttpError::BadRequest("action must be approve, hold, spam, trash or restore".into())
+    })
+}
+
+fn note_field(form: &Form) -> Result<&str, HttpError> {
+    let note = form.first("note").unwrap_or("").trim();
+    if note.len() > MAX_NOTE_BYTES {
+        return Err(HttpError::BadRequest(
+            "note is longer than 1000 bytes".into(),
+        ));
+    }
+    Ok(note)
+}
+
+fn id_field(text: &str) -> Result<CommentId, HttpError> {
+    CommentId::parse(text.trim())
+        .ok_or_else(|| HttpError::BadRequest("comment_id is not a comment id".into()))
+}
+
+/// Back to the tab the form was on.
+fn back(form: &Form) -> Redirect {
+    let status = status_param(form.first("back")).unwrap_or(crate::comment::Status::Pending);
+    Redirect::to(&format!("/queue?status={}", status.as_str()))
+}
+
+/// A JSON answer for the page's script.
+pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn json_error(error: &HttpError) -> Response {
+    let (status, message) = error.parts();
+    json_response(status, &json!({ "error": message }))
+}
+
+/// `POST /moderate`: `csrf`, `comment_id`, `action`, optional `note`.
+pub async fn moderate(
+    State(console): State<Console>,
+    session: Session,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let json = wants_json(&headers);
+    let outcome = async {
+        session.check_csrf(&form)?;
+        let id = id_field(form.first("comment_id").unwrap_or(""))?;
+        let action = action_field(&form)?;
+        let note = note_field(&form)?;
+        Ok::<_, HttpError>(
+            console
+                .shared
+                .decide(id, action, &session.moderator, note)
+                .await?,
+        )
+    }
+    .await;
+    match (outcome, json) {
+        (Ok(comment), true) => json_response(
+            StatusCode::OK,
+            &json!({
+                "comment_id": comment.id.to_string(),
+                "status": comment.verdict.status.as_str(),
+            }),
+        ),
+        (Ok(_), false) => back(&form).into_response(),
+        (Err(e), true) => json_error(&e),
+        (Err(e), false) => e.into_response(),
+    }
+}
+
+/// `POST /bulk`: `csrf`, `action`, `comment_id` repeated. Each comment is decided on its own;
+/// the answer lists what was done and what could not be.
+pub async fn bulk(
+    State(console): State<Console>,
+    session: Session,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let json = wants_json(&headers);
+    let checked = (|| {
+        session.check_csrf(&form)?;
+        let action = action_field(&form)?;
+        let ids = form
+            .all("comment_id")
+            .map(id_field)
+            .collect::<Result<Vec<_>, _>>()?;
+        if ids.len() > MAX_BULK {
+            return Err(HttpError::BadRequest(format!(
+                "at most {MAX_BULK} comments at once"
+            )));
+        }
+        Ok((action, ids))
+    })();
+    let (action, ids) = match checked {
+        Ok(checked) => checked,
+        Err(e) if json => return json_error(&e),
+        Err(e) => return e.into_response(),
+    };
+    let (mut done, mut failed) = (Vec::new(), Vec::new());
+    for id in ids {
+        match console
+            .shared
+            .decide(id, action, &session.moderator, "")
+            .await
+        {
+            Ok(c) => done
+                .push(json!({ "comment_id": id.to_string(), "status": c.verdict.status.as_str() })),
+            Err(e) => failed.push(
+                json!({ "comment_id": id.to_string(), "error": HttpError::from(e).parts().1 }),
+            ),
+        }
+    }
+    if json {
+        let status = if failed.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::MULTI_STATUS
+        };
+        return json_response(status, &json!({ "done": done, "failed": failed }));
+    }
+    back(&form).into_response()
+}

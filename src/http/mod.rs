@@ -1,0 +1,150 @@
+//! The HTTP listener: the moderator console (server-rendered pages, one embedded script and
+//! stylesheet), `/metrics` for Prometheus and `/healthz` + `/readyz` for orchestrators. It runs
+//! on the gRPC server's runtime over the same [`Shared`] state and stops with it.
+
+mod actions;
+mod error;
+mod live;
+mod ops;
+mod queue;
+mod session;
+mod stats;
+mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::api::Shared;
+use crate::config::HttpListen;
+pub use session::Sessions;
+
+/// Nothing but this origin: no inline script, no third-party anything.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// What every handler of the console gets.
+#[derive(Debug, Clone)]
+pub struct Console {
+    /// The service's state, shared with the gRPC handlers.
+    pub shared: Arc<Shared>,
+    /// Logged-in moderators and failed login attempts.
+    pub sessions: Arc<Sessions>,
+}
+
+/// The running HTTP listener.
+#[derive(Debug)]
+pub struct HttpServer {
+    /// The address it is bound to.
+    pub address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HttpServer {
+    /// Waits for the listener to finish its requests (it stops taking new ones once the
+    /// service is closing), at most `grace`; then closes what is left.
+    pub async fn stopped(self, grace: Duration) {
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(grace, self.task).await.is_err() {
+            tracing::warn!("HTTP connections still open at the drain deadline; closing them");
+            abort.abort();
+        }
+    }
+}
+
+/// Binds `listen` and serves the console there until the service starts closing; `None` when
+/// the listener is off.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn start(listen: HttpListen, shared: Arc<Shared>) -> anyhow::Result<Option<HttpServer>> {
+    let HttpListen::On(addr) = listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
+    let address = listener.local_addr()?;
+    let mut closing = shared.closing.clone();
+    let console = Console {
+        shared,
+        sessions: Arc::new(Sessions::default()),
+    };
+    let app = router(console).into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = closing.wait_for(|closing| *closing).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(cause = %e, "HTTP listener failed");
+        }
+    });
+    tracing::info!(%address, "console listening");
+    println!("commentguard console on http://{address}");
+    Ok(Some(HttpServer { address, task }))
+}
+
+/// Every route of the listener.
+pub fn router(console: Console) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/queue") }))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/queue", get(queue::queue_page))
+        .route("/moderate", post(actions::moderate))
+        .route("/bulk", post(actions::bulk))
+        .route("/events", get(live::events))
+        .route("/stats", get(stats::stats_page))
+        .route("/audit", get(stats::audit_page))
+        .route("/metrics", get(ops::metrics))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/assets/console.js", get(ops::script))
+        .route("/assets/console.css", get(ops::stylesheet))
+        .fallback(|| async { error::HttpError::NotFound })
+        .layer(middleware::from_fn(security_headers))
+        .with_state(console)
+}
+
+/// Headers on every answer: the CSP, no sniffing, no framing, no referrer, and no caching of
+/// anything but the static assets.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let asset = request.uri().path().starts_with("/assets/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !asset {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The console's state, for extractors.
+impl axum::extract::FromRef<Console> for Arc<Shared> {
+    fn from_ref(console: &Console) -> Self {
+        Arc::clone(&console.shared)
+    }
+}

@@ -1,0 +1,80 @@
+//! What operators and orchestrators read: `/metrics`, `/healthz`, `/readyz`, and the embedded
+//! script and stylesheet.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+
+use super::Console;
+use crate::comment::Status;
+use crate::telemetry::{self, StatusLabel};
+
+/// The console's script, embedded in the binary.
+const SCRIPT: &str = include_str!("assets/console.js");
+/// The console's stylesheet, embedded in the binary.
+const STYLESHEET: &str = include_str!("assets/console.css");
+
+/// `GET /metrics`: every series, current-state gauges refreshed first. No login, and nothing
+/// private in it: labels come from fixed sets.
+pub async fn metrics(State(console): State<Console>) -> impl IntoResponse {
+    let m = telemetry::metrics();
+    let shared = &console.shared;
+    for status in Status::ALL {
+        if let Ok(count) = shared.store.count_by_status(status) {
+            m.queue_depth
+                .get_or_create(&StatusLabel {
+                    status: status.as_str(),
+                })
+                .set(count as i64);
+        }
+    }
+    m.watchers.set(shared.events.receiver_count() as i64);
+    m.set_model(shared.pipeline.scorer().model_version());
+    (
+        [(header::CONTENT_TYPE, telemetry::CONTENT_TYPE)],
+        m.encode(),
+    )
+}
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: the store answers reads, a model is loaded, and the service is not closing.
+pub async fn readyz(State(console): State<Console>) -> (StatusCode, &'static str) {
+    let shared = &console.shared;
+    if *shared.closing.borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "closing\n");
+    }
+    let probe = crate::comment::CommentId::from_bytes([0; 16]);
+    if shared.store.get(probe).is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n");
+    }
+    if shared.pipeline.scorer().model_version().is_empty() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no model\n");
+    }
+    (StatusCode::OK, "ready\n")
+}
+
+/// `GET /assets/console.js`.
+pub async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        SCRIPT,
+    )
+}
+
+/// `GET /assets/console.css`.
+pub async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        STYLESHEET,
+    )
+}

@@ -1,0 +1,251 @@
+//! Prometheus metrics: what the process counts and measures, exposed on `/metrics`.
+//!
+//! One registry per process: the gRPC layer, the pipeline's verdicts and the committer record
+//! into it without being handed a reference, and the gauges that describe current state
+//! (queue depth, watchers, model version) are set when the page is scraped. Labels come from
+//! fixed sets only (RPC names, status codes, reason codes), never from ids, authors or text.
+
+mod grpc;
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+pub use grpc::{RpcMetricsLayer, RpcMetricsService};
+
+use crate::comment::{ReasonCode, Status, Verdict};
+
+/// The content type of [`Metrics::encode`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Labels of one RPC's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RpcLabels {
+    /// The method name, from the fixed list of served RPCs (`other` for anything else).
+    pub rpc: &'static str,
+    /// The gRPC status code's name, such as `OK` or `INVALID_ARGUMENT`.
+    pub code: &'static str,
+}
+
+/// Labels naming an RPC only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RpcName {
+    /// The method name.
+    pub rpc: &'static str,
+}
+
+/// Labels naming a comment status.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct StatusLabel {
+    /// The status as the proto spells it.
+    pub status: &'static str,
+}
+
+/// Labels naming a reason code.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// The reason code as the API spells it.
+    pub code: &'static str,
+}
+
+/// Labels of the model info series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ModelLabel {
+    /// The loaded model's version string.
+    pub version: String,
+}
+
+/// Every series the service exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Finished RPCs by method and status code.
+    pub rpc_requests: Family<RpcLabels, Counter>,
+    /// RPC latency from request to final status, by method.
+    pub rpc_duration: Family<RpcName, Histogram>,
+    /// Stored submissions by verdict status.
+    pub verdicts: Family<StatusLabel, Counter>,
+    /// Reasons given in stored verdicts, by code.
+    pub reasons: Family<ReasonLabel, Counter>,
+    /// Jobs written per committer batch.
+    pub commit_batch_size: Histogram,
+    /// Time to apply and flush one committer batch.
+    pub commit_flush: Histogram,
+    /// Comments per status, set at scrape time.
+    pub queue_depth: Family<StatusLabel, Gauge>,
+    /// Open queue watchers (gRPC `WatchQueue` streams and console pages), set at scrape time.
+    pub watchers: Gauge,
+    /// The loaded model's version as an info series (value 1), set at scrape time.
+    pub model_info: Family<ModelLabel, Gauge>,
+}
+
+/// Prometheus's default latency buckets (5 ms to 10 s).
+const LATENCY_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("commentguard");
+        let rpc_requests = Family::<RpcLabels, Counter>::default();
+        registry.register(
+            "grpc_requests",
+            "Finished gRPC requests by method and status code",
+            rpc_requests.clone(),
+        );
+        let rpc_duration = Family::<RpcName, Histogram>::new_with_constructor(
+            (|| Histogram::new(LATENCY_BUCKETS)) as fn() -> Histogram,
+        );
+        registry.register_with_unit(
+            "grpc_request_duration",
+            "gRPC request latency until the final status",
+            Unit::Seconds,
+            rpc_duration.clone(),
+        );
+        let verdicts = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "verdicts",
+            "Stored submissions by verdict status",
+            verdicts.clone(),
+        );
+        let reasons = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "reasons",
+            "Reasons in stored verdicts by code",
+            reasons.clone(),
+        );
+        let commit_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 12));
+        registry.register(
+            "commit_batch_size",
+            "Jobs written and flushed as one committer batch",
+            commit_batch_size.clone(),
+        );
+        let commit_flush = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register_with_unit(
+            "commit_flush_duration",
+            "Time to apply and flush one committer batch",
+            Unit::Seconds,
+            commit_flush.clone(),
+        );
+        let queue_depth = Family::<StatusLabel, Gauge>::default();
+        registry.register(
+            "queue_depth",
+            "Stored comments by status",
+            queue_depth.clone(),
+        );
+        let watchers = Gauge::default();
+        registry.register(
+            "watchers",
+            "Open queue watchers (WatchQueue streams and console pages)",
+            watchers.clone(),
+        );
+        let model_info = Family::<ModelLabel, Gauge>::default();
+        registry.register(
+            "model_info",
+            "The loaded spam model (value 1, version as a label)",
+            model_info.clone(),
+        );
+        // Known label values start at 0 rather than appearing only once they happen.
+        for status in [Status::Approved, Status::Pending, Status::Spam] {
+            let _ = verdicts.get_or_create(&StatusLabel {
+                status: status.as_str(),
+            });
+        }
+        for code in ReasonCode::ALL {
+            let _ = reasons.get_or_create(&ReasonLabel {
+                code: code.as_str(),
+            });
+        }
+        Self {
+            registry,
+            rpc_requests,
+            rpc_duration,
+            verdicts,
+            reasons,
+            commit_batch_size,
+            commit_flush,
+            queue_depth,
+            watchers,
+            model_info,
+        }
+    }
+
+    /// Counts one stored submission's verdict and its reasons.
+    pub fn record_verdict(&self, verdict: &Verdict) {
+        self.verdicts
+            .get_or_create(&StatusLabel {
+                status: verdict.status.as_str(),
+            })
+            .inc();
+        for reason in &verdict.reasons {
+            self.reasons
+                .get_or_create(&ReasonLabel {
+                    code: reason.code.as_str(),
+                })
+                .inc();
+        }
+    }
+
+    /// Records one committer batch.
+    pub fn record_batch(&self, jobs: usize, took: Duration) {
+        self.commit_batch_size.observe(jobs as f64);
+        self.commit_flush.observe(took.as_secs_f64());
+    }
+
+    /// Sets the model info series to `version` alone.
+    pub fn set_model(&self, version: String) {
+        self.model_info.clear();
+        self.model_info
+            .get_or_create(&ModelLabel { version })
+            .set(1);
+    }
+
+    /// The registry in the OpenMetrics text format (which Prometheus scrapes natively).
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comment::Reason;
+
+    #[test]
+    fn series_are_prefixed_and_counted() {
+        let m = Metrics::new();
+        m.record_verdict(&Verdict {
+            status: Status::Pending,
+            spam_score: 0.7,
+            reasons: vec![Reason::new(ReasonCode::Campaign, "x", 1.0)],
+        });
+        m.record_batch(3, Duration::from_millis(2));
+        m.set_model("v1".into());
+        let text = m.encode();
+        assert!(text.contains("commentguard_verdicts_total{status=\"PENDING\"} 1"));
+        assert!(text.contains("commentguard_reasons_total{code=\"campaign\"} 1"));
+        assert!(text.contains("commentguard_reasons_total{code=\"honeypot\"} 0"));
+        assert!(text.contains("commentguard_commit_batch_size_count 1"));
+        assert!(text.contains("commentguard_model_info{version=\"v1\"} 1"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("commentguard_"), "{line}");
+        }
+    }
+}

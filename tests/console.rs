@@ -1,0 +1,301 @@
+//! The HTTP listener over the real binary: health, metrics, sessions, CSRF and escaping as a
+//! client without a browser sees them (tests/browser.rs drives the console in Chromium).
+
+mod support;
+
+use commentguard::api::pb;
+use support::*;
+
+/// The login form's CSRF token and the cookie that goes with it.
+async fn login_form(http: &str) -> (String, String) {
+    let (status, headers, body) = http_request(http, "GET", "/login", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("name=\"token\""), "{body}");
+    let cookie = header(&headers, "set-cookie").expect("a login cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let csrf = field_value(&body, "csrf");
+    (pair, csrf)
+}
+
+/// The value of the first input named `name` in a page.
+fn field_value(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).expect("the field") + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Logs in as `token`; returns the session cookie pair and the session's CSRF token.
+async fn log_in(http: &str, token: &str) -> (String, String) {
+    let (cookie, csrf) = login_form(http).await;
+    let body = format!("csrf={csrf}&token={token}");
+    let (status, headers, _) =
+        http_request(http, "POST", "/login", &[("Cookie", &cookie)], &body).await;
+    assert_eq!(status, 303);
+    assert_eq!(header(&headers, "location"), Some("/queue"));
+    let session = headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("cg_session=") && c.len() > "cg_session=".len())
+        .expect("a session cookie");
+    let (status, _, page) = http_request(http, "GET", "/queue", &[("Cookie", &session)], "").await;
+    assert_eq!(status, 200);
+    let csrf = field_value(&page, "csrf");
+    (session, csrf)
+}
+
+fn server() -> (tempfile::TempDir, ConsoleBinary) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_console_config(dir.path());
+    let server = start_console(&dir.path().join("data"), &config);
+    (dir, server)
+}
+
+#[tokio::test]
+async fn health_endpoints_answer_and_pages_carry_a_strict_policy() {
+    let (_dir, server) = server();
+    let (status, _, body) = http_request(&server.http, "GET", "/healthz", &[], "").await;
+    assert_eq!((status, body.trim()), (200, "ok"));
+    let (status, _, body) = http_request(&server.http, "GET", "/readyz", &[], "").await;
+    assert_eq!((status, body.trim()), (200, "ready"));
+    let (_, headers, _) = http_request(&server.http, "GET", "/login", &[], "").await;
+    let csp = header(&headers, "content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    let (status, headers, script) =
+        http_request(&server.http, "GET", "/assets/console.js", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(
+        header(&headers, "content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(script.contains("EventSource"));
+}
+
+#[tokio::test]
+async fn without_a_session_nothing_private_is_shown() {
+    let (_dir, server) = server();
+    let (id, status) = submit_as(&server.grpc, "p1", "Mallory", "secret words holdme").await;
+    assert_eq!(status, "PENDING");
+    for path in ["/queue", "/queue?status=PENDING", "/stats", "/audit"] {
+        let (status, headers, body) = http_request(&server.http, "GET", path, &[], "").await;
+        assert_eq!(status, 303, "{path}");
+        assert_eq!(header(&headers, "location"), Some("/login"), "{path}");
+        assert!(!body.contains("mallory@example.com") && !body.contains("secret words"));
+    }
+    let (status, _, _) = http_request(&server.http, "GET", "/events", &[], "").await;
+    assert_eq!(status, 403);
+    let forged = format!("comment_id={id}&action=approve");
+    let (status, _, _) = http_request(&server.http, "POST", "/moderate", &[], &forged).await;
+    assert_eq!(status, 403);
+    let (status, _, metrics) = http_request(&server.http, "GET", "/metrics", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(
+        !metrics.contains("mallory") && !metrics.contains(&id) && !metrics.contains("192.0.2.10")
+    );
+}
+
+#[tokio::test]
+async fn a_post_without_the_session_csrf_token_is_refused_and_changes_nothing() {
+    let (_dir, server) = server();
+    let (id, _) = submit_as(&server.grpc, "p1", "Mallory", "buy now holdme").await;
+    let (session, csrf) = log_in(&server.http, ALICE).await;
+    let cookie = [("Cookie", session.as_str())];
+    for body in [
+        format!("comment_id={id}&action=approve"),
+        format!("comment_id={id}&action=approve&csrf=0000"),
+    ] {
+        let (status, _, _) = http_request(&server.http, "POST", "/moderate", &cookie, &body).await;
+        assert_eq!(status, 403, "{body}");
+        let (status, _, _) = http_request(&server.http, "POST", "/bulk", &cookie, &body).await;
+        assert_eq!(status, 403, "{body}");
+    }
+    let mut moderator = moderator_at(&server.grpc, BOB).await;
+    let get = |id: &str| pb::GetCommentRequest {
+        comment_id: id.to_owned(),
+    };
+    let comment = moderator.get_comment(get(&id)).await.unwrap().into_inner();
+    assert_eq!(comment.status(), pb::CommentStatus::Pending);
+
+    // With the token the same decision goes through, in alice's name.
+    let body = format!("comment_id={id}&action=approve&csrf={csrf}&note=looks+fine");
+    let (status, headers, _) =
+        http_request(&server.http, "POST", "/moderate", &cookie, &body).await;
+    assert_eq!(status, 303);
+    assert_eq!(header(&headers, "location"), Some("/queue?status=PENDING"));
+    let comment = moderator.get_comment(get(&id)).await.unwrap().into_inner();
+    assert_eq!(comment.status(), pb::CommentStatus::Approved);
+    assert_eq!(comment.decided_by, "alice");
+    let audit = moderator
+        .list_audit(pb::ListAuditRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(audit.entries[0].moderator, "alice");
+    assert_eq!(audit.entries[0].note, "looks fine");
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited() {
+    let (_dir, server) = server();
+    for _ in 0..5 {
+        let (cookie, csrf) = login_form(&server.http).await;
+        let body = format!("csrf={csrf}&token=not-a-real-token-at-all");
+        let (status, headers, _) = http_request(
+            &server.http,
+            "POST",
+            "/login",
+            &[("Cookie", &cookie)],
+            &body,
+        )
+        .await;
+        assert_eq!(status, 401);
+        assert!(header(&headers, "set-cookie").is_none());
+    }
+    let (cookie, csrf) = login_form(&server.http).await;
+    let body = format!("csrf={csrf}&token={ALICE}");
+    let (status, _, _) = http_request(
+        &server.http,
+        "POST",
+        "/login",
+        &[("Cookie", &cookie)],
+        &body,
+    )
+    .await;
+    assert_eq!(
+        status, 429,
+        "even the right token waits once the limit is reached"
+    );
+    // A login form posted without its cookie is refused before any token is looked at.
+    let (status, _, _) = http_request(&server.http, "POST", "/login", &[], &body).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let (_dir, server) = server();
+    let (session, csrf) = log_in(&server.http, ALICE).await;
+    let cookie = [("Cookie", session.as_str())];
+    let (status, _, _) = http_request(&server.http, "POST", "/logout", &cookie, "").await;
+    assert_eq!(status, 403, "logout needs the CSRF token too");
+    let body = format!("csrf={csrf}");
+    let (status, headers, _) = http_request(&server.http, "POST", "/logout", &cookie, &body).await;
+    assert_eq!(status, 303);
+    assert!(
+        header(&headers, "set-cookie")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let (status, _, _) = http_request(&server.http, "GET", "/queue", &cookie, "").await;
+    assert_eq!(status, 303);
+}
+
+#[tokio::test]
+async fn markup_in_comments_is_escaped_in_the_queue() {
+    let (_dir, server) = server();
+    let attack = "<img src=x onerror=alert(1)><script>alert(2)</script> holdme";
+    let (_, status) = submit_as(&server.grpc, "p1", "Eve", attack).await;
+    assert_eq!(status, "PENDING");
+    let (session, _) = log_in(&server.http, ALICE).await;
+    let (_, _, page) =
+        http_request(&server.http, "GET", "/queue", &[("Cookie", &session)], "").await;
+    assert!(page.contains("eve@example.com"), "moderators see the email");
+    assert!(!page.contains("<img src=x"), "{page}");
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(") && page.contains("&lt;/script&gt;"),
+        "{page}"
+    );
+}
+
+/// Every line of the exposition is a comment or a sample `name{labels} value` whose name
+/// starts with `commentguard_`, and the families the issue names are there.
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text() {
+    let (_dir, server) = server();
+    submit_as(&server.grpc, "p1", "Ann", "Thanks for the article").await;
+    submit_as(&server.grpc, "p1", "Bo", "more please holdme").await;
+    let (status, headers, text) = http_request(&server.http, "GET", "/metrics", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(
+        header(&headers, "content-type")
+            .unwrap()
+            .contains("openmetrics-text")
+    );
+    let families = parse_exposition(&text);
+    for family in [
+        "commentguard_grpc_requests",
+        "commentguard_grpc_request_duration_seconds",
+        "commentguard_verdicts",
+        "commentguard_reasons",
+        "commentguard_commit_batch_size",
+        "commentguard_commit_flush_duration_seconds",
+        "commentguard_queue_depth",
+        "commentguard_watchers",
+        "commentguard_model_info",
+    ] {
+        assert!(families.contains_key(family), "{family} missing in\n{text}");
+    }
+    let sample = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no sample {name}"))
+    };
+    assert_eq!(
+        sample("commentguard_grpc_requests_total{rpc=\"SubmitComment\",code=\"OK\"}"),
+        2.0
+    );
+    assert_eq!(
+        sample("commentguard_verdicts_total{status=\"PENDING\"}"),
+        1.0
+    );
+    assert_eq!(sample("commentguard_queue_depth{status=\"PENDING\"}"), 1.0);
+    assert_eq!(
+        sample("commentguard_reasons_total{code=\"moderation_key\"}"),
+        1.0
+    );
+    assert!(sample("commentguard_commit_batch_size_count") >= 2.0);
+}
+
+/// Checks the text against the exposition format line by line; returns each family's type.
+fn parse_exposition(text: &str) -> std::collections::HashMap<String, String> {
+    let sample = regex::Regex::new(
+        r#"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$"#,
+    )
+    .unwrap();
+    let mut families = std::collections::HashMap::new();
+    assert_eq!(text.lines().last(), Some("# EOF"));
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(
+                ["counter", "gauge", "histogram", "info", "unknown"].contains(&kind),
+                "{line}"
+            );
+            families.insert(name.to_owned(), kind.to_owned());
+        } else if line.starts_with("# HELP ") || line.starts_with("# UNIT ") || line == "# EOF" {
+        } else {
+            let captures = sample
+                .captures(line)
+                .unwrap_or_else(|| panic!("bad line {line:?}"));
+            let name = &captures[1];
+            assert!(name.starts_with("commentguard_"), "{line}");
+            assert!(
+                families.keys().any(|f| name.starts_with(f.as_str())),
+                "sample before its TYPE: {line}"
+            );
+        }
+    }
+    families
+}
