@@ -84,7 +84,7 @@ async fn health_endpoints_answer_and_pages_carry_a_strict_policy() {
 #[tokio::test]
 async fn without_a_session_nothing_private_is_shown() {
     let (_dir, server) = server();
-    let (id, status) = submit_as(&server.grpc, "p1", "Mallory", "secret words holdme").await;
+    let (id, status) = submit_as(&server.grpc, "p1", "Mallory", "secret words referendum").await;
     assert_eq!(status, "PENDING");
     for path in ["/queue", "/queue?status=PENDING", "/stats", "/audit"] {
         let (status, headers, body) = http_request(&server.http, "GET", path, &[], "").await;
@@ -107,7 +107,7 @@ async fn without_a_session_nothing_private_is_shown() {
 #[tokio::test]
 async fn a_post_without_the_session_csrf_token_is_refused_and_changes_nothing() {
     let (_dir, server) = server();
-    let (id, _) = submit_as(&server.grpc, "p1", "Mallory", "buy now holdme").await;
+    let (id, _) = submit_as(&server.grpc, "p1", "Mallory", "buy now referendum").await;
     let (session, csrf) = log_in(&server.http, ALICE).await;
     let cookie = [("Cookie", session.as_str())];
     for body in [
@@ -202,7 +202,7 @@ async fn logout_ends_the_session() {
 #[tokio::test]
 async fn markup_in_comments_is_escaped_in_the_queue() {
     let (_dir, server) = server();
-    let attack = "<img src=x onerror=alert(1)><script>alert(2)</script> holdme";
+    let attack = "<img src=x onerror=alert(1)><script>alert(2)</script> referendum";
     let (_, status) = submit_as(&server.grpc, "p1", "Eve", attack).await;
     assert_eq!(status, "PENDING");
     let (session, _) = log_in(&server.http, ALICE).await;
@@ -223,7 +223,7 @@ async fn markup_in_comments_is_escaped_in_the_queue() {
 async fn metrics_parse_as_prometheus_text() {
     let (_dir, server) = server();
     submit_as(&server.grpc, "p1", "Ann", "Thanks for the article").await;
-    submit_as(&server.grpc, "p1", "Bo", "more please holdme").await;
+    submit_as(&server.grpc, "p1", "Bo", "more please referendum").await;
     let (status, headers, text) = http_request(&server.http, "GET", "/metrics", &[], "").await;
     assert_eq!(status, 200);
     assert!(
@@ -266,36 +266,4 @@ async fn metrics_parse_as_prometheus_text() {
         1.0
     );
     assert!(sample("commentguard_commit_batch_size_count") >= 2.0);
-}
-
-/// Checks the text against the exposition format line by line; returns each family's type.
-fn parse_exposition(text: &str) -> std::collections::HashMap<String, String> {
-    let sample = regex::Regex::new(
-        r#"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$"#,
-    )
-    .unwrap();
-    let mut families = std::collections::HashMap::new();
-    assert_eq!(text.lines().last(), Some("# EOF"));
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
-            assert!(
-                ["counter", "gauge", "histogram", "info", "unknown"].contains(&kind),
-                "{line}"
-            );
-            families.insert(name.to_owned(), kind.to_owned());
-        } else if line.starts_with("# HELP ") || line.starts_with("# UNIT ") || line == "# EOF" {
-        } else {
-            let captures = sample
-                .captures(line)
-                .unwrap_or_else(|| panic!("bad line {line:?}"));
-            let name = &captures[1];
-            assert!(name.starts_with("commentguard_"), "{line}");
-            assert!(
-                families.keys().any(|f| name.starts_with(f.as_str())),
-                "sample before its TYPE: {line}"
-            );
-        }
-    }
-    families
 }

@@ -215,10 +215,17 @@ fn highlighted(comment: &StoredComment) -> Markup {
     }
 }
 
-fn piece<'a>(text: &'a str, word: bool, weights: &HashMap<String, f32>) -> (&'a str, Option<f32>) {
-    let weight = word
-        .then(|| weights.get(&text.to_lowercase()).copied())
-        .flatten();
+fn piece<'a>(text: &'a str, word: bool, weights: &Weights) -> (&'a str, Option<f32>) {
+    if !word {
+        return (text, None);
+    }
+    let lower = text.to_lowercase();
+    let mut weight = weights.words.get(&lower).copied();
+    for (gram, w) in &weights.grams {
+        if lower.contains(gram.as_str()) {
+            *weight.get_or_insert(0.0) += w;
+        }
+    }
     (text, weight)
 }
 
@@ -233,16 +240,32 @@ fn mark_class(weight: f32) -> &'static str {
     }
 }
 
-/// Weight per lower-case word from the verdict's classifier reasons; a bigram's weight goes
-/// to both of its words.
-fn word_weights(comment: &StoredComment) -> HashMap<String, f32> {
-    let mut weights = HashMap::new();
+/// The classifier's explanation as weights on the text: per lower-case word (a bigram's
+/// weight goes to both of its words) and per character n-gram (to every word containing it).
+#[derive(Debug, Default)]
+struct Weights {
+    words: HashMap<String, f32>,
+    grams: Vec<(String, f32)>,
+}
+
+fn word_weights(comment: &StoredComment) -> Weights {
+    let mut weights = Weights::default();
     for reason in &comment.verdict.reasons {
         let Some(feature) = reason.classifier_feature() else {
             continue;
         };
+        if let Some(gram) = feature.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
+            let gram = gram.trim().to_lowercase();
+            if gram.chars().count() >= 3 && !gram.contains(' ') {
+                weights.grams.push((gram, reason.weight));
+            }
+            continue;
+        }
+        if feature.contains(':') {
+            continue; // url:, author_url: and metadata features name no word of the text
+        }
         for word in feature.split_whitespace() {
-            *weights.entry(word.to_lowercase()).or_insert(0.0) += reason.weight;
+            *weights.words.entry(word.to_lowercase()).or_insert(0.0) += reason.weight;
         }
     }
     weights
@@ -305,6 +328,8 @@ mod tests {
             vec![
                 Reason::classifier("check out", 1.0),
                 Reason::classifier("thanks", -0.2),
+                Reason::classifier("\"hann\"", 0.3),
+                Reason::classifier("url:example.com", 2.0),
             ],
         );
         let html = highlighted(&c).into_string();
@@ -316,5 +341,10 @@ mod tests {
             html.contains("<mark class=\"ham w1\" title=\"-0.20\">thanks</mark>"),
             "{html}"
         );
+        assert!(
+            html.contains("<mark class=\"spam w1\" title=\"+0.30\">channel</mark>"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<mark").count(), 4, "{html}");
     }
 }

@@ -360,7 +360,7 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
 }
 
 /// Word that holds a comment for review in [`write_console_config`]'s configuration.
-pub const HOLD_WORD: &str = "holdme";
+pub const HOLD_WORD: &str = "referendum";
 
 /// Writes a configuration for console tests into `dir`: moderators `alice` and `bob`, comments
 /// containing [`HOLD_WORD`] held, flood control off, campaigns from three authors.
@@ -398,4 +398,40 @@ pub async fn submit_as(grpc: &str, post: &str, author: &str, content: &str) -> (
         })
         .unwrap_or_default();
     (answer.comment_id, status)
+}
+
+/// Checks a Prometheus text exposition line by line (every sample named `commentguard_*`,
+/// after its family's TYPE; `# EOF` last); returns each family's type.
+///
+/// # Panics
+/// On the first line that does not parse.
+pub fn parse_exposition(text: &str) -> std::collections::HashMap<String, String> {
+    let sample = regex::Regex::new(
+        r#"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$"#,
+    )
+    .unwrap();
+    let mut families = std::collections::HashMap::new();
+    assert_eq!(text.lines().last(), Some("# EOF"));
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(
+                ["counter", "gauge", "histogram", "info", "unknown"].contains(&kind),
+                "{line}"
+            );
+            families.insert(name.to_owned(), kind.to_owned());
+        } else if line.starts_with("# HELP ") || line.starts_with("# UNIT ") || line == "# EOF" {
+        } else {
+            let captures = sample
+                .captures(line)
+                .unwrap_or_else(|| panic!("bad line {line:?}"));
+            let name = &captures[1];
+            assert!(name.starts_with("commentguard_"), "{line}");
+            assert!(
+                families.keys().any(|f| name.starts_with(f.as_str())),
+                "sample before its TYPE: {line}"
+            );
+        }
+    }
+    families
 }
