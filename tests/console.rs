@@ -267,3 +267,53 @@ async fn metrics_parse_as_prometheus_text() {
     );
     assert!(sample("commentguard_commit_batch_size_count") >= 2.0);
 }
+
+#[tokio::test]
+async fn sigterm_drains_the_console_with_a_live_page_open() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (_dir, mut server) = server();
+    let (session, _) = log_in(&server.http, ALICE).await;
+    let host = server.http.trim_start_matches("http://").to_owned();
+    let mut events = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let request =
+        format!("GET /events?status=PENDING HTTP/1.1\r\nHost: {host}\r\nCookie: {session}\r\n\r\n");
+    events.write_all(request.as_bytes()).await.unwrap();
+    let mut head = vec![0; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), events.read(&mut head))
+        .await
+        .expect("the event stream answers")
+        .unwrap();
+    let head = String::from_utf8_lossy(&head[..n]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
+
+    let pid = server.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The drain deadline is 15 s; an open event stream must not hold the shutdown that long.
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still running"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    let mut rest = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        events.read_to_end(&mut rest),
+    )
+    .await
+    .expect("the event stream ended")
+    .unwrap();
+}

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
+use tracing::Instrument as _;
 
 use super::Console;
 use super::error::HttpError;
@@ -20,6 +21,16 @@ use crate::moderation::Action;
 const MAX_NOTE_BYTES: usize = 1000;
 /// Most comments one bulk request may act on.
 const MAX_BULK: usize = 500;
+
+/// The span of one console decision, as the gRPC handler's: who, which comment, what.
+fn decision_span(session: &Session, id: CommentId, action: Action) -> tracing::Span {
+    tracing::info_span!(
+        "console_decision",
+        moderator = session.moderator.as_str(),
+        comment_id = %id,
+        action = action.as_str()
+    )
+}
 
 /// Whether the page's script sent the request (and wants JSON back).
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -88,6 +99,7 @@ pub async fn moderate(
             console
                 .shared
                 .decide(id, action, &session.moderator, note)
+                .instrument(decision_span(&session, id, action))
                 .await?,
         )
     }
@@ -140,6 +152,7 @@ pub async fn bulk(
         match console
             .shared
             .decide(id, action, &session.moderator, "")
+            .instrument(decision_span(&session, id, action))
             .await
         {
             Ok(c) => done
