@@ -3,6 +3,7 @@
 //! on the gRPC server's runtime over the same [`Shared`] state and stops with it.
 
 mod actions;
+mod audit;
 mod error;
 mod live;
 mod ops;
@@ -106,7 +107,7 @@ pub fn router(console: Console) -> Router {
         .route("/bulk", post(actions::bulk))
         .route("/events", get(live::events))
         .route("/stats", get(stats::stats_page))
-        .route("/audit", get(stats::audit_page))
+        .route("/audit", get(audit::audit_page))
         .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

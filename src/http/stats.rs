@@ -1,17 +1,17 @@
-//! `GET /stats` (the last day per hour, agreement, reasons, drawn server-side as inline SVG)
-//! and `GET /audit` (the audit log with filters).
+//! `GET /stats`: the last day per hour, the classifier–moderator agreement and the reasons,
+//! drawn server-side as inline SVG.
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Html;
 use maud::{Markup, html};
 
 use super::Console;
 use super::error::HttpError;
 use super::session::Session;
-use super::views::{self, Viewer, parse_action, urlencode};
-use crate::comment::{CommentId, ReasonCode, Status, now_ms};
+use super::views::{self, Viewer};
+use crate::comment::{ReasonCode, Status, now_ms};
 use crate::moderation::Agreement;
 
 /// Hours shown on the stats page.
@@ -19,8 +19,6 @@ const HOURS: u64 = 24;
 const HOUR_MS: u64 = 3600 * 1000;
 /// Most comments of one status counted for the chart (the newest).
 const STATS_SCAN: usize = 50_000;
-/// Audit entries per page.
-const AUDIT_PAGE: usize = 100;
 /// The statuses charted per hour, with their CSS class.
 const CHARTED: [(Status, &str); 3] = [
     (Status::Pending, "held"),
@@ -181,97 +179,4 @@ fn reasons_chart(reasons: &[(ReasonCode, u64)]) -> Markup {
             }
         }
     }
-}
-
-/// The query string of `/audit`.
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct AuditQuery {
-    /// Only this moderator's decisions.
-    #[serde(default)]
-    pub moderator: Option<String>,
-    /// Only decisions on this comment.
-    #[serde(default)]
-    pub comment: Option<String>,
-    /// Only this action (`approve`, `spam`, …).
-    #[serde(default)]
-    pub action: Option<String>,
-    /// Continue from this page token.
-    #[serde(default)]
-    pub before: Option<String>,
-}
-
-fn nonempty(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
-
-/// `GET /audit?moderator=…&comment=…&action=…&before=…`.
-pub async fn audit_page(
-    State(console): State<Console>,
-    session: Session,
-    Query(query): Query<AuditQuery>,
-) -> Result<Html<String>, HttpError> {
-    let bad = |m: &str| HttpError::BadRequest(m.to_owned());
-    let comment = nonempty(query.comment.as_deref())
-        .map(|c| CommentId::parse(c).ok_or_else(|| bad("comment is not a comment id")))
-        .transpose()?;
-    let action = nonempty(query.action.as_deref())
-        .map(|a| parse_action(a).ok_or_else(|| bad("action is not an action")))
-        .transpose()?;
-    let before = nonempty(query.before.as_deref())
-        .map(|b| {
-            hex::decode(b)
-                .ok()
-                .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                .ok_or_else(|| bad("before is not a page token"))
-        })
-        .transpose()?;
-    let moderator = nonempty(query.moderator.as_deref());
-    let (entries, next) = console
-        .shared
-        .store
-        .list_audit(comment, before, AUDIT_PAGE)?;
-    let shown = entries.iter().filter(|e| {
-        moderator.is_none_or(|m| e.moderator == m) && action.is_none_or(|a| e.action == a)
-    });
-    let filters = format!(
-        "&moderator={}&comment={}&action={}",
-        urlencode(moderator.unwrap_or("")),
-        comment.map(|c| c.to_string()).unwrap_or_default(),
-        action.map(views::action_name).unwrap_or("")
-    );
-    let body = html! {
-        h1 { "Audit log" }
-        form.filter method="get" action="/audit" {
-            label { "Moderator " input type="text" name="moderator" value=(moderator.unwrap_or("")); }
-            label { "Comment " input type="text" name="comment" value=(comment.map(|c| c.to_string()).unwrap_or_default()); }
-            label { "Action " select name="action" {
-                option value="" { "any" }
-                @for a in crate::moderation::Action::ALL {
-                    option value=(views::action_name(a)) selected[action == Some(a)] { (views::action_name(a)) }
-                }
-            } }
-            button type="submit" { "Filter" }
-        }
-        table.audit {
-            thead { tr { th { "When" } th { "Moderator" } th { "Action" } th { "Comment" } th { "From" } th { "To" } th { "Note" } } }
-            tbody {
-                @for e in shown {
-                    tr data-comment-id=(e.comment_id) {
-                        td { (views::time(e.at_ms)) } td { (e.moderator) } td { (e.action.as_str()) }
-                        td { code { (e.comment_id) } } td { (e.from.as_str()) } td { (e.to.as_str()) } td { (e.note) }
-                    }
-                }
-            }
-        }
-        @if let Some(next) = next {
-            a.older href={ "/audit?before=" (hex::encode(next)) (filters) } { "Older →" }
-        }
-    };
-    let viewer = Viewer {
-        moderator: &session.moderator,
-        csrf: &session.csrf,
-    };
-    Ok(Html(
-        views::layout("Audit log", Some(viewer), body).into_string(),
-    ))
 }
