@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`api`]: the tonic services; the only place protobuf meets domain types.
+//! - [`admission`]: the concurrency limit over all connections, with a short wait for a slot.
 //! - [`validate`]: field rules and email privacy checks on a submission.
 //! - [`classifier`]: text in, spam probability and its explanation out (pure library).
 //! - [`scoring`]: the model in service (reloaded on `SIGHUP`) and the online layer learning
@@ -20,6 +21,7 @@
 //! - [`metrics`]: confusion matrix and the figures derived from it.
 //! - [`replay`]: replaying labelled datasets and generating load against a live service.
 //! - [`server`]: starts and stops the service.
+//! - [`retention`]: the periodic purge of expired SPAM and TRASH.
 //! - [`cli`]: the subcommands of the `commentguard` binary.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -39,6 +41,7 @@ pub mod plot;
 pub mod policy;
 pub mod privacy;
 pub mod replay;
+pub mod retention;
 pub mod scoring;
 pub mod server;
 pub mod store;

@@ -19,7 +19,6 @@ use crate::pipeline::{Parts, Pipeline};
 use crate::policy::SiteRules;
 use crate::privacy::EmailHasher;
 use crate::scoring::Scorer;
-use crate::store::Committer;
 use crate::store::{Store, StoreOptions};
 
 /// Name of the generated HMAC key file inside the data directory.
@@ -27,7 +26,7 @@ pub const HMAC_KEY_FILE: &str = "hmac.key";
 
 /// Queue events buffered for watchers; one further behind than this lags (and is told).
 pub const WATCH_BUFFER: usize = 1024;
-/// How often the retention task looks for expired SPAM and TRASH.
+/// How often the retention task ([`crate::retention`]) looks for expired SPAM and TRASH.
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 const DAY_SECONDS: u64 = 24 * 60 * 60;
 
@@ -72,20 +71,6 @@ fn reload_lists(pipeline: &Pipeline, file: &std::path::Path) {
     }
 }
 
-/// Deletes SPAM and TRASH older than `keep` now and every [`PURGE_EVERY`], until aborted.
-async fn purge_expired(committer: Committer, keep: Duration) {
-    let mut ticks = tokio::time::interval(PURGE_EVERY);
-    loop {
-        ticks.tick().await;
-        let cutoff = crate::comment::now_ms().saturating_sub(keep.as_millis() as u64);
-        match committer.purge_expired(cutoff).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "expired spam and trash purged"),
-            Err(e) => tracing::error!(cause = %e, "retention purge failed"),
-        }
-    }
-}
-
 /// Serves the gRPC API on `listener` until `shutdown` resolves, then drains in-flight
 /// requests, waits for every pending write to be flushed, and closes the database.
 ///
@@ -125,9 +110,10 @@ pub async fn run(
     let (events, _) = broadcast::channel(WATCH_BUFFER);
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
     let retention = (config.retention_days > 0).then(|| {
-        tokio::spawn(purge_expired(
+        tokio::spawn(crate::retention::run(
             committer.clone(),
             Duration::from_secs(config.retention_days * DAY_SECONDS),
+            PURGE_EVERY,
         ))
     });
     let pipeline = Arc::new(Pipeline::new(

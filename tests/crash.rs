@@ -12,7 +12,7 @@ use std::time::Duration;
 use commentguard::api::pb::comment_service_client::CommentServiceClient;
 use commentguard::comment::CommentId;
 use commentguard::store::Store;
-use support::{start_binary, submission};
+use support::{start_binary, submission, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_comments_survive_sigkill() {
@@ -54,7 +54,7 @@ async fn acknowledged_comments_survive_sigkill() {
         child.kill().unwrap();
         child.wait().unwrap();
         for writer in writers {
-            writer.await.unwrap();
+            within("a writer's end", writer).await.unwrap();
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use commentguard::replay::{self, Mode, load};
-use support::{TestServer, config};
+use support::{TestServer, config, output_within};
 
 fn data(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,6 +22,11 @@ fn data(path: &str) -> PathBuf {
 const MIN_MCC: f64 = 0.85;
 const MAX_HAM_FLAGGED: f64 = 0.05;
 
+/// Checks that the figures of a replay report agree with each other.
+///
+/// # Panics
+/// When a figure is missing or they disagree.
+#[track_caller]
 fn check_consistent(json: &serde_json::Value) {
     let n = |k: &str| {
         json[k]
@@ -67,10 +72,11 @@ async fn replay_cli_reports_consistent_figures_above_the_floor() {
         .arg("--dataset")
         .arg(data("youtube-spam/Youtube02-KatyPerry.csv"));
     // The server runs on this test's runtime: wait for the child off it.
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        output_within(command, std::time::Duration::from_secs(120))
+    })
+    .await
+    .unwrap();
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(

@@ -11,7 +11,7 @@ use commentguard::api::pb::comment_service_client::CommentServiceClient;
 use commentguard::comment::CommentId;
 use commentguard::privacy::EmailHasher;
 use commentguard::store::{Store, keys};
-use support::{start_binary, submission};
+use support::{Deadline, start_binary, submission, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_exits_cleanly() {
@@ -54,13 +54,21 @@ async fn sigterm_drains_and_exits_cleanly() {
         .status()
         .unwrap();
     assert!(term.success());
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let deadline = Deadline::start("the server's exit after SIGTERM");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if deadline.passed() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            deadline.check();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(status.success(), "exit status {status}");
     for writer in writers {
-        writer.await.unwrap();
+        within("a writer's end", writer).await.unwrap();
     }
 
     let stored = stored.lock().unwrap().clone();
