@@ -1,7 +1,33 @@
-//! Validation of a typical submission.
+//! Validation of a typical submission, and the whole verdict pipeline it is the first step of.
 
+use std::sync::Arc;
+
+use commentguard::config::Config;
+use commentguard::pipeline::{Mode, Parts, Pipeline};
+use commentguard::policy::SiteRules;
+use commentguard::privacy::EmailHasher;
+use commentguard::scoring::Scorer;
+use commentguard::store::{Store, StoreOptions};
 use commentguard::validate::{SubmissionInput, validate};
 use criterion::{Criterion, criterion_group, criterion_main};
+
+/// The pipeline as `serve` builds it with the default configuration, over a scratch store.
+fn pipeline(runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> Pipeline {
+    let config = Config::default();
+    let store = Store::open(dir, StoreOptions::default()).expect("a scratch store");
+    let (committer, _task) = runtime.block_on(async { store.start_committer(64) });
+    let scorer = Scorer::load(config.model.clone()).expect("the shipped model");
+    let hasher = EmailHasher::from_hex(&"ab".repeat(32)).expect("a key");
+    let lists = SiteRules::compile(&config.rule_lists(), &hasher).expect("the default lists");
+    let parts = Parts {
+        store,
+        committer,
+        scorer: Arc::new(scorer),
+        hasher,
+        lists,
+    };
+    Pipeline::new(parts, &config)
+}
 
 fn bench(c: &mut Criterion) {
     let input = SubmissionInput {
@@ -20,6 +46,14 @@ fn bench(c: &mut Criterion) {
     assert!(validate(&input).is_ok());
     c.bench_function("validate/typical", |b| {
         b.iter(|| validate(std::hint::black_box(&input)))
+    });
+
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let pipeline = pipeline(&runtime, dir.path());
+    assert!(pipeline.judge(&input, Mode::Check).is_ok());
+    c.bench_function("pipeline/check_typical", |b| {
+        b.iter(|| pipeline.judge(std::hint::black_box(&input), Mode::Check))
     });
 }
 
