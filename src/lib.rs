@@ -19,6 +19,7 @@
 //! - [`metrics`]: confusion matrix and the figures derived from it.
 //! - [`replay`]: replaying labelled datasets and generating load against a live service.
 //! - [`server`]: starts and stops the service.
+//! - [`error`]: why the service could not start or stopped.
 //! - [`cli`]: the subcommands of the `commentguard` binary.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod comment;
 pub mod config;
 pub mod dataset;
+pub mod error;
 pub mod learner;
 pub mod live_model;
 pub mod metrics;

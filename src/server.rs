@@ -4,7 +4,6 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tonic::transport::Server;
@@ -15,6 +14,7 @@ use crate::api::pb::comment_service_server::CommentServiceServer;
 use crate::api::pb::moderation_service_server::ModerationServiceServer;
 use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, Shared, pb};
 use crate::config::Config;
+pub use crate::error::ServeError;
 use crate::learner::Learner;
 use crate::live_model::LiveModel;
 use crate::policy::Policy;
@@ -43,8 +43,8 @@ async fn reload_rules_on_sighup(shared: Arc<Shared>, file: std::path::PathBuf) {
             return;
         };
         while hangups.recv().await.is_some() {
-            let compiled = Config::from_file(&file).and_then(|c| {
-                SiteRules::compile(&c.rule_lists(), &shared.hasher).map_err(anyhow::Error::from)
+            let compiled = Config::load(&file).map_err(ServeError::from).and_then(|c| {
+                SiteRules::compile(&c.rule_lists(), &shared.hasher).map_err(ServeError::Rules)
             });
             match compiled {
                 Ok(rules) => {
@@ -52,7 +52,8 @@ async fn reload_rules_on_sighup(shared: Arc<Shared>, file: std::path::PathBuf) {
                     tracing::info!("site rules reloaded");
                 }
                 Err(e) => {
-                    tracing::error!(cause = %e, "site rules reload failed; keeping the current rules")
+                    let cause = crate::error::Chain(&e);
+                    tracing::error!(%cause, "site rules reload failed; keeping the current rules")
                 }
             }
         }
@@ -77,20 +78,22 @@ async fn purge_expired(committer: Committer, keep: Duration) {
 /// requests, waits for every pending write to be flushed, and closes the database.
 ///
 /// # Errors
-/// When the data directory, key or model cannot be opened, or the server fails.
+/// When the configuration is invalid, the data directory, key or model cannot be opened, or
+/// the server fails.
 pub async fn run(
     config: &Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    let model = LiveModel::load(config.model.clone()).with_context(|| {
-        format!(
-            "cannot load the spam model {}; pass --model FILE or train one with `commentguard train`",
-            config.model.display()
-        )
+) -> Result<(), ServeError> {
+    config.validate()?;
+    let model = LiveModel::load(config.model.clone()).map_err(|source| ServeError::Model {
+        path: config.model.clone(),
+        source,
     })?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
     let hasher = match &config.hmac_secret {
         Some(hex_key) => EmailHasher::from_hex(hex_key)?,
         None => EmailHasher::load_or_create(&config.data_dir.join(HMAC_KEY_FILE))?,
@@ -98,19 +101,17 @@ pub async fn run(
     let options = StoreOptions {
         cache_bytes: config.storage_cache_mb.saturating_mul(1024 * 1024),
     };
-    let store = Store::open(&config.data_dir, options)
-        .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
+    let store = Store::open(&config.data_dir, options).map_err(|source| ServeError::OpenStore {
+        path: config.data_dir.clone(),
+        source,
+    })?;
     let (committer, committer_task) = store.start_committer(config.commit_batch);
 
     let model = Arc::new(model);
     let reloader = tokio::spawn(Arc::clone(&model).reload_on_sighup());
-    let rules = SiteRules::compile(&config.rule_lists(), &hasher).context("invalid site rules")?;
-    config
-        .moderator_tokens
-        .validate()
-        .context("invalid moderator tokens")?;
+    let rules = SiteRules::compile(&config.rule_lists(), &hasher).map_err(ServeError::Rules)?;
     let learner = Learner::default();
-    let labels = store.labels().context("cannot read moderator labels")?;
+    let labels = store.labels().map_err(ServeError::Labels)?;
     learner.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
     let (events, _) = broadcast::channel(WATCH_BUFFER);
     let (closing, closing_rx) = tokio::sync::watch::channel(false);

@@ -16,7 +16,7 @@ use tonic::transport::Channel;
 pub struct TestServer {
     pub url: String,
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: tokio::task::JoinHandle<Result<(), commentguard::server::ServeError>>,
 }
 
 /// The model shipped in `models/`.
@@ -42,6 +42,7 @@ pub fn config(data_dir: &Path) -> Config {
     };
     config.moderator_tokens.insert("alice", ALICE).unwrap();
     config.moderator_tokens.insert("bob", BOB).unwrap();
+    config.validate().expect("the test configuration is valid");
     config
 }
 
