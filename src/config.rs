@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::auth::ModeratorTokens;
+use crate::auth::{ModeratorTokens, TokenError};
 use crate::policy::RuleLists;
 use crate::policy::Thresholds;
 
@@ -86,6 +86,47 @@ pub struct Config {
     pub file: Option<PathBuf>,
 }
 
+/// Why a configuration cannot be used; every entry point (`serve`, the `SIGHUP` reload,
+/// [`crate::server::run`]) reports the same errors for the same mistakes.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}")]
+    Io {
+        /// The configuration file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for [`Config`] (unknown keys included).
+    #[error("invalid config file {path}")]
+    Parse {
+        /// The configuration file.
+        path: PathBuf,
+        /// What the TOML reader found wrong.
+        source: Box<toml::de::Error>,
+    },
+    /// The spam-probability thresholds are out of range or out of order.
+    #[error("thresholds must satisfy 0 <= pending ({pending}) <= spam ({spam}) <= 1")]
+    InvalidThresholds {
+        /// The configured pending threshold.
+        pending: f64,
+        /// The configured spam threshold.
+        spam: f64,
+    },
+    /// A moderator token is unusable.
+    #[error("invalid moderator tokens")]
+    InvalidTokens(#[source] TokenError),
+    /// One setting has a value that cannot be used.
+    #[error("{field}: {reason}")]
+    InvalidValue {
+        /// The setting: a file key, a flag or an environment variable.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -137,17 +178,49 @@ impl Config {
     /// Default retention of SPAM and TRASH, in days.
     pub const DEFAULT_RETENTION_DAYS: u64 = 15;
 
-    /// Reads a TOML file; missing keys keep their defaults.
+    /// Reads a TOML file; missing keys keep their defaults. The result is not validated yet,
+    /// since later layers (environment, flags) may still change it: see [`Config::load`].
     ///
     /// # Errors
     /// When the file cannot be read or is not valid configuration (unknown keys included).
-    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        let mut config: Self = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: Self = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
         config.file = Some(path.to_path_buf());
         Ok(config)
+    }
+
+    /// Reads a TOML file and validates it, for when the file alone is the configuration
+    /// (the `SIGHUP` reload).
+    ///
+    /// # Errors
+    /// As [`Config::from_file`] and [`Config::validate`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let config = Self::from_file(path)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the settings that no type can: thresholds in `[0, 1]` with pending at most
+    /// spam, and moderator tokens long enough. One check, so a setting refused at start is
+    /// also refused on reload.
+    ///
+    /// # Errors
+    /// The first setting found unusable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let Thresholds { pending, spam } = self.thresholds;
+        if !((0.0..=1.0).contains(&pending) && (0.0..=1.0).contains(&spam) && pending <= spam) {
+            return Err(ConfigError::InvalidThresholds { pending, spam });
+        }
+        self.moderator_tokens
+            .validate()
+            .map_err(ConfigError::InvalidTokens)
     }
 
     /// The rule lists to compile into [`crate::policy::SiteRules`].
@@ -236,6 +309,55 @@ mod tests {
         assert_eq!(
             config.moderator_tokens.authenticate("0123456789abcdef"),
             Some("alice")
+        );
+    }
+
+    #[test]
+    fn validate_refuses_thresholds_out_of_range_or_order() {
+        assert!(Config::default().validate().is_ok());
+        for (pending, spam) in [(0.9, 0.5), (-0.1, 0.5), (0.5, 1.1), (f64::NAN, 0.9)] {
+            let config = Config {
+                thresholds: Thresholds { spam, pending },
+                ..Config::default()
+            };
+            assert!(
+                matches!(
+                    config.validate(),
+                    Err(ConfigError::InvalidThresholds { .. })
+                ),
+                "{pending} {spam}"
+            );
+        }
+    }
+
+    #[test]
+    fn validate_refuses_short_tokens() {
+        let config: Config = toml::from_str("[moderator_tokens]\nalice = \"short\"\n").unwrap();
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::InvalidTokens(_))
+        ));
+    }
+
+    #[test]
+    fn load_names_the_file_and_checks_the_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.toml");
+        let err = Config::load(&missing).unwrap_err();
+        assert!(matches!(err, ConfigError::Io { .. }), "{err}");
+        assert!(err.to_string().contains("missing.toml"), "{err}");
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "max_link = 5\n").unwrap();
+        assert!(matches!(Config::load(&bad), Err(ConfigError::Parse { .. })));
+        std::fs::write(&bad, "[thresholds]\nspam = 0.2\npending = 0.5\n").unwrap();
+        assert!(matches!(
+            Config::load(&bad),
+            Err(ConfigError::InvalidThresholds { .. })
+        ));
+        std::fs::write(&bad, "max_links = 5\n").unwrap();
+        assert_eq!(
+            Config::load(&bad).unwrap().file.as_deref(),
+            Some(bad.as_path())
         );
     }
 }

@@ -22,6 +22,7 @@
 //! - [`replay`]: replaying labelled datasets and generating load against a live service.
 //! - [`server`]: starts and stops the service.
 //! - [`retention`]: the periodic purge of expired SPAM and TRASH.
+//! - [`error`]: why the service could not start or stopped.
 //! - [`cli`]: the subcommands of the `commentguard` binary.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod comment;
 pub mod config;
 pub mod dataset;
+pub mod error;
 pub mod metrics;
 pub mod moderation;
 pub mod pipeline;

@@ -1,12 +1,16 @@
 //! Starting and stopping the service: one entry point shared by `main` and the tests.
+//!
+//! [`run`] goes through named steps: [`open`] the state (model, key, store, rules, learner),
+//! start the background tasks, [`serve`] until the shutdown signal and the drain deadline,
+//! then [`close`] (stop the tasks, commit and flush what is queued, snapshot the store).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
@@ -15,123 +19,104 @@ use crate::api::pb::comment_service_server::CommentServiceServer;
 use crate::api::pb::moderation_service_server::ModerationServiceServer;
 use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, Shared, pb};
 use crate::config::Config;
+pub use crate::error::ServeError;
 use crate::pipeline::{Parts, Pipeline};
 use crate::policy::SiteRules;
 use crate::privacy::EmailHasher;
 use crate::scoring::Scorer;
-use crate::store::{Store, StoreOptions};
+use crate::store::{CommitterTask, Store, StoreOptions};
 
 /// Name of the generated HMAC key file inside the data directory.
 pub const HMAC_KEY_FILE: &str = "hmac.key";
 
 /// Queue events buffered for watchers; one further behind than this lags (and is told).
 pub const WATCH_BUFFER: usize = 1024;
-/// How often the retention task ([`crate::retention`]) looks for expired SPAM and TRASH.
+/// How often the retention task looks for expired SPAM and TRASH.
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 const DAY_SECONDS: u64 = 24 * 60 * 60;
-
-/// On every `SIGHUP`, until aborted: reloads the model file and, when the service was started
-/// with a configuration file, recompiles the site lists from it. Whatever does not load leaves
-/// what is in force in place.
-async fn reload_on_sighup(pipeline: Arc<Pipeline>, file: Option<std::path::PathBuf>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; reloading by signal is off");
-            return;
-        };
-        while hangups.recv().await.is_some() {
-            match pipeline.scorer().reload_model() {
-                Ok(model) => tracing::info!(model = model.version(), "model reloaded"),
-                Err(e) => {
-                    tracing::error!(cause = %e, "model reload failed; keeping the current model")
-                }
-            }
-            if let Some(file) = &file {
-                reload_lists(&pipeline, file);
-            }
-        }
-    }
-}
-
-/// Recompiles the site lists from the configuration file and puts them in force.
-fn reload_lists(pipeline: &Pipeline, file: &std::path::Path) {
-    let compiled = Config::from_file(file).and_then(|c| {
-        SiteRules::compile(&c.rule_lists(), pipeline.hasher()).map_err(anyhow::Error::from)
-    });
-    match compiled {
-        Ok(lists) => {
-            pipeline.replace_lists(lists);
-            tracing::info!("site rules reloaded");
-        }
-        Err(e) => {
-            tracing::error!(cause = %e, "site rules reload failed; keeping the current rules")
-        }
-    }
-}
 
 /// Serves the gRPC API on `listener` until `shutdown` resolves, then drains in-flight
 /// requests, waits for every pending write to be flushed, and closes the database.
 ///
 /// # Errors
-/// When the data directory, key or model cannot be opened, or the server fails.
+/// When the configuration is invalid, the data directory, key or model cannot be opened, or
+/// the server fails.
 pub async fn run(
     config: &Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    let scorer = Scorer::load(config.model.clone()).with_context(|| {
-        format!(
-            "cannot load the spam model {}; pass --model FILE or train one with `commentguard train`",
-            config.model.display()
-        )
+) -> Result<(), ServeError> {
+    config.validate()?;
+    let (opened, closing) = open(config)?;
+    let tasks = Background::start(config, &opened.shared);
+    let address = listener.local_addr()?;
+    tracing::info!(
+        %address,
+        model = opened.shared.pipeline.scorer().model_version(),
+        "listening"
+    );
+    println!("commentguard listening on {address}");
+    let served = serve(
+        config,
+        listener,
+        Arc::clone(&opened.shared),
+        closing,
+        shutdown,
+    )
+    .await;
+    tasks.stop().await;
+    close(config, opened).await?;
+    served
+}
+
+/// What [`open`] makes and [`close`] takes apart.
+struct Opened {
+    shared: Arc<Shared>,
+    store: Store,
+    store_options: StoreOptions,
+    committer_task: CommitterTask,
+}
+
+/// Loads the model and key, opens the store, compiles the rules and rebuilds the learner.
+/// Also returns the switch that tells open watch streams the server is closing.
+fn open(config: &Config) -> Result<(Opened, watch::Sender<bool>), ServeError> {
+    let scorer = Scorer::load(config.model.clone()).map_err(|source| ServeError::Model {
+        path: config.model.clone(),
+        source,
     })?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
     let hasher = match &config.hmac_secret {
         Some(hex_key) => EmailHasher::from_hex(hex_key)?,
         None => EmailHasher::load_or_create(&config.data_dir.join(HMAC_KEY_FILE))?,
     };
-    let options = StoreOptions {
+    let store_options = StoreOptions {
         cache_bytes: config.storage_cache_mb.saturating_mul(1024 * 1024),
     };
-    let store = Store::open(&config.data_dir, options)
-        .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
-    let (committer, committer_task) = store.start_committer(config.commit_batch);
-
-    let rules = SiteRules::compile(&config.rule_lists(), &hasher).context("invalid site rules")?;
-    config
-        .moderator_tokens
-        .validate()
-        .context("invalid moderator tokens")?;
-    let labels = store.labels().context("cannot read moderator labels")?;
+    let store =
+        Store::open(&config.data_dir, store_options).map_err(|source| ServeError::OpenStore {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+    let lists = SiteRules::compile(&config.rule_lists(), &hasher).map_err(ServeError::Rules)?;
+    let labels = store.labels().map_err(ServeError::Labels)?;
     scorer.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
-    let (events, _) = broadcast::channel(WATCH_BUFFER);
-    let (closing, closing_rx) = tokio::sync::watch::channel(false);
-    let retention = (config.retention_days > 0).then(|| {
-        tokio::spawn(crate::retention::run(
-            committer.clone(),
-            Duration::from_secs(config.retention_days * DAY_SECONDS),
-            PURGE_EVERY,
-        ))
-    });
-    let pipeline = Arc::new(Pipeline::new(
-        Parts {
-            store: store.clone(),
-            committer: committer.clone(),
-            scorer: Arc::new(scorer),
-            hasher,
-            lists: rules,
-        },
-        config,
-    ));
-    let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&pipeline), config.file.clone()));
+    let (committer, committer_task) = store.start_committer(config.commit_batch);
+    let parts = Parts {
+        store: store.clone(),
+        committer: committer.clone(),
+        scorer: Arc::new(scorer),
+        hasher,
+        lists,
+    };
+    let (closing, closing_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         store: store.clone(),
         committer,
-        pipeline,
-        events,
+        pipeline: Arc::new(Pipeline::new(parts, config)),
+        events: broadcast::channel(WATCH_BUFFER).0,
         moderators: config.moderator_tokens.clone(),
         closing: closing_rx,
     });
@@ -141,6 +126,55 @@ pub async fn run(
              (set COMMENTGUARD_MODERATOR_TOKENS or --moderator-token NAME=TOKEN)"
         );
     }
+    let opened = Opened {
+        shared,
+        store,
+        store_options,
+        committer_task,
+    };
+    Ok((opened, closing))
+}
+
+/// The tasks that run beside the server: reloading on `SIGHUP` and the retention purge.
+struct Background {
+    reloader: JoinHandle<()>,
+    retention: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    fn start(config: &Config, shared: &Arc<Shared>) -> Self {
+        let pipeline = Arc::clone(&shared.pipeline);
+        let reloader = tokio::spawn(reload_on_sighup(pipeline, config.file.clone()));
+        let retention = (config.retention_days > 0).then(|| {
+            tokio::spawn(crate::retention::run(
+                shared.committer.clone(),
+                Duration::from_secs(config.retention_days * DAY_SECONDS),
+                PURGE_EVERY,
+            ))
+        });
+        Self {
+            reloader,
+            retention,
+        }
+    }
+
+    async fn stop(self) {
+        for task in std::iter::once(self.reloader).chain(self.retention) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// Serves every gRPC service until `shutdown`, then drains in-flight requests for at most
+/// the configured grace period.
+async fn serve(
+    config: &Config,
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    closing: watch::Sender<bool>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let comments = CommentServiceServer::new(CommentApi::new(Arc::clone(&shared)))
         .max_decoding_message_size(config.max_message_bytes);
     let moderation = ModerationServiceServer::new(ModerationApi::new(Arc::clone(&shared)))
@@ -153,21 +187,13 @@ pub async fn run(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-
-    let address = listener.local_addr()?;
-    tracing::info!(
-        %address,
-        model = shared.pipeline.scorer().model_version(),
-        "listening"
-    );
-    println!("commentguard listening on {address}");
     drop(shared);
 
     let (signalled, on_signal) = tokio::sync::oneshot::channel();
     // Past the limits, requests are refused (RESOURCE_EXHAUSTED) rather than queued without
     // bound: per connection at once (load shedding), over all connections after a short wait
     // for a slot. Latency and memory stay bounded under overload.
-    let serve = Server::builder()
+    let server = Server::builder()
         .timeout(config.request_timeout())
         .load_shed(true)
         .concurrency_limit_per_connection(config.max_concurrent_per_connection.max(1))
@@ -199,30 +225,79 @@ pub async fn run(
         }
     };
     tokio::select! {
-        served = serve => served?,
+        served = server => served?,
         () = drain_deadline => {
             tracing::warn!(grace_ms = grace.as_millis() as u64, "drain deadline passed; closing the remaining connections");
         }
     }
+    Ok(())
+}
 
-    reloader.abort();
-    if let Some(retention) = retention {
-        retention.abort();
-        let _ = retention.await;
-    }
+/// Commits and flushes what is queued, then closes the store with a snapshot so the next
+/// start is fast.
+async fn close(config: &Config, opened: Opened) -> Result<(), ServeError> {
+    drop(opened.shared);
     // No new request reaches the handlers any more: commit what is queued, then flush.
-    committer_task.stop().await;
-    store.flush()?;
-    reloader.await.ok();
+    opened.committer_task.stop().await;
+    opened.store.flush()?;
     let started = std::time::Instant::now();
-    match store.close_with_snapshot(&config.data_dir, options) {
+    match opened
+        .store
+        .close_with_snapshot(&config.data_dir, opened.store_options)
+    {
         Ok(true) => tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "storage snapshot written for a fast next start"
         ),
         Ok(false) => tracing::debug!("storage still in use; no snapshot at shutdown"),
-        Err(e) => tracing::warn!(cause = %e, "no storage snapshot at shutdown"),
+        Err(e) => {
+            tracing::warn!(cause = %crate::error::Chain(&e), "no storage snapshot at shutdown")
+        }
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// On every `SIGHUP`, until aborted: reloads the model file and, when the service was started
+/// with a configuration file, recompiles the site lists from it. Whatever does not load leaves
+/// what is in force in place.
+async fn reload_on_sighup(pipeline: Arc<Pipeline>, file: Option<std::path::PathBuf>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reloading by signal is off");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match pipeline.scorer().reload_model() {
+                Ok(model) => tracing::info!(model = model.version(), "model reloaded"),
+                Err(e) => {
+                    let cause = crate::error::Chain(&e);
+                    tracing::error!(%cause, "model reload failed; keeping the current model")
+                }
+            }
+            if let Some(file) = &file {
+                reload_lists(&pipeline, file);
+            }
+        }
+    }
+}
+
+/// Recompiles the site lists from the configuration file (checked as at start) and puts them
+/// in force.
+fn reload_lists(pipeline: &Pipeline, file: &std::path::Path) {
+    let compiled = Config::load(file).map_err(ServeError::from).and_then(|c| {
+        SiteRules::compile(&c.rule_lists(), pipeline.hasher()).map_err(ServeError::Rules)
+    });
+    match compiled {
+        Ok(lists) => {
+            pipeline.replace_lists(lists);
+            tracing::info!("site rules reloaded");
+        }
+        Err(e) => {
+            let cause = crate::error::Chain(&e);
+            tracing::error!(%cause, "site rules reload failed; keeping the current rules")
+        }
+    }
 }

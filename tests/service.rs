@@ -15,8 +15,9 @@ use tonic::Code;
 #[track_caller]
 fn config_ignoring_scores(dir: &std::path::Path) -> commentguard::Config {
     let mut config = config(dir);
-    config.thresholds.spam = 1.1;
-    config.thresholds.pending = 1.1;
+    // Only a certain spam score (1.0) could flag a comment; the test texts are far from it.
+    config.thresholds.spam = 1.0;
+    config.thresholds.pending = 1.0;
     config
 }
 

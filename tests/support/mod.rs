@@ -116,7 +116,7 @@ pub fn output_within(mut command: std::process::Command, limit: Duration) -> std
 pub struct TestServer {
     pub url: String,
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: tokio::task::JoinHandle<Result<(), commentguard::server::ServeError>>,
 }
 
 /// The model shipped in `models/`.
@@ -146,6 +146,7 @@ pub fn config(data_dir: &Path) -> Config {
     };
     config.moderator_tokens.insert("alice", ALICE).unwrap();
     config.moderator_tokens.insert("bob", BOB).unwrap();
+    config.validate().expect("the test configuration is valid");
     config
 }
 
