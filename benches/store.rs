@@ -31,6 +31,7 @@ fn comment(n: u64) -> StoredComment {
             reasons: vec![Reason::classifier("\"thanks\"", -1.2)],
         },
         model_version: "bench".into(),
+        policy_version: "bench".into(),
         email_hash: {
             let mut h = [0; 32];
             h[..8].copy_from_slice(&n.to_be_bytes());

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::auth::{ModeratorTokens, TokenError};
-use crate::policy::RuleLists;
+use crate::policy::{EditableRules, RuleLists};
 use crate::policy::Thresholds;
 
 /// Everything `commentguard serve` can be told. Every field has a documented default, so an
@@ -221,6 +221,15 @@ impl Config {
         self.moderator_tokens
             .validate()
             .map_err(ConfigError::InvalidTokens)
+    }
+
+    /// The rules a moderator can also change while the service runs, as configured.
+    pub fn editable_rules(&self) -> EditableRules {
+        EditableRules {
+            lists: self.rule_lists(),
+            max_links: self.max_links,
+            thresholds: self.thresholds,
+        }
     }
 
     /// The rule lists to compile into [`crate::policy::SiteRules`].

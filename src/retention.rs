@@ -56,6 +56,7 @@ mod tests {
                 reasons: Vec::new(),
             },
             model_version: "m".into(),
+            policy_version: String::new(),
             email_hash: [n; 32],
             decision: None,
         }

@@ -21,7 +21,6 @@ use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, Shared,
 use crate::config::Config;
 pub use crate::error::ServeError;
 use crate::pipeline::{Parts, Pipeline};
-use crate::policy::SiteRules;
 use crate::privacy::EmailHasher;
 use crate::scoring::Scorer;
 use crate::store::{CommitterTask, Store, StoreOptions};
@@ -100,7 +99,10 @@ fn open(config: &Config) -> Result<(Opened, watch::Sender<bool>), ServeError> {
             path: config.data_dir.clone(),
             source,
         })?;
-    let lists = SiteRules::compile(&config.rule_lists(), &hasher).map_err(ServeError::Rules)?;
+    let rules = config
+        .editable_rules()
+        .compile(&hasher)
+        .map_err(ServeError::Rules)?;
     let labels = store.labels().map_err(ServeError::Labels)?;
     scorer.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
     let (committer, committer_task) = store.start_committer(config.commit_batch);
@@ -109,7 +111,7 @@ fn open(config: &Config) -> Result<(Opened, watch::Sender<bool>), ServeError> {
         committer: committer.clone(),
         scorer: Arc::new(scorer),
         hasher,
-        lists,
+        rules,
     };
     let (closing, closing_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
@@ -284,15 +286,17 @@ async fn reload_on_sighup(pipeline: Arc<Pipeline>, file: Option<std::path::PathB
     }
 }
 
-/// Recompiles the site lists from the configuration file (checked as at start) and puts them
-/// in force.
+/// Recompiles the editable rules (lists, link limit, thresholds) from the configuration file
+/// (checked as at start) and puts them in force.
 fn reload_lists(pipeline: &Pipeline, file: &std::path::Path) {
     let compiled = Config::load(file).map_err(ServeError::from).and_then(|c| {
-        SiteRules::compile(&c.rule_lists(), pipeline.hasher()).map_err(ServeError::Rules)
+        c.editable_rules()
+            .compile(pipeline.hasher())
+            .map_err(ServeError::Rules)
     });
     match compiled {
-        Ok(lists) => {
-            pipeline.replace_lists(lists);
+        Ok(rules) => {
+            pipeline.replace_rules(rules);
             tracing::info!("site rules reloaded");
         }
         Err(e) => {

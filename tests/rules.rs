@@ -229,6 +229,7 @@ async fn retention_purges_old_spam_and_trash_only() {
             reasons: Vec::new(),
         },
         model_version: "m".into(),
+        policy_version: String::new(),
         email_hash: [n as u8; 32],
         decision: None,
     };

@@ -70,6 +70,7 @@ fuzz_target!(|bytes: &[u8]| {
         submission: judged.submission,
         verdict: judged.verdict,
         model_version: judged.model_version,
+        policy_version: judged.policy_version,
         email_hash: judged.email_hash,
         decision: None,
     };

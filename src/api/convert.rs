@@ -45,13 +45,18 @@ fn reason(reason: &Reason) -> pb::Reason {
 }
 
 /// The reply to a submission; `comment_id` is empty for a dry run.
-pub(super) fn verdict_response(comment_id: String, verdict: &Verdict) -> pb::SubmitCommentResponse {
+pub(super) fn verdict_response(
+    comment_id: String,
+    verdict: &Verdict,
+    policy_version: &str,
+) -> pb::SubmitCommentResponse {
     pb::SubmitCommentResponse {
         comment_id,
         status: status(verdict.status).into(),
         spam_score: verdict.spam_score,
         reasons: verdict.reasons.iter().map(reason).collect(),
         error: None,
+        policy_version: policy_version.to_owned(),
     }
 }
 
@@ -97,6 +102,7 @@ pub(super) fn moderated_comment(comment: &StoredComment) -> pb::ModeratedComment
             .map(|d| d.by.clone())
             .unwrap_or_default(),
         decided_at: comment.decision.as_ref().map(|d| timestamp(d.at_ms)),
+        policy_version: comment.policy_version.clone(),
     }
 }
 
@@ -214,6 +220,7 @@ mod tests {
                 reasons: Vec::new(),
             },
             model_version: String::new(),
+            policy_version: String::new(),
             email_hash: [0; 32],
             decision: None,
         };

@@ -318,7 +318,7 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
                 bucket.submissions += 1;
             }
         }
-        let pending = self.shared.pipeline.policy().thresholds.pending;
+        let pending = self.shared.pipeline.rules().policy.thresholds.pending;
         let (mut labels, mut agreed) = (0u64, 0u64);
         for entry in store.audit_since(0)? {
             if entry.at_ms >= start

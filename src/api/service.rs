@@ -82,7 +82,11 @@ impl CommentApi {
             elapsed_us = started.elapsed().as_micros() as u64,
             "comment stored"
         );
-        let answer = convert::verdict_response(comment.id.to_string(), &comment.verdict);
+        let answer = convert::verdict_response(
+            comment.id.to_string(),
+            &comment.verdict,
+            &comment.policy_version,
+        );
         if comment.verdict.status != CommentStatus::Approved {
             self.shared
                 .publish(|| QueueEvent::Submitted(Box::new(comment)));
@@ -134,11 +138,11 @@ impl pb::comment_service_server::CommentService for CommentApi {
     ) -> Result<Response<pb::SubmitCommentResponse>, Status> {
         let input = convert::submission_input(request.get_ref());
         let judged = self.shared.pipeline.check(&input).map_err(Refusal::from)?;
-        let verdict = judged.verdict;
-        tracing::Span::current().record("status", verdict.status.as_str());
+        tracing::Span::current().record("status", judged.verdict.status.as_str());
         Ok(Response::new(convert::verdict_response(
             String::new(),
-            &verdict,
+            &judged.verdict,
+            &judged.policy_version,
         )))
     }
 

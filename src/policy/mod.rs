@@ -6,14 +6,17 @@
 //! - [`builtin`]: rules every site gets (honeypot, links, email in content, first-time author).
 //! - [`lists`]: the configured lists (words, bans, closed posts), compiled once.
 //! - [`trackers`]: in-memory state across submissions (flood control, campaigns).
+//! - [`ruleset`]: the editable rules (lists, link limit, thresholds) as one versioned value.
 
 pub mod builtin;
 pub mod lists;
+pub mod ruleset;
 pub mod thresholds;
 pub mod trackers;
 
 pub use builtin::count_links;
 pub use lists::{RuleError, RuleLists, SiteRules};
+pub use ruleset::{EditableRules, RuleSet};
 pub use thresholds::Thresholds;
 pub use trackers::{Campaigns, Flood};
 

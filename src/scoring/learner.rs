@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::classifier::normalize::normalize;
 use crate::classifier::{CommentText, Contribution, Scored};
@@ -26,6 +27,8 @@ const SCALE: f64 = 0.5;
 #[derive(Debug, Default)]
 pub struct Learner {
     state: RwLock<State>,
+    /// Bumped by every change of the counts, so a verdict can name the state that shifted it.
+    generation: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -102,6 +105,12 @@ impl Learner {
         *self.write() = fresh;
     }
 
+    /// How many times the counts changed since start: learning, forgetting and rebuilding
+    /// each make a new generation.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// How many comments carry a label.
     pub fn labelled(&self) -> usize {
         self.read().labels.len()
@@ -151,8 +160,11 @@ impl Learner {
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The counts for changing; the change is a new generation.
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+        let guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        guard
     }
 }
 

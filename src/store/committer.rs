@@ -69,6 +69,7 @@ pub(super) enum Job {
     Insert(InsertJob),
     Moderate(ModerateJob),
     Remove(Removal, oneshot::Sender<Result<u64>>),
+    PutMeta(Vec<(Vec<u8>, Vec<u8>)>, oneshot::Sender<Result<()>>),
 }
 
 /// Sends writes to the committer task; cheap to clone.
@@ -147,6 +148,15 @@ impl Committer {
             answer,
         )
         .await
+    }
+
+    /// Writes these `meta` entries atomically; on disk when this returns.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] during shutdown; storage failures.
+    pub async fn put_meta(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::PutMeta(entries, reply), answer).await
     }
 
     async fn send<T>(&self, job: Job, answer: oneshot::Receiver<Result<T>>) -> Result<T> {

@@ -11,7 +11,7 @@
 //! | `duplicates` | digest of post, author, content ([`keys::duplicate_key`]) | id |
 //! | `audit` | time, sequence ([`audit::key`]) | moderator action ([`audit`]) |
 //! | `labels` | comment id | moderator label with the text ([`labels`]) |
-//! | `meta` | name | schema version |
+//! | `meta` | name | schema and record versions; the editable rules (`rules`) and their changes (`rules_change/` + time) |
 //!
 //! # Writes
 //! All writes go through one [`Committer`] task: it takes every submission waiting, applies
@@ -80,6 +80,7 @@ struct Trees {
     duplicates: sled::Tree,
     audit: sled::Tree,
     labels: sled::Tree,
+    meta: sled::Tree,
 }
 
 impl Store {
@@ -119,6 +120,7 @@ impl Store {
             duplicates: db.open_tree("duplicates")?,
             audit: db.open_tree("audit")?,
             labels: db.open_tree("labels")?,
+            meta,
             db,
         };
         Ok(Self {

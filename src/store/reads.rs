@@ -238,4 +238,9 @@ impl Store {
         }
         Ok(first)
     }
+
+    /// The `meta` entry under `key`, if any.
+    pub fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.inner.meta.get(key)?.map(|v| v.to_vec()))
+    }
 }

@@ -26,6 +26,14 @@ pub(super) fn apply_batch(trees: &Trees, jobs: Vec<Job>) -> Vec<Reply> {
             Job::Remove(removal, reply) => {
                 replies.push(Reply::Remove(reply, apply_removal(trees, removal)));
             }
+            Job::PutMeta(entries, reply) => {
+                let mut batch = sled::Batch::default();
+                for (key, value) in entries {
+                    batch.insert(key, value);
+                }
+                let result = trees.meta.apply_batch(batch).map_err(StoreError::from);
+                replies.push(Reply::Insert(reply, result));
+            }
         }
     }
     if !inserts.is_empty() {

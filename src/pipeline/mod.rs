@@ -11,11 +11,16 @@ use std::time::Duration;
 use crate::classifier::CommentText;
 use crate::comment::{CommentId, Status, StoredComment, Submission, Verdict, now_ms};
 use crate::config::Config;
-use crate::policy::{Campaigns, Flood, Hit, Policy, SiteRules, builtin};
+use crate::policy::{Campaigns, Flood, Hit, RuleSet, builtin};
 use crate::privacy::EmailHasher;
-use crate::scoring::Scorer;
+use crate::scoring::{Scorer, Scoring};
+use sha2::{Digest as _, Sha256};
 use crate::store::{self, Committer, Store, StoreError};
 use crate::validate::{FieldViolation, SubmissionInput, validate};
+
+mod rules;
+
+pub use rules::{RULES_KEY, RulesRejection, stored_rules};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -56,6 +61,8 @@ pub struct Judged {
     pub model_version: String,
     /// The keyed hash of the author's email.
     pub email_hash: [u8; 32],
+    /// The digest of everything that decided ([`Pipeline`] explains what it covers).
+    pub policy_version: String,
 }
 
 /// What the pipeline is built from.
@@ -69,23 +76,31 @@ pub struct Parts {
     pub scorer: Arc<Scorer>,
     /// Keyed hash for emails.
     pub hasher: EmailHasher,
-    /// The compiled site lists.
-    pub lists: SiteRules,
+    /// The editable rules in force at start.
+    pub rules: RuleSet,
 }
 
 /// The verdict pipeline with everything it depends on.
+///
+/// Every verdict carries a policy version: a digest of the model version, the online layer's
+/// generation (it changes with every moderator label), the editable rules' version and the
+/// fixed settings (first-time authors, flood, campaigns, closing posts).
 #[derive(Debug)]
 pub struct Pipeline {
     store: Store,
     committer: Committer,
     scorer: Arc<Scorer>,
     hasher: EmailHasher,
-    policy: Policy,
-    lists: RwLock<Arc<SiteRules>>,
+    rules: RwLock<Arc<RuleSet>>,
+    /// Held while an update of the rules is checked, stored and put in force, so two
+    /// moderators' updates never interleave.
+    rules_update: tokio::sync::Mutex<()>,
     flood: Flood,
     campaigns: Campaigns,
     require_prior_approval: bool,
     close_after: Option<Duration>,
+    /// Digest of the settings that only a restart changes.
+    settings_digest: [u8; 32],
 }
 
 impl Pipeline {
@@ -96,11 +111,9 @@ impl Pipeline {
             committer: parts.committer,
             scorer: parts.scorer,
             hasher: parts.hasher,
-            policy: Policy {
-                thresholds: config.thresholds,
-                max_links: config.max_links,
-            },
-            lists: RwLock::new(Arc::new(parts.lists)),
+            rules: RwLock::new(Arc::new(parts.rules)),
+            rules_update: tokio::sync::Mutex::new(()),
+            settings_digest: settings_digest(config),
             flood: Flood::new(Duration::from_secs(config.flood_interval)),
             campaigns: Campaigns::new(
                 Duration::from_secs(config.campaign_window),
@@ -133,6 +146,7 @@ impl Pipeline {
             submission: judged.submission,
             verdict: judged.verdict,
             model_version: judged.model_version,
+            policy_version: judged.policy_version,
             decision: None,
         };
         if let Err(e) = self.committer.insert(&comment).await {
@@ -150,8 +164,8 @@ impl Pipeline {
     /// Invalid fields, a closed post, a flood (when storing), or a failed read.
     pub fn judge(&self, input: &SubmissionInput<'_>, mode: Mode) -> Result<Judged, Rejection> {
         let submission = self.validated(input)?;
-        let lists = self.lists();
-        if lists.is_closed(&submission.post_id) || self.too_old(&submission.post_id)? {
+        let rules = self.rules();
+        if rules.compiled.is_closed(&submission.post_id) || self.too_old(&submission.post_id)? {
             return Err(Rejection::PostClosed);
         }
         let email_hash = self.hasher.hash(&submission.author_email);
@@ -165,7 +179,7 @@ impl Pipeline {
             author_url: submission.author_url.as_deref().unwrap_or(""),
         };
         let scoring = self.scorer.score(&text);
-        let mut hits = lists.check(&submission, &email_hash);
+        let mut hits = rules.compiled.check(&submission, &email_hash);
         if self.require_prior_approval && self.store.author_stats(&email_hash)?.approved == 0 {
             hits.push(builtin::first_time_author());
         }
@@ -249,18 +263,15 @@ impl Pipeline {
         }
     }
 
-    /// The site lists in force now.
-    pub fn lists(&self) -> Arc<SiteRules> {
-        match self.lists.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
-    /// Puts new site lists in force; submissions already being judged finish on the old ones.
-    pub fn replace_lists(&self, lists: SiteRules) {
-        let mut slot = self.lists.write().unwrap_or_else(|p| p.into_inner());
-        *slot = Arc::new(lists);
+    /// The digest of everything that decided a verdict scored by `scoring` under `rules`.
+    fn policy_version(&self, scoring: &Scoring, rules: &RuleSet) -> String {
+        let mut digest = Sha256::new();
+        digest.update(scoring.model_version.as_bytes());
+        digest.update([0]);
+        digest.update(scoring.learner_generation.to_le_bytes());
+        digest.update(rules.version.as_bytes());
+        digest.update(self.settings_digest);
+        hex::encode(&digest.finalize()[..8])
     }
 
     /// The scorer, for moderators' labels and model reloads.
@@ -272,9 +283,19 @@ impl Pipeline {
     pub fn hasher(&self) -> &EmailHasher {
         &self.hasher
     }
+}
 
-    /// The thresholds and built-in rule settings.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+/// A digest of the settings only a restart changes, for the policy version.
+fn settings_digest(config: &Config) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    digest.update([u8::from(config.require_prior_approval)]);
+    for value in [
+        config.flood_interval,
+        config.campaign_min_authors as u64,
+        config.campaign_window,
+        config.close_after_days,
+    ] {
+        digest.update(value.to_le_bytes());
     }
+    digest.finalize().into()
 }
