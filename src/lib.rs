@@ -21,6 +21,12 @@
 //! - [`server`]: starts and stops the service.
 //! - [`error`]: why the service could not start or stopped.
 //! - [`cli`]: the subcommands of the `commentguard` binary.
+//!
+//! # Features
+//! - `tools` (default): the command-line tools — [`cli`], [`replay`], [`plot`] and the
+//!   dataset readers — with the crates only they need (clap, plotters, indicatif,
+//!   hdrhistogram, csv, anyhow, tracing-subscriber). Without it the library is the service
+//!   alone.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
@@ -28,6 +34,7 @@ pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod classifier;
+#[cfg(feature = "tools")]
 pub mod cli;
 pub mod comment;
 pub mod config;
@@ -37,9 +44,11 @@ pub mod learner;
 pub mod live_model;
 pub mod metrics;
 pub mod moderation;
+#[cfg(feature = "tools")]
 pub mod plot;
 pub mod policy;
 pub mod privacy;
+#[cfg(feature = "tools")]
 pub mod replay;
 pub mod rules;
 pub mod server;
