@@ -13,7 +13,7 @@ use crate::admission::AdmissionLayer;
 use crate::api::pb::comment_service_server::CommentServiceServer;
 use crate::api::pb::moderation_service_server::ModerationServiceServer;
 use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, Shared, pb};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 pub use crate::error::ServeError;
 use crate::learner::Learner;
 use crate::live_model::LiveModel;
@@ -77,15 +77,17 @@ async fn purge_expired(committer: Committer, keep: Duration) {
 /// Serves the gRPC API on `listener` until `shutdown` resolves, then drains in-flight
 /// requests, waits for every pending write to be flushed, and closes the database.
 ///
+/// Of [`Config::validate`]'s checks only the moderator tokens are made here: a program
+/// embedding the service may set thresholds above 1 to decide by the rules alone.
+///
 /// # Errors
-/// When the configuration is invalid, the data directory, key or model cannot be opened, or
-/// the server fails.
+/// When a moderator token is too short, the data directory, key or model cannot be opened,
+/// or the server fails.
 pub async fn run(
     config: &Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    config.validate()?;
     let model = LiveModel::load(config.model.clone()).map_err(|source| ServeError::Model {
         path: config.model.clone(),
         source,
@@ -110,6 +112,10 @@ pub async fn run(
     let model = Arc::new(model);
     let reloader = tokio::spawn(Arc::clone(&model).reload_on_sighup());
     let rules = SiteRules::compile(&config.rule_lists(), &hasher).map_err(ServeError::Rules)?;
+    config
+        .moderator_tokens
+        .validate()
+        .map_err(ConfigError::InvalidTokens)?;
     let learner = Learner::default();
     let labels = store.labels().map_err(ServeError::Labels)?;
     learner.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
