@@ -86,8 +86,8 @@ pub struct Config {
     pub file: Option<PathBuf>,
 }
 
-/// Why a configuration cannot be used; every entry point (`serve`, the `SIGHUP` reload,
-/// [`crate::server::run`]) reports the same errors for the same mistakes.
+/// Why a configuration cannot be used; `serve` and the `SIGHUP` reload report the same
+/// errors for the same mistakes.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
@@ -128,7 +128,8 @@ pub enum ConfigError {
 }
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "tools", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.

@@ -5,6 +5,7 @@
 //! then [`close`] (stop the tasks, commit and flush what is queued, snapshot the store).
 
 use std::future::Future;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,7 +56,8 @@ pub async fn run(
         model = opened.shared.pipeline.scorer().model_version(),
         "listening"
     );
-    println!("commentguard listening on {address}");
+    // Scripts wait for this line; a closed stdout must not stop the service.
+    let _ = writeln!(std::io::stdout(), "commentguard listening on {address}");
     let served = serve(
         config,
         listener,

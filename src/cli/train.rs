@@ -1,6 +1,7 @@
 //! `commentguard train`: fit a spam model on labelled datasets, cross-validate the recipe on
 //! the same data, and write a model file.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -207,15 +208,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     file.save(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
     let model = SpamModel::from_parts(&file, filter);
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "wrote {} ({} terms, version {})",
         args.out.display(),
         model.filter().vocab.len(),
         model.version()
-    );
+    )?;
     if let Some(cv) = cv {
         let m = cv.metrics;
-        println!(
+        writeln!(
+            out,
             "{}-fold grouped CV at threshold {}: accuracy {:.4} precision {:.4} recall {:.4} f1 {:.4} mcc {:.4} ham flagged {:.4} (tp {} fp {} tn {} fn {}), log-loss {:.4}, brier {:.4}",
             cv.folds,
             cv.threshold,
@@ -231,7 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             m.false_negative,
             cv.log_loss,
             cv.brier
-        );
+        )?;
     }
     Ok(())
 }
