@@ -19,8 +19,8 @@ use crate::pipeline::{Parts, Pipeline};
 use crate::policy::SiteRules;
 use crate::privacy::EmailHasher;
 use crate::scoring::Scorer;
-use crate::store::Committer;
-use crate::store::{Store, StoreOptions};
+use crate::store::Storage;
+use crate::store::sled::{SledStore, StoreOptions};
 
 /// Name of the generated HMAC key file inside the data directory.
 pub const HMAC_KEY_FILE: &str = "hmac.key";
@@ -73,16 +73,34 @@ fn reload_lists(pipeline: &Pipeline, file: &std::path::Path) {
 }
 
 /// Deletes SPAM and TRASH older than `keep` now and every [`PURGE_EVERY`], until aborted.
-async fn purge_expired(committer: Committer, keep: Duration) {
+async fn purge_expired(store: Arc<dyn Storage>, keep: Duration) {
     let mut ticks = tokio::time::interval(PURGE_EVERY);
     loop {
         ticks.tick().await;
         let cutoff = crate::comment::now_ms().saturating_sub(keep.as_millis() as u64);
-        match committer.purge_expired(cutoff).await {
+        match store.purge_expired(cutoff).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired spam and trash purged"),
             Err(e) => tracing::error!(cause = %e, "retention purge failed"),
         }
+    }
+}
+
+/// Writes sled's recovery snapshot for a fast next start, when `store` is the last handle on
+/// the database (see [`SledStore::write_snapshot`]).
+fn snapshot_if_last(store: Arc<dyn Storage>, config: &Config, options: StoreOptions) {
+    if Arc::strong_count(&store) > 1 {
+        tracing::debug!("storage still in use; no snapshot at shutdown");
+        return;
+    }
+    drop(store);
+    let started = std::time::Instant::now();
+    match SledStore::write_snapshot(&config.data_dir, options) {
+        Ok(()) => tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "storage snapshot written for a fast next start"
+        ),
+        Err(e) => tracing::warn!(cause = %e, "no storage snapshot at shutdown"),
     }
 }
 
@@ -111,29 +129,32 @@ pub async fn run(
     let options = StoreOptions {
         cache_bytes: config.storage_cache_mb.saturating_mul(1024 * 1024),
     };
-    let store = Store::open(&config.data_dir, options)
-        .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
-    let (committer, committer_task) = store.start_committer(config.commit_batch);
+    let store: Arc<dyn Storage> = SledStore::open(&config.data_dir, options, config.commit_batch)
+        .with_context(|| {
+        format!("cannot open the database in {}", config.data_dir.display())
+    })?;
 
     let rules = SiteRules::compile(&config.rule_lists(), &hasher).context("invalid site rules")?;
     config
         .moderator_tokens
         .validate()
         .context("invalid moderator tokens")?;
-    let labels = store.labels().context("cannot read moderator labels")?;
+    let labels = store
+        .labels()
+        .await
+        .context("cannot read moderator labels")?;
     scorer.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
     let (events, _) = broadcast::channel(WATCH_BUFFER);
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
     let retention = (config.retention_days > 0).then(|| {
         tokio::spawn(purge_expired(
-            committer.clone(),
+            Arc::clone(&store),
             Duration::from_secs(config.retention_days * DAY_SECONDS),
         ))
     });
     let pipeline = Arc::new(Pipeline::new(
         Parts {
-            store: store.clone(),
-            committer: committer.clone(),
+            store: Arc::clone(&store),
             scorer: Arc::new(scorer),
             hasher,
             lists: rules,
@@ -141,9 +162,13 @@ pub async fn run(
         config,
     ));
     let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&pipeline), config.file.clone()));
+    let admission = AdmissionLayer::new(
+        config.max_concurrent_requests,
+        Duration::from_millis(config.admission_wait_ms),
+    );
     let shared = Arc::new(Shared {
-        store: store.clone(),
-        committer,
+        admission: admission.slots(),
+        store: Arc::clone(&store),
         pipeline,
         events,
         moderators: config.moderator_tokens.clone(),
@@ -186,10 +211,7 @@ pub async fn run(
         .load_shed(true)
         .concurrency_limit_per_connection(config.max_concurrent_per_connection.max(1))
         .layer(OversizeAsResourceExhausted)
-        .layer(AdmissionLayer::new(
-            config.max_concurrent_requests,
-            Duration::from_millis(config.admission_wait_ms),
-        ))
+        .layer(admission)
         .add_service(health)
         .add_service(reflection)
         .add_service(comments)
@@ -225,18 +247,9 @@ pub async fn run(
         let _ = retention.await;
     }
     // No new request reaches the handlers any more: commit what is queued, then flush.
-    committer_task.stop().await;
-    store.flush()?;
+    store.close().await?;
     reloader.await.ok();
-    let started = std::time::Instant::now();
-    match store.close_with_snapshot(&config.data_dir, options) {
-        Ok(true) => tracing::info!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "storage snapshot written for a fast next start"
-        ),
-        Ok(false) => tracing::debug!("storage still in use; no snapshot at shutdown"),
-        Err(e) => tracing::warn!(cause = %e, "no storage snapshot at shutdown"),
-    }
+    snapshot_if_last(store, config, options);
     tracing::info!("stopped");
     Ok(())
 }
