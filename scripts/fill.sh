@@ -28,26 +28,29 @@ start() {
   addr="http://$(awk '/listening/ {print $NF}' "$data/stdout")"
 }
 load() { "$bin" load --addr "$addr" --connections 2 --concurrency 64 "$@"; }
-# Starts the server and answers one submission; prints the seconds from launch to the answer.
+# Starts the server and has one submission answered; sets `answered` to the seconds from
+# launch to the answer.
 first_answer() {
   local began
   began=$(now)
   start
   "$bin" load --addr "$addr" --connections 1 --concurrency 1 --requests 1 --duration 60s --json >/dev/null
-  since "$began"
+  answered=$(since "$began")
 }
 
 start
 load --duration 2h --requests "$n"
 echo "server RSS right after $n comments: $(rss)"
 kill -KILL "$server"; wait "$server" 2>/dev/null || true
-echo "first answered submission after kill -9 with $n comments: $(first_answer) s"
+first_answer
+echo "first answered submission after kill -9 with $n comments: $answered s"
 load --duration 5s --json >/dev/null
 echo "server RSS while serving after the kill -9 restart: $(rss)"
 began=$(now)
 kill -TERM "$server"; wait "$server" || true
 echo "graceful shutdown: $(since "$began") s"
-echo "first answered submission after a graceful stop: $(first_answer) s"
+first_answer
+echo "first answered submission after a graceful stop: $answered s"
 load --duration 5s --json >/dev/null
 echo "server RSS while serving after a graceful restart: $(rss)"
 
