@@ -25,7 +25,8 @@ use crate::pipeline::{Parts, Pipeline};
 use crate::policy::SiteRules;
 use crate::privacy::EmailHasher;
 use crate::scoring::Scorer;
-use crate::store::{CommitterTask, Store, StoreOptions};
+use crate::store::Storage;
+use crate::store::sled::{SledStore, StoreOptions};
 
 /// Name of the generated HMAC key file inside the data directory.
 pub const HMAC_KEY_FILE: &str = "hmac.key";
@@ -48,7 +49,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     config.validate()?;
-    let (opened, closing) = open(config)?;
+    let admission = AdmissionLayer::new(
+        config.max_concurrent_requests,
+        Duration::from_millis(config.admission_wait_ms),
+    );
+    let (opened, closing) = open(config, &admission).await?;
     let tasks = Background::start(config, &opened.shared);
     let address = listener.local_addr()?;
     tracing::info!(
@@ -62,7 +67,7 @@ pub async fn run(
         config,
         listener,
         Arc::clone(&opened.shared),
-        closing,
+        Limits { admission, closing },
         shutdown,
     )
     .await;
@@ -74,14 +79,16 @@ pub async fn run(
 /// What [`open`] makes and [`close`] takes apart.
 struct Opened {
     shared: Arc<Shared>,
-    store: Store,
+    store: Arc<dyn Storage>,
     store_options: StoreOptions,
-    committer_task: CommitterTask,
 }
 
 /// Loads the model and key, opens the store, compiles the rules and rebuilds the learner.
 /// Also returns the switch that tells open watch streams the server is closing.
-fn open(config: &Config) -> Result<(Opened, watch::Sender<bool>), ServeError> {
+async fn open(
+    config: &Config,
+    admission: &AdmissionLayer,
+) -> Result<(Opened, watch::Sender<bool>), ServeError> {
     let scorer = Scorer::load(config.model.clone()).map_err(|source| ServeError::Model {
         path: config.model.clone(),
         source,
@@ -97,26 +104,26 @@ fn open(config: &Config) -> Result<(Opened, watch::Sender<bool>), ServeError> {
     let store_options = StoreOptions {
         cache_bytes: config.storage_cache_mb.saturating_mul(1024 * 1024),
     };
-    let store =
-        Store::open(&config.data_dir, store_options).map_err(|source| ServeError::OpenStore {
-            path: config.data_dir.clone(),
-            source,
-        })?;
+    let store: Arc<dyn Storage> =
+        SledStore::open(&config.data_dir, store_options, config.commit_batch).map_err(
+            |source| ServeError::OpenStore {
+                path: config.data_dir.clone(),
+                source,
+            },
+        )?;
     let lists = SiteRules::compile(&config.rule_lists(), &hasher).map_err(ServeError::Rules)?;
-    let labels = store.labels().map_err(ServeError::Labels)?;
+    let labels = store.labels().await.map_err(ServeError::Labels)?;
     scorer.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
-    let (committer, committer_task) = store.start_committer(config.commit_batch);
     let parts = Parts {
-        store: store.clone(),
-        committer: committer.clone(),
+        store: Arc::clone(&store),
         scorer: Arc::new(scorer),
         hasher,
         lists,
     };
     let (closing, closing_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
-        store: store.clone(),
-        committer,
+        admission: admission.slots(),
+        store: Arc::clone(&store),
         pipeline: Arc::new(Pipeline::new(parts, config)),
         events: broadcast::channel(WATCH_BUFFER).0,
         moderators: config.moderator_tokens.clone(),
@@ -132,7 +139,6 @@ fn open(config: &Config) -> Result<(Opened, watch::Sender<bool>), ServeError> {
         shared,
         store,
         store_options,
-        committer_task,
     };
     Ok((opened, closing))
 }
@@ -149,7 +155,7 @@ impl Background {
         let reloader = tokio::spawn(reload_on_sighup(pipeline, config.file.clone()));
         let retention = (config.retention_days > 0).then(|| {
             tokio::spawn(crate::retention::run(
-                shared.committer.clone(),
+                Arc::clone(&shared.store),
                 Duration::from_secs(config.retention_days * DAY_SECONDS),
                 PURGE_EVERY,
             ))
@@ -168,15 +174,24 @@ impl Background {
     }
 }
 
+/// What bounds the server while it runs and stops it.
+struct Limits {
+    /// The in-flight limit over all connections (stream items take their slots from it too).
+    admission: AdmissionLayer,
+    /// Tells open watch streams the server is closing.
+    closing: watch::Sender<bool>,
+}
+
 /// Serves every gRPC service until `shutdown`, then drains in-flight requests for at most
 /// the configured grace period.
 async fn serve(
     config: &Config,
     listener: TcpListener,
     shared: Arc<Shared>,
-    closing: watch::Sender<bool>,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let Limits { admission, closing } = limits;
     let comments = CommentServiceServer::new(CommentApi::new(Arc::clone(&shared)))
         .max_decoding_message_size(config.max_message_bytes);
     let moderation = ModerationServiceServer::new(ModerationApi::new(Arc::clone(&shared)))
@@ -200,10 +215,7 @@ async fn serve(
         .load_shed(true)
         .concurrency_limit_per_connection(config.max_concurrent_per_connection.max(1))
         .layer(OversizeAsResourceExhausted)
-        .layer(AdmissionLayer::new(
-            config.max_concurrent_requests,
-            Duration::from_millis(config.admission_wait_ms),
-        ))
+        .layer(admission)
         .add_service(health)
         .add_service(reflection)
         .add_service(comments)
@@ -240,24 +252,30 @@ async fn serve(
 async fn close(config: &Config, opened: Opened) -> Result<(), ServeError> {
     drop(opened.shared);
     // No new request reaches the handlers any more: commit what is queued, then flush.
-    opened.committer_task.stop().await;
-    opened.store.flush()?;
+    opened.store.close().await?;
+    snapshot_if_last(opened.store, config, opened.store_options);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Writes sled's recovery snapshot for a fast next start, when `store` is the last handle on
+/// the database (see [`SledStore::write_snapshot`]).
+fn snapshot_if_last(store: Arc<dyn Storage>, config: &Config, options: StoreOptions) {
+    if Arc::strong_count(&store) > 1 {
+        tracing::debug!("storage still in use; no snapshot at shutdown");
+        return;
+    }
+    drop(store);
     let started = std::time::Instant::now();
-    match opened
-        .store
-        .close_with_snapshot(&config.data_dir, opened.store_options)
-    {
-        Ok(true) => tracing::info!(
+    match SledStore::write_snapshot(&config.data_dir, options) {
+        Ok(()) => tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "storage snapshot written for a fast next start"
         ),
-        Ok(false) => tracing::debug!("storage still in use; no snapshot at shutdown"),
         Err(e) => {
             tracing::warn!(cause = %crate::error::Chain(&e), "no storage snapshot at shutdown")
         }
     }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// On every `SIGHUP`, until aborted: reloads the model file and, when the service was started

@@ -24,6 +24,8 @@ pub(super) enum Refusal {
     Flooded(Duration),
     /// The post takes no more comments.
     PostClosed,
+    /// Every in-flight slot stayed busy for the admission wait (a stream item).
+    AtCapacity,
     /// No moderator token was presented, or none is configured.
     Unauthenticated(&'static str),
     /// The presented token is not a moderator's.
@@ -78,6 +80,10 @@ impl Refusal {
             Self::PostClosed => (
                 Code::FailedPrecondition,
                 "the post is closed to new comments".to_owned(),
+            ),
+            Self::AtCapacity => (
+                Code::ResourceExhausted,
+                crate::admission::at_capacity().message().to_owned(),
             ),
             Self::Unauthenticated(why) => (Code::Unauthenticated, (*why).to_owned()),
             Self::PermissionDenied => (

@@ -97,9 +97,22 @@ impl RecipeArgs {
 /// When the database cannot be opened (for instance while a server uses it) or read.
 pub fn store_labels(dir: &std::path::Path) -> anyhow::Result<dataset::LoadedDataset> {
     use sha2::{Digest as _, Sha256};
-    let store = crate::store::Store::open(dir, Default::default())
-        .with_context(|| format!("cannot open the database in {}", dir.display()))?;
-    let labels = store.labels()?;
+    // A runtime of its own, on a thread of its own: callers may be inside another runtime.
+    let read = || -> anyhow::Result<Vec<crate::store::LabelledText>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let store = crate::store::sled::SledStore::open(dir, Default::default(), 1)
+                .with_context(|| format!("cannot open the database in {}", dir.display()))?;
+            let store: std::sync::Arc<dyn crate::store::Storage> = store;
+            let labels = store.labels().await?;
+            store.close().await?;
+            Ok(labels)
+        })
+    };
+    let labels = std::thread::scope(|scope| scope.spawn(read).join())
+        .map_err(|_| anyhow::anyhow!("reading the labels failed"))??;
     let mut digest = Sha256::new();
     let comments: Vec<dataset::LabelledComment> = labels
         .into_iter()
