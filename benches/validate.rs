@@ -4,27 +4,30 @@ use std::sync::Arc;
 
 use commentguard::config::Config;
 use commentguard::pipeline::{Mode, Parts, Pipeline};
-use commentguard::policy::SiteRules;
 use commentguard::privacy::EmailHasher;
 use commentguard::scoring::Scorer;
-use commentguard::store::{Store, StoreOptions};
+use commentguard::store::Storage;
+use commentguard::store::sled::{SledStore, StoreOptions};
 use commentguard::validate::{SubmissionInput, validate};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// The pipeline as `serve` builds it with the default configuration, over a scratch store.
 fn pipeline(runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> Pipeline {
     let config = Config::default();
-    let store = Store::open(dir, StoreOptions::default()).expect("a scratch store");
-    let (committer, _task) = runtime.block_on(async { store.start_committer(64) });
+    let store: Arc<dyn Storage> = runtime
+        .block_on(async { SledStore::open(dir, StoreOptions::default(), 64) })
+        .expect("a scratch store");
     let scorer = Scorer::load(config.model.clone()).expect("the shipped model");
     let hasher = EmailHasher::from_hex(&"ab".repeat(32)).expect("a key");
-    let lists = SiteRules::compile(&config.rule_lists(), &hasher).expect("the default lists");
+    let rules = config
+        .editable_rules()
+        .compile(&hasher)
+        .expect("the default rules");
     let parts = Parts {
         store,
-        committer,
         scorer: Arc::new(scorer),
         hasher,
-        lists,
+        rules,
     };
     Pipeline::new(parts, &config)
 }
@@ -51,9 +54,13 @@ fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let dir = tempfile::tempdir().expect("a scratch directory");
     let pipeline = pipeline(&runtime, dir.path());
-    assert!(pipeline.judge(&input, Mode::Check).is_ok());
+    assert!(
+        runtime
+            .block_on(pipeline.judge(&input, Mode::Check))
+            .is_ok()
+    );
     c.bench_function("pipeline/check_typical", |b| {
-        b.iter(|| pipeline.judge(std::hint::black_box(&input), Mode::Check))
+        b.iter(|| runtime.block_on(pipeline.judge(std::hint::black_box(&input), Mode::Check)))
     });
 }
 

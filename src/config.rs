@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::auth::{ModeratorTokens, TokenError};
-use crate::policy::{EditableRules, RuleLists};
 use crate::policy::Thresholds;
+use crate::policy::{EditableRules, RuleLists};
 
 /// Everything `commentguard serve` can be told. Every field has a documented default, so an
 /// empty file (or none) gives a working service.
@@ -86,8 +86,8 @@ pub struct Config {
     pub file: Option<PathBuf>,
 }
 
-/// Why a configuration cannot be used; every entry point (`serve`, the `SIGHUP` reload,
-/// [`crate::server::run`]) reports the same errors for the same mistakes.
+/// Why a configuration cannot be used; `serve` and the `SIGHUP` reload report the same
+/// errors for the same mistakes.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
@@ -128,7 +128,8 @@ pub enum ConfigError {
 }
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "tools", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.

@@ -52,6 +52,9 @@ pub enum ServeError {
     /// The moderator labels the online learner starts from could not be read.
     #[error("cannot read moderator labels")]
     Labels(#[source] StoreError),
+    /// The rules stored by an earlier change could not be read.
+    #[error("cannot read the stored site rules")]
+    StoredRules(#[source] StoreError),
     /// Storage failed while the service ran or stopped.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -24,6 +24,12 @@
 //! - [`retention`]: the periodic purge of expired SPAM and TRASH.
 //! - [`error`]: why the service could not start or stopped.
 //! - [`cli`]: the subcommands of the `commentguard` binary.
+//!
+//! # Features
+//! - `tools` (default): the command-line tools — [`cli`], [`replay`], [`plot`] and the
+//!   dataset readers — with the crates only they need (clap, plotters, indicatif,
+//!   hdrhistogram, csv, anyhow, tracing-subscriber). Without it the library is the service
+//!   alone.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
@@ -31,6 +37,7 @@ pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod classifier;
+#[cfg(feature = "tools")]
 pub mod cli;
 pub mod comment;
 pub mod config;
@@ -39,9 +46,11 @@ pub mod error;
 pub mod metrics;
 pub mod moderation;
 pub mod pipeline;
+#[cfg(feature = "tools")]
 pub mod plot;
 pub mod policy;
 pub mod privacy;
+#[cfg(feature = "tools")]
 pub mod replay;
 pub mod retention;
 pub mod scoring;

@@ -1,7 +1,7 @@
 //! Score plots: how spam and ham scores are distributed, and the ROC curve with the
 //! configured thresholds marked, drawn to a PNG so a threshold choice can be seen, not guessed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::prelude::*;
@@ -61,12 +61,33 @@ pub fn roc_curve(scores: &[(f64, bool)]) -> Vec<RocPoint> {
     thresholds.iter().map(|&t| roc_point(scores, t)).collect()
 }
 
+/// The plot could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw the plot {path}: {message}")]
+pub struct PlotError {
+    /// The PNG file.
+    pub path: PathBuf,
+    /// What the drawing library reported (its errors are generic over the backend).
+    pub message: String,
+}
+
 /// Draws the score histograms (spam and ham, with threshold lines) and the ROC curve (with
 /// the thresholds' operating points) side by side into a PNG at `path`.
 ///
 /// # Errors
 /// When the image cannot be drawn or written.
-pub fn draw(path: &Path, scores: &[(f64, bool)], thresholds: Thresholds) -> anyhow::Result<()> {
+pub fn draw(path: &Path, scores: &[(f64, bool)], thresholds: Thresholds) -> Result<(), PlotError> {
+    render(path, scores, thresholds).map_err(|e| PlotError {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn render(
+    path: &Path,
+    scores: &[(f64, bool)],
+    thresholds: Thresholds,
+) -> Result<(), Box<dyn std::error::Error>> {
     register_font();
     let root = BitMapBackend::new(path, (1200, 500)).into_drawing_area();
     root.fill(&WHITE)?;

@@ -5,6 +5,7 @@
 //! then [`close`] (stop the tasks, commit and flush what is queued, snapshot the store).
 
 use std::future::Future;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,10 +21,11 @@ use crate::api::pb::moderation_service_server::ModerationServiceServer;
 use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, Shared, pb};
 use crate::config::Config;
 pub use crate::error::ServeError;
-use crate::pipeline::{Parts, Pipeline};
+use crate::pipeline::{Parts, Pipeline, stored_rules};
 use crate::privacy::EmailHasher;
 use crate::scoring::Scorer;
-use crate::store::{CommitterTask, Store, StoreOptions};
+use crate::store::Storage;
+use crate::store::sled::{SledStore, StoreOptions};
 
 /// Name of the generated HMAC key file inside the data directory.
 pub const HMAC_KEY_FILE: &str = "hmac.key";
@@ -33,6 +35,8 @@ pub const WATCH_BUFFER: usize = 1024;
 /// How often the retention task looks for expired SPAM and TRASH.
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 const DAY_SECONDS: u64 = 24 * 60 * 60;
+/// Who the audit names for rule changes made by reloading the configuration file.
+pub const CONFIG_FILE_EDITOR: &str = "config-file";
 
 /// Serves the gRPC API on `listener` until `shutdown` resolves, then drains in-flight
 /// requests, waits for every pending write to be flushed, and closes the database.
@@ -46,7 +50,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     config.validate()?;
-    let (opened, closing) = open(config)?;
+    let admission = AdmissionLayer::new(
+        config.max_concurrent_requests,
+        Duration::from_millis(config.admission_wait_ms),
+    );
+    let (opened, closing) = open(config, &admission).await?;
     let tasks = Background::start(config, &opened.shared);
     let address = listener.local_addr()?;
     tracing::info!(
@@ -54,12 +62,13 @@ pub async fn run(
         model = opened.shared.pipeline.scorer().model_version(),
         "listening"
     );
-    println!("commentguard listening on {address}");
+    // Scripts wait for this line; a closed stdout must not stop the service.
+    let _ = writeln!(std::io::stdout(), "commentguard listening on {address}");
     let served = serve(
         config,
         listener,
         Arc::clone(&opened.shared),
-        closing,
+        Limits { admission, closing },
         shutdown,
     )
     .await;
@@ -71,14 +80,16 @@ pub async fn run(
 /// What [`open`] makes and [`close`] takes apart.
 struct Opened {
     shared: Arc<Shared>,
-    store: Store,
+    store: Arc<dyn Storage>,
     store_options: StoreOptions,
-    committer_task: CommitterTask,
 }
 
 /// Loads the model and key, opens the store, compiles the rules and rebuilds the learner.
 /// Also returns the switch that tells open watch streams the server is closing.
-fn open(config: &Config) -> Result<(Opened, watch::Sender<bool>), ServeError> {
+async fn open(
+    config: &Config,
+    admission: &AdmissionLayer,
+) -> Result<(Opened, watch::Sender<bool>), ServeError> {
     let scorer = Scorer::load(config.model.clone()).map_err(|source| ServeError::Model {
         path: config.model.clone(),
         source,
@@ -94,29 +105,34 @@ fn open(config: &Config) -> Result<(Opened, watch::Sender<bool>), ServeError> {
     let store_options = StoreOptions {
         cache_bytes: config.storage_cache_mb.saturating_mul(1024 * 1024),
     };
-    let store =
-        Store::open(&config.data_dir, store_options).map_err(|source| ServeError::OpenStore {
-            path: config.data_dir.clone(),
-            source,
-        })?;
-    let rules = config
-        .editable_rules()
-        .compile(&hasher)
-        .map_err(ServeError::Rules)?;
-    let labels = store.labels().map_err(ServeError::Labels)?;
+    let store: Arc<dyn Storage> =
+        SledStore::open(&config.data_dir, store_options, config.commit_batch).map_err(
+            |source| ServeError::OpenStore {
+                path: config.data_dir.clone(),
+                source,
+            },
+        )?;
+    // Rules changed while serving (over RPC or by a reload) were stored and win over the file.
+    let editable = match stored_rules(store.as_ref())
+        .await
+        .map_err(ServeError::StoredRules)?
+    {
+        Some(stored) => stored,
+        None => config.editable_rules(),
+    };
+    let rules = editable.compile(&hasher).map_err(ServeError::Rules)?;
+    let labels = store.labels().await.map_err(ServeError::Labels)?;
     scorer.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
-    let (committer, committer_task) = store.start_committer(config.commit_batch);
     let parts = Parts {
-        store: store.clone(),
-        committer: committer.clone(),
+        store: Arc::clone(&store),
         scorer: Arc::new(scorer),
         hasher,
         rules,
     };
     let (closing, closing_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
-        store: store.clone(),
-        committer,
+        admission: admission.slots(),
+        store: Arc::clone(&store),
         pipeline: Arc::new(Pipeline::new(parts, config)),
         events: broadcast::channel(WATCH_BUFFER).0,
         moderators: config.moderator_tokens.clone(),
@@ -132,7 +148,6 @@ fn open(config: &Config) -> Result<(Opened, watch::Sender<bool>), ServeError> {
         shared,
         store,
         store_options,
-        committer_task,
     };
     Ok((opened, closing))
 }
@@ -149,7 +164,7 @@ impl Background {
         let reloader = tokio::spawn(reload_on_sighup(pipeline, config.file.clone()));
         let retention = (config.retention_days > 0).then(|| {
             tokio::spawn(crate::retention::run(
-                shared.committer.clone(),
+                Arc::clone(&shared.store),
                 Duration::from_secs(config.retention_days * DAY_SECONDS),
                 PURGE_EVERY,
             ))
@@ -168,15 +183,24 @@ impl Background {
     }
 }
 
+/// What bounds the server while it runs and stops it.
+struct Limits {
+    /// The in-flight limit over all connections (stream items take their slots from it too).
+    admission: AdmissionLayer,
+    /// Tells open watch streams the server is closing.
+    closing: watch::Sender<bool>,
+}
+
 /// Serves every gRPC service until `shutdown`, then drains in-flight requests for at most
 /// the configured grace period.
 async fn serve(
     config: &Config,
     listener: TcpListener,
     shared: Arc<Shared>,
-    closing: watch::Sender<bool>,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let Limits { admission, closing } = limits;
     let comments = CommentServiceServer::new(CommentApi::new(Arc::clone(&shared)))
         .max_decoding_message_size(config.max_message_bytes);
     let moderation = ModerationServiceServer::new(ModerationApi::new(Arc::clone(&shared)))
@@ -200,10 +224,7 @@ async fn serve(
         .load_shed(true)
         .concurrency_limit_per_connection(config.max_concurrent_per_connection.max(1))
         .layer(OversizeAsResourceExhausted)
-        .layer(AdmissionLayer::new(
-            config.max_concurrent_requests,
-            Duration::from_millis(config.admission_wait_ms),
-        ))
+        .layer(admission)
         .add_service(health)
         .add_service(reflection)
         .add_service(comments)
@@ -240,24 +261,30 @@ async fn serve(
 async fn close(config: &Config, opened: Opened) -> Result<(), ServeError> {
     drop(opened.shared);
     // No new request reaches the handlers any more: commit what is queued, then flush.
-    opened.committer_task.stop().await;
-    opened.store.flush()?;
+    opened.store.close().await?;
+    snapshot_if_last(opened.store, config, opened.store_options);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Writes sled's recovery snapshot for a fast next start, when `store` is the last handle on
+/// the database (see [`SledStore::write_snapshot`]).
+fn snapshot_if_last(store: Arc<dyn Storage>, config: &Config, options: StoreOptions) {
+    if Arc::strong_count(&store) > 1 {
+        tracing::debug!("storage still in use; no snapshot at shutdown");
+        return;
+    }
+    drop(store);
     let started = std::time::Instant::now();
-    match opened
-        .store
-        .close_with_snapshot(&config.data_dir, opened.store_options)
-    {
-        Ok(true) => tracing::info!(
+    match SledStore::write_snapshot(&config.data_dir, options) {
+        Ok(()) => tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "storage snapshot written for a fast next start"
         ),
-        Ok(false) => tracing::debug!("storage still in use; no snapshot at shutdown"),
         Err(e) => {
             tracing::warn!(cause = %crate::error::Chain(&e), "no storage snapshot at shutdown")
         }
     }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// On every `SIGHUP`, until aborted: reloads the model file and, when the service was started
@@ -280,25 +307,29 @@ async fn reload_on_sighup(pipeline: Arc<Pipeline>, file: Option<std::path::PathB
                 }
             }
             if let Some(file) = &file {
-                reload_lists(&pipeline, file);
+                reload_rules(&pipeline, file).await;
             }
         }
     }
 }
 
-/// Recompiles the editable rules (lists, link limit, thresholds) from the configuration file
-/// (checked as at start) and puts them in force.
-fn reload_lists(pipeline: &Pipeline, file: &std::path::Path) {
-    let compiled = Config::load(file).map_err(ServeError::from).and_then(|c| {
-        c.editable_rules()
-            .compile(pipeline.hasher())
-            .map_err(ServeError::Rules)
-    });
-    match compiled {
-        Ok(rules) => {
-            pipeline.replace_rules(rules);
-            tracing::info!("site rules reloaded");
+/// Reads the editable rules (lists, link limit, thresholds) from the configuration file
+/// (checked as at start) and puts them in force as a change by `config-file`, stored and
+/// audited like one made over RPC: the latest change wins.
+async fn reload_rules(pipeline: &Pipeline, file: &std::path::Path) {
+    let config = match Config::load(file) {
+        Ok(config) => config,
+        Err(e) => {
+            let cause = crate::error::Chain(&e);
+            tracing::error!(%cause, "site rules reload failed; keeping the current rules");
+            return;
         }
+    };
+    match pipeline
+        .update_rules(config.editable_rules(), None, CONFIG_FILE_EDITOR)
+        .await
+    {
+        Ok(rules) => tracing::info!(version = %rules.version, "site rules reloaded"),
         Err(e) => {
             let cause = crate::error::Chain(&e);
             tracing::error!(%cause, "site rules reload failed; keeping the current rules")

@@ -158,7 +158,7 @@ async fn each_validation_rule_names_its_field_and_stores_nothing() {
     );
 
     server.stop().await;
-    assert_eq!(stored_count(dir.path()), 0);
+    assert_eq!(stored_count(dir.path()).await, 0);
 }
 
 #[tokio::test]
@@ -263,7 +263,7 @@ async fn email_in_content_is_held_and_rules_give_reasons() {
     let listed = client.list_comments(list("p", 0, "")).await.unwrap();
     assert!(listed.into_inner().comments.is_empty());
     server.stop().await;
-    assert_eq!(stored_count(dir.path()), 3);
+    assert_eq!(stored_count(dir.path()).await, 3);
 }
 
 #[tokio::test]
@@ -300,7 +300,7 @@ async fn duplicates_are_refused_and_check_stores_nothing() {
         .await
         .unwrap();
     server.stop().await;
-    assert_eq!(stored_count(dir.path()), 3);
+    assert_eq!(stored_count(dir.path()).await, 3);
 }
 
 #[tokio::test]
@@ -327,7 +327,7 @@ async fn concurrent_identical_submissions_store_one() {
     }
     assert_eq!(ok, 1);
     server.stop().await;
-    assert_eq!(stored_count(dir.path()), 1);
+    assert_eq!(stored_count(dir.path()).await, 1);
 }
 
 #[tokio::test]
@@ -487,7 +487,7 @@ async fn oversize_requests_are_resource_exhausted() {
         .await
         .unwrap();
     server.stop().await;
-    assert_eq!(stored_count(dir.path()), 0);
+    assert_eq!(stored_count(dir.path()).await, 0);
 }
 
 #[tokio::test]

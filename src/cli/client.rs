@@ -1,6 +1,8 @@
 //! `commentguard submit` and `commentguard thread`: a client for trying the service with
 //! nothing else installed.
 
+use std::io::Write as _;
+
 use crate::api::pb::comment_service_client::CommentServiceClient;
 use crate::api::pb::{self, CommentStatus};
 
@@ -83,6 +85,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
         client.submit_comment(request).await
     };
     let verdict = reply.map_err(describe_status)?.into_inner();
+    let out = &mut std::io::stdout();
     if args.json {
         let reasons: Vec<_> = verdict
             .reasons
@@ -95,9 +98,10 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             "spam_score": verdict.spam_score,
             "reasons": reasons,
         });
-        println!("{json}");
+        writeln!(out, "{json}")?;
     } else {
-        println!(
+        writeln!(
+            out,
             "{} (spam score {:.3}){}",
             status_name(verdict.status),
             verdict.spam_score,
@@ -106,9 +110,9 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             } else {
                 format!("  id {}", verdict.comment_id)
             }
-        );
+        )?;
         for r in &verdict.reasons {
-            println!("  {:<18} {:+.3}  {}", r.code, r.weight, r.detail);
+            writeln!(out, "  {:<18} {:+.3}  {}", r.code, r.weight, r.detail)?;
         }
     }
     Ok(())
@@ -120,6 +124,8 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
 /// Connection failures and refused requests.
 pub async fn thread(args: ThreadArgs) -> anyhow::Result<()> {
     let mut client = CommentServiceClient::connect(args.addr.clone()).await?;
+    // Not locked: the handle is held across awaits. A closed pipe ends the command quietly.
+    let out = &mut std::io::stdout();
     let mut page_token = String::new();
     let mut count = 0;
     loop {
@@ -143,16 +149,16 @@ pub async fn thread(args: ThreadArgs) -> anyhow::Result<()> {
                     "content": c.content,
                     "created_at": c.created_at.map(|t| t.seconds),
                 });
-                println!("{json}");
+                writeln!(out, "{json}")?;
             } else {
                 let reply = if c.parent_id.is_empty() {
                     String::new()
                 } else {
                     format!(" (reply to {})", c.parent_id)
                 };
-                println!("{} {}{}", c.comment_id, c.author_name, reply);
+                writeln!(out, "{} {}{}", c.comment_id, c.author_name, reply)?;
                 for line in c.content.lines() {
-                    println!("    {line}");
+                    writeln!(out, "    {line}")?;
                 }
             }
         }
@@ -162,18 +168,18 @@ pub async fn thread(args: ThreadArgs) -> anyhow::Result<()> {
         page_token = page.next_page_token;
     }
     if !args.json {
-        println!("{count} approved comment(s) on {}", args.post);
+        writeln!(out, "{count} approved comment(s) on {}", args.post)?;
     }
     Ok(())
 }
 
-/// A gRPC error as a readable message, including field violations.
+/// A gRPC error as a readable one-line message, including field violations.
 pub(crate) fn describe_status(status: tonic::Status) -> anyhow::Error {
     use tonic_types::StatusExt as _;
     let mut message = format!("{:?}: {}", status.code(), status.message());
     if let Some(bad) = status.get_details_bad_request() {
         for v in bad.field_violations {
-            message.push_str(&format!("\n  {}: {}", v.field, v.description));
+            message.push_str(&format!("; {}: {}", v.field, v.description));
         }
     }
     anyhow::anyhow!(message)

@@ -1,5 +1,6 @@
 //! `commentguard load`: bounded load of valid submissions against a running service.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,11 +64,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         },
     )
     .await?;
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
         let l = report.latency_ms;
-        println!(
+        writeln!(
+            out,
             "{} requests, {} errors in {:.2}s: {:.0}/s\nlatency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
             report.requests,
             report.errors,
@@ -78,7 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             l.p99,
             l.p999,
             l.max
-        );
+        )?;
     }
     Ok(())
 }

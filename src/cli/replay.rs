@@ -1,7 +1,7 @@
 //! `commentguard replay`: send labelled datasets through a running service and report its
 //! accuracy and speed.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
 use tonic::transport::{Channel, Endpoint};
@@ -97,10 +97,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.plot {
         crate::plot::draw(path, &report.scores, crate::policy::Thresholds::default())?;
     }
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
-        print!("{}", report.render());
+        write!(out, "{}", report.render())?;
     }
     Ok(())
 }

@@ -14,9 +14,9 @@ use crate::config::Config;
 use crate::policy::{Campaigns, Flood, Hit, RuleSet, builtin};
 use crate::privacy::EmailHasher;
 use crate::scoring::{Scorer, Scoring};
-use sha2::{Digest as _, Sha256};
-use crate::store::{self, Committer, Store, StoreError};
+use crate::store::{Storage, StoreError};
 use crate::validate::{FieldViolation, SubmissionInput, validate};
+use sha2::{Digest as _, Sha256};
 
 mod rules;
 
@@ -39,6 +39,10 @@ pub enum Rejection {
     /// Storage refused (a duplicate) or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn parent_violation() -> FieldViolation {
+    FieldViolation::new("parent_id", "names no approved comment of this post")
 }
 
 /// Whether the submission is to be stored or only judged (`CheckComment`).
@@ -68,10 +72,8 @@ pub struct Judged {
 /// What the pipeline is built from.
 #[derive(Debug)]
 pub struct Parts {
-    /// Reads: parents, post ages, duplicates, author statistics.
-    pub store: Store,
-    /// Durable writes.
-    pub committer: Committer,
+    /// Storage: parents, post ages, duplicates, author statistics, and the commit.
+    pub store: Arc<dyn Storage>,
     /// The model and the online layer.
     pub scorer: Arc<Scorer>,
     /// Keyed hash for emails.
@@ -87,8 +89,7 @@ pub struct Parts {
 /// fixed settings (first-time authors, flood, campaigns, closing posts).
 #[derive(Debug)]
 pub struct Pipeline {
-    store: Store,
-    committer: Committer,
+    store: Arc<dyn Storage>,
     scorer: Arc<Scorer>,
     hasher: EmailHasher,
     rules: RwLock<Arc<RuleSet>>,
@@ -108,7 +109,6 @@ impl Pipeline {
     pub fn new(parts: Parts, config: &Config) -> Self {
         Self {
             store: parts.store,
-            committer: parts.committer,
             scorer: parts.scorer,
             hasher: parts.hasher,
             rules: RwLock::new(Arc::new(parts.rules)),
@@ -129,8 +129,8 @@ impl Pipeline {
     ///
     /// # Errors
     /// As [`Pipeline::judge`], and a duplicate of a stored comment.
-    pub fn check(&self, input: &SubmissionInput<'_>) -> Result<Judged, Rejection> {
-        self.judge(input, Mode::Check)
+    pub async fn check(&self, input: &SubmissionInput<'_>) -> Result<Judged, Rejection> {
+        self.judge(input, Mode::Check).await
     }
 
     /// Judges and stores a submission; returns once it is on disk.
@@ -138,7 +138,7 @@ impl Pipeline {
     /// # Errors
     /// As [`Pipeline::judge`], a duplicate, or a storage failure.
     pub async fn submit(&self, input: &SubmissionInput<'_>) -> Result<StoredComment, Rejection> {
-        let judged = self.judge(input, Mode::Store)?;
+        let judged = self.judge(input, Mode::Store).await?;
         let comment = StoredComment {
             id: CommentId::generate(),
             created_at_ms: now_ms(),
@@ -149,11 +149,15 @@ impl Pipeline {
             policy_version: judged.policy_version,
             decision: None,
         };
-        if let Err(e) = self.committer.insert(&comment).await {
+        if let Err(e) = self.store.insert(comment.clone()).await {
             // Not stored, so it does not count against the author's flood interval.
             self.flood
                 .cancel(comment.email_hash, comment.submission.context.ip);
-            return Err(e.into());
+            return Err(match e {
+                // The parent was moderated away while the reply was judged.
+                StoreError::ParentGone => Rejection::Invalid(vec![parent_violation()]),
+                e => e.into(),
+            });
         }
         Ok(comment)
     }
@@ -162,16 +166,22 @@ impl Pipeline {
     ///
     /// # Errors
     /// Invalid fields, a closed post, a flood (when storing), or a failed read.
-    pub fn judge(&self, input: &SubmissionInput<'_>, mode: Mode) -> Result<Judged, Rejection> {
-        let submission = self.validated(input)?;
+    pub async fn judge(
+        &self,
+        input: &SubmissionInput<'_>,
+        mode: Mode,
+    ) -> Result<Judged, Rejection> {
+        let submission = self.validated(input).await?;
         let rules = self.rules();
-        if rules.compiled.is_closed(&submission.post_id) || self.too_old(&submission.post_id)? {
+        if rules.compiled.is_closed(&submission.post_id)
+            || self.too_old(&submission.post_id).await?
+        {
             return Err(Rejection::PostClosed);
         }
         let email_hash = self.hasher.hash(&submission.author_email);
         if mode == Mode::Check {
             // When storing, the commit finds duplicates (race-free); a dry run looks them up.
-            self.refuse_duplicate(&submission, &email_hash)?;
+            self.refuse_duplicate(&submission, &email_hash).await?;
         }
         let text = CommentText {
             content: &submission.content,
@@ -180,40 +190,43 @@ impl Pipeline {
         };
         let scoring = self.scorer.score(&text);
         let mut hits = rules.compiled.check(&submission, &email_hash);
-        if self.require_prior_approval && self.store.author_stats(&email_hash)?.approved == 0 {
+        if self.require_prior_approval && self.store.author_stats(&email_hash).await?.approved == 0
+        {
             hits.push(builtin::first_time_author());
         }
         if mode == Mode::Store {
-            hits.extend(self.track(&submission, email_hash)?);
+            hits.extend(self.track(&submission, email_hash).await?);
         }
-        let verdict = self.policy.decide_with(&submission, &scoring.scored, hits);
+        let verdict = rules.policy.decide_with(&submission, &scoring.scored, hits);
+        let policy_version = self.policy_version(&scoring, &rules);
         Ok(Judged {
             submission,
             verdict,
             model_version: scoring.model_version,
             email_hash,
+            policy_version,
         })
     }
 
     /// Flood control (starting the author's timer) and campaign counting, for a submission
     /// about to be stored.
-    fn track(
+    async fn track(
         &self,
         submission: &Submission,
         email_hash: [u8; 32],
     ) -> Result<Option<Hit>, Rejection> {
         if let Err(wait) = self.flood.try_start(email_hash, submission.context.ip) {
             // A double-click within the interval is a duplicate, not a flood.
-            self.refuse_duplicate(submission, &email_hash)?;
+            self.refuse_duplicate(submission, &email_hash).await?;
             return Err(Rejection::Flooded(wait));
         }
         Ok(self.campaigns.observe(&submission.content, email_hash))
     }
 
     /// The submission validated, with a parent that is an approved comment of its post.
-    fn validated(&self, input: &SubmissionInput<'_>) -> Result<Submission, Rejection> {
+    async fn validated(&self, input: &SubmissionInput<'_>) -> Result<Submission, Rejection> {
         let parent_problem = match CommentId::parse(input.parent_id.trim()) {
-            Some(parent) => self.parent_problem(input.post_id.trim(), parent)?,
+            Some(parent) => self.parent_problem(input.post_id.trim(), parent).await?,
             None => None,
         };
         match (validate(input), parent_problem) {
@@ -227,37 +240,39 @@ impl Pipeline {
     }
 
     /// Why `parent` cannot be replied to in `post_id`, if it cannot.
-    fn parent_problem(
+    async fn parent_problem(
         &self,
         post_id: &str,
         parent: CommentId,
     ) -> Result<Option<FieldViolation>, StoreError> {
-        let ok = self.store.get(parent)?.is_some_and(|p| {
+        let ok = self.store.get(parent).await?.is_some_and(|p| {
             p.verdict.status == Status::Approved && p.submission.post_id == post_id
         });
-        Ok((!ok)
-            .then(|| FieldViolation::new("parent_id", "names no approved comment of this post")))
+        Ok((!ok).then(parent_violation))
     }
 
     /// Whether the post's first comment is older than `close_after_days`.
-    fn too_old(&self, post_id: &str) -> Result<bool, StoreError> {
+    async fn too_old(&self, post_id: &str) -> Result<bool, StoreError> {
         let Some(limit) = self.close_after else {
             return Ok(false);
         };
-        Ok(match self.store.first_comment_ms(post_id)? {
+        Ok(match self.store.first_comment_ms(post_id).await? {
             Some(first) => now_ms().saturating_sub(first) > limit.as_millis() as u64,
             None => false,
         })
     }
 
     /// A duplicate of a stored comment is refused as such.
-    fn refuse_duplicate(
+    async fn refuse_duplicate(
         &self,
         submission: &Submission,
         email_hash: &[u8; 32],
     ) -> Result<(), StoreError> {
-        let key = store::keys::duplicate_key(&submission.post_id, email_hash, &submission.content);
-        match self.store.find_duplicate(&key)? {
+        let found = self
+            .store
+            .find_duplicate(&submission.post_id, email_hash, &submission.content)
+            .await?;
+        match found {
             Some(existing) => Err(StoreError::Duplicate(existing)),
             None => Ok(()),
         }
@@ -272,6 +287,11 @@ impl Pipeline {
         digest.update(rules.version.as_bytes());
         digest.update(self.settings_digest);
         hex::encode(&digest.finalize()[..8])
+    }
+
+    /// The storage behind the pipeline.
+    pub fn store(&self) -> &Arc<dyn Storage> {
+        &self.store
     }
 
     /// The scorer, for moderators' labels and model reloads.

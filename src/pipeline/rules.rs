@@ -6,13 +6,14 @@ use std::sync::Arc;
 use super::Pipeline;
 use crate::comment::now_ms;
 use crate::policy::{EditableRules, RuleSet};
-use crate::store::StoreError;
+use crate::store::{Storage, StoreError};
 use crate::validate::FieldViolation;
 
-/// The `meta` key the editable rules are stored under.
-pub const RULES_KEY: &[u8] = b"rules";
-/// The prefix of the `meta` keys of rule changes (then the time, big-endian ms).
-const CHANGE_PREFIX: &[u8] = b"rules_change/";
+/// The setting the editable rules are stored under.
+pub const RULES_KEY: &str = "rules";
+/// The prefix of the settings that record changes of the rules (then the time in ms, zero
+/// padded so names sort by time).
+const CHANGE_PREFIX: &str = "rules_change/";
 
 /// Why an update of the rules was not made.
 #[derive(Debug, thiserror::Error)]
@@ -100,12 +101,10 @@ impl Pipeline {
             to_version: to.version.clone(),
             changed: changed_fields(&from.editable, &to.editable),
         };
-        let mut change_key = CHANGE_PREFIX.to_vec();
-        change_key.extend_from_slice(&at_ms.to_be_bytes());
-        self.committer
-            .put_meta(vec![
-                (RULES_KEY.to_vec(), json(&to.editable)),
-                (change_key, json(&change)),
+        self.store
+            .put_settings(vec![
+                (RULES_KEY.to_owned(), json(&to.editable)),
+                (format!("{CHANGE_PREFIX}{at_ms:020}"), json(&change)),
             ])
             .await
     }
@@ -137,8 +136,8 @@ fn changed_fields(from: &EditableRules, to: &EditableRules) -> Vec<String> {
 ///
 /// # Errors
 /// A storage failure, or stored rules that do not decode.
-pub fn stored_rules(store: &crate::store::Store) -> Result<Option<EditableRules>, StoreError> {
-    let Some(bytes) = store.meta(RULES_KEY)? else {
+pub async fn stored_rules(store: &dyn Storage) -> Result<Option<EditableRules>, StoreError> {
+    let Some(bytes) = store.setting(RULES_KEY).await? else {
         return Ok(None);
     };
     serde_json::from_slice(&bytes)

@@ -59,7 +59,12 @@ impl EditableRules {
                 ));
             }
         }
-        if let Some(bad) = self.lists.banned_ips.iter().find(|t| super::lists::parse_range(t).is_none()) {
+        if let Some(bad) = self
+            .lists
+            .banned_ips
+            .iter()
+            .find(|t| super::lists::parse_range(t).is_none())
+        {
             violations.push(FieldViolation::new(
                 "rules.banned_ips",
                 format!("{bad:?} is not an IP address or CIDR range"),
@@ -67,7 +72,10 @@ impl EditableRules {
         }
         let Thresholds { spam, pending } = self.thresholds;
         if !(0.0..=1.0).contains(&spam) {
-            violations.push(FieldViolation::new("rules.spam_threshold", "must be in [0, 1]"));
+            violations.push(FieldViolation::new(
+                "rules.spam_threshold",
+                "must be in [0, 1]",
+            ));
         }
         if !(0.0..=1.0).contains(&pending) || pending > spam {
             violations.push(FieldViolation::new(

@@ -272,14 +272,13 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
 ///
 /// # Panics
 /// When the store cannot be opened.
-#[track_caller]
-pub fn stored_count(data_dir: &Path) -> usize {
-    use commentguard::comment::Status;
-    let store = commentguard::store::Store::open(data_dir, Default::default()).unwrap();
-    Status::ALL
-        .into_iter()
-        .map(|s| store.count_by_status(s).unwrap())
-        .sum()
+pub async fn stored_count(data_dir: &Path) -> usize {
+    use commentguard::store::Storage as _;
+    let store =
+        commentguard::store::sled::SledStore::open(data_dir, Default::default(), 1).unwrap();
+    let counts = store.status_counts().await.unwrap();
+    store.close().await.unwrap();
+    counts.iter().map(|(_, n)| *n as usize).sum()
 }
 
 /// Starts the real binary on an ephemeral port over `data_dir`, with flood control off (the
