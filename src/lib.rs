@@ -34,6 +34,7 @@ pub mod config;
 pub mod dataset;
 pub mod metrics;
 pub mod moderation;
+pub mod near_duplicate;
 pub mod pipeline;
 pub mod plot;
 pub mod policy;

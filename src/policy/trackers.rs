@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::classifier::normalize::normalize;
 use crate::comment::ReasonCode;
+use crate::near_duplicate::{Signature, band_keys, digest, matching_text, signature, similarity};
 
 use super::Hit;
 
@@ -118,8 +118,7 @@ impl Flood {
 ///   [`SHINGLE`]-grams of the normalized text (links as `_url_`, numbers dropped), so a copy
 ///   that varies a word, a number or its link still joins the campaign of the first. A text
 ///   whose estimated Jaccard similarity with a campaign's first text reaches
-///   [`MIN_SIMILARITY`] belongs to it; candidates are found by banding the signature
-///   ([`BAND_ROWS`] values per band), as in locality-sensitive hashing.
+///   [`MIN_SIMILARITY`] belongs to it (see [`crate::near_duplicate`]).
 #[derive(Debug)]
 pub struct Campaigns {
     window: Duration,
@@ -133,12 +132,6 @@ pub const MIN_DISTINCT_WORDS: usize = 5;
 pub const SHINGLE: usize = 5;
 /// Estimated Jaccard similarity of shingles at or above which two texts are copies.
 pub const MIN_SIMILARITY: f64 = 0.5;
-/// Values in a MinHash signature.
-const MINHASHES: usize = 32;
-/// Signature values per band.
-pub const BAND_ROWS: usize = 2;
-
-type Signature = [u64; MINHASHES];
 
 #[derive(Debug)]
 struct Sighting {
@@ -157,62 +150,14 @@ struct CampaignState {
 
 /// The text as campaigns compare it, or `None` when it lacks substance.
 fn substantive_text(content: &str) -> Option<String> {
-    let normalized = normalize(content);
-    let mut kept: Vec<&str> = normalized
-        .text
+    let (text, has_contact) = matching_text(content);
+    let mut words: Vec<&str> = text
         .split_whitespace()
-        .filter(|w| !w.chars().all(|c| c.is_ascii_digit()))
-        .collect();
-    let has_contact = normalized.links > 0;
-    let mut words: Vec<&str> = kept
-        .iter()
-        .copied()
         .filter(|w| !w.starts_with('_') && w.chars().filter(|c| c.is_alphabetic()).count() >= 3)
         .collect();
     words.sort_unstable();
     words.dedup();
-    if !has_contact && words.len() < MIN_DISTINCT_WORDS {
-        return None;
-    }
-    kept.retain(|w| !w.is_empty());
-    Some(kept.join(" "))
-}
-
-/// A 64-bit mix (splitmix64's finalizer): spreads a shingle hash into independent values.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The MinHash signature of a text's character shingles (the whole text when shorter).
-fn signature(text: &str) -> Signature {
-    let chars: Vec<char> = text.chars().collect();
-    let mut sig = [u64::MAX; MINHASHES];
-    let n = chars.len().saturating_sub(SHINGLE - 1).max(1);
-    for start in 0..n {
-        let end = (start + SHINGLE).min(chars.len());
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &c in &chars[start..end] {
-            h = (h ^ u64::from(c)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        for (k, slot) in sig.iter_mut().enumerate() {
-            let v = mix(h ^ mix(k as u64 + 1));
-            *slot = (*slot).min(v);
-        }
-    }
-    sig
-}
-
-fn similarity(a: &Signature, b: &Signature) -> f64 {
-    a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / MINHASHES as f64
-}
-
-fn band_keys(sig: &Signature) -> impl Iterator<Item = (u8, u64)> + '_ {
-    sig.chunks(BAND_ROWS).enumerate().map(|(band, rows)| {
-        let digest = rows.iter().fold(band as u64, |h, &v| mix(h ^ v));
-        (band as u8, digest)
-    })
+    (has_contact || words.len() >= MIN_DISTINCT_WORDS).then_some(text)
 }
 
 impl Campaigns {
@@ -235,7 +180,7 @@ impl Campaigns {
             return None;
         }
         let text = substantive_text(content)?;
-        let sig = signature(&text);
+        let sig = signature(&text, SHINGLE);
         let now = Instant::now();
         let window = self.window;
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -257,7 +202,7 @@ impl Campaigns {
                     .get(id)
                     .is_some_and(|c| similarity(&c.signature, &sig) >= MIN_SIMILARITY)
             });
-        let id = found.unwrap_or_else(|| band_keys(&sig).fold(0, |h, (_, d)| mix(h ^ d)));
+        let id = found.unwrap_or_else(|| digest(&sig));
         let sighting = state.campaigns.map.entry(id).or_insert_with(|| Sighting {
             first: now,
             authors: Vec::new(),
