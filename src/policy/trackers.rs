@@ -126,8 +126,9 @@ pub struct Campaigns {
     state: Mutex<CampaignState>,
 }
 
-/// Distinct words of three letters or more a text without a link needs to count.
-pub const MIN_DISTINCT_WORDS: usize = 5;
+/// Distinct words of three letters or more a text without a link needs to count. Fewer is
+/// what viewers of a popular post write alike ("Love this song, makes me wanna dance!").
+pub const MIN_DISTINCT_WORDS: usize = 8;
 /// Characters per shingle.
 pub const SHINGLE: usize = 5;
 /// Estimated Jaccard similarity of shingles at or above which two texts are copies.
@@ -326,12 +327,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn campaigns_need_several_authors_within_the_window() {
         let campaigns = Campaigns::new(Duration::from_secs(60), 3);
-        let text = "Visit cheap-pills dot example NOW";
+        let text = "Visit cheap-pills dot example NOW for the best prices on earth";
         assert!(campaigns.observe(text, [1; 32]).is_none());
         assert!(campaigns.observe(text, [1; 32]).is_none());
         assert!(
             campaigns
-                .observe("visit  cheap-pills dot example now 2", [2; 32])
+                .observe(
+                    "visit  cheap-pills dot example now 2 for the best prices on earth",
+                    [2; 32]
+                )
                 .is_none()
         );
         let hit = campaigns.observe(text, [3; 32]).unwrap();
