@@ -45,6 +45,7 @@ pub mod dataset;
 pub mod error;
 pub mod metrics;
 pub mod moderation;
+pub mod near_duplicate;
 pub mod pipeline;
 #[cfg(feature = "tools")]
 pub mod plot;

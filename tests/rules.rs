@@ -165,7 +165,12 @@ async fn the_same_text_from_several_authors_is_held_as_a_campaign() {
     config.campaign_min_authors = 3;
     let server = TestServer::start(config).await;
     let mut client = server.client().await;
-    let text = |n: u32| format!("What a great article!!! Really   helpful. {n}");
+    // Copies with substance (8 distinct words; see `Campaigns`), varied by a number.
+    let text = |n: u32| {
+        format!(
+            "What a great article!!! Really   helpful, everyone should read this whole series. {n}"
+        )
+    };
     let mut statuses = Vec::new();
     for n in 0..4 {
         let mut request = submission(&format!("c{n}"), &text(n));

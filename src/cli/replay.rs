@@ -37,9 +37,19 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// Also draw the spam and ham score distributions and the ROC curve, with the default
-    /// thresholds marked, into this PNG file.
+    /// thresholds marked, into this PNG file (with --feedback: the learning curve).
     #[arg(long, value_name = "FILE.png")]
     pub plot: Option<PathBuf>,
+    /// Replay one record at a time in file order and play the moderator after each verdict
+    /// (APPROVE held or spammed ham, MARK_SPAM published or held spam); needs --token.
+    #[arg(long, requires = "token", conflicts_with_all = ["check_only", "unary"])]
+    pub feedback: bool,
+    /// The moderator token for --feedback.
+    #[arg(long, env = "COMMENTGUARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// With --feedback: records per window of the report's `windows`.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub window: u64,
 }
 
 /// Opens `count` separate HTTP/2 connections to `addr`.
@@ -92,6 +102,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         indicatif::ProgressBar::hidden()
     };
     let tick = || bar.inc(1);
+    if args.feedback {
+        let token = args.token.as_deref().unwrap_or_default();
+        let window = usize::try_from(args.window).unwrap_or(usize::MAX);
+        let channel = channels
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no connection"))?;
+        let report =
+            replay::feedback::replay_with_feedback(channel, &records, token, window, &tick).await?;
+        bar.finish_and_clear();
+        if let Some(path) = &args.plot {
+            crate::plot::draw_learning_curve(path, &report.windows)?;
+        }
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print!("{}", report.render());
+        }
+        return Ok(());
+    }
     let report = replay::replay(&channels, &records, mode, args.concurrency, &tick).await?;
     bar.finish_and_clear();
     if let Some(path) = &args.plot {

@@ -59,6 +59,18 @@ pub struct RecipeArgs {
     /// Longest character n-gram (0 disables character n-grams).
     #[arg(long)]
     pub char_ngram_max: Option<usize>,
+    /// Leave out the intent terms ("check out my", "my channel", "his channel").
+    #[arg(long)]
+    pub no_intent: bool,
+    /// Scale each term by its naive-Bayes log-count ratio (NB-LR).
+    #[arg(long)]
+    pub nb_weighting: bool,
+    /// Average a word model and a character model instead of fitting one over both.
+    #[arg(long)]
+    pub average_word_char: bool,
+    /// Recalibrate probabilities (Platt) on out-of-fold scores of K folds.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub calibration_folds: usize,
 }
 
 impl RecipeArgs {
@@ -87,6 +99,11 @@ impl RecipeArgs {
         if let Some(n) = self.max_iterations {
             p = p.max_iterations(n);
         }
+        features.intent = !self.no_intent;
+        features.nb_weighting = self.nb_weighting;
+        p = p
+            .average_word_char(self.average_word_char)
+            .calibration_folds(self.calibration_folds);
         Ok(p.features(features).check()?)
     }
 }

@@ -1,6 +1,7 @@
 //! Replaying labelled datasets through a live service and generating load: the client side
 //! of measuring how well and how fast commentguard moderates.
 
+pub mod feedback;
 pub mod load;
 mod report;
 
