@@ -51,6 +51,28 @@ pub struct Config {
     pub admission_wait_ms: u64,
     /// Requests being handled at once on one connection (same refusal past it).
     pub max_concurrent_per_connection: usize,
+    /// HTTP/2 streams one connection may have open at once (announced to the client, which
+    /// queues past it).
+    pub max_concurrent_streams: u32,
+    /// Connections open at once; past it new connections are refused (closed at once).
+    pub max_connections: usize,
+    /// A new connection must start its first request (TLS handshake included) within this
+    /// many milliseconds, or it is closed.
+    pub first_request_timeout_ms: u64,
+    /// A connection with no request in flight for this many milliseconds is closed.
+    pub idle_timeout_ms: u64,
+    /// Interval of HTTP/2 keepalive pings, in milliseconds; 0 sends none.
+    pub keepalive_interval_ms: u64,
+    /// A connection whose peer does not answer a keepalive ping within this many milliseconds
+    /// is closed.
+    pub keepalive_timeout_ms: u64,
+    /// PEM certificate chain to serve TLS with (with `tls_key`); none serves plaintext.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: when set, clients must present a certificate signed by one of
+    /// them (mutual TLS).
+    pub tls_client_ca: Option<PathBuf>,
     /// After SIGTERM/SIGINT, how long in-flight requests may take to finish, in milliseconds,
     /// before the remaining connections are closed.
     pub shutdown_grace_ms: u64,
@@ -168,6 +190,21 @@ impl Config {
     pub const DEFAULT_ADMISSION_WAIT_MS: u64 = 10;
     /// Default per-connection concurrency limit.
     pub const DEFAULT_MAX_CONCURRENT_PER_CONNECTION: usize = 256;
+    /// Default HTTP/2 streams per connection, as the per-connection request limit.
+    pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 256;
+    /// Default connection limit. An HTTP/2 connection that has sent its preface holds ~16 KB,
+    /// so 4,096 of them hold ~64 MB at most; well under the usual file-descriptor limits of a
+    /// service, well above what a few site backends and moderators need.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+    /// Default first-request deadline: a real client sends its first call at once; a flood
+    /// of connections that send nothing frees its slots after this.
+    pub const DEFAULT_FIRST_REQUEST_TIMEOUT_MS: u64 = 10_000;
+    /// Default idle timeout: five minutes, longer than the gaps of a steady client.
+    pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 300_000;
+    /// Default keepalive ping interval: finds dead peers within about a minute and a half.
+    pub const DEFAULT_KEEPALIVE_INTERVAL_MS: u64 = 60_000;
+    /// Default keepalive ping timeout.
+    pub const DEFAULT_KEEPALIVE_TIMEOUT_MS: u64 = 20_000;
     /// Default drain deadline at shutdown: longer than a request may take.
     pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 15_000;
     /// Default flood interval in seconds, as WordPress's comment flood check.
@@ -221,7 +258,43 @@ impl Config {
         }
         self.moderator_tokens
             .validate()
-            .map_err(ConfigError::InvalidTokens)
+            .map_err(ConfigError::InvalidTokens)?;
+        self.tls_files().map(|_| ())
+    }
+
+    /// The TLS files, when TLS is configured.
+    ///
+    /// # Errors
+    /// When only one of `tls_cert` and `tls_key` is set, or `tls_client_ca` is set without
+    /// them.
+    pub fn tls_files(&self) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+        let invalid = |field, reason: &str| ConfigError::InvalidValue {
+            field,
+            reason: reason.to_owned(),
+        };
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            })),
+            (None, None) if self.tls_client_ca.is_some() => Err(invalid(
+                "tls_client_ca",
+                "client certificates need TLS: set tls_cert and tls_key too",
+            )),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(invalid("tls_key", "tls_cert is set without its key")),
+            (None, Some(_)) => Err(invalid("tls_cert", "tls_key is set without a certificate")),
+        }
+    }
+
+    /// The bounds on connections.
+    pub fn connection_limits(&self) -> crate::connections::ConnectionLimits {
+        crate::connections::ConnectionLimits {
+            max_connections: self.max_connections.max(1),
+            first_request: Duration::from_millis(self.first_request_timeout_ms),
+            idle: Duration::from_millis(self.idle_timeout_ms),
+        }
     }
 
     /// The rules a moderator can also change while the service runs, as configured.
@@ -274,6 +347,15 @@ impl Default for Config {
             max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS,
             admission_wait_ms: Self::DEFAULT_ADMISSION_WAIT_MS,
             max_concurrent_per_connection: Self::DEFAULT_MAX_CONCURRENT_PER_CONNECTION,
+            max_concurrent_streams: Self::DEFAULT_MAX_CONCURRENT_STREAMS,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            first_request_timeout_ms: Self::DEFAULT_FIRST_REQUEST_TIMEOUT_MS,
+            idle_timeout_ms: Self::DEFAULT_IDLE_TIMEOUT_MS,
+            keepalive_interval_ms: Self::DEFAULT_KEEPALIVE_INTERVAL_MS,
+            keepalive_timeout_ms: Self::DEFAULT_KEEPALIVE_TIMEOUT_MS,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             shutdown_grace_ms: Self::DEFAULT_SHUTDOWN_GRACE_MS,
             moderator_tokens: ModeratorTokens::default(),
             moderation_keys: Vec::new(),
@@ -338,6 +420,26 @@ mod tests {
                 "{pending} {spam}"
             );
         }
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let config: Config = toml::from_str("tls_cert = \"c.pem\"\n").unwrap();
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::InvalidValue {
+                field: "tls_key",
+                ..
+            })
+        ));
+        let config: Config = toml::from_str("tls_client_ca = \"ca.pem\"\n").unwrap();
+        assert!(config.validate().is_err());
+        let config: Config = toml::from_str(
+            "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntls_client_ca = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let files = config.tls_files().unwrap().unwrap();
+        assert_eq!(files.client_ca.as_deref(), Some(Path::new("ca.pem")));
     }
 
     #[test]

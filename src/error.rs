@@ -58,6 +58,9 @@ pub enum ServeError {
     /// Storage failed while the service ran or stopped.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The TLS certificate, key or client CA cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The reflection service could not be built.
     #[error(transparent)]
     Reflection(#[from] tonic_reflection::server::Error),

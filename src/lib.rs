@@ -21,6 +21,8 @@
 //! - [`metrics`]: confusion matrix and the figures derived from it.
 //! - [`replay`]: replaying labelled datasets and generating load against a live service.
 //! - [`server`]: starts and stops the service.
+//! - [`connections`]: accepting connections within bounds (count, first request, idle).
+//! - [`tls`]: the listeners' rustls configuration, re-read on `SIGHUP`.
 //! - [`retention`]: the periodic purge of expired SPAM and TRASH.
 //! - [`error`]: why the service could not start or stopped.
 //! - [`cli`]: the subcommands of the `commentguard` binary.
@@ -41,6 +43,7 @@ pub mod classifier;
 pub mod cli;
 pub mod comment;
 pub mod config;
+pub mod connections;
 pub mod dataset;
 pub mod error;
 pub mod metrics;
@@ -57,6 +60,7 @@ pub mod retention;
 pub mod scoring;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod validate;
 
 pub use config::Config;

@@ -13,19 +13,20 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use crate::admission::AdmissionLayer;
 use crate::api::pb::comment_service_server::CommentServiceServer;
 use crate::api::pb::moderation_service_server::ModerationServiceServer;
 use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, Shared, pb};
 use crate::config::Config;
+use crate::connections::{self, ActivityLayer};
 pub use crate::error::ServeError;
 use crate::pipeline::{Parts, Pipeline, stored_rules};
 use crate::privacy::EmailHasher;
 use crate::scoring::Scorer;
 use crate::store::Storage;
 use crate::store::sled::{SledStore, StoreOptions};
+use crate::tls::ServerTls;
 
 /// Name of the generated HMAC key file inside the data directory.
 pub const HMAC_KEY_FILE: &str = "hmac.key";
@@ -50,13 +51,18 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    let tls = match config.tls_files()? {
+        Some(files) => Some(Arc::new(ServerTls::load(files)?)),
+        None => None,
+    };
     let admission = AdmissionLayer::new(
         config.max_concurrent_requests,
         Duration::from_millis(config.admission_wait_ms),
     );
     let (opened, closing) = open(config, &admission).await?;
-    let tasks = Background::start(config, &opened.shared);
+    let tasks = Background::start(config, &opened.shared, tls.clone());
     let address = listener.local_addr()?;
+    warn_if_exposed(address, tls.as_deref());
     tracing::info!(
         %address,
         model = opened.shared.pipeline.scorer().model_version(),
@@ -66,7 +72,7 @@ pub async fn run(
     let _ = writeln!(std::io::stdout(), "commentguard listening on {address}");
     let served = serve(
         config,
-        listener,
+        connections::incoming(listener, config.connection_limits(), tls),
         Arc::clone(&opened.shared),
         Limits { admission, closing },
         shutdown,
@@ -159,9 +165,9 @@ struct Background {
 }
 
 impl Background {
-    fn start(config: &Config, shared: &Arc<Shared>) -> Self {
+    fn start(config: &Config, shared: &Arc<Shared>, tls: Option<Arc<ServerTls>>) -> Self {
         let pipeline = Arc::clone(&shared.pipeline);
-        let reloader = tokio::spawn(reload_on_sighup(pipeline, config.file.clone()));
+        let reloader = tokio::spawn(reload_on_sighup(pipeline, config.file.clone(), tls));
         let retention = (config.retention_days > 0).then(|| {
             tokio::spawn(crate::retention::run(
                 Arc::clone(&shared.store),
@@ -195,7 +201,7 @@ struct Limits {
 /// the configured grace period.
 async fn serve(
     config: &Config,
-    listener: TcpListener,
+    incoming: tokio_stream::wrappers::ReceiverStream<std::io::Result<connections::Conn>>,
     shared: Arc<Shared>,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
@@ -218,28 +224,30 @@ async fn serve(
     let (signalled, on_signal) = tokio::sync::oneshot::channel();
     // Past the limits, requests are refused (RESOURCE_EXHAUSTED) rather than queued without
     // bound: per connection at once (load shedding), over all connections after a short wait
-    // for a slot. Latency and memory stay bounded under overload.
+    // for a slot. Latency and memory stay bounded under overload. Connections themselves are
+    // bounded by `connections::incoming` (count, first request, idle) and keepalive pings.
+    let keepalive = (config.keepalive_interval_ms > 0)
+        .then(|| Duration::from_millis(config.keepalive_interval_ms));
     let server = Server::builder()
         .timeout(config.request_timeout())
         .load_shed(true)
         .concurrency_limit_per_connection(config.max_concurrent_per_connection.max(1))
+        .max_concurrent_streams(config.max_concurrent_streams.max(1))
+        .http2_keepalive_interval(keepalive)
+        .http2_keepalive_timeout(Some(Duration::from_millis(config.keepalive_timeout_ms)))
+        .layer(ActivityLayer)
         .layer(OversizeAsResourceExhausted)
         .layer(admission)
         .add_service(health)
         .add_service(reflection)
         .add_service(comments)
         .add_service(moderation)
-        // No Nagle: a gRPC answer leaves as several small writes, and waiting for ACKs between
-        // them adds the peer's delayed-ACK time (~40 ms) to every request.
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async move {
-                shutdown.await;
-                // Watch streams never end by themselves: end them so draining can finish.
-                let _ = closing.send(true);
-                let _ = signalled.send(());
-            },
-        );
+        .serve_with_incoming_shutdown(incoming, async move {
+            shutdown.await;
+            // Watch streams never end by themselves: end them so draining can finish.
+            let _ = closing.send(true);
+            let _ = signalled.send(());
+        });
     let grace = config.shutdown_grace();
     let drain_deadline = async move {
         match on_signal.await {
@@ -290,7 +298,11 @@ fn snapshot_if_last(store: Arc<dyn Storage>, config: &Config, options: StoreOpti
 /// On every `SIGHUP`, until aborted: reloads the model file and, when the service was started
 /// with a configuration file, recompiles the site lists from it. Whatever does not load leaves
 /// what is in force in place.
-async fn reload_on_sighup(pipeline: Arc<Pipeline>, file: Option<std::path::PathBuf>) {
+async fn reload_on_sighup(
+    pipeline: Arc<Pipeline>,
+    file: Option<std::path::PathBuf>,
+    tls: Option<Arc<ServerTls>>,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -308,6 +320,15 @@ async fn reload_on_sighup(pipeline: Arc<Pipeline>, file: Option<std::path::PathB
             }
             if let Some(file) = &file {
                 reload_rules(&pipeline, file).await;
+            }
+            if let Some(tls) = &tls {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("TLS certificates reloaded"),
+                    Err(e) => {
+                        let cause = crate::error::Chain(&e);
+                        tracing::error!(%cause, "TLS reload failed; keeping the current certificates")
+                    }
+                }
             }
         }
     }
@@ -334,5 +355,22 @@ async fn reload_rules(pipeline: &Pipeline, file: &std::path::Path) {
             let cause = crate::error::Chain(&e);
             tracing::error!(%cause, "site rules reload failed; keeping the current rules")
         }
+    }
+}
+
+/// Logs a loud warning when moderator tokens (and comments' emails) would cross a network
+/// in plaintext: the moderation API on an address other than loopback, without TLS.
+fn warn_if_exposed(address: std::net::SocketAddr, tls: Option<&ServerTls>) {
+    if tls.is_none() && !address.ip().is_loopback() {
+        tracing::warn!(
+            %address,
+            "!!! SERVING WITHOUT TLS ON A NON-LOOPBACK ADDRESS: moderator tokens and authors' \
+             emails travel in plaintext; pass --tls-cert and --tls-key (or listen on 127.0.0.1 \
+             behind a TLS proxy) !!!"
+        );
+        eprintln!(
+            "WARNING: commentguard serves the moderation API on {address} WITHOUT TLS; \
+             moderator tokens travel in plaintext. Pass --tls-cert FILE --tls-key FILE."
+        );
     }
 }

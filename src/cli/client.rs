@@ -9,12 +9,54 @@ use crate::api::pb::{self, CommentStatus};
 /// Default server address of the client commands.
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
 
+/// The endpoint for `addr`, over TLS for `https://` addresses or when `tls_ca` is given:
+/// verified against the CA certificates in `tls_ca`, or the system's roots without it.
+///
+/// # Errors
+/// An invalid address or an unreadable CA file.
+pub fn endpoint(
+    addr: &str,
+    tls_ca: Option<&std::path::Path>,
+) -> anyhow::Result<tonic::transport::Endpoint> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    let endpoint = Endpoint::from_shared(addr.to_owned())
+        .map_err(|e| anyhow::anyhow!("invalid server address {addr}: {e}"))?;
+    let tls = match tls_ca {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+        }
+        None if addr.starts_with("https://") => ClientTlsConfig::new().with_native_roots(),
+        None => return Ok(endpoint),
+    };
+    Ok(endpoint.tls_config(tls)?)
+}
+
+/// Connects to `addr` as [`endpoint`] says.
+///
+/// # Errors
+/// An invalid address, an unreadable CA file, or a server that cannot be reached.
+pub async fn channel(
+    addr: &str,
+    tls_ca: Option<&std::path::Path>,
+) -> anyhow::Result<tonic::transport::Channel> {
+    endpoint(addr, tls_ca)?
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to {addr}: {}", crate::error::Chain(&e)))
+}
+
 /// Arguments of `commentguard submit`.
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
     /// Server address.
     #[arg(long, default_value = DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
     pub addr: String,
+    /// PEM CA certificate(s) to verify the server's TLS certificate with; `https://`
+    /// addresses without it use the system's roots.
+    #[arg(long, env = "COMMENTGUARD_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Post id.
     #[arg(long)]
     pub post: String,
@@ -50,6 +92,10 @@ pub struct ThreadArgs {
     /// Server address.
     #[arg(long, default_value = DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
     pub addr: String,
+    /// PEM CA certificate(s) to verify the server's TLS certificate with; `https://`
+    /// addresses without it use the system's roots.
+    #[arg(long, env = "COMMENTGUARD_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Post id.
     pub post: String,
     /// Print the comments as JSON lines.
@@ -66,7 +112,7 @@ pub(crate) fn status_name(status: i32) -> &'static str {
 /// # Errors
 /// Connection failures and refused submissions (with the server's field violations).
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
-    let mut client = CommentServiceClient::connect(args.addr.clone()).await?;
+    let mut client = CommentServiceClient::new(channel(&args.addr, args.tls_ca.as_deref()).await?);
     let request = pb::SubmitCommentRequest {
         post_id: args.post,
         parent_id: args.parent,
@@ -123,7 +169,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
 /// # Errors
 /// Connection failures and refused requests.
 pub async fn thread(args: ThreadArgs) -> anyhow::Result<()> {
-    let mut client = CommentServiceClient::connect(args.addr.clone()).await?;
+    let mut client = CommentServiceClient::new(channel(&args.addr, args.tls_ca.as_deref()).await?);
     // Not locked: the handle is held across awaits. A closed pipe ends the command quietly.
     let out = &mut std::io::stdout();
     let mut page_token = String::new();

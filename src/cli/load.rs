@@ -15,6 +15,10 @@ pub struct Args {
     /// Server address.
     #[arg(long, default_value = super::client::DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
     pub addr: String,
+    /// PEM CA certificate(s) to verify the server's TLS certificate with; `https://`
+    /// addresses without it use the system's roots.
+    #[arg(long, env = "COMMENTGUARD_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// How long to send, e.g. `10s`, `1m`.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
@@ -52,7 +56,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .enumerate()
         .map(|(i, r)| replay::to_request(r, 0, i))
         .collect();
-    let channels = super::replay::connect(&args.addr, args.connections).await?;
+    let channels =
+        super::replay::connect_with(&args.addr, args.tls_ca.as_deref(), args.connections).await?;
     let report = load::run(
         &channels,
         Arc::new(templates),

@@ -18,6 +18,10 @@ pub struct Args {
     /// Server address.
     #[arg(long, global = true, default_value = DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
     pub addr: String,
+    /// PEM CA certificate(s) to verify the server's TLS certificate with; `https://`
+    /// addresses without it use the system's roots.
+    #[arg(long, global = true, env = "COMMENTGUARD_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Moderator token.
     #[arg(
         long,
@@ -127,7 +131,7 @@ async fn connect(args: &Args) -> anyhow::Result<Client> {
     let bearer: MetadataValue<Ascii> = format!("Bearer {token}")
         .parse()
         .map_err(|_| anyhow::anyhow!("the token must be printable ASCII"))?;
-    let channel = Channel::from_shared(args.addr.clone())?.connect().await?;
+    let channel = super::client::channel(&args.addr, args.tls_ca.as_deref()).await?;
     Ok(ModerationServiceClient::with_interceptor(
         channel,
         Bearer(bearer),

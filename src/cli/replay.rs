@@ -4,7 +4,7 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::dataset::{self, Format, LabelledComment};
 use crate::replay::{self, Mode};
@@ -15,6 +15,10 @@ pub struct Args {
     /// Server address.
     #[arg(long, default_value = super::client::DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
     pub addr: String,
+    /// PEM CA certificate(s) to verify the server's TLS certificate with; `https://`
+    /// addresses without it use the system's roots.
+    #[arg(long, env = "COMMENTGUARD_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// A labelled dataset file; repeat for several.
     #[arg(long = "dataset", required = true)]
     pub datasets: Vec<PathBuf>,
@@ -57,7 +61,19 @@ pub struct Args {
 /// # Errors
 /// When the address is invalid or the server cannot be reached.
 pub async fn connect(addr: &str, count: usize) -> anyhow::Result<Vec<Channel>> {
-    let endpoint = Endpoint::from_shared(addr.to_owned())?;
+    connect_with(addr, None, count).await
+}
+
+/// As [`connect`], over TLS as [`super::client::endpoint`] says.
+///
+/// # Errors
+/// When the address is invalid, the CA file unreadable or the server cannot be reached.
+pub async fn connect_with(
+    addr: &str,
+    tls_ca: Option<&std::path::Path>,
+    count: usize,
+) -> anyhow::Result<Vec<Channel>> {
+    let endpoint = super::client::endpoint(addr, tls_ca)?;
     let mut channels = Vec::with_capacity(count.max(1));
     for _ in 0..count.max(1) {
         channels.push(
@@ -88,7 +104,7 @@ pub fn read_all(paths: &[PathBuf], format: Option<Format>) -> anyhow::Result<Vec
 /// Unreadable datasets, an unreachable server, or a broken stream.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let records = read_all(&args.datasets, args.format)?;
-    let channels = connect(&args.addr, args.connections).await?;
+    let channels = connect_with(&args.addr, args.tls_ca.as_deref(), args.connections).await?;
     let mode = if args.check_only {
         Mode::CheckOnly
     } else if args.unary {

@@ -55,6 +55,18 @@ pub struct Args {
     /// Days SPAM and TRASH are kept; 0 keeps them [default: 15].
     #[arg(long, env = "COMMENTGUARD_RETENTION_DAYS")]
     pub retention_days: Option<u64>,
+    /// PEM certificate chain: serve over TLS (with --tls-key).
+    #[arg(long, env = "COMMENTGUARD_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "COMMENTGUARD_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: require client certificates signed by one (mutual TLS).
+    #[arg(long, env = "COMMENTGUARD_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Connections open at once; more are refused [default: 4096].
+    #[arg(long, env = "COMMENTGUARD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 impl Args {
@@ -114,6 +126,18 @@ impl Args {
         }
         if let Some(days) = self.retention_days {
             config.retention_days = days;
+        }
+        for (flag, field) in [
+            (&self.tls_cert, &mut config.tls_cert),
+            (&self.tls_key, &mut config.tls_key),
+            (&self.tls_client_ca, &mut config.tls_client_ca),
+        ] {
+            if flag.is_some() {
+                field.clone_from(flag);
+            }
+        }
+        if let Some(max) = self.max_connections {
+            config.max_connections = max;
         }
         config.validate()?;
         Ok(config)
