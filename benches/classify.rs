@@ -1,5 +1,6 @@
 //! Scoring latency of the shipped model on short, typical and long comments, including
-//! normalization and feature extraction.
+//! normalization and feature extraction. `COMMENTGUARD_BENCH_MODEL=FILE` scores with another
+//! model file instead, so two models can be compared on the same (possibly busy) machine.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -8,8 +9,11 @@ use commentguard::classifier::{CommentText, SpamModel};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn classify(c: &mut Criterion) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.json");
-    let model = SpamModel::load(&path).expect("models/default.json loads");
+    let path = std::env::var_os("COMMENTGUARD_BENCH_MODEL").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.json"),
+        std::path::PathBuf::from,
+    );
+    let model = SpamModel::load(&path).expect("the model file loads");
     let short = "Love this song, so catchy!! 10/10";
     let typical = "Hey everyone, I just uploaded a new cover of this song on my channel. \
                    It took me two weeks to get the harmonies right &amp; I'd love feedback. \

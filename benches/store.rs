@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use commentguard::comment::{
     ClientContext, CommentId, Reason, Status, StoredComment, Submission, Verdict, now_ms,
 };
-use commentguard::store::{Store, StoreOptions};
+use commentguard::store::Storage as _;
+use commentguard::store::sled::{SledStore, StoreOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn comment(n: u64) -> StoredComment {
@@ -31,6 +32,7 @@ fn comment(n: u64) -> StoredComment {
             reasons: vec![Reason::classifier("\"thanks\"", -1.2)],
         },
         model_version: "bench".into(),
+        policy_version: "bench".into(),
         email_hash: {
             let mut h = [0; 32];
             h[..8].copy_from_slice(&n.to_be_bytes());
@@ -46,8 +48,9 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    let (committer, _task) = runtime.block_on(async { store.start_committer(256) });
+    let store = runtime
+        .block_on(async { SledStore::open(dir.path(), StoreOptions::default(), 256) })
+        .unwrap();
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
 
     let mut group = c.benchmark_group("store/durable_insert");
@@ -62,13 +65,13 @@ fn bench(c: &mut Criterion) {
                     for _ in 0..iters {
                         let tasks: Vec<_> = (0..writers)
                             .map(|_| {
-                                let committer = committer.clone();
+                                let store = std::sync::Arc::clone(&store);
                                 let counter = Arc::clone(&counter);
                                 tokio::spawn(async move {
                                     for _ in 0..PER_WRITER {
                                         let n = counter
                                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                        committer.insert(&comment(n)).await.unwrap();
+                                        store.insert(comment(n)).await.unwrap();
                                     }
                                 })
                             })

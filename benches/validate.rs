@@ -1,7 +1,36 @@
-//! Validation of a typical submission.
+//! Validation of a typical submission, and the whole verdict pipeline it is the first step of.
 
+use std::sync::Arc;
+
+use commentguard::config::Config;
+use commentguard::pipeline::{Mode, Parts, Pipeline};
+use commentguard::privacy::EmailHasher;
+use commentguard::scoring::Scorer;
+use commentguard::store::Storage;
+use commentguard::store::sled::{SledStore, StoreOptions};
 use commentguard::validate::{SubmissionInput, validate};
 use criterion::{Criterion, criterion_group, criterion_main};
+
+/// The pipeline as `serve` builds it with the default configuration, over a scratch store.
+fn pipeline(runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> Pipeline {
+    let config = Config::default();
+    let store: Arc<dyn Storage> = runtime
+        .block_on(async { SledStore::open(dir, StoreOptions::default(), 64) })
+        .expect("a scratch store");
+    let scorer = Scorer::load(config.model.clone()).expect("the shipped model");
+    let hasher = EmailHasher::from_hex(&"ab".repeat(32)).expect("a key");
+    let rules = config
+        .editable_rules()
+        .compile(&hasher)
+        .expect("the default rules");
+    let parts = Parts {
+        store,
+        scorer: Arc::new(scorer),
+        hasher,
+        rules,
+    };
+    Pipeline::new(parts, &config)
+}
 
 fn bench(c: &mut Criterion) {
     let input = SubmissionInput {
@@ -20,6 +49,18 @@ fn bench(c: &mut Criterion) {
     assert!(validate(&input).is_ok());
     c.bench_function("validate/typical", |b| {
         b.iter(|| validate(std::hint::black_box(&input)))
+    });
+
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let pipeline = pipeline(&runtime, dir.path());
+    assert!(
+        runtime
+            .block_on(pipeline.judge(&input, Mode::Check))
+            .is_ok()
+    );
+    c.bench_function("pipeline/check_typical", |b| {
+        b.iter(|| runtime.block_on(pipeline.judge(std::hint::black_box(&input), Mode::Check)))
     });
 }
 

@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
 connections=${2:-2}
-cargo build --release --quiet
-cargo build --release --quiet --example noop_twin
-bin=target/release/commentguard
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet --example noop_twin
+bin=${CARGO_TARGET_DIR:-target}/release/commentguard
 data=$(mktemp -d)
 server=
 trap '[ -z "$server" ] || kill "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
@@ -32,7 +32,7 @@ rate=$((capacity / 2))
 echo "real service capacity (closed loop, 64 in flight): ${capacity}/s; fixed rate: ${rate}/s"
 real=$(load --duration "${seconds}s" --concurrency 1024 --rate "$rate")
 stop
-start target/release/examples/noop_twin 127.0.0.1:0
+start "${CARGO_TARGET_DIR:-target}"/release/examples/noop_twin 127.0.0.1:0
 twin=$(load --duration "${seconds}s" --concurrency 1024 --rate "$rate")
 stop
 

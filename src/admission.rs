@@ -14,24 +14,62 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tonic::codegen::http;
 
-/// Wraps services in [`Admission`], all sharing one set of slots.
+/// The in-flight slots every admitted request or stream item holds while it is handled.
+#[derive(Debug, Clone)]
+pub struct Slots {
+    semaphore: Arc<Semaphore>,
+    max_wait: Duration,
+}
+
+impl Slots {
+    /// `limit` slots (at least one); a taker waits up to `max_wait` for one.
+    pub fn new(limit: usize, max_wait: Duration) -> Self {
+        Self {
+            semaphore: Arc::new(Semaphore::new(limit.clamp(1, Semaphore::MAX_PERMITS))),
+            max_wait,
+        }
+    }
+
+    /// A slot, held until dropped; `None` when none came free within the wait (the caller
+    /// refuses with RESOURCE_EXHAUSTED).
+    pub async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(slot) = Arc::clone(&self.semaphore).try_acquire_owned() {
+            return Some(slot);
+        }
+        let waited =
+            tokio::time::timeout(self.max_wait, Arc::clone(&self.semaphore).acquire_owned());
+        waited.await.ok()?.ok()
+    }
+}
+
+/// The refusal of a request (or stream item) that found no slot.
+pub fn at_capacity() -> Status {
+    Status::resource_exhausted("the server is at capacity; retry shortly")
+}
+
+/// Wraps services in [`Admission`], all sharing one set of slots. A streaming call holds a
+/// slot only until its response stream is returned; its items take slots of their own from
+/// [`AdmissionLayer::slots`], one by one, so a stream counts like the requests it carries.
 #[derive(Debug, Clone)]
 pub struct AdmissionLayer {
-    slots: Arc<Semaphore>,
-    max_wait: Duration,
+    slots: Slots,
 }
 
 impl AdmissionLayer {
     /// `limit` requests in the handlers at once (at least one); others wait up to `max_wait`.
     pub fn new(limit: usize, max_wait: Duration) -> Self {
         Self {
-            slots: Arc::new(Semaphore::new(limit.clamp(1, Semaphore::MAX_PERMITS))),
-            max_wait,
+            slots: Slots::new(limit, max_wait),
         }
+    }
+
+    /// The slots, for handlers that admit stream items one by one.
+    pub fn slots(&self) -> Slots {
+        self.slots.clone()
     }
 }
 
@@ -41,8 +79,7 @@ impl<S> tower::Layer<S> for AdmissionLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Admission {
             inner,
-            slots: Arc::clone(&self.slots),
-            max_wait: self.max_wait,
+            slots: self.slots.clone(),
         }
     }
 }
@@ -51,8 +88,7 @@ impl<S> tower::Layer<S> for AdmissionLayer {
 #[derive(Debug, Clone)]
 pub struct Admission<S> {
     inner: S,
-    slots: Arc<Semaphore>,
-    max_wait: Duration,
+    slots: Slots,
 }
 
 impl<S, Req, B> tower::Service<Req> for Admission<S>
@@ -75,20 +111,10 @@ where
         // The clone is not ready; keep the ready one for this request (tower's usual dance).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let slots = Arc::clone(&self.slots);
-        let max_wait = self.max_wait;
+        let slots = self.slots.clone();
         Box::pin(async move {
-            let slot = match Arc::clone(&slots).try_acquire_owned() {
-                Ok(slot) => slot,
-                Err(_) => match tokio::time::timeout(max_wait, slots.acquire_owned()).await {
-                    Ok(Ok(slot)) => slot,
-                    _ => {
-                        return Ok(Status::resource_exhausted(
-                            "the server is at capacity; retry shortly",
-                        )
-                        .into_http());
-                    }
-                },
+            let Some(slot) = slots.acquire().await else {
+                return Ok(at_capacity().into_http());
             };
             let response = inner.call(request).await;
             drop(slot);
@@ -153,5 +179,24 @@ mod tests {
         let served = waiting.await.unwrap().unwrap();
         assert_eq!(grpc_status(&served), None);
         assert_eq!(served.body(), "done");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stream_items_share_the_slots_of_requests() {
+        let release = Arc::new(tokio::sync::Notify::new());
+        let layer = AdmissionLayer::new(2, Duration::from_millis(20));
+        let slots = layer.slots();
+        let mut service = layer.layer(Hold(Arc::clone(&release)));
+        // One request in a handler and one stream item take both slots.
+        let request = tokio::spawn(service.ready().await.unwrap().call(()));
+        tokio::task::yield_now().await;
+        let item = slots.acquire().await.expect("a free slot");
+        assert!(slots.acquire().await.is_none(), "no third slot");
+        let refused = service.ready().await.unwrap().call(()).await.unwrap();
+        assert_eq!(grpc_status(&refused), Some("8"), "RESOURCE_EXHAUSTED");
+        drop(item);
+        assert!(slots.acquire().await.is_some(), "the item's slot came back");
+        release.notify_one();
+        request.await.unwrap().unwrap();
     }
 }

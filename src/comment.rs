@@ -304,6 +304,8 @@ pub struct StoredComment {
     pub verdict: Verdict,
     /// The model that scored it, so the verdict can be reproduced.
     pub model_version: String,
+    /// The policy version that judged it (empty for comments stored before policy versions).
+    pub policy_version: String,
     /// Keyed hash of the normalized email (see [`crate::privacy::EmailHasher`]).
     pub email_hash: [u8; 32],
     /// The last moderator decision, if a moderator has decided on it.

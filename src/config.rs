@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::auth::ModeratorTokens;
-use crate::policy::RuleLists;
+use crate::auth::{ModeratorTokens, TokenError};
 use crate::policy::Thresholds;
+use crate::policy::{EditableRules, RuleLists};
 
 /// Everything `commentguard serve` can be told. Every field has a documented default, so an
 /// empty file (or none) gives a working service.
@@ -54,6 +54,28 @@ pub struct Config {
     pub admission_wait_ms: u64,
     /// Requests being handled at once on one connection (same refusal past it).
     pub max_concurrent_per_connection: usize,
+    /// HTTP/2 streams one connection may have open at once (announced to the client, which
+    /// queues past it).
+    pub max_concurrent_streams: u32,
+    /// Connections open at once; past it new connections are refused (closed at once).
+    pub max_connections: usize,
+    /// A new connection must start its first request (TLS handshake included) within this
+    /// many milliseconds, or it is closed.
+    pub first_request_timeout_ms: u64,
+    /// A connection with no request in flight for this many milliseconds is closed.
+    pub idle_timeout_ms: u64,
+    /// Interval of HTTP/2 keepalive pings, in milliseconds; 0 sends none.
+    pub keepalive_interval_ms: u64,
+    /// A connection whose peer does not answer a keepalive ping within this many milliseconds
+    /// is closed.
+    pub keepalive_timeout_ms: u64,
+    /// PEM certificate chain to serve TLS with (with `tls_key`); none serves plaintext.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: when set, clients must present a certificate signed by one of
+    /// them (mutual TLS).
+    pub tls_client_ca: Option<PathBuf>,
     /// After SIGTERM/SIGINT, how long in-flight requests may take to finish, in milliseconds,
     /// before the remaining connections are closed.
     pub shutdown_grace_ms: u64,
@@ -130,8 +152,50 @@ impl std::fmt::Display for HttpListen {
     }
 }
 
+/// Why a configuration cannot be used; `serve` and the `SIGHUP` reload report the same
+/// errors for the same mistakes.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}")]
+    Io {
+        /// The configuration file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for [`Config`] (unknown keys included).
+    #[error("invalid config file {path}")]
+    Parse {
+        /// The configuration file.
+        path: PathBuf,
+        /// What the TOML reader found wrong.
+        source: Box<toml::de::Error>,
+    },
+    /// The spam-probability thresholds are out of range or out of order.
+    #[error("thresholds must satisfy 0 <= pending ({pending}) <= spam ({spam}) <= 1")]
+    InvalidThresholds {
+        /// The configured pending threshold.
+        pending: f64,
+        /// The configured spam threshold.
+        spam: f64,
+    },
+    /// A moderator token is unusable.
+    #[error("invalid moderator tokens")]
+    InvalidTokens(#[source] TokenError),
+    /// One setting has a value that cannot be used.
+    #[error("{field}: {reason}")]
+    InvalidValue {
+        /// The setting: a file key, a flag or an environment variable.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "tools", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -173,6 +237,21 @@ impl Config {
     pub const DEFAULT_ADMISSION_WAIT_MS: u64 = 10;
     /// Default per-connection concurrency limit.
     pub const DEFAULT_MAX_CONCURRENT_PER_CONNECTION: usize = 256;
+    /// Default HTTP/2 streams per connection, as the per-connection request limit.
+    pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 256;
+    /// Default connection limit. An HTTP/2 connection that has sent its preface holds ~16 KB,
+    /// so 4,096 of them hold ~64 MB at most; well under the usual file-descriptor limits of a
+    /// service, well above what a few site backends and moderators need.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+    /// Default first-request deadline: a real client sends its first call at once; a flood
+    /// of connections that send nothing frees its slots after this.
+    pub const DEFAULT_FIRST_REQUEST_TIMEOUT_MS: u64 = 10_000;
+    /// Default idle timeout: five minutes, longer than the gaps of a steady client.
+    pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 300_000;
+    /// Default keepalive ping interval: finds dead peers within about a minute and a half.
+    pub const DEFAULT_KEEPALIVE_INTERVAL_MS: u64 = 60_000;
+    /// Default keepalive ping timeout.
+    pub const DEFAULT_KEEPALIVE_TIMEOUT_MS: u64 = 20_000;
     /// Default drain deadline at shutdown: longer than a request may take.
     pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 15_000;
     /// Default flood interval in seconds, as WordPress's comment flood check.
@@ -184,17 +263,94 @@ impl Config {
     /// Default retention of SPAM and TRASH, in days.
     pub const DEFAULT_RETENTION_DAYS: u64 = 15;
 
-    /// Reads a TOML file; missing keys keep their defaults.
+    /// Reads a TOML file; missing keys keep their defaults. The result is not validated yet,
+    /// since later layers (environment, flags) may still change it: see [`Config::load`].
     ///
     /// # Errors
     /// When the file cannot be read or is not valid configuration (unknown keys included).
-    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        let mut config: Self = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?;
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: Self = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
         config.file = Some(path.to_path_buf());
         Ok(config)
+    }
+
+    /// Reads a TOML file and validates it, for when the file alone is the configuration
+    /// (the `SIGHUP` reload).
+    ///
+    /// # Errors
+    /// As [`Config::from_file`] and [`Config::validate`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let config = Self::from_file(path)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the settings that no type can: thresholds in `[0, 1]` with pending at most
+    /// spam, and moderator tokens long enough. One check, so a setting refused at start is
+    /// also refused on reload.
+    ///
+    /// # Errors
+    /// The first setting found unusable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let Thresholds { pending, spam } = self.thresholds;
+        if !((0.0..=1.0).contains(&pending) && (0.0..=1.0).contains(&spam) && pending <= spam) {
+            return Err(ConfigError::InvalidThresholds { pending, spam });
+        }
+        self.moderator_tokens
+            .validate()
+            .map_err(ConfigError::InvalidTokens)?;
+        self.tls_files().map(|_| ())
+    }
+
+    /// The TLS files, when TLS is configured.
+    ///
+    /// # Errors
+    /// When only one of `tls_cert` and `tls_key` is set, or `tls_client_ca` is set without
+    /// them.
+    pub fn tls_files(&self) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+        let invalid = |field, reason: &str| ConfigError::InvalidValue {
+            field,
+            reason: reason.to_owned(),
+        };
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            })),
+            (None, None) if self.tls_client_ca.is_some() => Err(invalid(
+                "tls_client_ca",
+                "client certificates need TLS: set tls_cert and tls_key too",
+            )),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(invalid("tls_key", "tls_cert is set without its key")),
+            (None, Some(_)) => Err(invalid("tls_cert", "tls_key is set without a certificate")),
+        }
+    }
+
+    /// The bounds on connections.
+    pub fn connection_limits(&self) -> crate::connections::ConnectionLimits {
+        crate::connections::ConnectionLimits {
+            max_connections: self.max_connections.max(1),
+            first_request: Duration::from_millis(self.first_request_timeout_ms),
+            idle: Duration::from_millis(self.idle_timeout_ms),
+        }
+    }
+
+    /// The rules a moderator can also change while the service runs, as configured.
+    pub fn editable_rules(&self) -> EditableRules {
+        EditableRules {
+            lists: self.rule_lists(),
+            max_links: self.max_links,
+            thresholds: self.thresholds,
+        }
     }
 
     /// The rule lists to compile into [`crate::policy::SiteRules`].
@@ -239,6 +395,15 @@ impl Default for Config {
             max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS,
             admission_wait_ms: Self::DEFAULT_ADMISSION_WAIT_MS,
             max_concurrent_per_connection: Self::DEFAULT_MAX_CONCURRENT_PER_CONNECTION,
+            max_concurrent_streams: Self::DEFAULT_MAX_CONCURRENT_STREAMS,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            first_request_timeout_ms: Self::DEFAULT_FIRST_REQUEST_TIMEOUT_MS,
+            idle_timeout_ms: Self::DEFAULT_IDLE_TIMEOUT_MS,
+            keepalive_interval_ms: Self::DEFAULT_KEEPALIVE_INTERVAL_MS,
+            keepalive_timeout_ms: Self::DEFAULT_KEEPALIVE_TIMEOUT_MS,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             shutdown_grace_ms: Self::DEFAULT_SHUTDOWN_GRACE_MS,
             moderator_tokens: ModeratorTokens::default(),
             moderation_keys: Vec::new(),
@@ -290,6 +455,75 @@ mod tests {
         assert_eq!(
             config.moderator_tokens.authenticate("0123456789abcdef"),
             Some("alice")
+        );
+    }
+
+    #[test]
+    fn validate_refuses_thresholds_out_of_range_or_order() {
+        assert!(Config::default().validate().is_ok());
+        for (pending, spam) in [(0.9, 0.5), (-0.1, 0.5), (0.5, 1.1), (f64::NAN, 0.9)] {
+            let config = Config {
+                thresholds: Thresholds { spam, pending },
+                ..Config::default()
+            };
+            assert!(
+                matches!(
+                    config.validate(),
+                    Err(ConfigError::InvalidThresholds { .. })
+                ),
+                "{pending} {spam}"
+            );
+        }
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let config: Config = toml::from_str("tls_cert = \"c.pem\"\n").unwrap();
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::InvalidValue {
+                field: "tls_key",
+                ..
+            })
+        ));
+        let config: Config = toml::from_str("tls_client_ca = \"ca.pem\"\n").unwrap();
+        assert!(config.validate().is_err());
+        let config: Config = toml::from_str(
+            "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntls_client_ca = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let files = config.tls_files().unwrap().unwrap();
+        assert_eq!(files.client_ca.as_deref(), Some(Path::new("ca.pem")));
+    }
+
+    #[test]
+    fn validate_refuses_short_tokens() {
+        let config: Config = toml::from_str("[moderator_tokens]\nalice = \"short\"\n").unwrap();
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::InvalidTokens(_))
+        ));
+    }
+
+    #[test]
+    fn load_names_the_file_and_checks_the_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.toml");
+        let err = Config::load(&missing).unwrap_err();
+        assert!(matches!(err, ConfigError::Io { .. }), "{err}");
+        assert!(err.to_string().contains("missing.toml"), "{err}");
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "max_link = 5\n").unwrap();
+        assert!(matches!(Config::load(&bad), Err(ConfigError::Parse { .. })));
+        std::fs::write(&bad, "[thresholds]\nspam = 0.2\npending = 0.5\n").unwrap();
+        assert!(matches!(
+            Config::load(&bad),
+            Err(ConfigError::InvalidThresholds { .. })
+        ));
+        std::fs::write(&bad, "max_links = 5\n").unwrap();
+        assert_eq!(
+            Config::load(&bad).unwrap().file.as_deref(),
+            Some(bad.as_path())
         );
     }
 }

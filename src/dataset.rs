@@ -3,15 +3,20 @@
 //! fingerprint ([`DatasetInfo`]) recorded in model files.
 //!
 //! Readers are strict: a malformed row is an error naming the file and line, never skipped.
+//! They exist for the command-line tools (feature `tools`); the types are used by the service.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+#[cfg(feature = "tools")]
+use std::path::Path;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "tools")]
 use sha2::{Digest, Sha256};
 
 /// The on-disk format of a dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "tools", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// UCI YouTube Spam Collection CSV: `COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS`.
@@ -57,7 +62,7 @@ pub struct LabelledComment {
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     /// The file could not be opened or read.
-    #[error("cannot read dataset {path}: {source}")]
+    #[error("cannot read dataset {path}")]
     Io {
         /// The dataset file.
         path: PathBuf,
@@ -84,6 +89,7 @@ pub enum DatasetError {
     },
 }
 
+#[cfg(feature = "tools")]
 /// Reads a labelled dataset, detecting the format when `format` is `None`.
 ///
 /// # Errors
@@ -131,6 +137,7 @@ pub fn detect(text: &str) -> Option<Format> {
     }
 }
 
+#[cfg(feature = "tools")]
 fn bad(path: &Path, line: u64, message: impl Into<String>) -> DatasetError {
     DatasetError::BadRow {
         path: path.to_owned(),
@@ -139,6 +146,7 @@ fn bad(path: &Path, line: u64, message: impl Into<String>) -> DatasetError {
     }
 }
 
+#[cfg(feature = "tools")]
 fn read_youtube(path: &Path, text: &str) -> Result<Vec<LabelledComment>, DatasetError> {
     let post_id = path
         .file_stem()
@@ -190,6 +198,7 @@ fn read_youtube(path: &Path, text: &str) -> Result<Vec<LabelledComment>, Dataset
     Ok(out)
 }
 
+#[cfg(feature = "tools")]
 fn read_sms(path: &Path, text: &str) -> Result<Vec<LabelledComment>, DatasetError> {
     let mut out = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
@@ -228,6 +237,7 @@ fn read_sms(path: &Path, text: &str) -> Result<Vec<LabelledComment>, DatasetErro
     Ok(out)
 }
 
+#[cfg(feature = "tools")]
 fn read_jsonl(path: &Path, text: &str) -> Result<Vec<LabelledComment>, DatasetError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -267,6 +277,7 @@ pub struct LoadedDataset {
     pub comments: Vec<LabelledComment>,
 }
 
+#[cfg(feature = "tools")]
 /// Reads a dataset and fingerprints it.
 ///
 /// # Errors
@@ -302,7 +313,7 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<LoadedDataset, Datase
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tools"))]
 mod tests {
     use super::*;
     use std::io::Write;

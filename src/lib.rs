@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`api`]: the tonic services; the only place protobuf meets domain types.
+//! - [`admission`]: the concurrency limit over all connections, with a short wait for a slot.
 //! - [`validate`]: field rules and email privacy checks on a submission.
 //! - [`classifier`]: text in, spam probability and its explanation out (pure library).
 //! - [`scoring`]: the model in service (reloaded on `SIGHUP`) and the online layer learning
@@ -20,7 +21,17 @@
 //! - [`metrics`]: confusion matrix and the figures derived from it.
 //! - [`replay`]: replaying labelled datasets and generating load against a live service.
 //! - [`server`]: starts and stops the service.
+//! - [`connections`]: accepting connections within bounds (count, first request, idle).
+//! - [`tls`]: the listeners' rustls configuration, re-read on `SIGHUP`.
+//! - [`retention`]: the periodic purge of expired SPAM and TRASH.
+//! - [`error`]: why the service could not start or stopped.
 //! - [`cli`]: the subcommands of the `commentguard` binary.
+//!
+//! # Features
+//! - `tools` (default): the command-line tools — [`cli`], [`replay`], [`plot`] and the
+//!   dataset readers — with the crates only they need (clap, plotters, indicatif,
+//!   hdrhistogram, csv, anyhow, tracing-subscriber). Without it the library is the service
+//!   alone.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
@@ -28,22 +39,30 @@ pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod classifier;
+#[cfg(feature = "tools")]
 pub mod cli;
 pub mod comment;
 pub mod config;
+pub mod connections;
 pub mod dataset;
+pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod moderation;
+pub mod near_duplicate;
 pub mod pipeline;
+#[cfg(feature = "tools")]
 pub mod plot;
 pub mod policy;
 pub mod privacy;
+#[cfg(feature = "tools")]
 pub mod replay;
+pub mod retention;
 pub mod scoring;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod validate;
 
 pub use config::Config;

@@ -1,5 +1,7 @@
 //! The `commentguard` binary: a thin shell over the library.
 
+use std::io::Write as _;
+
 use clap::{Parser, Subcommand};
 use commentguard::cli;
 
@@ -31,11 +33,16 @@ enum Command {
     Eval(cli::eval::Args),
 }
 
+/// Exit status 0 on success and when the reader of stdout went away (`| head`): the output
+/// was not wanted any more, which is not a failure. Any other error is one line on stderr,
+/// `error: what: why: …`, and exit status 1.
 fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Nothing more can be done if stderr is gone too.
+            let _ = writeln!(std::io::stderr(), "error: {}", one_line(&error));
             std::process::ExitCode::FAILURE
         }
     }
@@ -52,6 +59,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => cli::train::run(args),
         Command::Eval(args) => cli::eval::run(args),
     }
+}
+
+/// Whether writing the output failed because its reader closed the pipe.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes on one line: some causes (TOML parse errors) span several lines
+/// with a source excerpt, which would read as several errors.
+fn one_line(error: &anyhow::Error) -> String {
+    format!("{error:#}")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn client_runtime() -> std::io::Result<tokio::runtime::Runtime> {

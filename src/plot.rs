@@ -1,7 +1,7 @@
 //! Score plots: how spam and ham scores are distributed, and the ROC curve with the
 //! configured thresholds marked, drawn to a PNG so a threshold choice can be seen, not guessed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::prelude::*;
@@ -61,12 +61,33 @@ pub fn roc_curve(scores: &[(f64, bool)]) -> Vec<RocPoint> {
     thresholds.iter().map(|&t| roc_point(scores, t)).collect()
 }
 
+/// The plot could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw the plot {path}: {message}")]
+pub struct PlotError {
+    /// The PNG file.
+    pub path: PathBuf,
+    /// What the drawing library reported (its errors are generic over the backend).
+    pub message: String,
+}
+
 /// Draws the score histograms (spam and ham, with threshold lines) and the ROC curve (with
 /// the thresholds' operating points) side by side into a PNG at `path`.
 ///
 /// # Errors
 /// When the image cannot be drawn or written.
-pub fn draw(path: &Path, scores: &[(f64, bool)], thresholds: Thresholds) -> anyhow::Result<()> {
+pub fn draw(path: &Path, scores: &[(f64, bool)], thresholds: Thresholds) -> Result<(), PlotError> {
+    render(path, scores, thresholds).map_err(|e| PlotError {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn render(
+    path: &Path,
+    scores: &[(f64, bool)],
+    thresholds: Thresholds,
+) -> Result<(), Box<dyn std::error::Error>> {
     register_font();
     let root = BitMapBackend::new(path, (1200, 500)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -160,6 +181,58 @@ pub fn draw(path: &Path, scores: &[(f64, bool)], thresholds: Thresholds) -> anyh
         .legend(move |(x, y)| Circle::new((x + 7, y), 5, color.filled()));
     }
     roc.configure_series_labels()
+        .label_font(text(14))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Draws a learning curve into a PNG at `path`: per consecutive window of a stream (x: the
+/// window's last record), its MCC, recall and share of ham flagged, so whether corrections
+/// made the service better later in the stream can be seen.
+///
+/// # Errors
+/// When the image cannot be drawn or written.
+pub fn draw_learning_curve(
+    path: &Path,
+    windows: &[crate::replay::feedback::Window],
+) -> anyhow::Result<()> {
+    register_font();
+    let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let text = |size| (FONT, size).into_font();
+    let last = windows.last().map_or(1, |w| w.end).max(1) as f64;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Learning curve with moderator feedback", text(22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..last, -0.2..1.0)?;
+    chart
+        .configure_mesh()
+        .x_desc("records replayed")
+        .y_desc("per window")
+        .label_style(text(14))
+        .axis_desc_style(text(15))
+        .draw()?;
+    type Figure = fn(&crate::metrics::Metrics) -> f64;
+    let series: [(&str, RGBColor, Figure); 3] = [
+        ("mcc", BLUE, |m| m.mcc),
+        ("recall", GREEN, |m| m.recall),
+        ("ham flagged", RED, |m| m.ham_false_positive_rate),
+    ];
+    for (name, color, figure) in series {
+        let points = windows.iter().map(|w| (w.end as f64, figure(&w.metrics)));
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
         .label_font(text(14))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)

@@ -1,26 +1,32 @@
 //! Starting and stopping the service: one entry point shared by `main` and the tests.
+//!
+//! [`run`] goes through named steps: [`open`] the state (model, key, store, rules, learner),
+//! start the background tasks, [`serve`] until the shutdown signal and the drain deadline,
+//! then [`close`] (stop the tasks, commit and flush what is queued, snapshot the store).
 
 use std::future::Future;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use crate::admission::AdmissionLayer;
 use crate::api::pb::comment_service_server::CommentServiceServer;
 use crate::api::pb::moderation_service_server::ModerationServiceServer;
 use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, Shared, pb};
 use crate::config::Config;
-use crate::pipeline::{Parts, Pipeline};
-use crate::policy::SiteRules;
+use crate::connections::{self, ActivityLayer};
+pub use crate::error::ServeError;
+use crate::pipeline::{Parts, Pipeline, stored_rules};
 use crate::privacy::EmailHasher;
 use crate::scoring::Scorer;
-use crate::store::Committer;
-use crate::store::{Store, StoreOptions};
+use crate::store::Storage;
+use crate::store::sled::{SledStore, StoreOptions};
+use crate::tls::ServerTls;
 
 /// Name of the generated HMAC key file inside the data directory.
 pub const HMAC_KEY_FILE: &str = "hmac.key";
@@ -30,122 +36,122 @@ pub const WATCH_BUFFER: usize = 1024;
 /// How often the retention task looks for expired SPAM and TRASH.
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 const DAY_SECONDS: u64 = 24 * 60 * 60;
-
-/// On every `SIGHUP`, until aborted: reloads the model file and, when the service was started
-/// with a configuration file, recompiles the site lists from it. Whatever does not load leaves
-/// what is in force in place.
-async fn reload_on_sighup(pipeline: Arc<Pipeline>, file: Option<std::path::PathBuf>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; reloading by signal is off");
-            return;
-        };
-        while hangups.recv().await.is_some() {
-            match pipeline.scorer().reload_model() {
-                Ok(model) => tracing::info!(model = model.version(), "model reloaded"),
-                Err(e) => {
-                    tracing::error!(cause = %e, "model reload failed; keeping the current model")
-                }
-            }
-            if let Some(file) = &file {
-                reload_lists(&pipeline, file);
-            }
-        }
-    }
-}
-
-/// Recompiles the site lists from the configuration file and puts them in force.
-fn reload_lists(pipeline: &Pipeline, file: &std::path::Path) {
-    let compiled = Config::from_file(file).and_then(|c| {
-        SiteRules::compile(&c.rule_lists(), pipeline.hasher()).map_err(anyhow::Error::from)
-    });
-    match compiled {
-        Ok(lists) => {
-            pipeline.replace_lists(lists);
-            tracing::info!("site rules reloaded");
-        }
-        Err(e) => {
-            tracing::error!(cause = %e, "site rules reload failed; keeping the current rules")
-        }
-    }
-}
-
-/// Deletes SPAM and TRASH older than `keep` now and every [`PURGE_EVERY`], until aborted.
-async fn purge_expired(committer: Committer, keep: Duration) {
-    let mut ticks = tokio::time::interval(PURGE_EVERY);
-    loop {
-        ticks.tick().await;
-        let cutoff = crate::comment::now_ms().saturating_sub(keep.as_millis() as u64);
-        match committer.purge_expired(cutoff).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "expired spam and trash purged"),
-            Err(e) => tracing::error!(cause = %e, "retention purge failed"),
-        }
-    }
-}
+/// Who the audit names for rule changes made by reloading the configuration file.
+pub const CONFIG_FILE_EDITOR: &str = "config-file";
 
 /// Serves the gRPC API on `listener` until `shutdown` resolves, then drains in-flight
 /// requests, waits for every pending write to be flushed, and closes the database.
 ///
 /// # Errors
-/// When the data directory, key or model cannot be opened, or the server fails.
+/// When the configuration is invalid, the data directory, key or model cannot be opened, or
+/// the server fails.
 pub async fn run(
     config: &Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    let scorer = Scorer::load(config.model.clone()).with_context(|| {
-        format!(
-            "cannot load the spam model {}; pass --model FILE or train one with `commentguard train`",
-            config.model.display()
-        )
+) -> Result<(), ServeError> {
+    config.validate()?;
+    let tls = match config.tls_files()? {
+        Some(files) => Some(Arc::new(ServerTls::load(files)?)),
+        None => None,
+    };
+    let admission = AdmissionLayer::new(
+        config.max_concurrent_requests,
+        Duration::from_millis(config.admission_wait_ms),
+    );
+    let (opened, closing) = open(config, &admission).await?;
+    // The console, metrics and health listener stops taking requests when `closing` is set.
+    let http = match crate::http::start(config.http_listen, Arc::clone(&opened.shared)).await {
+        Ok(http) => http,
+        Err(e) => {
+            close(config, opened).await?;
+            return Err(e);
+        }
+    };
+    let tasks = Background::start(config, &opened.shared, tls.clone());
+    let address = listener.local_addr()?;
+    warn_if_exposed(address, tls.as_deref());
+    tracing::info!(
+        %address,
+        model = opened.shared.pipeline.scorer().model_version(),
+        "listening"
+    );
+    // Scripts wait for this line; a closed stdout must not stop the service.
+    let _ = writeln!(std::io::stdout(), "commentguard listening on {address}");
+    let served = serve(
+        config,
+        connections::incoming(listener, config.connection_limits(), tls),
+        Arc::clone(&opened.shared),
+        Limits { admission, closing },
+        shutdown,
+    )
+    .await;
+    if let Some(http) = http {
+        http.stopped(config.shutdown_grace()).await;
+    }
+    tasks.stop().await;
+    close(config, opened).await?;
+    served
+}
+
+/// What [`open`] makes and [`close`] takes apart.
+struct Opened {
+    shared: Arc<Shared>,
+    store: Arc<dyn Storage>,
+    store_options: StoreOptions,
+}
+
+/// Loads the model and key, opens the store, compiles the rules and rebuilds the learner.
+/// Also returns the switch that tells open watch streams the server is closing.
+async fn open(
+    config: &Config,
+    admission: &AdmissionLayer,
+) -> Result<(Opened, watch::Sender<bool>), ServeError> {
+    let scorer = Scorer::load(config.model.clone()).map_err(|source| ServeError::Model {
+        path: config.model.clone(),
+        source,
     })?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
     let hasher = match &config.hmac_secret {
         Some(hex_key) => EmailHasher::from_hex(hex_key)?,
         None => EmailHasher::load_or_create(&config.data_dir.join(HMAC_KEY_FILE))?,
     };
-    let options = StoreOptions {
+    let store_options = StoreOptions {
         cache_bytes: config.storage_cache_mb.saturating_mul(1024 * 1024),
     };
-    let store = Store::open(&config.data_dir, options)
-        .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
-    let (committer, committer_task) = store.start_committer(config.commit_batch);
-
-    let rules = SiteRules::compile(&config.rule_lists(), &hasher).context("invalid site rules")?;
-    config
-        .moderator_tokens
-        .validate()
-        .context("invalid moderator tokens")?;
-    let labels = store.labels().context("cannot read moderator labels")?;
+    let store: Arc<dyn Storage> =
+        SledStore::open(&config.data_dir, store_options, config.commit_batch).map_err(
+            |source| ServeError::OpenStore {
+                path: config.data_dir.clone(),
+                source,
+            },
+        )?;
+    // Rules changed while serving (over RPC or by a reload) were stored and win over the file.
+    let editable = match stored_rules(store.as_ref())
+        .await
+        .map_err(ServeError::StoredRules)?
+    {
+        Some(stored) => stored,
+        None => config.editable_rules(),
+    };
+    let rules = editable.compile(&hasher).map_err(ServeError::Rules)?;
+    let labels = store.labels().await.map_err(ServeError::Labels)?;
     scorer.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
-    let (events, _) = broadcast::channel(WATCH_BUFFER);
-    let (closing, closing_rx) = tokio::sync::watch::channel(false);
-    let retention = (config.retention_days > 0).then(|| {
-        tokio::spawn(purge_expired(
-            committer.clone(),
-            Duration::from_secs(config.retention_days * DAY_SECONDS),
-        ))
-    });
-    let pipeline = Arc::new(Pipeline::new(
-        Parts {
-            store: store.clone(),
-            committer: committer.clone(),
-            scorer: Arc::new(scorer),
-            hasher,
-            lists: rules,
-        },
-        config,
-    ));
-    let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&pipeline), config.file.clone()));
+    let parts = Parts {
+        store: Arc::clone(&store),
+        scorer: Arc::new(scorer),
+        hasher,
+        rules,
+    };
+    let (closing, closing_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
-        store: store.clone(),
-        committer,
-        pipeline,
-        events,
+        admission: admission.slots(),
+        store: Arc::clone(&store),
+        pipeline: Arc::new(Pipeline::new(parts, config)),
+        events: broadcast::channel(WATCH_BUFFER).0,
         moderators: config.moderator_tokens.clone(),
         closing: closing_rx,
     });
@@ -155,6 +161,63 @@ pub async fn run(
              (set COMMENTGUARD_MODERATOR_TOKENS or --moderator-token NAME=TOKEN)"
         );
     }
+    let opened = Opened {
+        shared,
+        store,
+        store_options,
+    };
+    Ok((opened, closing))
+}
+
+/// The tasks that run beside the server: reloading on `SIGHUP` and the retention purge.
+struct Background {
+    reloader: JoinHandle<()>,
+    retention: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    fn start(config: &Config, shared: &Arc<Shared>, tls: Option<Arc<ServerTls>>) -> Self {
+        let pipeline = Arc::clone(&shared.pipeline);
+        let reloader = tokio::spawn(reload_on_sighup(pipeline, config.file.clone(), tls));
+        let retention = (config.retention_days > 0).then(|| {
+            tokio::spawn(crate::retention::run(
+                Arc::clone(&shared.store),
+                Duration::from_secs(config.retention_days * DAY_SECONDS),
+                PURGE_EVERY,
+            ))
+        });
+        Self {
+            reloader,
+            retention,
+        }
+    }
+
+    async fn stop(self) {
+        for task in std::iter::once(self.reloader).chain(self.retention) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// What bounds the server while it runs and stops it.
+struct Limits {
+    /// The in-flight limit over all connections (stream items take their slots from it too).
+    admission: AdmissionLayer,
+    /// Tells open watch streams the server is closing.
+    closing: watch::Sender<bool>,
+}
+
+/// Serves every gRPC service until `shutdown`, then drains in-flight requests for at most
+/// the configured grace period.
+async fn serve(
+    config: &Config,
+    incoming: tokio_stream::wrappers::ReceiverStream<std::io::Result<connections::Conn>>,
+    shared: Arc<Shared>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let Limits { admission, closing } = limits;
     let comments = CommentServiceServer::new(CommentApi::new(Arc::clone(&shared)))
         .max_decoding_message_size(config.max_message_bytes);
     let moderation = ModerationServiceServer::new(ModerationApi::new(Arc::clone(&shared)))
@@ -167,46 +230,36 @@ pub async fn run(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-
-    let address = listener.local_addr()?;
-    tracing::info!(
-        %address,
-        model = shared.pipeline.scorer().model_version(),
-        "listening"
-    );
-    println!("commentguard listening on {address}");
-    let http = crate::http::start(config.http_listen, Arc::clone(&shared)).await?;
     drop(shared);
 
     let (signalled, on_signal) = tokio::sync::oneshot::channel();
     // Past the limits, requests are refused (RESOURCE_EXHAUSTED) rather than queued without
     // bound: per connection at once (load shedding), over all connections after a short wait
-    // for a slot. Latency and memory stay bounded under overload.
-    let serve = Server::builder()
+    // for a slot. Latency and memory stay bounded under overload. Connections themselves are
+    // bounded by `connections::incoming` (count, first request, idle) and keepalive pings.
+    let keepalive = (config.keepalive_interval_ms > 0)
+        .then(|| Duration::from_millis(config.keepalive_interval_ms));
+    let server = Server::builder()
         .timeout(config.request_timeout())
         .load_shed(true)
         .concurrency_limit_per_connection(config.max_concurrent_per_connection.max(1))
+        .max_concurrent_streams(config.max_concurrent_streams.max(1))
+        .http2_keepalive_interval(keepalive)
+        .http2_keepalive_timeout(Some(Duration::from_millis(config.keepalive_timeout_ms)))
+        .layer(ActivityLayer)
         .layer(crate::telemetry::RpcMetricsLayer)
         .layer(OversizeAsResourceExhausted)
-        .layer(AdmissionLayer::new(
-            config.max_concurrent_requests,
-            Duration::from_millis(config.admission_wait_ms),
-        ))
+        .layer(admission)
         .add_service(health)
         .add_service(reflection)
         .add_service(comments)
         .add_service(moderation)
-        // No Nagle: a gRPC answer leaves as several small writes, and waiting for ACKs between
-        // them adds the peer's delayed-ACK time (~40 ms) to every request.
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async move {
-                shutdown.await;
-                // Watch streams never end by themselves: end them so draining can finish.
-                let _ = closing.send(true);
-                let _ = signalled.send(());
-            },
-        );
+        .serve_with_incoming_shutdown(incoming, async move {
+            shutdown.await;
+            // Watch streams never end by themselves: end them so draining can finish.
+            let _ = closing.send(true);
+            let _ = signalled.send(());
+        });
     let grace = config.shutdown_grace();
     let drain_deadline = async move {
         match on_signal.await {
@@ -215,33 +268,121 @@ pub async fn run(
         }
     };
     tokio::select! {
-        served = serve => served?,
+        served = server => served?,
         () = drain_deadline => {
             tracing::warn!(grace_ms = grace.as_millis() as u64, "drain deadline passed; closing the remaining connections");
         }
     }
+    Ok(())
+}
 
-    if let Some(http) = http {
-        http.stopped(grace).await;
-    }
-    reloader.abort();
-    if let Some(retention) = retention {
-        retention.abort();
-        let _ = retention.await;
-    }
+/// Commits and flushes what is queued, then closes the store with a snapshot so the next
+/// start is fast.
+async fn close(config: &Config, opened: Opened) -> Result<(), ServeError> {
+    drop(opened.shared);
     // No new request reaches the handlers any more: commit what is queued, then flush.
-    committer_task.stop().await;
-    store.flush()?;
-    reloader.await.ok();
+    opened.store.close().await?;
+    snapshot_if_last(opened.store, config, opened.store_options);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Writes sled's recovery snapshot for a fast next start, when `store` is the last handle on
+/// the database (see [`SledStore::write_snapshot`]).
+fn snapshot_if_last(store: Arc<dyn Storage>, config: &Config, options: StoreOptions) {
+    if Arc::strong_count(&store) > 1 {
+        tracing::debug!("storage still in use; no snapshot at shutdown");
+        return;
+    }
+    drop(store);
     let started = std::time::Instant::now();
-    match store.close_with_snapshot(&config.data_dir, options) {
-        Ok(true) => tracing::info!(
+    match SledStore::write_snapshot(&config.data_dir, options) {
+        Ok(()) => tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "storage snapshot written for a fast next start"
         ),
-        Ok(false) => tracing::debug!("storage still in use; no snapshot at shutdown"),
-        Err(e) => tracing::warn!(cause = %e, "no storage snapshot at shutdown"),
+        Err(e) => {
+            tracing::warn!(cause = %crate::error::Chain(&e), "no storage snapshot at shutdown")
+        }
     }
-    tracing::info!("stopped");
-    Ok(())
+}
+
+/// On every `SIGHUP`, until aborted: reloads the model file and, when the service was started
+/// with a configuration file, recompiles the site lists from it. Whatever does not load leaves
+/// what is in force in place.
+async fn reload_on_sighup(
+    pipeline: Arc<Pipeline>,
+    file: Option<std::path::PathBuf>,
+    tls: Option<Arc<ServerTls>>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reloading by signal is off");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match pipeline.scorer().reload_model() {
+                Ok(model) => tracing::info!(model = model.version(), "model reloaded"),
+                Err(e) => {
+                    let cause = crate::error::Chain(&e);
+                    tracing::error!(%cause, "model reload failed; keeping the current model")
+                }
+            }
+            if let Some(file) = &file {
+                reload_rules(&pipeline, file).await;
+            }
+            if let Some(tls) = &tls {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("TLS certificates reloaded"),
+                    Err(e) => {
+                        let cause = crate::error::Chain(&e);
+                        tracing::error!(%cause, "TLS reload failed; keeping the current certificates")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads the editable rules (lists, link limit, thresholds) from the configuration file
+/// (checked as at start) and puts them in force as a change by `config-file`, stored and
+/// audited like one made over RPC: the latest change wins.
+async fn reload_rules(pipeline: &Pipeline, file: &std::path::Path) {
+    let config = match Config::load(file) {
+        Ok(config) => config,
+        Err(e) => {
+            let cause = crate::error::Chain(&e);
+            tracing::error!(%cause, "site rules reload failed; keeping the current rules");
+            return;
+        }
+    };
+    match pipeline
+        .update_rules(config.editable_rules(), None, CONFIG_FILE_EDITOR)
+        .await
+    {
+        Ok(rules) => tracing::info!(version = %rules.version, "site rules reloaded"),
+        Err(e) => {
+            let cause = crate::error::Chain(&e);
+            tracing::error!(%cause, "site rules reload failed; keeping the current rules")
+        }
+    }
+}
+
+/// Logs a loud warning when moderator tokens (and comments' emails) would cross a network
+/// in plaintext: the moderation API on an address other than loopback, without TLS.
+fn warn_if_exposed(address: std::net::SocketAddr, tls: Option<&ServerTls>) {
+    if tls.is_none() && !address.ip().is_loopback() {
+        tracing::warn!(
+            %address,
+            "!!! SERVING WITHOUT TLS ON A NON-LOOPBACK ADDRESS: moderator tokens and authors' \
+             emails travel in plaintext; pass --tls-cert and --tls-key (or listen on 127.0.0.1 \
+             behind a TLS proxy) !!!"
+        );
+        eprintln!(
+            "WARNING: commentguard serves the moderation API on {address} WITHOUT TLS; \
+             moderator tokens travel in plaintext. Pass --tls-cert FILE --tls-key FILE."
+        );
+    }
 }

@@ -383,7 +383,8 @@ async fn campaign_and_selected_comments_are_handled_in_bulk() {
         return;
     };
     let grpc = env.server.grpc.clone();
-    let text = "Win a free phone at cheap-phones dot example, referendum";
+    // Campaigns count only texts with substance (a link, or enough distinct words).
+    let text = "Please vote early in the referendum and tell everyone the polling station hours";
     let mut copies = Vec::new();
     for author in ["Ann", "Bo", "Cy", "Dee"] {
         copies.push(submit_as(&grpc, "p1", author, text).await.0);

@@ -17,10 +17,19 @@ static SHIPPED: LazyLock<SpamModel> = LazyLock::new(|| {
     SpamModel::load(&root().join("models/default.json")).expect("shipped model loads")
 });
 
+/// The shipped model, loaded once.
+///
+/// # Panics
+/// When it does not load.
 fn shipped() -> &'static SpamModel {
     &SHIPPED
 }
 
+/// Every record of the bundled datasets.
+///
+/// # Panics
+/// When a dataset does not read.
+#[track_caller]
 fn bundled() -> Vec<LabelledComment> {
     let files = [
         "tests/data/youtube-spam/Youtube01-Psy.csv",
@@ -163,6 +172,11 @@ fn metadata_and_bigrams_are_readable() {
     );
 }
 
+/// Writes `text` to `path`.
+///
+/// # Panics
+/// When the file cannot be written.
+#[track_caller]
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }

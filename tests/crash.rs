@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use commentguard::api::pb::comment_service_client::CommentServiceClient;
 use commentguard::comment::CommentId;
-use commentguard::store::Store;
-use support::{start_binary, submission};
+use commentguard::store::Storage as _;
+use commentguard::store::sled::SledStore;
+use support::{start_binary, submission, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_comments_survive_sigkill() {
@@ -54,7 +55,7 @@ async fn acknowledged_comments_survive_sigkill() {
         child.kill().unwrap();
         child.wait().unwrap();
         for writer in writers {
-            writer.await.unwrap();
+            within("a writer's end", writer).await.unwrap();
         }
     }
 
@@ -64,17 +65,19 @@ async fn acknowledged_comments_survive_sigkill() {
         "too few acknowledged writes to mean anything: {}",
         acknowledged.len()
     );
-    let store = Store::open(dir.path(), Default::default()).unwrap();
-    let missing: Vec<_> = acknowledged
-        .iter()
-        .filter(|id| store.get(**id).unwrap().is_none())
-        .collect();
+    let store = SledStore::open(dir.path(), Default::default(), 1).unwrap();
+    let mut missing = Vec::new();
+    for id in &acknowledged {
+        if store.get(*id).await.unwrap().is_none() {
+            missing.push(*id);
+        }
+    }
     assert!(
         missing.is_empty(),
         "lost {} acknowledged comments",
         missing.len()
     );
-    let consistency = store.check_consistency().unwrap();
+    let consistency = store.check_consistency().await.unwrap();
     assert!(
         consistency.problems.is_empty(),
         "{:?}",

@@ -4,16 +4,21 @@ mod support;
 
 use std::process::Command;
 
-use support::shipped_model;
+use support::{WAIT, output_within, shipped_model};
 
+/// Runs `commentguard serve` over `data_dir` with `model`; it is expected to refuse to start.
+///
+/// # Panics
+/// When it does not end within [`WAIT`] (it started serving).
+#[track_caller]
 fn serve(data_dir: &std::path::Path, model: &std::path::Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_commentguard"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_commentguard"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .arg("--model")
-        .arg(model)
-        .output()
-        .unwrap()
+        .arg(model);
+    output_within(command, WAIT)
 }
 
 #[test]

@@ -104,7 +104,7 @@ async fn malformed_messages_get_clean_errors_and_change_nothing() {
     let answer = pb::SubmitCommentResponse::decode(answer.as_slice()).unwrap();
     assert!(!answer.comment_id.is_empty());
     server.stop().await;
-    assert_eq!(stored_count(dir.path()), 1);
+    assert_eq!(stored_count(dir.path()).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,5 +146,5 @@ async fn past_the_concurrency_limit_requests_are_refused_not_queued() {
         .await
         .unwrap();
     server.stop().await;
-    assert_eq!(stored_count(dir.path()), ok + 1);
+    assert_eq!(stored_count(dir.path()).await, ok + 1);
 }

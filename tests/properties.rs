@@ -100,6 +100,7 @@ proptest! {
                 reasons: reasons.into_iter().map(|(code, detail, weight)| Reason { code: ReasonCode::ALL[code], detail, weight }).collect(),
             },
             model_version: "m".into(),
+            policy_version: "p".into(),
             email_hash: hash,
             decision: decided.map(|(by, at_ms, before)| Decision {
                 by,

@@ -5,9 +5,12 @@ mod support;
 use std::process::{Command, Output};
 
 use commentguard::api::pb::CommentStatus;
-use support::{ALICE, TestServer, config, submission};
+use support::{ALICE, Deadline, TestServer, WAIT, config, output_within, submission};
 
 /// Runs `commentguard queue ARGS` with alice's token off the test's runtime.
+///
+/// # Panics
+/// When the command cannot start or runs longer than [`WAIT`].
 async fn queue(url: &str, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_commentguard"));
     command
@@ -15,12 +18,24 @@ async fn queue(url: &str, args: &[&str]) -> Output {
         .args(args)
         .args(["--addr", url])
         .env("COMMENTGUARD_TOKEN", ALICE);
-    tokio::task::spawn_blocking(move || command.output())
+    run(command).await
+}
+
+/// Runs `command` to its end off the test's runtime (where the server runs).
+///
+/// # Panics
+/// When the command cannot start or runs longer than [`WAIT`].
+async fn run(command: Command) -> Output {
+    tokio::task::spawn_blocking(move || output_within(command, WAIT))
         .await
-        .unwrap()
         .unwrap()
 }
 
+/// The standard output of a command that succeeded.
+///
+/// # Panics
+/// When the command failed or its output is not UTF-8.
+#[track_caller]
 fn stdout(output: &Output) -> String {
     assert!(output.status.success(), "{output:?}");
     String::from_utf8(output.stdout.clone()).unwrap()
@@ -79,10 +94,7 @@ async fn a_moderator_works_the_queue_from_the_terminal() {
     no_token
         .args(["queue", "list", "--addr", &server.url])
         .env_remove("COMMENTGUARD_TOKEN");
-    let refused = tokio::task::spawn_blocking(move || no_token.output())
-        .await
-        .unwrap()
-        .unwrap();
+    let refused = run(no_token).await;
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("token"));
     server.stop().await;
@@ -104,8 +116,14 @@ async fn watch_prints_events_as_they_arrive() {
     let reader =
         tokio::task::spawn_blocking(move || BufReader::new(out).lines().next().unwrap().unwrap());
     // Keep submitting until the watcher (which connects on its own time) reports one.
+    let deadline = Deadline::start("a line from `queue watch`");
     let mut n = 0;
     while !reader.is_finished() {
+        if deadline.passed() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            deadline.check();
+        }
         n += 1;
         let content = format!("Reply {n}: happy to help, write to me at ada.helper@example.org");
         client

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use commentguard::replay::{self, Mode, load};
-use support::{TestServer, config};
+use support::{TestServer, config, output_within};
 
 fn data(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,6 +22,11 @@ fn data(path: &str) -> PathBuf {
 const MIN_MCC: f64 = 0.85;
 const MAX_HAM_FLAGGED: f64 = 0.05;
 
+/// Checks that the figures of a replay report agree with each other.
+///
+/// # Panics
+/// When a figure is missing or they disagree.
+#[track_caller]
 fn check_consistent(json: &serde_json::Value) {
     let n = |k: &str| {
         json[k]
@@ -67,10 +72,11 @@ async fn replay_cli_reports_consistent_figures_above_the_floor() {
         .arg("--dataset")
         .arg(data("youtube-spam/Youtube02-KatyPerry.csv"));
     // The server runs on this test's runtime: wait for the child off it.
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        output_within(command, std::time::Duration::from_secs(120))
+    })
+    .await
+    .unwrap();
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(
@@ -159,4 +165,81 @@ async fn load_runs_briefly_without_errors() {
         }
     }
     server.stop().await;
+}
+
+/// `replay --feedback` plays the moderator through the moderation API on a real server: the
+/// report has the whole stream's figures, `second_half` and `windows`, and they agree.
+#[tokio::test]
+async fn replay_feedback_reports_the_second_half_and_windows_consistently() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let full = std::fs::read_to_string(data("youtube-spam/Youtube03-LMFAO.csv")).unwrap();
+    let slice = dir.path().join("slice.csv");
+    let lines: Vec<&str> = full.lines().take(81).collect();
+    std::fs::write(&slice, lines.join("\n") + "\n").unwrap();
+    let plot = dir.path().join("curve.png");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_commentguard"));
+    command
+        .args(["replay", "--addr", &server.url, "--json", "--feedback"])
+        .args(["--token", support::ALICE, "--window", "20", "--dataset"])
+        .arg(&slice)
+        .arg("--plot")
+        .arg(&plot);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    check_consistent(&json);
+    assert_eq!(json["total"].as_u64(), Some(80));
+    assert_eq!(json["errors"].as_u64(), Some(0));
+    assert_eq!(json["correction_errors"].as_u64(), Some(0), "{json}");
+    let half = &json["second_half"];
+    for key in ["total", "mcc", "ham_false_positive_rate", "recall"] {
+        assert!(half[key].is_number(), "second_half.{key}: {json}");
+    }
+    assert_eq!(half["total"].as_u64(), Some(40));
+    let windows = json["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 4);
+    let count = |w: &serde_json::Value, k: &str| w[k].as_u64().unwrap();
+    for (i, w) in windows.iter().enumerate() {
+        assert_eq!(count(w, "start"), 20 * i as u64);
+        assert_eq!(count(w, "total"), 20);
+    }
+    // The second half is windows 3 and 4: its matrix is their sum, and its rates follow.
+    for key in [
+        "true_positive",
+        "false_positive",
+        "true_negative",
+        "false_negative",
+    ] {
+        let sum: u64 = windows[2..].iter().map(|w| count(w, key)).sum();
+        assert_eq!(count(half, key), sum, "second_half.{key}");
+    }
+    let (fp, tn) = (count(half, "false_positive"), count(half, "true_negative"));
+    let rate = if fp + tn == 0 {
+        0.0
+    } else {
+        fp as f64 / (fp + tn) as f64
+    };
+    assert!((half["ham_false_positive_rate"].as_f64().unwrap() - rate).abs() < 1e-9);
+    let png = std::fs::read(&plot).unwrap();
+    assert_eq!(&png[..4], b"\x89PNG", "the learning curve is a PNG");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn replay_feedback_needs_a_token() {
+    let output = Command::new(env!("CARGO_BIN_EXE_commentguard"))
+        .env_remove("COMMENTGUARD_TOKEN")
+        .args(["replay", "--feedback", "--dataset"])
+        .arg(data("youtube-spam/Youtube03-LMFAO.csv"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--token"),
+        "{output:?}"
+    );
 }

@@ -4,7 +4,7 @@
 mod support;
 
 use commentguard::api::pb::CommentStatus;
-use support::{TestServer, config, submission};
+use support::{TestServer, config, submission, within};
 
 #[tokio::test]
 async fn sighup_reloads_site_rules_from_the_file() {
@@ -33,7 +33,7 @@ async fn sighup_reloads_site_rules_from_the_file() {
         .status()
         .unwrap();
     assert!(sent.success());
-    hangups.recv().await.unwrap();
+    within("the SIGHUP", hangups.recv()).await.unwrap();
     // The server's reload runs on its own task: ask until the new rules answer.
     let mut n = 0;
     let reloaded = loop {

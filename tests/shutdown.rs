@@ -10,8 +10,9 @@ use std::time::Duration;
 use commentguard::api::pb::comment_service_client::CommentServiceClient;
 use commentguard::comment::CommentId;
 use commentguard::privacy::EmailHasher;
-use commentguard::store::{Store, keys};
-use support::{start_binary, submission};
+use commentguard::store::Storage as _;
+use commentguard::store::sled::SledStore;
+use support::{Deadline, start_binary, submission, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_exits_cleanly() {
@@ -54,33 +55,46 @@ async fn sigterm_drains_and_exits_cleanly() {
         .status()
         .unwrap();
     assert!(term.success());
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let deadline = Deadline::start("the server's exit after SIGTERM");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if deadline.passed() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            deadline.check();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(status.success(), "exit status {status}");
     for writer in writers {
-        writer.await.unwrap();
+        within("a writer's end", writer).await.unwrap();
     }
 
     let stored = stored.lock().unwrap().clone();
     let failed = failed.lock().unwrap().clone();
     assert!(!stored.is_empty());
     assert_eq!(failed.len(), 16, "every writer ends on a refused request");
-    let store = Store::open(dir.path(), Default::default()).unwrap();
+    let store = SledStore::open(dir.path(), Default::default(), 1).unwrap();
     for id in &stored {
-        assert!(store.get(*id).unwrap().is_some(), "acknowledged {id} lost");
+        assert!(
+            store.get(*id).await.unwrap().is_some(),
+            "acknowledged {id} lost"
+        );
     }
     let hasher = EmailHasher::load_or_create(&dir.path().join("hmac.key")).unwrap();
     for (post, email, content) in &failed {
-        let key = keys::duplicate_key(post, &hasher.hash(email), content);
         assert_eq!(
-            store.find_duplicate(&key).unwrap(),
+            store
+                .find_duplicate(post, &hasher.hash(email), content)
+                .await
+                .unwrap(),
             None,
             "refused but stored"
         );
     }
-    let consistency = store.check_consistency().unwrap();
+    let consistency = store.check_consistency().await.unwrap();
     assert!(
         consistency.problems.is_empty(),
         "{:?}",

@@ -25,6 +25,7 @@ impl CommentService for NoOp {
             spam_score: 0.01,
             reasons: Vec::new(),
             error: None,
+            policy_version: "0123456789abcdef".into(),
         }))
     }
 

@@ -12,10 +12,11 @@ use commentguard::classifier::CommentText;
 use commentguard::comment::{CommentId, Label, StoredComment};
 use commentguard::config::Config;
 use commentguard::pipeline::{Mode, Parts, Pipeline};
-use commentguard::policy::{RuleLists, SiteRules};
+use commentguard::policy::{EditableRules, RuleLists, Thresholds};
 use commentguard::privacy::EmailHasher;
 use commentguard::scoring::Scorer;
-use commentguard::store::{Store, StoreOptions, record};
+use commentguard::store::record;
+use commentguard::store::sled::{SledStore, StoreOptions};
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 
@@ -24,8 +25,9 @@ use prost::Message as _;
 static PIPELINE: LazyLock<(Pipeline, tokio::runtime::Runtime)> = LazyLock::new(|| {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let dir = std::env::temp_dir().join(format!("commentguard-fuzz-{}", std::process::id()));
-    let store = Store::open(&dir, StoreOptions::default()).expect("a scratch store");
-    let (committer, _task) = runtime.block_on(async { store.start_committer(64) });
+    let store = runtime
+        .block_on(async { SledStore::open(&dir, StoreOptions::default(), 64) })
+        .expect("a scratch store");
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/default.json");
     let scorer = Scorer::load(model.into()).expect("the shipped model loads");
     for (text, label) in [("cheap pills here", Label::Spam), ("lovely post", Label::Ham)] {
@@ -40,9 +42,10 @@ static PIPELINE: LazyLock<(Pipeline, tokio::runtime::Runtime)> = LazyLock::new(|
         banned_ips: vec!["203.0.113.0/24".into()],
         closed_posts: vec!["closed".into()],
     };
-    let lists = SiteRules::compile(&lists, &hasher).expect("lists compile");
+    let rules = EditableRules { lists, max_links: 2, thresholds: Thresholds::default() };
+    let rules = rules.compile(&hasher).expect("rules compile");
     let config = Config { require_prior_approval: true, ..Config::default() };
-    let parts = Parts { store, committer, scorer: Arc::new(scorer), hasher, lists };
+    let parts = Parts { store, scorer: Arc::new(scorer), hasher, rules };
     (Pipeline::new(parts, &config), runtime)
 });
 
@@ -50,7 +53,7 @@ fuzz_target!(|bytes: &[u8]| {
     let Ok(request) = pb::SubmitCommentRequest::decode(bytes) else {
         return;
     };
-    let pipeline = &PIPELINE.0;
+    let (pipeline, runtime) = &*PIPELINE;
     let input = submission_input(&request);
     // Scoring must cope with anything, valid or not.
     let raw = pipeline.scorer().score(&CommentText {
@@ -59,8 +62,8 @@ fuzz_target!(|bytes: &[u8]| {
         author_url: &request.author_url,
     });
     assert!((0.0..=1.0).contains(&raw.scored.probability));
-    let _ = pipeline.judge(&input, Mode::Check);
-    let Ok(judged) = pipeline.judge(&input, Mode::Store) else {
+    let _ = runtime.block_on(pipeline.judge(&input, Mode::Check));
+    let Ok(judged) = runtime.block_on(pipeline.judge(&input, Mode::Store)) else {
         return;
     };
     assert!((0.0..=1.0).contains(&judged.verdict.spam_score));
@@ -70,6 +73,7 @@ fuzz_target!(|bytes: &[u8]| {
         submission: judged.submission,
         verdict: judged.verdict,
         model_version: judged.model_version,
+        policy_version: judged.policy_version,
         email_hash: judged.email_hash,
         decision: None,
     };

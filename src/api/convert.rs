@@ -5,6 +5,7 @@ use prost_types::Timestamp;
 use super::pb;
 use crate::comment::{CommentId, Reason, Status, StoredComment, Verdict};
 use crate::moderation::{Action, AuditEntry, QueueEvent};
+use crate::policy::{EditableRules, RuleLists, RuleSet, Thresholds};
 use crate::privacy::mask_emails;
 use crate::validate::{FieldViolation, SubmissionInput};
 
@@ -45,13 +46,61 @@ fn reason(reason: &Reason) -> pb::Reason {
 }
 
 /// The reply to a submission; `comment_id` is empty for a dry run.
-pub(super) fn verdict_response(comment_id: String, verdict: &Verdict) -> pb::SubmitCommentResponse {
+pub(super) fn verdict_response(
+    comment_id: String,
+    verdict: &Verdict,
+    policy_version: &str,
+) -> pb::SubmitCommentResponse {
     pb::SubmitCommentResponse {
         comment_id,
         status: status(verdict.status).into(),
         spam_score: verdict.spam_score,
         reasons: verdict.reasons.iter().map(reason).collect(),
         error: None,
+        policy_version: policy_version.to_owned(),
+    }
+}
+
+/// The editable rules in force, as moderators read them.
+pub(super) fn rules(rules: &RuleSet) -> pb::Rules {
+    let e = &rules.editable;
+    pb::Rules {
+        version: rules.version.clone(),
+        moderation_keys: e.lists.moderation_keys.clone(),
+        disallowed_keys: e.lists.disallowed_keys.clone(),
+        banned_emails: e.lists.banned_emails.clone(),
+        banned_ips: e.lists.banned_ips.clone(),
+        closed_posts: e.lists.closed_posts.clone(),
+        max_links: e.max_links,
+        spam_threshold: e.thresholds.spam as f32,
+        pending_threshold: e.thresholds.pending as f32,
+    }
+}
+
+/// The rules a moderator sent: entries trimmed, empty ones dropped. Thresholds arrive as
+/// `float`; they are kept to the precision a moderator typed (6 digits), so `0.9` stays 0.9.
+pub(super) fn editable_rules(rules: pb::Rules) -> EditableRules {
+    let list = |entries: Vec<String>| -> Vec<String> {
+        entries
+            .into_iter()
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty())
+            .collect()
+    };
+    let threshold = |t: f32| (f64::from(t) * 1e6).round() / 1e6;
+    EditableRules {
+        lists: RuleLists {
+            moderation_keys: list(rules.moderation_keys),
+            disallowed_keys: list(rules.disallowed_keys),
+            banned_emails: list(rules.banned_emails),
+            banned_ips: list(rules.banned_ips),
+            closed_posts: list(rules.closed_posts),
+        },
+        max_links: rules.max_links,
+        thresholds: Thresholds {
+            spam: threshold(rules.spam_threshold),
+            pending: threshold(rules.pending_threshold),
+        },
     }
 }
 
@@ -97,6 +146,7 @@ pub(super) fn moderated_comment(comment: &StoredComment) -> pb::ModeratedComment
             .map(|d| d.by.clone())
             .unwrap_or_default(),
         decided_at: comment.decision.as_ref().map(|d| timestamp(d.at_ms)),
+        policy_version: comment.policy_version.clone(),
     }
 }
 
@@ -214,6 +264,7 @@ mod tests {
                 reasons: Vec::new(),
             },
             model_version: String::new(),
+            policy_version: String::new(),
             email_hash: [0; 32],
             decision: None,
         };

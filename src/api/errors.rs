@@ -8,7 +8,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
 use super::pb;
-use crate::pipeline::Rejection;
+use crate::pipeline::{Rejection, RulesRejection};
 use crate::store::StoreError;
 use crate::validate::FieldViolation;
 
@@ -24,10 +24,14 @@ pub(super) enum Refusal {
     Flooded(Duration),
     /// The post takes no more comments.
     PostClosed,
+    /// Every in-flight slot stayed busy for the admission wait (a stream item).
+    AtCapacity,
     /// No moderator token was presented, or none is configured.
     Unauthenticated(&'static str),
     /// The presented token is not a moderator's.
     PermissionDenied,
+    /// What the request was based on changed meanwhile (a stale version); retry from a fresh read.
+    Stale(String),
 }
 
 impl From<Rejection> for Refusal {
@@ -37,6 +41,18 @@ impl From<Rejection> for Refusal {
             Rejection::PostClosed => Self::PostClosed,
             Rejection::Flooded(wait) => Self::Flooded(wait),
             Rejection::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+impl From<RulesRejection> for Refusal {
+    fn from(rejection: RulesRejection) -> Self {
+        match rejection {
+            RulesRejection::Invalid(violations) => Self::Invalid(violations),
+            RulesRejection::Stale { expected, current } => Self::Stale(format!(
+                "the rules changed since version {expected} (now {current}); read them again with GetRules"
+            )),
+            RulesRejection::Store(e) => Self::Store(e),
         }
     }
 }
@@ -79,7 +95,12 @@ impl Refusal {
                 Code::FailedPrecondition,
                 "the post is closed to new comments".to_owned(),
             ),
+            Self::AtCapacity => (
+                Code::ResourceExhausted,
+                crate::admission::at_capacity().message().to_owned(),
+            ),
             Self::Unauthenticated(why) => (Code::Unauthenticated, (*why).to_owned()),
+            Self::Stale(message) => (Code::Aborted, message.clone()),
             Self::PermissionDenied => (
                 Code::PermissionDenied,
                 "the token is not a moderator's".to_owned(),

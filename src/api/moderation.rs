@@ -17,6 +17,7 @@ use super::service::Shared;
 use crate::classifier::CommentText;
 use crate::comment::{CommentId, Status as CommentStatus, StoredComment, now_ms};
 use crate::moderation::{Action, Agreement, QueueEvent};
+use crate::store::{AuditCursor, Decided, DecisionRequest};
 use crate::validate::FieldViolation;
 
 /// Default and largest page of `ListQueue` and `ListAudit`.
@@ -64,7 +65,7 @@ impl Shared {
     /// comment as it is now.
     ///
     /// # Errors
-    /// Those of [`crate::store::Committer::moderate`]; nothing changes then.
+    /// Those of [`crate::store::Storage::moderate`]; nothing changes then.
     pub async fn decide(
         &self,
         id: CommentId,
@@ -72,7 +73,14 @@ impl Shared {
         moderator: &str,
         note: &str,
     ) -> Result<StoredComment, crate::store::StoreError> {
-        let (comment, from) = self.committer.moderate(id, action, moderator, note).await?;
+        let decision = DecisionRequest {
+            id,
+            action,
+            moderator: moderator.to_owned(),
+            note: note.to_owned(),
+            at_ms: now_ms(),
+        };
+        let Decided { comment, from } = self.store.moderate(decision).await?;
         let to = comment.verdict.status;
         let scorer = self.pipeline.scorer();
         match action.label() {
@@ -148,14 +156,14 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
             return Err(Refusal::Invalid(violations).into());
         };
         let post = Some(request.post_id.trim()).filter(|p| !p.is_empty());
-        let (comments, more) = self.shared.store.list_status_newest(
-            status,
-            post,
-            before,
-            page_size(request.page_size),
-        )?;
+        let page = self
+            .shared
+            .store
+            .list_queue(status, post, before, page_size(request.page_size))
+            .await?;
+        let comments = page.comments;
         let next_page_token = match comments.last() {
-            Some(last) if more => last.id.to_string(),
+            Some(last) if page.more => last.id.to_string(),
             _ => String::new(),
         };
         tracing::Span::current().record("returned", comments.len());
@@ -176,7 +184,8 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
         let comment = self
             .shared
             .store
-            .get(id)?
+            .get(id)
+            .await?
             .ok_or(Refusal::Store(crate::store::StoreError::NotFound(id)))?;
         Ok(Response::new(convert::moderated_comment(&comment)))
     }
@@ -232,9 +241,9 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
             );
         }
         let hash = self.shared.pipeline.hasher().hash(email);
-        let erased = self.shared.committer.erase_author(hash).await?;
+        let erased = self.shared.store.erase_author(hash).await?;
         // The erased comments' labels are gone from the store; count from what remains.
-        let labels = self.shared.store.labels()?;
+        let labels = self.shared.store.labels().await?;
         self.shared
             .pipeline
             .scorer()
@@ -311,40 +320,31 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
             n => n.min(MAX_INTERVALS),
         };
         let store = &self.shared.store;
-        let mut by_status = Vec::new();
-        for status in CommentStatus::ALL {
-            by_status.push(pb::StatusCount {
+        let by_status = store
+            .status_counts()
+            .await?
+            .into_iter()
+            .map(|(status, count)| pb::StatusCount {
                 status: convert::status(status).into(),
-                count: store.count_by_status(status)? as u64,
-            });
-        }
-        // Intervals end now; the oldest starts `intervals` lengths back.
-        let now = now_ms();
-        let start = now.saturating_sub(interval_ms * intervals);
-        let mut buckets: Vec<pb::IntervalCount> = (0..intervals)
-            .map(|i| pb::IntervalCount {
-                start: Some(convert::timestamp(start + i * interval_ms)),
-                submissions: 0,
-                decisions: 0,
+                count,
             })
             .collect();
-        let slot = |at: u64| {
-            (at >= start && at < start + interval_ms * intervals)
-                .then(|| ((at - start) / interval_ms) as usize)
-        };
-        for id in store.comment_ids()? {
-            if let Some(bucket) = slot(id.created_ms()).and_then(|i| buckets.get_mut(i)) {
-                bucket.submissions += 1;
-            }
-        }
-        let pending = self.shared.pipeline.policy().thresholds.pending;
-        let entries = store.audit_since(0)?;
-        for entry in entries.iter().filter(|e| e.at_ms >= start) {
-            if let Some(bucket) = slot(entry.at_ms).and_then(|i| buckets.get_mut(i)) {
-                bucket.decisions += 1;
-            }
-        }
-        let agreement = Agreement::of(&entries, pending);
+        // Intervals end now; the oldest starts `intervals` lengths back.
+        let start = now_ms().saturating_sub(interval_ms * intervals);
+        let activity = store
+            .activity(start, interval_ms, intervals as usize)
+            .await?;
+        let buckets = activity
+            .iter()
+            .zip(0..)
+            .map(|(a, i)| pb::IntervalCount {
+                start: Some(convert::timestamp(start + i * interval_ms)),
+                submissions: a.submissions,
+                decisions: a.decisions,
+            })
+            .collect();
+        let pending = self.shared.pipeline.rules().policy.thresholds.pending;
+        let agreement = Agreement::of(&store.audit_since(0).await?, pending);
         Ok(Response::new(pb::GetStatsResponse {
             by_status,
             intervals: buckets,
@@ -368,25 +368,62 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
         };
         let before = match request.page_token.trim() {
             "" => None,
-            token => Some(
-                hex::decode(token)
-                    .ok()
-                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                    .ok_or_else(|| {
-                        Refusal::Invalid(vec![FieldViolation::new(
-                            "page_token",
-                            "is not a token from a previous page",
-                        )])
-                    })?,
-            ),
+            token => Some(AuditCursor::from_token(token).ok_or_else(|| {
+                Refusal::Invalid(vec![FieldViolation::new(
+                    "page_token",
+                    "is not a token from a previous page",
+                )])
+            })?),
         };
-        let (entries, next) =
-            self.shared
-                .store
-                .list_audit(comment, before, page_size(request.page_size))?;
+        let page = self
+            .shared
+            .store
+            .list_audit(comment, before, page_size(request.page_size))
+            .await?;
         Ok(Response::new(pb::ListAuditResponse {
-            entries: entries.iter().map(convert::audit_entry).collect(),
-            next_page_token: next.map(hex::encode).unwrap_or_default(),
+            entries: page.entries.iter().map(convert::audit_entry).collect(),
+            next_page_token: page.next.map(AuditCursor::to_token).unwrap_or_default(),
         }))
+    }
+
+    #[instrument(skip_all, fields(moderator))]
+    async fn get_rules(
+        &self,
+        request: Request<pb::GetRulesRequest>,
+    ) -> Result<Response<pb::Rules>, Status> {
+        let moderator = self.moderator(&request)?;
+        tracing::Span::current().record("moderator", moderator.as_str());
+        Ok(Response::new(convert::rules(&self.shared.pipeline.rules())))
+    }
+
+    #[instrument(skip_all, fields(moderator, version))]
+    async fn update_rules(
+        &self,
+        request: Request<pb::UpdateRulesRequest>,
+    ) -> Result<Response<pb::Rules>, Status> {
+        let moderator = self.moderator(&request)?;
+        tracing::Span::current().record("moderator", moderator.as_str());
+        let request = request.into_inner();
+        let Some(rules) = request.rules else {
+            let missing = FieldViolation::new("rules", "is required");
+            return Err(Refusal::Invalid(vec![missing]).into());
+        };
+        let expected = request.expected_version.trim();
+        if expected.is_empty() {
+            let missing = FieldViolation::new(
+                "expected_version",
+                "is required: the version the change was made from (see GetRules)",
+            );
+            return Err(Refusal::Invalid(vec![missing]).into());
+        }
+        let updated = self
+            .shared
+            .pipeline
+            .update_rules(convert::editable_rules(rules), Some(expected), &moderator)
+            .await
+            .map_err(Refusal::from)?;
+        tracing::Span::current().record("version", updated.version.as_str());
+        info!("rules updated");
+        Ok(Response::new(convert::rules(&updated)))
     }
 }

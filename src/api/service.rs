@@ -12,11 +12,12 @@ use tracing::{info, instrument};
 use super::convert;
 use super::errors::Refusal;
 use super::pb;
+use crate::admission::Slots;
 use crate::auth::ModeratorTokens;
 use crate::comment::Status as CommentStatus;
 use crate::moderation::QueueEvent;
 use crate::pipeline::Pipeline;
-use crate::store::{Committer, Store};
+use crate::store::Storage;
 use crate::validate::FieldViolation;
 
 /// Default and largest page of `ListComments`.
@@ -29,14 +30,14 @@ const STREAM_CONCURRENCY: usize = 64;
 /// What every handler needs, shared by all of them.
 #[derive(Debug)]
 pub struct Shared {
-    /// Reads.
-    pub store: Store,
-    /// Durable writes (moderation, erasure).
-    pub committer: Committer,
+    /// Durable storage: reads, moderation, erasure.
+    pub store: Arc<dyn Storage>,
     /// Submission in, verdict out.
     pub pipeline: Arc<Pipeline>,
     /// Queue changes for watchers; bounded, so a slow watcher lags instead of blocking.
     pub events: broadcast::Sender<QueueEvent>,
+    /// In-flight slots: each item of a `SubmitComments` stream holds one while it is handled.
+    pub admission: Slots,
     /// Who may call the moderation API.
     pub moderators: ModeratorTokens,
     /// Turns true when the server starts shutting down, so open watch streams end and the
@@ -83,7 +84,11 @@ impl CommentApi {
             "comment stored"
         );
         crate::telemetry::metrics().record_verdict(&comment.verdict);
-        let answer = convert::verdict_response(comment.id.to_string(), &comment.verdict);
+        let answer = convert::verdict_response(
+            comment.id.to_string(),
+            &comment.verdict,
+            &comment.policy_version,
+        );
         if comment.verdict.status != CommentStatus::Approved {
             self.shared
                 .publish(|| QueueEvent::Submitted(Box::new(comment)));
@@ -115,6 +120,13 @@ impl pb::comment_service_server::CommentService for CommentApi {
                 let api = api.clone();
                 async move {
                     let request = item?;
+                    // Each item counts against the server's in-flight limit like a request.
+                    let Some(_slot) = api.shared.admission.acquire().await else {
+                        return Ok(pb::SubmitCommentResponse {
+                            error: Some(Refusal::AtCapacity.into_item_error()),
+                            ..Default::default()
+                        });
+                    };
                     Ok(match api.submit(&request).await {
                         Ok(answer) => answer,
                         Err(refusal) => pb::SubmitCommentResponse {
@@ -134,12 +146,17 @@ impl pb::comment_service_server::CommentService for CommentApi {
         request: Request<pb::SubmitCommentRequest>,
     ) -> Result<Response<pb::SubmitCommentResponse>, Status> {
         let input = convert::submission_input(request.get_ref());
-        let judged = self.shared.pipeline.check(&input).map_err(Refusal::from)?;
-        let verdict = judged.verdict;
-        tracing::Span::current().record("status", verdict.status.as_str());
+        let judged = self
+            .shared
+            .pipeline
+            .check(&input)
+            .await
+            .map_err(Refusal::from)?;
+        tracing::Span::current().record("status", judged.verdict.status.as_str());
         Ok(Response::new(convert::verdict_response(
             String::new(),
-            &verdict,
+            &judged.verdict,
+            &judged.policy_version,
         )))
     }
 
@@ -162,12 +179,14 @@ impl pb::comment_service_server::CommentService for CommentApi {
             0 => DEFAULT_PAGE_SIZE,
             n => n.min(MAX_PAGE_SIZE),
         };
-        let (comments, more) =
-            self.shared
-                .store
-                .list_post(post_id, CommentStatus::Approved, after, page_size)?;
+        let page = self
+            .shared
+            .store
+            .list_thread(post_id, after, page_size)
+            .await?;
+        let comments = page.comments;
         let next_page_token = match comments.last() {
-            Some(last) if more => last.id.to_string(),
+            Some(last) if page.more => last.id.to_string(),
             _ => String::new(),
         };
         tracing::Span::current().record("returned", comments.len());

@@ -12,6 +12,7 @@ use std::hash::{BuildHasher, Hasher};
 use serde::{Deserialize, Serialize};
 
 use super::CommentText;
+use super::intent::Intents;
 use super::normalize::{Normalized, normalize_into};
 
 /// How text becomes features. Stored in the model file so scoring repeats training exactly.
@@ -30,6 +31,21 @@ pub struct FeatureConfig {
     pub max_word_features: usize,
     /// At most this many character n-grams (the most frequent are kept).
     pub max_char_features: usize,
+    /// Whether intent terms (`i:act_self`, ...; see [`super::intent`]) are features. Absent
+    /// in older model files, which were trained without them.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub intent: bool,
+    /// Whether each term's IDF is multiplied by the magnitude of its naive-Bayes log-count
+    /// ratio (NB-LR), so terms that separate the classes weigh more before the regression.
+    /// Only training reads it: the factor is folded into the stored IDF values.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub nb_weighting: bool,
+}
+
+/// Fields added to the model file after its first layout are left out when off, so a file
+/// written before them serializes, and so checksums, exactly as it was written.
+pub(crate) fn is_false(b: &bool) -> bool {
+    !b
 }
 
 impl Default for FeatureConfig {
@@ -41,6 +57,8 @@ impl Default for FeatureConfig {
             min_df: 2,
             max_word_features: 2000,
             max_char_features: 3000,
+            intent: true,
+            nb_weighting: false,
         }
     }
 }
@@ -78,6 +96,8 @@ pub enum Gram<'a> {
     Domain(&'a str),
     /// The domain of the author's website.
     AuthorDomain(&'a str),
+    /// An intent the comment shows (see [`super::intent`]).
+    Intent(&'a str),
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -104,6 +124,7 @@ impl Gram<'_> {
             Gram::Chars(_) => b'c',
             Gram::Domain(_) => b'd',
             Gram::AuthorDomain(_) => b'a',
+            Gram::Intent(_) => b'i',
         }
     }
 
@@ -120,9 +141,11 @@ impl Gram<'_> {
         let h = seed(self.kind());
         match self {
             Gram::Bigram(a, b) => fnv(fnv(fnv(h, a.as_bytes()), b" "), b.as_bytes()),
-            Gram::Word(s) | Gram::Chars(s) | Gram::Domain(s) | Gram::AuthorDomain(s) => {
-                fnv(h, s.as_bytes())
-            }
+            Gram::Word(s)
+            | Gram::Chars(s)
+            | Gram::Domain(s)
+            | Gram::AuthorDomain(s)
+            | Gram::Intent(s) => fnv(h, s.as_bytes()),
         }
     }
 
@@ -131,7 +154,11 @@ impl Gram<'_> {
         let kind = char::from(self.kind());
         match self {
             Gram::Bigram(a, b) => format!("{kind}:{a} {b}"),
-            Gram::Word(s) | Gram::Chars(s) | Gram::Domain(s) | Gram::AuthorDomain(s) => {
+            Gram::Word(s)
+            | Gram::Chars(s)
+            | Gram::Domain(s)
+            | Gram::AuthorDomain(s)
+            | Gram::Intent(s) => {
                 format!("{kind}:{s}")
             }
         }
@@ -150,6 +177,7 @@ pub fn parse_key(key: &str) -> Option<Gram<'_>> {
         "c" => Gram::Chars(text),
         "d" => Gram::Domain(text),
         "a" => Gram::AuthorDomain(text),
+        "i" => Gram::Intent(text),
         _ => return None,
     })
 }
@@ -165,6 +193,7 @@ pub fn display_key(key: &str) -> String {
         Some(Gram::Chars(c)) => ("\"", c, "\""),
         Some(Gram::Domain(d)) => ("url:", d, ""),
         Some(Gram::AuthorDomain(d)) => ("author_url:", d, ""),
+        Some(Gram::Intent(i)) => ("intent:", i, ""),
         None => ("", key, ""),
     };
     let mut out = String::with_capacity(prefix.len() + text.len() + suffix.len());
@@ -234,9 +263,13 @@ fn for_each_word_gram(
     // multiply chains overlap instead of running one after another.
     let (word_seed, pair_seed) = (seed(b'w'), seed(b'b'));
     let mut prev: Option<(&str, u64)> = None;
+    let mut intents = Intents::default();
     for word in norm.text.split(|c: char| !is_word_char(c)) {
         if word.is_empty() {
             continue;
+        }
+        if cfg.intent {
+            intents.push(word);
         }
         let (mut hw, mut hb, mut hp) = (word_seed, prev.map_or(0, |p| p.1), pair_seed);
         for &b in word.as_bytes() {
@@ -250,6 +283,12 @@ fn for_each_word_gram(
             f(Gram::Bigram(p, word), hb);
         }
         prev = Some((word, fnv(hp, b" ")));
+    }
+    if cfg.intent {
+        for name in intents.names() {
+            let g = Gram::Intent(name);
+            f(g, g.hash());
+        }
     }
     for domain in norm.domains.split(' ').filter(|d| !d.is_empty()) {
         let g = Gram::Domain(domain);
@@ -657,6 +696,12 @@ pub fn meta_values(norm: &Normalized, has_author_url: bool) -> [f64; META_NAMES.
     ]
 }
 
+/// The naive-Bayes log-count ratio of a term in `spam` of `n_spam` spam comments and `ham`
+/// of `n_ham` ham comments, with add-one smoothing: how much more often spam has it.
+pub fn nb_ratio(spam: f64, ham: f64, n_spam: f64, n_ham: f64) -> f64 {
+    (((spam + 1.0) / (n_spam + 2.0)) / ((ham + 1.0) / (n_ham + 2.0))).ln()
+}
+
 /// Chooses the vocabulary from the terms of training comments: terms in at least `min_df`
 /// comments, then the `max_*_features` of each block with the highest chi-squared statistic
 /// of term presence against the label (so a small, dense-friendly vocabulary keeps the
@@ -691,9 +736,14 @@ pub fn build_vocabulary(
         let num = a * (n_ham - b) - b * (n_spam - a);
         let den = n_spam * n_ham * (a + b) * (n - a - b);
         let chi2 = if den > 0.0 { n * num * num / den } else { 0.0 };
+        let nb = if cfg.nb_weighting {
+            nb_ratio(f64::from(spam), f64::from(ham), n_spam, n_ham).abs()
+        } else {
+            1.0
+        };
         match gram.block() {
-            Block::Words => words.push((chi2, d, key)),
-            Block::Chars => chars.push((chi2, d, key)),
+            Block::Words => words.push((chi2, d, key, nb)),
+            Block::Chars => chars.push((chi2, d, key, nb)),
         }
     }
     let mut out_keys = Vec::new();
@@ -705,9 +755,9 @@ pub fn build_vocabulary(
         list.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.cmp(b.2)));
         list.truncate(cap);
         list.sort_unstable_by(|a, b| a.2.cmp(b.2));
-        for (_, d, key) in list {
+        for (_, d, key, nb) in list {
             out_keys.push(key.clone());
-            idf.push(((1.0 + n) / (1.0 + f64::from(d))).ln() + 1.0);
+            idf.push((((1.0 + n) / (1.0 + f64::from(d))).ln() + 1.0) * nb);
         }
     }
     Vocabulary::from_parts(out_keys, idf).unwrap_or_default()

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`normalize`]: raw text to canonical lowercase text plus surface statistics.
 //! - [`features`]: n-gram and metadata features, the vocabulary, sparse vectors.
+//! - [`intent`]: does a comment ask the reader to act for the writer (intent terms).
 //! - [`train`]: hyperparameters (linfa style), fitting with linfa's logistic regression,
 //!   grouped cross-validation.
 //! - [`score`]: the fitted [`SpamFilter`]: sparse scoring and explanations.
@@ -13,6 +14,7 @@
 use std::path::Path;
 
 pub mod features;
+pub mod intent;
 pub mod model_file;
 pub mod normalize;
 pub mod score;

@@ -228,3 +228,34 @@ impl ModelFile {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file written before intent terms, NB weighting, averaging and calibration existed has
+    /// none of their fields; it loads as a model without them and scores as before.
+    #[test]
+    fn files_without_the_newer_recipe_fields_still_load() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.json");
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&shipped).unwrap()).unwrap();
+        let params = value["params"].as_object_mut().unwrap();
+        params.remove("average_word_char");
+        params.remove("calibration_folds");
+        let features = params["features"].as_object_mut().unwrap();
+        features.remove("intent");
+        features.remove("nb_weighting");
+        let mut older: ModelFile = serde_json::from_value(value).unwrap();
+        older.checksum = older.compute_checksum();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("older.json");
+        older.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("\"intent\""), "off fields are not written");
+        let loaded = ModelFile::load(&path).unwrap();
+        assert!(!loaded.params.features.intent);
+        assert!(!loaded.params.average_word_char);
+        assert!(loaded.filter(&path).is_ok());
+    }
+}

@@ -9,7 +9,9 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use super::CommentText;
-use super::features::{FeatureConfig, PremixedHasher, build_vocabulary, for_each_gram};
+use super::features::{
+    Block, FeatureConfig, PremixedHasher, SparseRow, build_vocabulary, for_each_gram,
+};
 use super::normalize::normalize;
 use super::score::SpamFilter;
 use super::solver;
@@ -77,6 +79,19 @@ pub struct SpamFilterValidParams {
     pub max_iterations: u64,
     /// Convergence criterion of the solver.
     pub gradient_tolerance: f64,
+    /// Fit one model on the word terms and one on the character n-grams (each with the
+    /// metadata) and average their log-odds, instead of one model over both. Absent in older
+    /// model files.
+    #[serde(default, skip_serializing_if = "super::features::is_false")]
+    pub average_word_char: bool,
+    /// With `k ≥ 2`, the log-odds are recalibrated (Platt scaling) on out-of-fold scores of
+    /// `k` folds of the training data; 0 leaves them as fitted. Absent in older model files.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub calibration_folds: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Unchecked hyperparameters; setters consume and return `self`, [`ParamGuard::check`]
@@ -91,6 +106,8 @@ impl Default for SpamFilterParams {
             alpha: 0.1,
             max_iterations: 150,
             gradient_tolerance: 1e-4,
+            average_word_char: false,
+            calibration_folds: 0,
         })
     }
 }
@@ -119,6 +136,18 @@ impl SpamFilterParams {
         self
     }
 
+    /// Sets whether a word model and a character model are averaged; defaults to `false`.
+    pub fn average_word_char(mut self, on: bool) -> Self {
+        self.0.average_word_char = on;
+        self
+    }
+
+    /// Sets the folds of out-of-fold calibration (0: none); defaults to `0`.
+    pub fn calibration_folds(mut self, k: usize) -> Self {
+        self.0.calibration_folds = k;
+        self
+    }
+
     /// Sets the gradient tolerance; defaults to `1e-4`.
     pub fn gradient_tolerance(mut self, tol: f64) -> Self {
         self.0.gradient_tolerance = tol;
@@ -144,6 +173,11 @@ impl ParamGuard for SpamFilterParams {
                 "character n-grams {}..={}",
                 f.char_ngram_min, f.char_ngram_max
             )));
+        }
+        if p.calibration_folds == 1 {
+            return Err(TrainError::InvalidFeatures(
+                "calibration needs 0 (off) or at least 2 folds".into(),
+            ));
         }
         if f.max_word_features + f.max_char_features == 0 {
             return Err(TrainError::InvalidFeatures("no features allowed".into()));
@@ -216,6 +250,45 @@ impl SpamFilterValidParams {
     }
 
     fn fit_indices(&self, corpus: &Corpus<'_>, rows: &[usize]) -> Result<SpamFilter, TrainError> {
+        let mut filter = self.fit_uncalibrated(corpus, rows)?;
+        if self.calibration_folds >= 2 {
+            let (a, b) = self.platt_out_of_fold(corpus, rows)?;
+            filter.weights.iter_mut().for_each(|w| *w *= a);
+            filter.intercept = a * filter.intercept + b;
+        }
+        Ok(filter)
+    }
+
+    /// Platt scaling `(a, b)` fitted on the out-of-fold log-odds of `rows`, folds keeping
+    /// identical texts together.
+    fn platt_out_of_fold(
+        &self,
+        corpus: &Corpus<'_>,
+        rows: &[usize],
+    ) -> Result<(f64, f64), TrainError> {
+        let k = self.calibration_folds as u64;
+        let fold_of = |i: usize| super::features::Gram::Chars(&corpus.docs[i].group).hash() % k;
+        let mut scored = Vec::with_capacity(rows.len());
+        for fold in 0..k {
+            let (held, train): (Vec<usize>, Vec<usize>) =
+                rows.iter().partition(|&&i| fold_of(i) == fold);
+            if held.is_empty() {
+                continue;
+            }
+            let model = self.fit_uncalibrated(corpus, &train)?;
+            for i in held {
+                let doc = &corpus.docs[i];
+                scored.push((model.logit(&model.features_of(&doc.text)), doc.spam));
+            }
+        }
+        Ok(platt(&scored))
+    }
+
+    fn fit_uncalibrated(
+        &self,
+        corpus: &Corpus<'_>,
+        rows: &[usize],
+    ) -> Result<SpamFilter, TrainError> {
         let spam = rows.iter().filter(|&&i| corpus.docs[i].spam).count();
         if spam == 0 || spam == rows.len() {
             return Err(TrainError::OneClass {
@@ -234,46 +307,68 @@ impl SpamFilterValidParams {
             weights: Vec::new(),
             intercept: 0.0,
         };
-        let mut sparse = Vec::with_capacity(rows.len());
-        for &i in rows {
-            sparse.push(filter.features_of(&corpus.docs[i].text));
-        }
+        let sparse: Vec<SparseRow> = rows
+            .iter()
+            .map(|&i| filter.features_of(&corpus.docs[i].text))
+            .collect();
+        let labels: Vec<bool> = rows.iter().map(|&i| corpus.docs[i].spam).collect();
         let n_cols = filter.n_features();
-        let mut x = Array2::zeros((rows.len(), n_cols));
+        if !self.average_word_char {
+            (filter.weights, filter.intercept) = self.fit_linfa(&sparse, &labels, n_cols)?;
+            return Ok(filter);
+        }
+        // Two models over the same columns, each seeing one block plus the metadata; the
+        // average of their log-odds is again one linear model.
+        filter.weights = vec![0.0; n_cols];
+        for keep in [Block::Words, Block::Chars] {
+            let blocks = &filter.vocab.blocks;
+            let masked: Vec<SparseRow> =
+                sparse.iter().map(|r| only_block(r, blocks, keep)).collect();
+            let (w, b) = self.fit_linfa(&masked, &labels, n_cols)?;
+            filter
+                .weights
+                .iter_mut()
+                .zip(&w)
+                .for_each(|(s, w)| *s += 0.5 * w);
+            filter.intercept += 0.5 * b;
+        }
+        Ok(filter)
+    }
+
+    /// Fits linfa's logistic regression (warm-started by the sparse solver) and returns the
+    /// weights and intercept oriented so that positive means spam.
+    fn fit_linfa(
+        &self,
+        sparse: &[SparseRow],
+        labels: &[bool],
+        n_cols: usize,
+    ) -> Result<(Vec<f64>, f64), TrainError> {
+        let mut x = Array2::zeros((sparse.len(), n_cols));
         for (r, row) in sparse.iter().enumerate() {
             for (&c, &v) in row.cols.iter().zip(&row.vals) {
                 x[[r, c as usize]] = v;
             }
         }
+        let spam = labels.iter().filter(|&&s| s).count();
         // linfa labels the more frequent class +1 (the first seen on a tie); the warm start
         // must solve the same orientation.
-        let spam_positive = match (2 * spam).cmp(&rows.len()) {
+        let spam_positive = match (2 * spam).cmp(&labels.len()) {
             std::cmp::Ordering::Greater => true,
             std::cmp::Ordering::Less => false,
-            std::cmp::Ordering::Equal => corpus.docs[rows[0]].spam,
+            std::cmp::Ordering::Equal => labels.first().copied().unwrap_or(false),
         };
-        let signs: Vec<f64> = rows
+        let signs: Vec<f64> = labels
             .iter()
-            .map(|&i| {
-                if corpus.docs[i].spam == spam_positive {
-                    1.0
-                } else {
-                    -1.0
-                }
-            })
+            .map(|&s| if s == spam_positive { 1.0 } else { -1.0 })
             .collect();
         let start = solver::minimize(
-            &solver::Csr::from_rows(&sparse, n_cols),
+            &solver::Csr::from_rows(sparse, n_cols),
             &signs,
             self.alpha,
             self.gradient_tolerance * WARM_START_TOLERANCE_FACTOR,
             WARM_START_MAX_ITERATIONS,
         );
-        drop(sparse);
-        let y: Array1<usize> = rows
-            .iter()
-            .map(|&i| usize::from(corpus.docs[i].spam))
-            .collect();
+        let y: Array1<usize> = labels.iter().map(|&s| usize::from(s)).collect();
         let dataset = Dataset::new(x, y);
         let model = LogisticRegression::default()
             .alpha(self.alpha)
@@ -281,11 +376,15 @@ impl SpamFilterValidParams {
             .gradient_tolerance(self.gradient_tolerance)
             .initial_params(Array1::from(start))
             .fit(&dataset)?;
-        let positive_is_spam = model.labels().pos.class == 1;
-        let sign = if positive_is_spam { 1.0 } else { -1.0 };
-        filter.weights = model.params().iter().map(|w| sign * w).collect();
-        filter.intercept = sign * model.intercept();
-        Ok(filter)
+        let sign = if model.labels().pos.class == 1 {
+            1.0
+        } else {
+            -1.0
+        };
+        Ok((
+            model.params().iter().map(|w| sign * w).collect(),
+            sign * model.intercept(),
+        ))
     }
 
     /// Stratified K-fold cross-validation with comments of identical normalized text kept in
@@ -391,6 +490,59 @@ impl SpamFilterValidParams {
         report.brier /= n;
         report.log_loss /= n;
         Ok(report)
+    }
+}
+
+/// The row restricted to the vocabulary columns of one block, metadata columns kept.
+fn only_block(row: &SparseRow, blocks: &[Block], keep: Block) -> SparseRow {
+    let mut out = SparseRow::default();
+    for (&c, &v) in row.cols.iter().zip(&row.vals) {
+        if blocks.get(c as usize).is_none_or(|&b| b == keep) {
+            out.cols.push(c);
+            out.vals.push(v);
+        }
+    }
+    out
+}
+
+/// Platt scaling: `(a, b)` minimizing the log-loss of `sigmoid(a·z + b)` over `(z, spam)`
+/// pairs, by Newton's method with targets smoothed as Platt proposed. `(1, 0)` (no change)
+/// when the pairs cannot support a fit.
+fn platt(scored: &[(f64, bool)]) -> (f64, f64) {
+    let n_pos = scored.iter().filter(|s| s.1).count() as f64;
+    let n_neg = scored.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return (1.0, 0.0);
+    }
+    let (t_pos, t_neg) = ((n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0));
+    let (mut a, mut b) = (1.0, 0.0);
+    for _ in 0..100 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);
+        for &(z, spam) in scored {
+            let t = if spam { t_pos } else { t_neg };
+            let p = 1.0 / (1.0 + (-(a * z + b)).exp());
+            let (d, w) = (p - t, p * (1.0 - p));
+            ga += d * z;
+            gb += d;
+            haa += w * z * z;
+            hab += w * z;
+            hbb += w;
+        }
+        let det = haa * hbb - hab * hab;
+        if det.abs() < 1e-12 {
+            break;
+        }
+        let (da, db) = ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det);
+        a -= da;
+        b -= db;
+        if da.abs() + db.abs() < 1e-9 {
+            break;
+        }
+    }
+    if a.is_finite() && b.is_finite() && a > 0.0 {
+        (a, b)
+    } else {
+        (1.0, 0.0)
     }
 }
 

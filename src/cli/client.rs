@@ -1,11 +1,51 @@
 //! `commentguard submit` and `commentguard thread`: a client for trying the service with
 //! nothing else installed.
 
+use std::io::Write as _;
+
 use crate::api::pb::comment_service_client::CommentServiceClient;
 use crate::api::pb::{self, CommentStatus};
 
 /// Default server address of the client commands.
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
+
+/// The endpoint for `addr`, over TLS for `https://` addresses or when `tls_ca` is given:
+/// verified against the CA certificates in `tls_ca`, or the system's roots without it.
+///
+/// # Errors
+/// An invalid address or an unreadable CA file.
+pub fn endpoint(
+    addr: &str,
+    tls_ca: Option<&std::path::Path>,
+) -> anyhow::Result<tonic::transport::Endpoint> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    let endpoint = Endpoint::from_shared(addr.to_owned())
+        .map_err(|e| anyhow::anyhow!("invalid server address {addr}: {e}"))?;
+    let tls = match tls_ca {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+        }
+        None if addr.starts_with("https://") => ClientTlsConfig::new().with_native_roots(),
+        None => return Ok(endpoint),
+    };
+    Ok(endpoint.tls_config(tls)?)
+}
+
+/// Connects to `addr` as [`endpoint`] says.
+///
+/// # Errors
+/// An invalid address, an unreadable CA file, or a server that cannot be reached.
+pub async fn channel(
+    addr: &str,
+    tls_ca: Option<&std::path::Path>,
+) -> anyhow::Result<tonic::transport::Channel> {
+    endpoint(addr, tls_ca)?
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to {addr}: {}", crate::error::Chain(&e)))
+}
 
 /// Arguments of `commentguard submit`.
 #[derive(Debug, clap::Args)]
@@ -13,6 +53,10 @@ pub struct SubmitArgs {
     /// Server address.
     #[arg(long, default_value = DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
     pub addr: String,
+    /// PEM CA certificate(s) to verify the server's TLS certificate with; `https://`
+    /// addresses without it use the system's roots.
+    #[arg(long, env = "COMMENTGUARD_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Post id.
     #[arg(long)]
     pub post: String,
@@ -48,6 +92,10 @@ pub struct ThreadArgs {
     /// Server address.
     #[arg(long, default_value = DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
     pub addr: String,
+    /// PEM CA certificate(s) to verify the server's TLS certificate with; `https://`
+    /// addresses without it use the system's roots.
+    #[arg(long, env = "COMMENTGUARD_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Post id.
     pub post: String,
     /// Print the comments as JSON lines.
@@ -64,7 +112,7 @@ pub(crate) fn status_name(status: i32) -> &'static str {
 /// # Errors
 /// Connection failures and refused submissions (with the server's field violations).
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
-    let mut client = CommentServiceClient::connect(args.addr.clone()).await?;
+    let mut client = CommentServiceClient::new(channel(&args.addr, args.tls_ca.as_deref()).await?);
     let request = pb::SubmitCommentRequest {
         post_id: args.post,
         parent_id: args.parent,
@@ -83,6 +131,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
         client.submit_comment(request).await
     };
     let verdict = reply.map_err(describe_status)?.into_inner();
+    let out = &mut std::io::stdout();
     if args.json {
         let reasons: Vec<_> = verdict
             .reasons
@@ -95,9 +144,10 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             "spam_score": verdict.spam_score,
             "reasons": reasons,
         });
-        println!("{json}");
+        writeln!(out, "{json}")?;
     } else {
-        println!(
+        writeln!(
+            out,
             "{} (spam score {:.3}){}",
             status_name(verdict.status),
             verdict.spam_score,
@@ -106,9 +156,9 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             } else {
                 format!("  id {}", verdict.comment_id)
             }
-        );
+        )?;
         for r in &verdict.reasons {
-            println!("  {:<18} {:+.3}  {}", r.code, r.weight, r.detail);
+            writeln!(out, "  {:<18} {:+.3}  {}", r.code, r.weight, r.detail)?;
         }
     }
     Ok(())
@@ -119,7 +169,9 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
 /// # Errors
 /// Connection failures and refused requests.
 pub async fn thread(args: ThreadArgs) -> anyhow::Result<()> {
-    let mut client = CommentServiceClient::connect(args.addr.clone()).await?;
+    let mut client = CommentServiceClient::new(channel(&args.addr, args.tls_ca.as_deref()).await?);
+    // Not locked: the handle is held across awaits. A closed pipe ends the command quietly.
+    let out = &mut std::io::stdout();
     let mut page_token = String::new();
     let mut count = 0;
     loop {
@@ -143,16 +195,16 @@ pub async fn thread(args: ThreadArgs) -> anyhow::Result<()> {
                     "content": c.content,
                     "created_at": c.created_at.map(|t| t.seconds),
                 });
-                println!("{json}");
+                writeln!(out, "{json}")?;
             } else {
                 let reply = if c.parent_id.is_empty() {
                     String::new()
                 } else {
                     format!(" (reply to {})", c.parent_id)
                 };
-                println!("{} {}{}", c.comment_id, c.author_name, reply);
+                writeln!(out, "{} {}{}", c.comment_id, c.author_name, reply)?;
                 for line in c.content.lines() {
-                    println!("    {line}");
+                    writeln!(out, "    {line}")?;
                 }
             }
         }
@@ -162,18 +214,18 @@ pub async fn thread(args: ThreadArgs) -> anyhow::Result<()> {
         page_token = page.next_page_token;
     }
     if !args.json {
-        println!("{count} approved comment(s) on {}", args.post);
+        writeln!(out, "{count} approved comment(s) on {}", args.post)?;
     }
     Ok(())
 }
 
-/// A gRPC error as a readable message, including field violations.
+/// A gRPC error as a readable one-line message, including field violations.
 pub(crate) fn describe_status(status: tonic::Status) -> anyhow::Error {
     use tonic_types::StatusExt as _;
     let mut message = format!("{:?}: {}", status.code(), status.message());
     if let Some(bad) = status.get_details_bad_request() {
         for v in bad.field_violations {
-            message.push_str(&format!("\n  {}: {}", v.field, v.description));
+            message.push_str(&format!("; {}: {}", v.field, v.description));
         }
     }
     anyhow::anyhow!(message)

@@ -5,6 +5,7 @@
 //! tests on FILE; `--leave-one-out` holds out each YouTube dataset in turn, training on all
 //! the other datasets.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::train::RecipeArgs;
@@ -230,32 +231,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         mean_accuracy: mean(|m| m.accuracy),
         parts,
     };
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+    print_report(&mut std::io::stdout().lock(), &report, args.json)?;
+    Ok(())
+}
+
+/// Prints the report as text, or as one JSON object.
+fn print_report(out: &mut impl Write, report: &Report, json: bool) -> anyhow::Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(report)?)?;
         return Ok(());
     }
     if let Some(v) = &report.model {
-        println!("model {v}");
+        writeln!(out, "model {v}")?;
     }
-    println!(
+    writeln!(
+        out,
         "{:<28} {:>6} {:>9} {:>9} {:>7} {:>7} {:>11}",
         "part", "total", "accuracy", "precision", "recall", "mcc", "ham flagged"
-    );
-    let line = |name: &str, m: &Metrics| {
-        println!(
+    )?;
+    let mut line = |name: &str, m: &Metrics| {
+        writeln!(
+            out,
             "{:<28} {:>6} {:>9.4} {:>9.4} {:>7.4} {:>7.4} {:>11.4}",
             name, m.total, m.accuracy, m.precision, m.recall, m.mcc, m.ham_false_positive_rate
-        );
+        )
     };
     for p in &report.parts {
-        line(&p.name, &p.metrics);
+        line(&p.name, &p.metrics)?;
     }
-    line("pooled", &report.metrics);
-    println!(
+    line("pooled", &report.metrics)?;
+    writeln!(
+        out,
         "mean over parts: accuracy {:.4} mcc {:.4} ham flagged {:.4}",
         report.mean_accuracy.unwrap_or(0.0),
         report.mean_mcc.unwrap_or(0.0),
         report.mean_ham_false_positive_rate.unwrap_or(0.0)
-    );
+    )?;
     Ok(())
 }

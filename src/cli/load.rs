@@ -1,5 +1,6 @@
 //! `commentguard load`: bounded load of valid submissions against a running service.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,10 @@ pub struct Args {
     /// Server address.
     #[arg(long, default_value = super::client::DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
     pub addr: String,
+    /// PEM CA certificate(s) to verify the server's TLS certificate with; `https://`
+    /// addresses without it use the system's roots.
+    #[arg(long, env = "COMMENTGUARD_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// How long to send, e.g. `10s`, `1m`.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
@@ -51,7 +56,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .enumerate()
         .map(|(i, r)| replay::to_request(r, 0, i))
         .collect();
-    let channels = super::replay::connect(&args.addr, args.connections).await?;
+    let channels =
+        super::replay::connect_with(&args.addr, args.tls_ca.as_deref(), args.connections).await?;
     let report = load::run(
         &channels,
         Arc::new(templates),
@@ -63,11 +69,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         },
     )
     .await?;
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
         let l = report.latency_ms;
-        println!(
+        writeln!(
+            out,
             "{} requests, {} errors in {:.2}s: {:.0}/s\nlatency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
             report.requests,
             report.errors,
@@ -78,7 +86,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             l.p99,
             l.p999,
             l.max
-        );
+        )?;
     }
     Ok(())
 }

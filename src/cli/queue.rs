@@ -1,6 +1,8 @@
 //! `commentguard queue ...`: working the review queue from a terminal over the moderation API.
 //! Human-readable tables by default, one JSON object per line with `--json`.
 
+use std::io::{self, Write};
+
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -16,6 +18,10 @@ pub struct Args {
     /// Server address.
     #[arg(long, global = true, default_value = DEFAULT_ADDR, env = "COMMENTGUARD_ADDR")]
     pub addr: String,
+    /// PEM CA certificate(s) to verify the server's TLS certificate with; `https://`
+    /// addresses without it use the system's roots.
+    #[arg(long, global = true, env = "COMMENTGUARD_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Moderator token.
     #[arg(
         long,
@@ -125,7 +131,7 @@ async fn connect(args: &Args) -> anyhow::Result<Client> {
     let bearer: MetadataValue<Ascii> = format!("Bearer {token}")
         .parse()
         .map_err(|_| anyhow::anyhow!("the token must be printable ASCII"))?;
-    let channel = Channel::from_shared(args.addr.clone())?.connect().await?;
+    let channel = super::client::channel(&args.addr, args.tls_ca.as_deref()).await?;
     Ok(ModerationServiceClient::with_interceptor(
         channel,
         Bearer(bearer),
@@ -190,31 +196,33 @@ fn row(m: &pb::ModeratedComment) -> String {
 
 const HEADER: &str = "ID                                    STATUS    SCORE  POST            EMAIL                     CONTENT";
 
-fn show(m: &pb::ModeratedComment) {
+fn show(out: &mut impl Write, m: &pb::ModeratedComment) -> io::Result<()> {
     let c = m.comment.clone().unwrap_or_default();
-    println!(
+    writeln!(
+        out,
         "{}  {}  spam score {:.3}",
         c.comment_id,
         status_name(m.status),
         m.spam_score
-    );
-    println!("  post        {}", c.post_id);
-    println!("  author      {} <{}>", c.author_name, m.author_email);
+    )?;
+    writeln!(out, "  post        {}", c.post_id)?;
+    writeln!(out, "  author      {} <{}>", c.author_name, m.author_email)?;
     if !c.author_url.is_empty() {
-        println!("  website     {}", c.author_url);
+        writeln!(out, "  website     {}", c.author_url)?;
     }
     if !m.ip.is_empty() {
-        println!("  ip          {}", m.ip);
+        writeln!(out, "  ip          {}", m.ip)?;
     }
     if !m.decided_by.is_empty() {
-        println!("  decided by  {}", m.decided_by);
+        writeln!(out, "  decided by  {}", m.decided_by)?;
     }
     for r in &m.reasons {
-        println!("  {:<18} {:+.3}  {}", r.code, r.weight, r.detail);
+        writeln!(out, "  {:<18} {:+.3}  {}", r.code, r.weight, r.detail)?;
     }
     for line in c.content.lines() {
-        println!("    {line}");
+        writeln!(out, "    {line}")?;
     }
+    Ok(())
 }
 
 /// Runs one queue subcommand.
@@ -224,6 +232,9 @@ fn show(m: &pb::ModeratedComment) {
 /// several ids, any one that failed (the others are still applied).
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut client = connect(&args).await?;
+    // Not locked: the handle is held across awaits. Write errors (a closed pipe) end the
+    // command; `main` treats a broken pipe as a quiet success.
+    let out = &mut io::stdout();
     let json = args.json;
     match args.command {
         Command::List {
@@ -243,14 +254,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .into_inner();
             if json {
                 for m in &page.comments {
-                    println!("{}", comment_json(m));
+                    writeln!(out, "{}", comment_json(m))?;
                 }
             } else {
-                println!("{HEADER}");
+                writeln!(out, "{HEADER}")?;
                 for m in &page.comments {
-                    println!("{}", row(m));
+                    writeln!(out, "{}", row(m))?;
                 }
-                println!("{} comment(s)", page.comments.len());
+                writeln!(out, "{} comment(s)", page.comments.len())?;
             }
         }
         Command::Show { id } => {
@@ -260,16 +271,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .map_err(describe_status)?
                 .into_inner();
             if json {
-                println!("{}", comment_json(&m));
+                writeln!(out, "{}", comment_json(&m))?;
             } else {
-                show(&m);
+                show(out, &m)?;
             }
         }
-        Command::Approve(d) => decide(&mut client, ModerationAction::Approve, d, json).await?,
-        Command::Spam(d) => decide(&mut client, ModerationAction::MarkSpam, d, json).await?,
-        Command::Trash(d) => decide(&mut client, ModerationAction::Trash, d, json).await?,
-        Command::Restore(d) => decide(&mut client, ModerationAction::Restore, d, json).await?,
-        Command::Hold(d) => decide(&mut client, ModerationAction::Hold, d, json).await?,
+        Command::Approve(d) => decide(&mut client, ModerationAction::Approve, d, json, out).await?,
+        Command::Spam(d) => decide(&mut client, ModerationAction::MarkSpam, d, json, out).await?,
+        Command::Trash(d) => decide(&mut client, ModerationAction::Trash, d, json, out).await?,
+        Command::Restore(d) => decide(&mut client, ModerationAction::Restore, d, json, out).await?,
+        Command::Hold(d) => decide(&mut client, ModerationAction::Hold, d, json, out).await?,
         Command::Watch { status, post } => {
             let statuses = status
                 .iter()
@@ -284,7 +295,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .map_err(describe_status)?
                 .into_inner();
             while let Some(event) = events.message().await.map_err(describe_status)? {
-                print_event(&event, json);
+                print_event(out, &event, json)?;
             }
         }
         Command::Erase { email } => {
@@ -297,9 +308,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .into_inner()
                 .erased_comments;
             if json {
-                println!("{}", serde_json::json!({ "erased_comments": erased }));
+                writeln!(out, "{}", serde_json::json!({ "erased_comments": erased }))?;
             } else {
-                println!("erased {erased} comment(s) and the author's statistics");
+                writeln!(
+                    out,
+                    "erased {erased} comment(s) and the author's statistics"
+                )?;
             }
         }
         Command::Stats => {
@@ -308,41 +322,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .await
                 .map_err(describe_status)?
                 .into_inner();
-            let counts: serde_json::Map<String, serde_json::Value> = stats
-                .by_status
-                .iter()
-                .map(|c| (status_name(c.status).to_owned(), c.count.into()))
-                .collect();
-            let submissions: u64 = stats.intervals.iter().map(|i| i.submissions).sum();
-            let decisions: u64 = stats.intervals.iter().map(|i| i.decisions).sum();
-            if json {
-                let intervals: Vec<_> = stats
-                    .intervals
-                    .iter()
-                    .map(|i| serde_json::json!({"start": seconds(i.start), "submissions": i.submissions, "decisions": i.decisions}))
-                    .collect();
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "by_status": counts,
-                        "intervals": intervals,
-                        "model_version": stats.model_version,
-                        "agreement_rate": stats.agreement_rate,
-                        "labels": stats.labels,
-                    })
-                );
-            } else {
-                for (status, count) in &counts {
-                    println!("{status:<9} {count}");
-                }
-                println!("last 24h  {submissions} submission(s), {decisions} decision(s)");
-                println!("model     {}", stats.model_version);
-                println!(
-                    "agreement {:.1}% of {} moderator label(s)",
-                    stats.agreement_rate * 100.0,
-                    stats.labels
-                );
-            }
+            print_stats(out, &stats, json)?;
         }
         Command::Audit { comment, limit } => {
             let page = client
@@ -354,35 +334,85 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .await
                 .map_err(describe_status)?
                 .into_inner();
-            for e in &page.entries {
-                let action =
-                    ModerationAction::try_from(e.action).map_or("UNKNOWN", |a| a.as_str_name());
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "at": seconds(e.at),
-                            "moderator": e.moderator,
-                            "comment_id": e.comment_id,
-                            "action": action,
-                            "from": status_name(e.from_status),
-                            "to": status_name(e.to_status),
-                            "note": e.note,
-                        })
-                    );
-                } else {
-                    println!(
-                        "{}  {:<10} {:<9} {} {} → {}  {}",
-                        seconds(e.at),
-                        e.moderator,
-                        action,
-                        e.comment_id,
-                        status_name(e.from_status),
-                        status_name(e.to_status),
-                        e.note
-                    );
-                }
-            }
+            print_audit(out, &page, json)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_stats(out: &mut impl Write, stats: &pb::GetStatsResponse, json: bool) -> io::Result<()> {
+    let counts: serde_json::Map<String, serde_json::Value> = stats
+        .by_status
+        .iter()
+        .map(|c| (status_name(c.status).to_owned(), c.count.into()))
+        .collect();
+    let submissions: u64 = stats.intervals.iter().map(|i| i.submissions).sum();
+    let decisions: u64 = stats.intervals.iter().map(|i| i.decisions).sum();
+    if json {
+        let intervals: Vec<_> = stats
+            .intervals
+            .iter()
+            .map(|i| serde_json::json!({"start": seconds(i.start), "submissions": i.submissions, "decisions": i.decisions}))
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({
+                "by_status": counts,
+                "intervals": intervals,
+                "model_version": stats.model_version,
+                "agreement_rate": stats.agreement_rate,
+                "labels": stats.labels,
+            })
+        )?;
+    } else {
+        for (status, count) in &counts {
+            writeln!(out, "{status:<9} {count}")?;
+        }
+        writeln!(
+            out,
+            "last 24h  {submissions} submission(s), {decisions} decision(s)"
+        )?;
+        writeln!(out, "model     {}", stats.model_version)?;
+        writeln!(
+            out,
+            "agreement {:.1}% of {} moderator label(s)",
+            stats.agreement_rate * 100.0,
+            stats.labels
+        )?;
+    }
+    Ok(())
+}
+
+fn print_audit(out: &mut impl Write, page: &pb::ListAuditResponse, json: bool) -> io::Result<()> {
+    for e in &page.entries {
+        let action = ModerationAction::try_from(e.action).map_or("UNKNOWN", |a| a.as_str_name());
+        if json {
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({
+                    "at": seconds(e.at),
+                    "moderator": e.moderator,
+                    "comment_id": e.comment_id,
+                    "action": action,
+                    "from": status_name(e.from_status),
+                    "to": status_name(e.to_status),
+                    "note": e.note,
+                })
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{}  {:<10} {:<9} {} {} → {}  {}",
+                seconds(e.at),
+                e.moderator,
+                action,
+                e.comment_id,
+                status_name(e.from_status),
+                status_name(e.to_status),
+                e.note
+            )?;
         }
     }
     Ok(())
@@ -393,6 +423,7 @@ async fn decide(
     action: ModerationAction,
     d: Decide,
     json: bool,
+    out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let mut failed = 0;
     for id in d.ids {
@@ -407,9 +438,9 @@ async fn decide(
             Ok(m) => {
                 let m = m.into_inner();
                 if json {
-                    println!("{}", comment_json(&m));
+                    writeln!(out, "{}", comment_json(&m))?;
                 } else {
-                    println!("{id}  {}", status_name(m.status));
+                    writeln!(out, "{id}  {}", status_name(m.status))?;
                 }
             }
             Err(status) => {
@@ -422,11 +453,12 @@ async fn decide(
     Ok(())
 }
 
-fn print_event(event: &pb::QueueEvent, json: bool) {
+fn print_event(out: &mut impl Write, event: &pb::QueueEvent, json: bool) -> io::Result<()> {
     let kind = pb::QueueEventKind::try_from(event.kind).map_or("UNKNOWN", |k| k.as_str_name());
     if json {
         let comment = event.comment.as_ref().map(comment_json);
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::json!({
                 "kind": kind,
@@ -435,10 +467,11 @@ fn print_event(event: &pb::QueueEvent, json: bool) {
                 "lagged": event.lagged,
                 "comment": comment,
             })
-        );
+        )?;
     } else if event.lagged > 0 {
-        println!("LAGGED  {} event(s) missed", event.lagged);
+        writeln!(out, "LAGGED  {} event(s) missed", event.lagged)?;
     } else if let Some(m) = &event.comment {
-        println!("{:<9} {}", kind, row(m));
+        writeln!(out, "{:<9} {}", kind, row(m))?;
     }
+    Ok(())
 }

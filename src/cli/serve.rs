@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::auth::ModeratorTokens;
-use crate::config::{Config, HttpListen, LogFormat};
+use crate::config::{Config, ConfigError, HttpListen, LogFormat};
 
 /// Arguments of `commentguard serve`. Each flag can also come from the environment variable
 /// named in its help; flags win over the environment, which wins over the file.
@@ -59,14 +59,27 @@ pub struct Args {
     /// Days SPAM and TRASH are kept; 0 keeps them [default: 15].
     #[arg(long, env = "COMMENTGUARD_RETENTION_DAYS")]
     pub retention_days: Option<u64>,
+    /// PEM certificate chain: serve over TLS (with --tls-key).
+    #[arg(long, env = "COMMENTGUARD_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "COMMENTGUARD_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: require client certificates signed by one (mutual TLS).
+    #[arg(long, env = "COMMENTGUARD_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Connections open at once; more are refused [default: 4096].
+    #[arg(long, env = "COMMENTGUARD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 impl Args {
-    /// The effective configuration: defaults, then the file, then these values.
+    /// The effective configuration: defaults, then the file, then these values, validated
+    /// once all layers are applied (a flag may correct the file).
     ///
     /// # Errors
-    /// When the file cannot be read or parsed, or thresholds are out of order.
-    pub fn resolve(&self) -> anyhow::Result<Config> {
+    /// When the file cannot be read or parsed, or a setting is unusable.
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
         let mut config = match &self.config {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
@@ -99,15 +112,21 @@ impl Args {
             config.thresholds.pending = pending;
         }
         if let Some(list) = &self.moderator_token_list {
-            let from_env = ModeratorTokens::parse_list(list)
-                .map_err(|e| anyhow::anyhow!("COMMENTGUARD_MODERATOR_TOKENS: {e}"))?;
+            let from_env =
+                ModeratorTokens::parse_list(list).map_err(|e| ConfigError::InvalidValue {
+                    field: "COMMENTGUARD_MODERATOR_TOKENS",
+                    reason: e.to_string(),
+                })?;
             config.moderator_tokens.extend(from_env);
         }
         for entry in &self.moderator_tokens {
             config
                 .moderator_tokens
                 .add_entry(entry)
-                .map_err(|e| anyhow::anyhow!("--moderator-token: {e}"))?;
+                .map_err(|e| ConfigError::InvalidValue {
+                    field: "--moderator-token",
+                    reason: e.to_string(),
+                })?;
         }
         if let Some(seconds) = self.flood_interval {
             config.flood_interval = seconds;
@@ -115,15 +134,19 @@ impl Args {
         if let Some(days) = self.retention_days {
             config.retention_days = days;
         }
-        let t = config.thresholds;
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&t.pending)
-                && (0.0..=1.0).contains(&t.spam)
-                && t.pending <= t.spam,
-            "thresholds must satisfy 0 <= pending ({}) <= spam ({}) <= 1",
-            t.pending,
-            t.spam
-        );
+        for (flag, field) in [
+            (&self.tls_cert, &mut config.tls_cert),
+            (&self.tls_key, &mut config.tls_key),
+            (&self.tls_client_ca, &mut config.tls_client_ca),
+        ] {
+            if flag.is_some() {
+                field.clone_from(flag);
+            }
+        }
+        if let Some(max) = self.max_connections {
+            config.max_connections = max;
+        }
+        config.validate()?;
         Ok(config)
     }
 }
@@ -155,7 +178,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-        crate::server::run(&config, listener, shutdown_signal()).await
+        crate::server::run(&config, listener, shutdown_signal())
+            .await
+            .map_err(anyhow::Error::from)
     })
 }
 

@@ -1,6 +1,7 @@
 //! `commentguard train`: fit a spam model on labelled datasets, cross-validate the recipe on
 //! the same data, and write a model file.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -58,6 +59,18 @@ pub struct RecipeArgs {
     /// Longest character n-gram (0 disables character n-grams).
     #[arg(long)]
     pub char_ngram_max: Option<usize>,
+    /// Leave out the intent terms ("check out my", "my channel", "his channel").
+    #[arg(long)]
+    pub no_intent: bool,
+    /// Scale each term by its naive-Bayes log-count ratio (NB-LR).
+    #[arg(long)]
+    pub nb_weighting: bool,
+    /// Average a word model and a character model instead of fitting one over both.
+    #[arg(long)]
+    pub average_word_char: bool,
+    /// Recalibrate probabilities (Platt) on out-of-fold scores of K folds.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub calibration_folds: usize,
 }
 
 impl RecipeArgs {
@@ -86,6 +99,11 @@ impl RecipeArgs {
         if let Some(n) = self.max_iterations {
             p = p.max_iterations(n);
         }
+        features.intent = !self.no_intent;
+        features.nb_weighting = self.nb_weighting;
+        p = p
+            .average_word_char(self.average_word_char)
+            .calibration_folds(self.calibration_folds);
         Ok(p.features(features).check()?)
     }
 }
@@ -96,9 +114,22 @@ impl RecipeArgs {
 /// When the database cannot be opened (for instance while a server uses it) or read.
 pub fn store_labels(dir: &std::path::Path) -> anyhow::Result<dataset::LoadedDataset> {
     use sha2::{Digest as _, Sha256};
-    let store = crate::store::Store::open(dir, Default::default())
-        .with_context(|| format!("cannot open the database in {}", dir.display()))?;
-    let labels = store.labels()?;
+    // A runtime of its own, on a thread of its own: callers may be inside another runtime.
+    let read = || -> anyhow::Result<Vec<crate::store::LabelledText>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let store = crate::store::sled::SledStore::open(dir, Default::default(), 1)
+                .with_context(|| format!("cannot open the database in {}", dir.display()))?;
+            let store: std::sync::Arc<dyn crate::store::Storage> = store;
+            let labels = store.labels().await?;
+            store.close().await?;
+            Ok(labels)
+        })
+    };
+    let labels = std::thread::scope(|scope| scope.spawn(read).join())
+        .map_err(|_| anyhow::anyhow!("reading the labels failed"))??;
     let mut digest = Sha256::new();
     let comments: Vec<dataset::LabelledComment> = labels
         .into_iter()
@@ -207,15 +238,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     file.save(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
     let model = SpamModel::from_parts(&file, filter);
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "wrote {} ({} terms, version {})",
         args.out.display(),
         model.filter().vocab.len(),
         model.version()
-    );
+    )?;
     if let Some(cv) = cv {
         let m = cv.metrics;
-        println!(
+        writeln!(
+            out,
             "{}-fold grouped CV at threshold {}: accuracy {:.4} precision {:.4} recall {:.4} f1 {:.4} mcc {:.4} ham flagged {:.4} (tp {} fp {} tn {} fn {}), log-loss {:.4}, brier {:.4}",
             cv.folds,
             cv.threshold,
@@ -231,7 +265,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             m.false_negative,
             cv.log_loss,
             cv.brier
-        );
+        )?;
     }
     Ok(())
 }

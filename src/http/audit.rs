@@ -10,6 +10,7 @@ use super::session::Session;
 use super::views::{self, Viewer, parse_action, urlencode};
 use crate::comment::CommentId;
 use crate::moderation::{Action, AuditEntry};
+use crate::store::{AuditCursor, AuditPage};
 
 /// Audit entries read per page (filters by moderator and action apply within it).
 const AUDIT_PAGE: usize = 100;
@@ -40,7 +41,7 @@ struct Filters<'a> {
     moderator: Option<&'a str>,
     comment: Option<CommentId>,
     action: Option<Action>,
-    before: Option<[u8; 16]>,
+    before: Option<AuditCursor>,
 }
 
 impl<'a> Filters<'a> {
@@ -53,12 +54,7 @@ impl<'a> Filters<'a> {
             .map(|a| parse_action(a).ok_or_else(|| bad("action is not an action")))
             .transpose()?;
         let before = nonempty(query.before.as_deref())
-            .map(|b| {
-                hex::decode(b)
-                    .ok()
-                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                    .ok_or_else(|| bad("before is not a page token"))
-            })
+            .map(|b| AuditCursor::from_token(b).ok_or_else(|| bad("before is not a page token")))
             .transpose()?;
         Ok(Self {
             moderator: nonempty(query.moderator.as_deref()),
@@ -107,11 +103,11 @@ pub async fn audit_page(
     Query(query): Query<AuditQuery>,
 ) -> Result<Html<String>, HttpError> {
     let filters = Filters::parse(&query)?;
-    let (entries, next) =
-        console
-            .shared
-            .store
-            .list_audit(filters.comment, filters.before, AUDIT_PAGE)?;
+    let AuditPage { entries, next } = console
+        .shared
+        .store
+        .list_audit(filters.comment, filters.before, AUDIT_PAGE)
+        .await?;
     let body = html! {
         h1 { "Audit log" }
         (filters.form())
@@ -127,7 +123,7 @@ pub async fn audit_page(
             }
         }
         @if let Some(next) = next {
-            a.older href={ "/audit?before=" (hex::encode(next)) (filters.query()) } { "Older →" }
+            a.older href={ "/audit?before=" (next.to_token()) (filters.query()) } { "Older →" }
         }
     };
     let viewer = Viewer {

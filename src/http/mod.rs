@@ -12,11 +12,11 @@ mod session;
 mod stats;
 mod views;
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
@@ -26,6 +26,7 @@ use axum::routing::{get, post};
 
 use crate::api::Shared;
 use crate::config::HttpListen;
+use crate::error::ServeError;
 pub use session::Sessions;
 
 /// Nothing but this origin: no inline script, no third-party anything.
@@ -54,10 +55,12 @@ impl HttpServer {
     /// Waits for the listener to finish its requests (it stops taking new ones once the
     /// service is closing), at most `grace`; then closes what is left.
     pub async fn stopped(self, grace: Duration) {
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(grace, self.task).await.is_err() {
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
             tracing::warn!("HTTP connections still open at the drain deadline; closing them");
-            abort.abort();
+            task.abort();
+            // Wait for the task to be dropped, so it no longer holds the shared state.
+            let _ = task.await;
         }
     }
 }
@@ -67,13 +70,19 @@ impl HttpServer {
 ///
 /// # Errors
 /// When the address cannot be bound.
-pub async fn start(listen: HttpListen, shared: Arc<Shared>) -> anyhow::Result<Option<HttpServer>> {
+pub async fn start(
+    listen: HttpListen,
+    shared: Arc<Shared>,
+) -> Result<Option<HttpServer>, ServeError> {
     let HttpListen::On(addr) = listen else {
         return Ok(None);
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
+        .map_err(|source| ServeError::HttpListen {
+            address: addr,
+            source,
+        })?;
     let address = listener.local_addr()?;
     let mut closing = shared.closing.clone();
     let console = Console {
@@ -92,7 +101,11 @@ pub async fn start(listen: HttpListen, shared: Arc<Shared>) -> anyhow::Result<Op
         }
     });
     tracing::info!(%address, "console listening");
-    println!("commentguard console on http://{address}");
+    // Scripts and tests wait for this line; a closed stdout must not stop the service.
+    let _ = writeln!(
+        std::io::stdout(),
+        "commentguard console on http://{address}"
+    );
     Ok(Some(HttpServer { address, task }))
 }
 

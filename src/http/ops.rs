@@ -6,7 +6,6 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
 use super::Console;
-use crate::comment::Status;
 use crate::telemetry::{self, StatusLabel};
 
 /// The console's script, embedded in the binary.
@@ -19,8 +18,8 @@ const STYLESHEET: &str = include_str!("assets/console.css");
 pub async fn metrics(State(console): State<Console>) -> impl IntoResponse {
     let m = telemetry::metrics();
     let shared = &console.shared;
-    for status in Status::ALL {
-        if let Ok(count) = shared.store.count_by_status(status) {
+    if let Ok(counts) = shared.store.status_counts().await {
+        for (status, count) in counts {
             m.queue_depth
                 .get_or_create(&StatusLabel {
                     status: status.as_str(),
@@ -48,7 +47,7 @@ pub async fn readyz(State(console): State<Console>) -> (StatusCode, &'static str
         return (StatusCode::SERVICE_UNAVAILABLE, "closing\n");
     }
     let probe = crate::comment::CommentId::from_bytes([0; 16]);
-    if shared.store.get(probe).is_err() {
+    if shared.store.get(probe).await.is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n");
     }
     if shared.pipeline.scorer().model_version().is_empty() {

@@ -9,7 +9,8 @@ use super::error::HttpError;
 use super::session::Session;
 use super::views::{self, TABS, Viewer, urlencode};
 use crate::comment::{CommentId, Status, StoredComment};
-use crate::policy::Campaigns;
+use crate::near_duplicate::{self, Signature};
+use crate::policy::trackers::{MIN_SIMILARITY, SHINGLE};
 
 /// Comments per page.
 pub const PAGE_SIZE: usize = 25;
@@ -49,11 +50,37 @@ pub fn status_param(status: Option<&str>) -> Result<Status, HttpError> {
     }
 }
 
-fn campaign_param(text: &str) -> Result<[u8; 8], HttpError> {
-    hex::decode(text.trim())
-        .ok()
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+/// The campaign id a link names (16 hex digits), in lowercase as reasons give it.
+fn campaign_param(text: &str) -> Result<String, HttpError> {
+    let text = text.trim();
+    (text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| text.to_ascii_lowercase())
         .ok_or_else(|| HttpError::BadRequest("campaign is not a campaign link".into()))
+}
+
+/// The comments of `scanned` in campaign `id`: those held naming it, and every near-copy of
+/// them (the copies seen before the campaign had enough authors carry no campaign reason),
+/// compared as campaign detection compares texts.
+fn campaign_copies(scanned: Vec<StoredComment>, id: &str) -> Vec<StoredComment> {
+    let signature_of = |c: &StoredComment| {
+        let (text, _) = near_duplicate::matching_text(&c.submission.content);
+        near_duplicate::signature(&text, SHINGLE)
+    };
+    let named: Vec<Signature> = scanned
+        .iter()
+        .filter(|c| views::campaign_of(c).as_deref() == Some(id))
+        .map(signature_of)
+        .collect();
+    scanned
+        .into_iter()
+        .filter(|c| {
+            let sig = signature_of(c);
+            hex::encode(near_duplicate::digest(&sig).to_be_bytes()) == id
+                || named
+                    .iter()
+                    .any(|n| near_duplicate::similarity(n, &sig) >= MIN_SIMILARITY)
+        })
+        .collect()
 }
 
 /// `GET /queue?status=…&post=…&before=…&campaign=…`.
@@ -84,16 +111,13 @@ pub async fn queue_page(
     let (comments, more, campaign) = match query.campaign.as_deref().filter(|c| !c.is_empty()) {
         Some(text) => {
             let wanted = campaign_param(text)?;
-            let (scanned, _) = store.list_status_newest(status, post, None, CAMPAIGN_SCAN)?;
-            let copies: Vec<StoredComment> = scanned
-                .into_iter()
-                .filter(|c| Campaigns::fingerprint(&c.submission.content) == wanted)
-                .collect();
-            (copies, false, Some(hex::encode(wanted)))
+            let scanned = store.list_queue(status, post, None, CAMPAIGN_SCAN).await?;
+            let copies = campaign_copies(scanned.comments, &wanted);
+            (copies, false, Some(wanted))
         }
         None => {
-            let (page, more) = store.list_status_newest(status, post, before, PAGE_SIZE)?;
-            (page, more, None)
+            let page = store.list_queue(status, post, before, PAGE_SIZE).await?;
+            (page.comments, page.more, None)
         }
     };
     let viewer = Viewer {

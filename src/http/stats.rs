@@ -13,6 +13,7 @@ use super::session::Session;
 use super::views::{self, Viewer};
 use crate::comment::{ReasonCode, Status, now_ms};
 use crate::moderation::Agreement;
+use crate::store::Page;
 
 /// Hours shown on the stats page.
 const HOURS: u64 = 24;
@@ -32,14 +33,15 @@ struct Day {
     reasons: Vec<(ReasonCode, u64)>,
 }
 
-fn last_day(console: &Console, start: u64) -> Result<Day, HttpError> {
+async fn last_day(console: &Console, start: u64) -> Result<Day, HttpError> {
     let mut per_hour = vec![[0u64; 3]; HOURS as usize];
     let mut reasons: HashMap<ReasonCode, u64> = HashMap::new();
     for (series, (status, _)) in CHARTED.iter().enumerate() {
-        let (comments, _) = console
+        let Page { comments, .. } = console
             .shared
             .store
-            .list_status_newest(*status, None, None, STATS_SCAN)?;
+            .list_queue(*status, None, None, STATS_SCAN)
+            .await?;
         for c in comments.iter().take_while(|c| c.created_at_ms >= start) {
             let hour = ((c.created_at_ms - start) / HOUR_MS) as usize;
             if let Some(slot) = per_hour.get_mut(hour) {
@@ -67,14 +69,11 @@ pub async fn stats_page(
 ) -> Result<Html<String>, HttpError> {
     let now = now_ms();
     let start = (now / HOUR_MS + 1).saturating_sub(HOURS) * HOUR_MS;
-    let day = last_day(&console, start)?;
+    let day = last_day(&console, start).await?;
     let store = &console.shared.store;
-    let pending = console.shared.pipeline.policy().thresholds.pending;
-    let agreement = Agreement::of(&store.audit_since(0)?, pending);
-    let mut totals = Vec::new();
-    for status in Status::ALL {
-        totals.push((status, store.count_by_status(status)?));
-    }
+    let pending = console.shared.pipeline.rules().policy.thresholds.pending;
+    let agreement = Agreement::of(&store.audit_since(0).await?, pending);
+    let totals = store.status_counts().await?;
     let body = html! {
         h1 { "Statistics" }
         section.totals {

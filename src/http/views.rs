@@ -114,17 +114,20 @@ pub fn parse_action(name: &str) -> Option<Action> {
     Action::ALL.into_iter().find(|a| action_name(*a) == name)
 }
 
-/// The campaign fingerprint of a comment held as part of one, as it appears in links.
+/// The id of the campaign a comment was held as part of, as it appears in links: the one its
+/// campaign reason names ("campaign <16 hex digits>: …"). Copies that vary a word or a link
+/// share it, because the campaign is named when its first text is seen.
 pub fn campaign_of(comment: &StoredComment) -> Option<String> {
     comment
         .verdict
         .reasons
         .iter()
-        .any(|r| r.code == ReasonCode::Campaign)
-        .then(|| {
-            hex::encode(crate::policy::Campaigns::fingerprint(
-                &comment.submission.content,
-            ))
+        .filter(|r| r.code == ReasonCode::Campaign)
+        .find_map(|r| {
+            let id = r.detail.strip_prefix("campaign ")?.get(..16)?;
+            id.bytes()
+                .all(|b| b.is_ascii_hexdigit())
+                .then(|| id.to_ascii_lowercase())
         })
 }
 
@@ -296,9 +299,28 @@ mod tests {
                 reasons,
             },
             model_version: "m".into(),
+            policy_version: String::new(),
             email_hash: [0; 32],
             decision: None,
         }
+    }
+
+    #[test]
+    fn the_campaign_is_the_one_its_reason_names() {
+        let held = |detail: &str| {
+            stored(
+                "copy",
+                vec![Reason {
+                    code: ReasonCode::Campaign,
+                    detail: detail.into(),
+                    weight: 0.0,
+                }],
+            )
+        };
+        let c = held("campaign 00AB12cd34ef5678: the same text from 3 or more authors");
+        assert_eq!(campaign_of(&c).as_deref(), Some("00ab12cd34ef5678"));
+        assert_eq!(campaign_of(&held("campaign nothex: …")), None);
+        assert_eq!(campaign_of(&stored("plain", Vec::new())), None);
     }
 
     #[test]

@@ -9,9 +9,11 @@ use super::Hit;
 use crate::comment::{ReasonCode, Submission};
 use crate::privacy::{constant_regex, contains_email};
 
-/// A link in comment text: a URL with a scheme, a bare `www.` host, or an HTML anchor.
-static LINK: LazyLock<Regex> =
-    LazyLock::new(|| constant_regex(r"(?i)\bhttps?://|\bwww\.[\w-]|<a\s[^>]*href"));
+/// A link in comment text: an HTML anchor (with the URLs in it, so an anchor is one link
+/// however often it repeats its address), a URL with a scheme, or a bare `www.` host.
+static LINK: LazyLock<Regex> = LazyLock::new(|| {
+    constant_regex(r"(?is)<a\s[^>]*href[^>]*>.*?</a>|<a\s[^>]*href[^>]*|\bhttps?://|\bwww\.[\w-]")
+});
 
 /// How many links `text` holds.
 pub fn count_links(text: &str) -> usize {

@@ -13,7 +13,7 @@ use crate::comment::{ReasonCode, Submission};
 use crate::privacy::EmailHasher;
 
 /// The rule lists as configured (part of [`crate::Config`]).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RuleLists {
     /// Fragments (words, names, URLs, emails, IPs) that hold a comment (`moderation_keys`).
     pub moderation_keys: Vec<String>,
@@ -25,6 +25,19 @@ pub struct RuleLists {
     pub banned_ips: Vec<String>,
     /// Posts that take no more comments.
     pub closed_posts: Vec<String>,
+}
+
+impl RuleLists {
+    /// Each list with its field name in the `Rules` message, in a fixed order.
+    pub fn named(&self) -> [(&'static str, &Vec<String>); 5] {
+        [
+            ("rules.moderation_keys", &self.moderation_keys),
+            ("rules.disallowed_keys", &self.disallowed_keys),
+            ("rules.banned_emails", &self.banned_emails),
+            ("rules.banned_ips", &self.banned_ips),
+            ("rules.closed_posts", &self.closed_posts),
+        ]
+    }
 }
 
 /// Why rule lists could not be compiled.
@@ -39,7 +52,7 @@ pub enum RuleError {
 }
 
 /// A `banned_ips` entry: a CIDR range, or one address (a range of one).
-fn parse_range(text: &str) -> Option<IpNet> {
+pub(super) fn parse_range(text: &str) -> Option<IpNet> {
     let text = text.trim();
     text.parse::<IpNet>()
         .ok()

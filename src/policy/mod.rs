@@ -6,14 +6,17 @@
 //! - [`builtin`]: rules every site gets (honeypot, links, email in content, first-time author).
 //! - [`lists`]: the configured lists (words, bans, closed posts), compiled once.
 //! - [`trackers`]: in-memory state across submissions (flood control, campaigns).
+//! - [`ruleset`]: the editable rules (lists, link limit, thresholds) as one versioned value.
 
 pub mod builtin;
 pub mod lists;
+pub mod ruleset;
 pub mod thresholds;
 pub mod trackers;
 
 pub use builtin::count_links;
 pub use lists::{RuleError, RuleLists, SiteRules};
+pub use ruleset::{EditableRules, RuleSet};
 pub use thresholds::Thresholds;
 pub use trackers::{Campaigns, Flood};
 
@@ -177,6 +180,17 @@ mod tests {
     #[test]
     fn link_rule_can_be_disabled_and_counts_anchors() {
         assert_eq!(count_links(r#"<a href="x">1</a> https://y.example"#), 2);
+        // One anchor is one link, even when its address is also its text.
+        let anchor = r#"<a href="https://youtu.be/K">https://youtu.be/K</a> best part"#;
+        assert_eq!(count_links(anchor), 1);
+        assert_eq!(
+            count_links(r#"<a href="http://www.x.example/a">2:19</a>"#),
+            1
+        );
+        assert_eq!(
+            count_links(r#"<a href="http://a.example"> and www.b.example"#),
+            2
+        );
         let policy = Policy {
             max_links: 0,
             ..Policy::default()

@@ -1,16 +1,16 @@
 //! In-memory state across submissions: flood control (one comment per author per interval)
-//! and campaigns (the same text from several authors). A restart forgets both.
+//! and campaigns (near-copies of a substantive text from several authors). A restart forgets
+//! both.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
 use tokio::time::Instant;
 
-use crate::classifier::normalize::normalize;
 use crate::comment::ReasonCode;
+use crate::near_duplicate::{Signature, band_keys, digest, matching_text, signature, similarity};
 
 use super::Hit;
 
@@ -108,18 +108,57 @@ impl Flood {
     }
 }
 
-/// Near-duplicate campaigns: the same normalized text from several authors within a window.
+/// Campaigns: near-copies of one text with substance from several authors within a window.
+///
+/// - **Substance.** Only a text with a link or an email address, or with at least
+///   [`MIN_DISTINCT_WORDS`] distinct words of three letters or more, can be part of a
+///   campaign. "wow", "nice song", "Like" or "beautiful" from many viewers is a popular post,
+///   not a campaign.
+/// - **Near-duplicates.** Texts are compared by MinHash over character
+///   [`SHINGLE`]-grams of the normalized text (links as `_url_`, numbers dropped), so a copy
+///   that varies a word, a number or its link still joins the campaign of the first. A text
+///   whose estimated Jaccard similarity with a campaign's first text reaches
+///   [`MIN_SIMILARITY`] belongs to it (see [`crate::near_duplicate`]).
 #[derive(Debug)]
 pub struct Campaigns {
     window: Duration,
     min_authors: usize,
-    seen: Mutex<Swept<[u8; 8], Sighting>>,
+    state: Mutex<CampaignState>,
 }
+
+/// Distinct words of three letters or more a text without a link needs to count. Fewer is
+/// what viewers of a popular post write alike ("Love this song, makes me wanna dance!").
+pub const MIN_DISTINCT_WORDS: usize = 8;
+/// Characters per shingle.
+pub const SHINGLE: usize = 5;
+/// Estimated Jaccard similarity of shingles at or above which two texts are copies.
+pub const MIN_SIMILARITY: f64 = 0.5;
 
 #[derive(Debug)]
 struct Sighting {
     first: Instant,
     authors: Vec<[u8; 32]>,
+    signature: Signature,
+}
+
+#[derive(Debug)]
+struct CampaignState {
+    /// Campaigns by id (a digest of the first text's signature).
+    campaigns: Swept<u64, Sighting>,
+    /// `(band, band digest)` → campaign id.
+    bands: HashMap<(u8, u64), u64>,
+}
+
+/// The text as campaigns compare it, or `None` when it lacks substance.
+fn substantive_text(content: &str) -> Option<String> {
+    let (text, has_contact) = matching_text(content);
+    let mut words: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| !w.starts_with('_') && w.chars().filter(|c| c.is_alphabetic()).count() >= 3)
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    (has_contact || words.len() >= MIN_DISTINCT_WORDS).then_some(text)
 }
 
 impl Campaigns {
@@ -128,48 +167,56 @@ impl Campaigns {
         Self {
             window,
             min_authors,
-            seen: Mutex::new(Swept::new()),
+            state: Mutex::new(CampaignState {
+                campaigns: Swept::new(),
+                bands: HashMap::new(),
+            }),
         }
-    }
-
-    /// The text's fingerprint: a digest of its normalized words with numbers dropped, so
-    /// spacing, case, markup and counters do not tell copies apart. A campaign is named by it.
-    pub fn fingerprint(content: &str) -> [u8; 8] {
-        let normalized = normalize(content);
-        let mut digest = Sha256::new();
-        for word in normalized.text.split_whitespace() {
-            if word.chars().all(|c| c.is_ascii_digit()) {
-                continue;
-            }
-            digest.update(word.as_bytes());
-            digest.update(b" ");
-        }
-        let full: [u8; 32] = digest.finalize().into();
-        let mut short = [0; 8];
-        short.copy_from_slice(&full[..8]);
-        short
     }
 
     /// Records a stored comment and says whether it belongs to a campaign, with the campaign's
-    /// reason (its id is the fingerprint).
+    /// reason (naming its id).
     pub fn observe(&self, content: &str, email_hash: [u8; 32]) -> Option<Hit> {
         if self.min_authors == 0 {
             return None;
         }
-        let fingerprint = Self::fingerprint(content);
+        let text = substantive_text(content)?;
+        let sig = signature(&text, SHINGLE);
         let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let window = self.window;
-        seen.sweep(|s| now.duration_since(s.first) < window);
-        let sighting = seen.map.entry(fingerprint).or_insert(Sighting {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let state = &mut *guard;
+        let before = state.campaigns.map.len();
+        state
+            .campaigns
+            .sweep(|s| now.duration_since(s.first) < window);
+        if state.campaigns.map.len() != before {
+            let live = &state.campaigns.map;
+            state.bands.retain(|_, id| live.contains_key(id));
+        }
+        let found = band_keys(&sig)
+            .filter_map(|key| state.bands.get(&key).copied())
+            .find(|id| {
+                state
+                    .campaigns
+                    .map
+                    .get(id)
+                    .is_some_and(|c| similarity(&c.signature, &sig) >= MIN_SIMILARITY)
+            });
+        let id = found.unwrap_or_else(|| digest(&sig));
+        let sighting = state.campaigns.map.entry(id).or_insert_with(|| Sighting {
             first: now,
             authors: Vec::new(),
+            signature: sig,
         });
-        if now.duration_since(sighting.first) >= self.window {
-            *sighting = Sighting {
-                first: now,
-                authors: Vec::new(),
-            };
+        if found.is_none() {
+            for key in band_keys(&sig) {
+                state.bands.entry(key).or_insert(id);
+            }
+        }
+        if now.duration_since(sighting.first) >= window {
+            sighting.first = now;
+            sighting.authors.clear();
         }
         if !sighting.authors.contains(&email_hash) && sighting.authors.len() < self.min_authors {
             sighting.authors.push(email_hash);
@@ -178,10 +225,10 @@ impl Campaigns {
             Hit::hold(
                 ReasonCode::Campaign,
                 format!(
-                    "campaign {}: the same text from {} or more authors within {}s",
-                    hex::encode(fingerprint),
+                    "campaign {}: the same text, give or take a word or link, from {} or more authors within {}s",
+                    hex::encode(id.to_be_bytes()),
                     self.min_authors,
-                    self.window.as_secs()
+                    window.as_secs()
                 ),
             )
         })
@@ -225,14 +272,70 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn short_common_texts_are_never_a_campaign() {
+        let campaigns = Campaigns::new(Duration::from_secs(3600), 3);
+        for text in [
+            "wow",
+            "nice song",
+            "Like",
+            "beautiful",
+            "I love this song so much",
+        ] {
+            for author in 0..10u8 {
+                assert!(campaigns.observe(text, [author; 32]).is_none(), "{text}");
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn copies_varying_a_word_or_link_are_one_campaign() {
+        let campaigns = Campaigns::new(Duration::from_secs(3600), 3);
+        let texts = [
+            "Check out my new channel for free gift cards every day http://a.example/x",
+            "check out my new channel for free gift codes every day https://b.example/y",
+            "Check out my NEW channel for free gift cards every single day http://c.example",
+        ];
+        assert!(campaigns.observe(texts[0], [1; 32]).is_none());
+        assert!(campaigns.observe(texts[1], [2; 32]).is_none());
+        let hit = campaigns.observe(texts[2], [3; 32]).unwrap();
+        assert_eq!(hit.reason.code, ReasonCode::Campaign);
+        // A link alone is substance: a bare link posted by three authors is a campaign too.
+        for author in 10..12u8 {
+            assert!(
+                campaigns
+                    .observe("http://x.example", [author; 32])
+                    .is_none()
+            );
+        }
+        assert!(campaigns.observe("www.y.example", [12; 32]).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn different_substantive_texts_are_not_one_campaign() {
+        let campaigns = Campaigns::new(Duration::from_secs(3600), 3);
+        let texts = [
+            "The bridge at two minutes reminds me of their first album",
+            "My brother played this at his wedding and everyone danced",
+            "Still listening in the middle of winter, this never gets old",
+            "Whoever edited the video deserves an award for the colours",
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            assert!(campaigns.observe(text, [i as u8; 32]).is_none(), "{text}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn campaigns_need_several_authors_within_the_window() {
         let campaigns = Campaigns::new(Duration::from_secs(60), 3);
-        let text = "Visit cheap-pills dot example NOW";
+        let text = "Visit cheap-pills dot example NOW for the best prices on earth";
         assert!(campaigns.observe(text, [1; 32]).is_none());
         assert!(campaigns.observe(text, [1; 32]).is_none());
         assert!(
             campaigns
-                .observe("visit  cheap-pills dot example now 2", [2; 32])
+                .observe(
+                    "visit  cheap-pills dot example now 2 for the best prices on earth",
+                    [2; 32]
+                )
                 .is_none()
         );
         let hit = campaigns.observe(text, [3; 32]).unwrap();

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tonic::transport::Channel;
 
+use super::ReplayError;
 use super::report::{LatencyMs, Recorder};
 use crate::api::pb;
 use crate::api::pb::comment_service_client::CommentServiceClient;
@@ -44,13 +45,21 @@ pub struct LoadReport {
 
 /// Sends submissions built from `templates` (cycled; each gets a unique email so none is a
 /// duplicate) over `channels` and measures the answers.
+///
+/// # Errors
+/// When there is no connection or nothing to send, the rate is not positive, or a worker
+/// fails; refused submissions are counted instead.
 pub async fn run(
     channels: &[Channel],
     templates: Arc<Vec<pb::SubmitCommentRequest>>,
     options: LoadOptions,
-) -> anyhow::Result<LoadReport> {
-    anyhow::ensure!(!channels.is_empty(), "at least one connection is needed");
-    anyhow::ensure!(!templates.is_empty(), "no submissions to send");
+) -> Result<LoadReport, ReplayError> {
+    if channels.is_empty() {
+        return Err(ReplayError::NoConnections);
+    }
+    if templates.is_empty() {
+        return Err(ReplayError::NoSubmissions);
+    }
     let recorder = Arc::new(Recorder::new());
     let counter = Arc::new(AtomicU64::new(0));
     let run = super::run_id();
@@ -95,7 +104,9 @@ pub async fn run(
             }
         }
         Some(rate) => {
-            anyhow::ensure!(rate > 0.0, "--rate must be positive");
+            if rate.is_nan() || rate <= 0.0 {
+                return Err(ReplayError::BadRate);
+            }
             let slots = Arc::new(Semaphore::new(concurrency));
             let interval = Duration::from_secs_f64(1.0 / rate);
             let mut sent: u64 = 0;

@@ -1,6 +1,7 @@
 //! Replaying labelled datasets through a live service and generating load: the client side
 //! of measuring how well and how fast commentguard moderates.
 
+pub mod feedback;
 pub mod load;
 mod report;
 
@@ -18,6 +19,30 @@ pub use report::{LatencyMs, Recorder, ReplayReport};
 use crate::api::pb::comment_service_client::CommentServiceClient;
 use crate::api::pb::{self, CommentStatus};
 use crate::dataset::LabelledComment;
+
+/// Why a replay or load run could not be carried out (refused submissions are not errors:
+/// they are counted in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// No connection was given to send over.
+    #[error("at least one connection is needed")]
+    NoConnections,
+    /// A load run was given nothing to send.
+    #[error("no submissions to send")]
+    NoSubmissions,
+    /// An open-loop load run was given a rate that is not positive.
+    #[error("--rate must be positive")]
+    BadRate,
+    /// A `SubmitComments` stream closed before answering every request.
+    #[error("the stream ended after fewer answers than requests")]
+    StreamEnded,
+    /// The service refused a stream or broke it.
+    #[error(transparent)]
+    Rpc(#[from] tonic::Status),
+    /// A load worker task failed.
+    #[error(transparent)]
+    Worker(#[from] tokio::task::JoinError),
+}
 
 /// How submissions reach the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +100,10 @@ pub async fn replay(
     mode: Mode,
     concurrency: usize,
     progress: &(dyn Fn() + Sync),
-) -> anyhow::Result<ReplayReport> {
-    anyhow::ensure!(!channels.is_empty(), "at least one connection is needed");
+) -> Result<ReplayReport, ReplayError> {
+    if channels.is_empty() {
+        return Err(ReplayError::NoConnections);
+    }
     let run = run_id();
     let recorder = Recorder::new();
     let started = Instant::now();
@@ -156,7 +183,7 @@ async fn stream_shard(
     window: usize,
     recorder: &Recorder,
     progress: &(dyn Fn() + Sync),
-) -> anyhow::Result<()> {
+) -> Result<(), ReplayError> {
     if indexes.is_empty() {
         return Ok(());
     }
@@ -189,7 +216,7 @@ async fn stream_shard(
         .into_inner();
     for &index in &indexes {
         let Some(answer) = answers.message().await? else {
-            anyhow::bail!("the stream ended after fewer answers than requests");
+            return Err(ReplayError::StreamEnded);
         };
         let sent = in_flight
             .lock()

@@ -1,67 +1,121 @@
 //! Learning from moderators while serving. The shipped model is a logistic regression, which
 //! is retrained offline (`commentguard train --from-store`); between trainings, this layer
-//! keeps per-word counts of moderator labels and adds their log-odds to the model's logit, so
-//! a campaign moderators have marked spam scores higher on its very next comment.
+//! remembers each labelled comment as a MinHash signature of its character shingles (see
+//! [`crate::near_duplicate`]) and shifts the score of a new comment by the labels of its near
+//! variants: the same text give or take a word, a number or a link.
 //!
-//! For a comment with distinct words `T`, the adjustment is
-//! `clamp(0.5 · Σ_{t ∈ T, labelled} ln((spam_t + 1) / (ham_t + 1)) / √|T|, ±4)`, where
-//! `spam_t`/`ham_t` count the labelled comments containing `t`. Words no moderator has seen
-//! add nothing; dividing by `√|T|` keeps one shared common word from moving a long comment
-//! much; the clamp bounds what labels alone can do.
+//! For a comment whose labelled neighbours (estimated Jaccard similarity ≥ [`MIN_SIMILARITY`])
+//! are `N`, the shift in log-odds is
+//! `clamp(GAIN · Σ_{n ∈ N} ±(1 + (sim_n − MIN_SIMILARITY) / (1 − MIN_SIMILARITY)) / 2, ±MAX_ADJUSTMENT)`,
+//! `+` for spam labels and `−` for ham, over the [`MAX_NEIGHBOURS`] most similar: a neighbour
+//! counts from half (at the similarity floor) to fully (identical).
+//! - It generalizes: a near variant of a labelled comment moves, not only its exact words.
+//! - It is bounded: a label moves only comments similar to the labelled one, so a burst of
+//!   wrong labels cannot flip unrelated verdicts, and no number of labels moves a score by
+//!   more than [`MAX_ADJUSTMENT`].
+//! - A later label of a comment replaces its earlier one; a trashed comment's label is
+//!   withdrawn.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::classifier::normalize::normalize;
 use crate::classifier::{CommentText, Contribution, Scored};
 use crate::comment::CommentId;
 use crate::comment::Label;
+use crate::near_duplicate::{Signature, band_keys, matching_text, signature, similarity};
 
 /// Largest shift, in log-odds, that labels can give a score.
 pub const MAX_ADJUSTMENT: f64 = 4.0;
-/// Scale of the summed word log-odds.
-const SCALE: f64 = 0.5;
+/// Shift given by one labelled neighbour identical to the comment.
+pub const GAIN: f64 = 3.0;
+/// Estimated similarity below which a labelled comment is not a neighbour.
+pub const MIN_SIMILARITY: f64 = 0.4;
+/// Most neighbours counted (the most similar).
+pub const MAX_NEIGHBOURS: usize = 5;
+/// Characters per shingle: short, so short comments still have a few.
+const SHINGLE: usize = 4;
+/// Most comments looked at per band, the latest labelled first: bounds the work per score.
+const MAX_PER_BAND: usize = 64;
 
-/// Label counts per word, updated in place as moderators decide.
+/// Moderators' labels as signatures, updated in place as moderators decide.
 #[derive(Debug, Default)]
 pub struct Learner {
     state: RwLock<State>,
+    /// Bumped by every change of the counts, so a verdict can name the state that shifted it.
+    generation: AtomicU64,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// word → (spam, ham) labelled comments containing it.
-    words: HashMap<String, (u32, u32)>,
-    /// The label each comment currently counts with, so a changed mind moves counts instead
-    /// of adding to them.
-    labels: HashMap<CommentId, Label>,
+    /// The label each comment currently counts with, and its signature.
+    labels: HashMap<CommentId, (Label, Signature)>,
+    /// `(band, digest)` → labelled comments with that band, in labelling order.
+    bands: HashMap<(u8, u64), Vec<CommentId>>,
 }
 
-/// The distinct words of a comment's text, as the classifier normalizes them, with the
-/// domains of its links.
-fn words(text: &CommentText<'_>) -> HashSet<String> {
-    let content = normalize(text.content);
-    content
-        .text
-        .split_whitespace()
-        .chain(content.domains.split_whitespace())
-        .map(str::to_owned)
-        .collect()
+fn signature_of(text: &CommentText<'_>) -> Signature {
+    signature(&matching_text(text.content).0, SHINGLE)
 }
 
 impl State {
-    fn count(&mut self, words: &HashSet<String>, label: Label, delta: i64) {
-        for word in words {
-            let entry = self.words.entry(word.clone()).or_default();
-            let slot = match label {
-                Label::Spam => &mut entry.0,
-                Label::Ham => &mut entry.1,
-            };
-            *slot = u32::try_from((i64::from(*slot) + delta).max(0)).unwrap_or(u32::MAX);
-            if *entry == (0, 0) {
-                self.words.remove(word);
+    fn insert(&mut self, id: CommentId, label: Label, sig: Signature) {
+        if let Some(previous) = self.labels.insert(id, (label, sig)) {
+            if previous.1 == sig {
+                return;
+            }
+            self.unindex(id, &previous.1);
+        }
+        for key in band_keys(&sig) {
+            self.bands.entry(key).or_default().push(id);
+        }
+    }
+
+    fn unindex(&mut self, id: CommentId, sig: &Signature) {
+        for key in band_keys(sig) {
+            if let Some(ids) = self.bands.get_mut(&key) {
+                ids.retain(|i| *i != id);
+                if ids.is_empty() {
+                    self.bands.remove(&key);
+                }
             }
         }
+    }
+
+    fn remove(&mut self, id: CommentId) {
+        if let Some((_, sig)) = self.labels.remove(&id) {
+            self.unindex(id, &sig);
+        }
+    }
+
+    fn shift(&self, sig: &Signature) -> f64 {
+        let mut neighbours: Vec<(f64, Label, CommentId)> = Vec::new();
+        for key in band_keys(sig) {
+            let Some(ids) = self.bands.get(&key) else {
+                continue;
+            };
+            for id in ids.iter().rev().take(MAX_PER_BAND) {
+                if neighbours.iter().any(|n| n.2 == *id) {
+                    continue;
+                }
+                if let Some((label, other)) = self.labels.get(id) {
+                    let sim = similarity(sig, other);
+                    if sim >= MIN_SIMILARITY {
+                        neighbours.push((sim, *label, *id));
+                    }
+                }
+            }
+        }
+        neighbours.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let sum: f64 = neighbours
+            .iter()
+            .take(MAX_NEIGHBOURS)
+            .map(|&(sim, label, _)| {
+                let strength = (sim - MIN_SIMILARITY) / (1.0 - MIN_SIMILARITY) * 0.5 + 0.5;
+                if label.is_spam() { strength } else { -strength }
+            })
+            .sum();
+        (GAIN * sum).clamp(-MAX_ADJUSTMENT, MAX_ADJUSTMENT)
     }
 }
 
@@ -69,37 +123,31 @@ impl Learner {
     /// Counts a moderator's label on a comment; a comment labelled before counts only with
     /// its latest label.
     pub fn learn(&self, id: CommentId, label: Label, text: &CommentText<'_>) {
-        let words = words(text);
-        let mut state = self.write();
-        match state.labels.insert(id, label) {
-            Some(previous) if previous == label => {}
-            Some(previous) => {
-                state.count(&words, previous, -1);
-                state.count(&words, label, 1);
-            }
-            None => state.count(&words, label, 1),
-        }
+        let sig = signature_of(text);
+        self.write().insert(id, label, sig);
     }
 
     /// Withdraws a comment's label (it was trashed).
-    pub fn forget(&self, id: CommentId, text: &CommentText<'_>) {
-        let mut state = self.write();
-        if let Some(previous) = state.labels.remove(&id) {
-            state.count(&words(text), previous, -1);
-        }
+    pub fn forget(&self, id: CommentId, _text: &CommentText<'_>) {
+        self.write().remove(id);
     }
 
-    /// Replaces all counts with these labels (at start, and after an erasure).
+    /// Replaces all labels with these (at start, and after an erasure).
     pub fn rebuild<'a>(
         &self,
         labels: impl IntoIterator<Item = (CommentId, Label, CommentText<'a>)>,
     ) {
         let mut fresh = State::default();
         for (id, label, text) in labels {
-            fresh.labels.insert(id, label);
-            fresh.count(&words(&text), label, 1);
+            fresh.insert(id, label, signature_of(&text));
         }
         *self.write() = fresh;
+    }
+
+    /// How many times the counts changed since start: learning, forgetting and rebuilding
+    /// each make a new generation.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// How many comments carry a label.
@@ -107,22 +155,14 @@ impl Learner {
         self.read().labels.len()
     }
 
-    /// The shift in log-odds the labels give this comment (0 when no word of it is labelled).
+    /// The shift in log-odds the labels give this comment (0 when no labelled comment is
+    /// similar).
     pub fn adjustment(&self, text: &CommentText<'_>) -> f64 {
-        let state = self.read();
-        if state.words.is_empty() {
+        if self.read().labels.is_empty() {
             return 0.0;
         }
-        let words = words(text);
-        if words.is_empty() {
-            return 0.0;
-        }
-        let sum: f64 = words
-            .iter()
-            .filter_map(|w| state.words.get(w))
-            .map(|&(spam, ham)| (f64::from(spam) + 1.0).ln() - (f64::from(ham) + 1.0).ln())
-            .sum();
-        (SCALE * sum / (words.len() as f64).sqrt()).clamp(-MAX_ADJUSTMENT, MAX_ADJUSTMENT)
+        let sig = signature_of(text);
+        self.read().shift(&sig)
     }
 
     /// `scored` with the labels' adjustment added to its log-odds and listed as one more
@@ -151,8 +191,11 @@ impl Learner {
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The counts for changing; the change is a new generation.
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+        let guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        guard
     }
 }
 
@@ -184,5 +227,24 @@ mod tests {
         learner.forget(id, &campaign);
         assert_eq!(learner.adjustment(&campaign), 0.0);
         assert_eq!(learner.labelled(), 0);
+    }
+
+    #[test]
+    fn labels_reach_near_variants_but_not_unrelated_comments() {
+        let learner = Learner::default();
+        for n in 0..50 {
+            let spam = format!("check out my channel for free gift cards {n} http://x{n}.example");
+            learner.learn(CommentId::generate(), Label::Spam, &text(&spam));
+        }
+        let variant = text("Check out my channel for free gift codes https://y.example");
+        assert!(learner.adjustment(&variant) > 1.0);
+        let adjustment = learner.adjustment(&variant);
+        assert!(adjustment <= MAX_ADJUSTMENT, "{adjustment}");
+        let unrelated = text("The chorus at the end always gives me chills, what a song");
+        assert_eq!(
+            learner.adjustment(&unrelated),
+            0.0,
+            "a burst of labels stays local"
+        );
     }
 }

@@ -20,6 +20,8 @@ pub struct Scoring {
     pub scored: Scored,
     /// `name@checksum-prefix` of the model, recorded with the comment.
     pub model_version: String,
+    /// Which state of the online layer shifted the score (see [`Learner::generation`]).
+    pub learner_generation: u64,
 }
 
 /// The live model plus what moderators' labels taught it.
@@ -44,9 +46,11 @@ impl Scorer {
     /// The score of `text`: the model's, shifted by moderators' labels on similar comments.
     pub fn score(&self, text: &CommentText<'_>) -> Scoring {
         let model = self.model.get();
+        let learner_generation = self.learner.generation();
         Scoring {
             scored: self.learner.adjust(text, model.score(text)),
             model_version: model.version().to_owned(),
+            learner_generation,
         }
     }
 

@@ -1,5 +1,4 @@
-//! The audit log's on-disk form: one entry per moderator action, keyed by time so the log
-//! lists in order without an index.
+//! The audit log's stored form: one entry per moderator action.
 
 use prost::Message as _;
 
@@ -26,15 +25,6 @@ struct AuditV1 {
     note: String,
     #[prost(float, tag = "8")]
     spam_score: f32,
-}
-
-/// `audit` key: time in milliseconds, then a database-unique sequence number, both big-endian,
-/// so keys sort by time and two actions in the same millisecond do not collide.
-pub fn key(at_ms: u64, sequence: u64) -> [u8; 16] {
-    let mut key = [0; 16];
-    key[..8].copy_from_slice(&at_ms.to_be_bytes());
-    key[8..].copy_from_slice(&sequence.to_be_bytes());
-    key
 }
 
 /// Encodes an entry for the `audit` tree.
@@ -81,7 +71,7 @@ mod tests {
     use crate::comment::CommentId;
 
     #[test]
-    fn entries_round_trip_and_keys_sort_by_time() {
+    fn entries_round_trip() {
         let entry = AuditEntry {
             at_ms: 5,
             moderator: "alice".into(),
@@ -93,7 +83,6 @@ mod tests {
             spam_score: 0.7,
         };
         assert_eq!(decode(&encode(&entry)).unwrap(), entry);
-        assert!(key(1, 9) < key(2, 0));
         assert!(decode(&[0xff, 0xff]).is_err());
     }
 }

@@ -6,9 +6,10 @@ use crate::moderation::Action;
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// sled failed (I/O, or a damaged file it detected).
+    /// The backend failed (I/O, or a damaged file it detected). Shared, so one failure can
+    /// answer every write of a batch.
     #[error("storage error: {0}")]
-    Sled(#[from] sled::Error),
+    Backend(std::sync::Arc<dyn std::error::Error + Send + Sync>),
     /// Bytes in the database that do not decode.
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -23,6 +24,10 @@ pub enum StoreError {
     /// The committer is gone (the server is shutting down).
     #[error("storage is shutting down")]
     Closed,
+    /// The comment replied to is no longer an approved comment of the post (it was moderated
+    /// while the reply was being judged); nothing was stored.
+    #[error("the parent comment is not an approved comment of this post")]
+    ParentGone,
     /// No comment has this id.
     #[error("no comment {0}")]
     NotFound(CommentId),
@@ -34,6 +39,13 @@ pub enum StoreError {
         /// The comment's status.
         from: Status,
     },
+}
+
+impl StoreError {
+    /// A backend failure.
+    pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(std::sync::Arc::new(error))
+    }
 }
 
 /// Result of a storage operation.

@@ -1,51 +1,33 @@
-//! Durable storage in sled 0.34: comment records plus the indexes that answer the service's
-//! questions, written atomically and flushed before a submission is acknowledged.
+//! Durable storage behind one seam: the [`Storage`] trait names, in domain types, everything the
+//! service asks of its database. The pipeline, the gRPC services, retention, the learner's
+//! rebuild and `train --from-store` use only the trait, so a backend can be swapped without
+//! touching them.
 //!
-//! # Trees
-//! | tree | key | value |
-//! |---|---|---|
-//! | `comments` | id (16 bytes, UUIDv7) | versioned record ([`record`]) |
-//! | `post_index` | post, status, id ([`keys::post_key`]) | empty |
-//! | `status_index` | status, id ([`keys::status_key`]) | empty |
-//! | `authors` | HMAC of the normalized email | author stats |
-//! | `duplicates` | digest of post, author, content ([`keys::duplicate_key`]) | id |
-//! | `audit` | time, sequence ([`audit::key`]) | moderator action ([`audit`]) |
-//! | `labels` | comment id | moderator label with the text ([`labels`]) |
-//! | `meta` | name | schema version |
+//! # Backends
+//! - [`sled`]: the embedded default (one committer task, one atomic batch and one flush per
+//!   group of writes).
 //!
-//! # Writes
-//! All writes go through one [`Committer`] task: it takes every submission waiting, applies
-//! them as one sled transaction, flushes once, then answers each writer (group commit). One
-//! flush serves a whole batch, and only one task ever flushes, which avoids the hangs that
-//! concurrent `flush_async` calls cause in sled 0.34. Moderator decisions, erasures and
-//! retention purges go through the same task, so they too are on disk before anyone is told.
+//! # Promises every backend keeps
+//! - A write that returned `Ok` is on disk (see the README's durability section for what that
+//!   means per backend).
+//! - A submission's duplicate check and its insert are one atomic step: two identical
+//!   submissions racing store one comment.
+//! - A moderation decision changes the record, the indexes, the author's stats, the label and
+//!   the audit log together or not at all.
 
 pub mod audit;
-mod check;
-mod committer;
 mod error;
-pub mod keys;
 pub mod labels;
-mod options;
-mod reads;
 pub mod record;
-mod writes;
+pub mod sled;
 
-pub use check::Consistency;
-pub use committer::{Committer, CommitterTask};
 pub use error::{Result, StoreError};
-pub use options::StoreOptions;
+pub use labels::LabelledText;
 
-use std::path::Path;
-use std::sync::Arc;
+use sha2::{Digest as _, Sha256};
 
-use options::segment_size;
-
-/// Layout version of the whole database; bumped when trees or keys change meaning.
-pub const SCHEMA_VERSION: u8 = 1;
-
-const SCHEMA_KEY: &[u8] = b"schema_version";
-const RECORD_VERSION_KEY: &[u8] = b"record_version";
+use crate::comment::{CommentId, Status, StoredComment};
+use crate::moderation::{Action, AuditEntry};
 
 /// Per-author counters, keyed by the email's HMAC so the address itself is not an index key.
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
@@ -53,7 +35,7 @@ pub struct AuthorStats {
     /// Comments stored from this author.
     #[prost(uint64, tag = "1")]
     pub submitted: u64,
-    /// Of those, approved when submitted.
+    /// Of those, approved when submitted or by a moderator since.
     #[prost(uint64, tag = "2")]
     pub approved: u64,
     /// Held for review when submitted.
@@ -64,141 +46,266 @@ pub struct AuthorStats {
     pub spam: u64,
 }
 
-/// Handle on the database for reads; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Store {
-    inner: Arc<Trees>,
-}
-
-#[derive(Debug)]
-struct Trees {
-    db: sled::Db,
-    comments: sled::Tree,
-    post_index: sled::Tree,
-    status_index: sled::Tree,
-    authors: sled::Tree,
-    duplicates: sled::Tree,
-    audit: sled::Tree,
-    labels: sled::Tree,
-}
-
-impl Store {
-    /// Opens (or creates) the database in `dir`.
-    ///
-    /// # Errors
-    /// When sled cannot open the directory, or it holds data of a newer schema.
-    pub fn open(dir: &Path, options: StoreOptions) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(options.cache_bytes)
-            .segment_size(segment_size(dir))
-            .open()?;
-        let meta = db.open_tree("meta")?;
-        // Refuse data a newer build wrote (a newer layout, or records in a newer format)
-        // rather than misread it; record what this build writes.
-        for (key, ours) in [
-            (SCHEMA_KEY, SCHEMA_VERSION),
-            (RECORD_VERSION_KEY, record::RECORD_VERSION),
-        ] {
-            match meta.get(key)?.and_then(|v| v.first().copied()) {
-                Some(theirs) if theirs > ours => {
-                    return Err(StoreError::UnsupportedVersion(theirs));
-                }
-                Some(theirs) if theirs == ours => {}
-                _ => {
-                    meta.insert(key, &[ours])?;
-                }
-            }
+impl AuthorStats {
+    /// Counts one new comment stored with `status`.
+    pub fn count_submission(&mut self, status: Status) {
+        self.submitted += 1;
+        match status {
+            Status::Approved => self.approved += 1,
+            Status::Pending => self.pending += 1,
+            Status::Spam | Status::Trash => self.spam += 1,
         }
-        db.flush()?;
-        let inner = Trees {
-            comments: db.open_tree("comments")?,
-            post_index: db.open_tree("post_index")?,
-            status_index: db.open_tree("status_index")?,
-            authors: db.open_tree("authors")?,
-            duplicates: db.open_tree("duplicates")?,
-            audit: db.open_tree("audit")?,
-            labels: db.open_tree("labels")?,
-            db,
-        };
-        Ok(Self {
-            inner: Arc::new(inner),
+    }
+}
+
+/// One page of a listing, and whether more follow it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// The comments of this page, in the listing's order.
+    pub comments: Vec<StoredComment>,
+    /// True when a further page exists (continue after the last comment of this one).
+    pub more: bool,
+}
+
+/// Where a page of the audit log ends: the next page starts at the entry before it. The time
+/// and a sequence number unique within the database order entries of the same millisecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AuditCursor {
+    /// When the entry was made, in milliseconds since the epoch.
+    pub at_ms: u64,
+    /// The entry's sequence number.
+    pub sequence: u64,
+}
+
+impl AuditCursor {
+    /// The cursor as the opaque page token clients get (hex).
+    pub fn to_token(self) -> String {
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&self.at_ms.to_be_bytes());
+        bytes[8..].copy_from_slice(&self.sequence.to_be_bytes());
+        hex::encode(bytes)
+    }
+
+    /// The cursor a page token stands for, if it is one.
+    pub fn from_token(token: &str) -> Option<Self> {
+        let bytes: [u8; 16] = hex::decode(token).ok()?.try_into().ok()?;
+        let (at, sequence) = bytes.split_at(8);
+        Some(Self {
+            at_ms: u64::from_be_bytes(at.try_into().ok()?),
+            sequence: u64::from_be_bytes(sequence.try_into().ok()?),
         })
     }
+}
 
-    /// Writes everything sled holds in memory to disk.
+/// One page of the audit log, newest first, and the cursor to continue from when more follow.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditPage {
+    /// The entries, newest first.
+    pub entries: Vec<AuditEntry>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<AuditCursor>,
+}
+
+/// A moderator's decision to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionRequest {
+    /// The comment decided on.
+    pub id: CommentId,
+    /// What the moderator does.
+    pub action: Action,
+    /// Who decided (the token's name).
+    pub moderator: String,
+    /// The moderator's note for the audit log.
+    pub note: String,
+    /// When, in milliseconds since the epoch.
+    pub at_ms: u64,
+}
+
+/// What a moderation decision did: the comment as it is now and the status it had.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    /// The comment after the decision.
+    pub comment: StoredComment,
+    /// Its status before.
+    pub from: Status,
+}
+
+/// Submissions and decisions in one interval of [`Storage::activity`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Comments received (stored) in the interval.
+    pub submissions: u64,
+    /// Moderator decisions made in the interval.
+    pub decisions: u64,
+}
+
+/// What a consistency check found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Consistency {
+    /// Comment records checked.
+    pub comments: usize,
+    /// Human-readable descriptions of every inconsistency; empty when all is well.
+    pub problems: Vec<String>,
+}
+
+/// Everything the service asks of its database, in domain types. Implementations are shared
+/// (`Arc<dyn Storage>`) by every handler and background task.
+#[async_trait::async_trait]
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// The layout version of the data this backend serves.
+    fn schema_version(&self) -> u32;
+
+    /// Stores new comments, each with its indexes, and returns once they are on disk: one
+    /// outcome per comment, in order. A comment with the same post, author and content as a
+    /// stored one (or an earlier one of the same batch) gets [`StoreError::Duplicate`] and is
+    /// not stored; the others are.
+    async fn insert_batch(&self, comments: Vec<StoredComment>) -> Vec<Result<()>>;
+
+    /// Stores one new comment (see [`Storage::insert_batch`]).
     ///
     /// # Errors
-    /// On I/O failure.
-    pub fn flush(&self) -> Result<()> {
-        self.inner.db.flush()?;
-        Ok(())
+    /// [`StoreError::Duplicate`], [`StoreError::Closed`] during shutdown, storage failures.
+    async fn insert(&self, comment: StoredComment) -> Result<()> {
+        self.insert_batch(vec![comment])
+            .await
+            .pop()
+            .unwrap_or(Err(StoreError::Closed))
     }
 
-    /// Closes the database and opens it once more, so that the next start is fast. sled 0.34
-    /// writes its recovery snapshot only when it opens a database, so a start otherwise
-    /// replays everything logged since the previous start (seconds at a million comments);
-    /// reopening at shutdown moves that work out of the next start. Returns whether it was
-    /// done: not while another handle on the database is alive.
+    /// Applies a moderator's decision atomically: status compare-and-set, index moves, author
+    /// stats, label and audit entry; on disk before this returns.
     ///
     /// # Errors
-    /// When the database cannot be reopened.
-    pub fn close_with_snapshot(self, dir: &Path, options: StoreOptions) -> Result<bool> {
-        let Ok(trees) = Arc::try_unwrap(self.inner) else {
-            return Ok(false);
-        };
-        trees.db.flush()?;
-        drop(trees);
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(options.cache_bytes)
-            .segment_size(segment_size(dir))
-            .open()?;
-        db.flush()?;
-        Ok(true)
+    /// [`StoreError::NotFound`], [`StoreError::IllegalTransition`] (nothing is written),
+    /// [`StoreError::Closed`] during shutdown; storage failures.
+    async fn moderate(&self, decision: DecisionRequest) -> Result<Decided>;
+
+    /// One comment by id.
+    async fn get(&self, id: CommentId) -> Result<Option<StoredComment>>;
+
+    /// The stored comment with the same post, author and content, if any.
+    async fn find_duplicate(
+        &self,
+        post_id: &str,
+        email_hash: &[u8; 32],
+        content: &str,
+    ) -> Result<Option<CommentId>>;
+
+    /// When the post's first stored comment (any status) was created, if it has any.
+    async fn first_comment_ms(&self, post_id: &str) -> Result<Option<u64>>;
+
+    /// Up to `limit` approved comments of one post, oldest first, after `after` (exclusive).
+    async fn list_thread(
+        &self,
+        post_id: &str,
+        after: Option<CommentId>,
+        limit: usize,
+    ) -> Result<Page>;
+
+    /// Up to `limit` comments in one status, newest first, before `before` (exclusive),
+    /// optionally of one post only.
+    async fn list_queue(
+        &self,
+        status: Status,
+        post_id: Option<&str>,
+        before: Option<CommentId>,
+        limit: usize,
+    ) -> Result<Page>;
+
+    /// Deletes every comment, label and statistic of the author with this email hash and
+    /// returns how many comments went. Runs in bounded steps; other writes go on meanwhile.
+    async fn erase_author(&self, email_hash: [u8; 32]) -> Result<u64>;
+
+    /// Deletes SPAM and TRASH comments whose last change (decision, or submission when none)
+    /// is older than `cutoff_ms`; returns how many went.
+    async fn purge_expired(&self, cutoff_ms: u64) -> Result<u64>;
+
+    /// Up to `limit` audit entries, newest first, before `before`, optionally about one
+    /// comment only.
+    async fn list_audit(
+        &self,
+        comment: Option<CommentId>,
+        before: Option<AuditCursor>,
+        limit: usize,
+    ) -> Result<AuditPage>;
+
+    /// Every audit entry made at or after `since_ms`, oldest first.
+    async fn audit_since(&self, since_ms: u64) -> Result<Vec<AuditEntry>>;
+
+    /// Every moderator label, for retraining.
+    async fn labels(&self) -> Result<Vec<LabelledText>>;
+
+    /// The stats of the author with this email hash (zero for an unknown author).
+    async fn author_stats(&self, email_hash: &[u8; 32]) -> Result<AuthorStats>;
+
+    /// How many comments each status holds, in [`Status::ALL`] order.
+    async fn status_counts(&self) -> Result<[(Status, u64); 4]>;
+
+    /// Submissions and decisions in `intervals` consecutive intervals of `interval_ms`, the
+    /// first starting at `start_ms`.
+    async fn activity(
+        &self,
+        start_ms: u64,
+        interval_ms: u64,
+        intervals: usize,
+    ) -> Result<Vec<Activity>>;
+
+    /// Checks that every index agrees with the records (after crashes, in tests).
+    async fn check_consistency(&self) -> Result<Consistency>;
+
+    /// The value of a named setting (such as the editable rules), if one was stored.
+    async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Stores named settings together, durably, before returning.
+    async fn put_settings(&self, settings: Vec<(String, Vec<u8>)>) -> Result<()>;
+
+    /// Refuses further writes, commits those already queued and flushes. Reads still work.
+    async fn close(&self) -> Result<()>;
+}
+
+/// Digest of post, author (email hash) and normalized content, so the same comment sent twice
+/// is recognised without keeping a second copy of its text.
+pub fn duplicate_digest(post_id: &str, email_hash: &[u8; 32], content: &str) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    digest.update((post_id.len() as u64).to_be_bytes());
+    digest.update(post_id.as_bytes());
+    digest.update(email_hash);
+    for word in content.split_whitespace() {
+        digest.update(word.to_lowercase().as_bytes());
+        digest.update(b" ");
     }
+    digest.finalize().into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn snapshots(dir: &Path) -> Vec<String> {
-        std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name.starts_with("snap."))
-            .collect()
+    #[test]
+    fn duplicate_digest_ignores_case_and_spacing_only() {
+        let h = [1; 32];
+        assert_eq!(
+            duplicate_digest("p", &h, "Great  post!\n"),
+            duplicate_digest("p", &h, "great post!")
+        );
+        assert_ne!(
+            duplicate_digest("p", &h, "great post!"),
+            duplicate_digest("q", &h, "great post!")
+        );
+        assert_ne!(
+            duplicate_digest("p", &h, "great post!"),
+            duplicate_digest("p", &[2; 32], "great post!")
+        );
     }
 
-    #[tokio::test]
-    async fn closing_writes_a_snapshot_of_what_was_stored() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-        let (committer, task) = store.start_committer(16);
-        let comment = record::tests::sample();
-        committer.insert(&comment).await.unwrap();
-        task.stop().await;
-        drop(committer);
-        let before = snapshots(dir.path());
-
-        // Not while another handle is alive.
-        let other = store.clone();
-        assert!(
-            !other
-                .close_with_snapshot(dir.path(), StoreOptions::default())
-                .unwrap()
-        );
-        assert!(
-            store
-                .close_with_snapshot(dir.path(), StoreOptions::default())
-                .unwrap()
-        );
-        let after = snapshots(dir.path());
-        assert_eq!(after.len(), 1, "{after:?}");
-        assert_ne!(before, after, "a snapshot up to the stored comment");
-
-        let reopened = Store::open(dir.path(), StoreOptions::default()).unwrap();
-        assert_eq!(reopened.get(comment.id).unwrap(), Some(comment));
+    #[test]
+    fn audit_cursors_round_trip_as_tokens() {
+        let cursor = AuditCursor {
+            at_ms: 1_700_000_000_000,
+            sequence: 42,
+        };
+        assert_eq!(AuditCursor::from_token(&cursor.to_token()), Some(cursor));
+        assert_eq!(AuditCursor::from_token("zz"), None);
+        assert_eq!(AuditCursor::from_token("00"), None);
     }
 }

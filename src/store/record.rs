@@ -56,6 +56,9 @@ struct RecordV1 {
     decided_at_ms: u64,
     #[prost(uint32, tag = "19")]
     before_trash: u32,
+    /// Added within version 2: records without it read as an empty version.
+    #[prost(string, tag = "20")]
+    policy_version: String,
 }
 
 /// One reason. Version 1 filled `code` and `detail`; version 2 writes a known code as
@@ -136,6 +139,7 @@ pub fn encode(comment: &StoredComment) -> Vec<u8> {
             .map(ReasonV1::compact)
             .collect(),
         model_version: comment.model_version.clone(),
+        policy_version: comment.policy_version.clone(),
         email_hash: comment.email_hash.to_vec(),
         decided_by: comment
             .decision
@@ -212,6 +216,7 @@ pub fn decode(bytes: &[u8]) -> Result<StoredComment, StoreError> {
                 .collect::<Result<_, _>>()?,
         },
         model_version: r.model_version,
+        policy_version: r.policy_version,
         email_hash,
         // A decision always names its moderator, so an empty name means none was made.
         decision: (!r.decided_by.is_empty()).then(|| Decision {
@@ -257,6 +262,7 @@ pub(crate) mod tests {
                 reasons: vec![Reason::new(ReasonCode::SpamScore, "d", 0.6)],
             },
             model_version: "m@1".into(),
+            policy_version: "0123456789abcdef".into(),
             email_hash: [7; 32],
             decision: Some(crate::moderation::Decision {
                 by: "alice".into(),

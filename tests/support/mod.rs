@@ -1,7 +1,10 @@
 //! Shared helpers: a real server on an ephemeral port over a temporary sled directory.
 #![allow(dead_code)]
 
+use std::future::Future;
+use std::panic::Location;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use commentguard::Config;
 use commentguard::api::pb;
@@ -13,11 +16,108 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
+/// The longest any single wait in these tests may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The (real) time after which a polling wait has failed: every polling loop checks one.
+#[derive(Debug)]
+pub struct Deadline {
+    at: Instant,
+    what: String,
+}
+
+impl Deadline {
+    /// [`WAIT`] from now, for the wait described by `what` (what is awaited).
+    pub fn start(what: impl Into<String>) -> Self {
+        Self {
+            at: Instant::now() + WAIT,
+            what: what.into(),
+        }
+    }
+
+    /// Whether the deadline has passed.
+    pub fn passed(&self) -> bool {
+        Instant::now() >= self.at
+    }
+
+    /// Fails the test once the deadline has passed.
+    ///
+    /// # Panics
+    /// When it has passed.
+    #[track_caller]
+    pub fn check(&self) {
+        assert!(
+            !self.passed(),
+            "{} did not happen within {WAIT:?}",
+            self.what
+        );
+    }
+}
+
+/// Awaits `future`, failing the test (at the caller's line) if it takes longer than [`WAIT`].
+///
+/// # Panics
+/// When `future` has not completed within [`WAIT`] of tokio time.
+#[track_caller]
+pub fn within<F: Future>(what: &str, future: F) -> impl Future<Output = F::Output> {
+    let caller = Location::caller();
+    let what = what.to_owned();
+    async move {
+        match tokio::time::timeout(WAIT, future).await {
+            Ok(output) => output,
+            Err(_) => panic!("{caller}: {what} did not happen within {WAIT:?}"),
+        }
+    }
+}
+
+/// Runs `command` to its end like [`std::process::Command::output`], but kills it and fails
+/// the test if it runs longer than `limit`. Blocks: call it off the runtime of a server under
+/// test (`spawn_blocking`).
+///
+/// # Panics
+/// When the command cannot start or outlives `limit`.
+#[track_caller]
+pub fn output_within(mut command: std::process::Command, limit: Duration) -> std::process::Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).map(|_| bytes)
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} still running after {limit:?}; killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap().unwrap(),
+        stderr: stderr.join().unwrap().unwrap(),
+    }
+}
+
 /// A running server and what is needed to stop it.
 pub struct TestServer {
     pub url: String,
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: tokio::task::JoinHandle<Result<(), commentguard::server::ServeError>>,
 }
 
 /// The model shipped in `models/`.
@@ -33,6 +133,10 @@ pub const BOB: &str = "bob-token-0123456789";
 /// A configuration over `data_dir` with the shipped model, the moderators `alice` and `bob`,
 /// and the rules that depend on submission history off (flood control, campaigns), since
 /// tests submit many comments quickly from one author; the tests of those rules turn them on.
+///
+/// # Panics
+/// When a moderator token is refused.
+#[track_caller]
 pub fn config(data_dir: &Path) -> Config {
     let mut config = Config {
         data_dir: data_dir.to_path_buf(),
@@ -45,6 +149,7 @@ pub fn config(data_dir: &Path) -> Config {
     };
     config.moderator_tokens.insert("alice", ALICE).unwrap();
     config.moderator_tokens.insert("bob", BOB).unwrap();
+    config.validate().expect("the test configuration is valid");
     config
 }
 
@@ -123,10 +228,19 @@ impl TestServer {
     /// Stops the server gracefully and waits until its database is closed.
     ///
     /// # Panics
-    /// When the server returned an error.
-    pub async fn stop(self) {
+    /// When the server returned an error or did not stop within [`WAIT`].
+    #[track_caller]
+    pub fn stop(self) -> impl Future<Output = ()> {
+        let caller = Location::caller();
         let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
+        async move {
+            match tokio::time::timeout(WAIT, self.task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => panic!("{caller}: the server failed: {e:#}"),
+                Ok(Err(e)) => panic!("{caller}: the server task failed: {e}"),
+                Err(_) => panic!("{caller}: the server did not stop within {WAIT:?}"),
+            }
+        }
     }
 }
 
@@ -161,13 +275,13 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
 ///
 /// # Panics
 /// When the store cannot be opened.
-pub fn stored_count(data_dir: &Path) -> usize {
-    use commentguard::comment::Status;
-    let store = commentguard::store::Store::open(data_dir, Default::default()).unwrap();
-    Status::ALL
-        .into_iter()
-        .map(|s| store.count_by_status(s).unwrap())
-        .sum()
+pub async fn stored_count(data_dir: &Path) -> usize {
+    use commentguard::store::Storage as _;
+    let store =
+        commentguard::store::sled::SledStore::open(data_dir, Default::default(), 1).unwrap();
+    let counts = store.status_counts().await.unwrap();
+    store.close().await.unwrap();
+    counts.iter().map(|(_, n)| *n as usize).sum()
 }
 
 /// Starts the real binary on an ephemeral port over `data_dir`, with flood control off (the
@@ -176,6 +290,7 @@ pub fn stored_count(data_dir: &Path) -> usize {
 ///
 /// # Panics
 /// When the binary cannot start or its first line is not the listening line.
+#[track_caller]
 pub fn start_binary(data_dir: &Path) -> (std::process::Child, String) {
     use std::io::{BufRead as _, BufReader};
     use std::process::{Command, Stdio};
@@ -189,10 +304,21 @@ pub fn start_binary(data_dir: &Path) -> (std::process::Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = tx.send(read);
+    });
+    let line = match rx.recv_timeout(WAIT) {
+        Ok(read) => read.unwrap(),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server printed no first line within {WAIT:?}");
+        }
+    };
     let addr = line
         .trim()
         .strip_prefix("commentguard listening on ")
@@ -246,16 +372,23 @@ pub fn start_console(data_dir: &Path, config: &Path) -> ConsoleBinary {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut read = |prefix: &str| {
+    // Both lines come before serving starts, in either order.
+    let (mut grpc, mut http) = (None, None);
+    while grpc.is_none() || http.is_none() {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
-        line.trim()
-            .strip_prefix(prefix)
-            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
-            .to_owned()
+        let line = line.trim();
+        if let Some(address) = line.strip_prefix("commentguard listening on ") {
+            grpc = Some(format!("http://{address}"));
+        } else if let Some(address) = line.strip_prefix("commentguard console on ") {
+            http = Some(address.to_owned());
+        } else {
+            panic!("unexpected line {line:?}");
+        }
+    }
+    let (Some(grpc), Some(http)) = (grpc, http) else {
+        unreachable!("both lines were read")
     };
-    let grpc = format!("http://{}", read("commentguard listening on "));
-    let http = read("commentguard console on ");
     ConsoleBinary {
         child,
         grpc,

@@ -11,11 +11,16 @@ use std::time::Duration;
 use crate::classifier::CommentText;
 use crate::comment::{CommentId, Status, StoredComment, Submission, Verdict, now_ms};
 use crate::config::Config;
-use crate::policy::{Campaigns, Flood, Hit, Policy, SiteRules, builtin};
+use crate::policy::{Campaigns, Flood, Hit, RuleSet, builtin};
 use crate::privacy::EmailHasher;
-use crate::scoring::Scorer;
-use crate::store::{self, Committer, Store, StoreError};
+use crate::scoring::{Scorer, Scoring};
+use crate::store::{Storage, StoreError};
 use crate::validate::{FieldViolation, SubmissionInput, validate};
+use sha2::{Digest as _, Sha256};
+
+mod rules;
+
+pub use rules::{RULES_KEY, RulesRejection, stored_rules};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -34,6 +39,10 @@ pub enum Rejection {
     /// Storage refused (a duplicate) or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn parent_violation() -> FieldViolation {
+    FieldViolation::new("parent_id", "names no approved comment of this post")
 }
 
 /// Whether the submission is to be stored or only judged (`CheckComment`).
@@ -56,36 +65,43 @@ pub struct Judged {
     pub model_version: String,
     /// The keyed hash of the author's email.
     pub email_hash: [u8; 32],
+    /// The digest of everything that decided ([`Pipeline`] explains what it covers).
+    pub policy_version: String,
 }
 
 /// What the pipeline is built from.
 #[derive(Debug)]
 pub struct Parts {
-    /// Reads: parents, post ages, duplicates, author statistics.
-    pub store: Store,
-    /// Durable writes.
-    pub committer: Committer,
+    /// Storage: parents, post ages, duplicates, author statistics, and the commit.
+    pub store: Arc<dyn Storage>,
     /// The model and the online layer.
     pub scorer: Arc<Scorer>,
     /// Keyed hash for emails.
     pub hasher: EmailHasher,
-    /// The compiled site lists.
-    pub lists: SiteRules,
+    /// The editable rules in force at start.
+    pub rules: RuleSet,
 }
 
 /// The verdict pipeline with everything it depends on.
+///
+/// Every verdict carries a policy version: a digest of the model version, the online layer's
+/// generation (it changes with every moderator label), the editable rules' version and the
+/// fixed settings (first-time authors, flood, campaigns, closing posts).
 #[derive(Debug)]
 pub struct Pipeline {
-    store: Store,
-    committer: Committer,
+    store: Arc<dyn Storage>,
     scorer: Arc<Scorer>,
     hasher: EmailHasher,
-    policy: Policy,
-    lists: RwLock<Arc<SiteRules>>,
+    rules: RwLock<Arc<RuleSet>>,
+    /// Held while an update of the rules is checked, stored and put in force, so two
+    /// moderators' updates never interleave.
+    rules_update: tokio::sync::Mutex<()>,
     flood: Flood,
     campaigns: Campaigns,
     require_prior_approval: bool,
     close_after: Option<Duration>,
+    /// Digest of the settings that only a restart changes.
+    settings_digest: [u8; 32],
 }
 
 impl Pipeline {
@@ -93,14 +109,11 @@ impl Pipeline {
     pub fn new(parts: Parts, config: &Config) -> Self {
         Self {
             store: parts.store,
-            committer: parts.committer,
             scorer: parts.scorer,
             hasher: parts.hasher,
-            policy: Policy {
-                thresholds: config.thresholds,
-                max_links: config.max_links,
-            },
-            lists: RwLock::new(Arc::new(parts.lists)),
+            rules: RwLock::new(Arc::new(parts.rules)),
+            rules_update: tokio::sync::Mutex::new(()),
+            settings_digest: settings_digest(config),
             flood: Flood::new(Duration::from_secs(config.flood_interval)),
             campaigns: Campaigns::new(
                 Duration::from_secs(config.campaign_window),
@@ -116,8 +129,8 @@ impl Pipeline {
     ///
     /// # Errors
     /// As [`Pipeline::judge`], and a duplicate of a stored comment.
-    pub fn check(&self, input: &SubmissionInput<'_>) -> Result<Judged, Rejection> {
-        self.judge(input, Mode::Check)
+    pub async fn check(&self, input: &SubmissionInput<'_>) -> Result<Judged, Rejection> {
+        self.judge(input, Mode::Check).await
     }
 
     /// Judges and stores a submission; returns once it is on disk.
@@ -125,7 +138,7 @@ impl Pipeline {
     /// # Errors
     /// As [`Pipeline::judge`], a duplicate, or a storage failure.
     pub async fn submit(&self, input: &SubmissionInput<'_>) -> Result<StoredComment, Rejection> {
-        let judged = self.judge(input, Mode::Store)?;
+        let judged = self.judge(input, Mode::Store).await?;
         let comment = StoredComment {
             id: CommentId::generate(),
             created_at_ms: now_ms(),
@@ -133,13 +146,18 @@ impl Pipeline {
             submission: judged.submission,
             verdict: judged.verdict,
             model_version: judged.model_version,
+            policy_version: judged.policy_version,
             decision: None,
         };
-        if let Err(e) = self.committer.insert(&comment).await {
+        if let Err(e) = self.store.insert(comment.clone()).await {
             // Not stored, so it does not count against the author's flood interval.
             self.flood
                 .cancel(comment.email_hash, comment.submission.context.ip);
-            return Err(e.into());
+            return Err(match e {
+                // The parent was moderated away while the reply was judged.
+                StoreError::ParentGone => Rejection::Invalid(vec![parent_violation()]),
+                e => e.into(),
+            });
         }
         Ok(comment)
     }
@@ -148,16 +166,22 @@ impl Pipeline {
     ///
     /// # Errors
     /// Invalid fields, a closed post, a flood (when storing), or a failed read.
-    pub fn judge(&self, input: &SubmissionInput<'_>, mode: Mode) -> Result<Judged, Rejection> {
-        let submission = self.validated(input)?;
-        let lists = self.lists();
-        if lists.is_closed(&submission.post_id) || self.too_old(&submission.post_id)? {
+    pub async fn judge(
+        &self,
+        input: &SubmissionInput<'_>,
+        mode: Mode,
+    ) -> Result<Judged, Rejection> {
+        let submission = self.validated(input).await?;
+        let rules = self.rules();
+        if rules.compiled.is_closed(&submission.post_id)
+            || self.too_old(&submission.post_id).await?
+        {
             return Err(Rejection::PostClosed);
         }
         let email_hash = self.hasher.hash(&submission.author_email);
         if mode == Mode::Check {
             // When storing, the commit finds duplicates (race-free); a dry run looks them up.
-            self.refuse_duplicate(&submission, &email_hash)?;
+            self.refuse_duplicate(&submission, &email_hash).await?;
         }
         let text = CommentText {
             content: &submission.content,
@@ -165,41 +189,44 @@ impl Pipeline {
             author_url: submission.author_url.as_deref().unwrap_or(""),
         };
         let scoring = self.scorer.score(&text);
-        let mut hits = lists.check(&submission, &email_hash);
-        if self.require_prior_approval && self.store.author_stats(&email_hash)?.approved == 0 {
+        let mut hits = rules.compiled.check(&submission, &email_hash);
+        if self.require_prior_approval && self.store.author_stats(&email_hash).await?.approved == 0
+        {
             hits.push(builtin::first_time_author());
         }
         if mode == Mode::Store {
-            hits.extend(self.track(&submission, email_hash)?);
+            hits.extend(self.track(&submission, email_hash).await?);
         }
-        let verdict = self.policy.decide_with(&submission, &scoring.scored, hits);
+        let verdict = rules.policy.decide_with(&submission, &scoring.scored, hits);
+        let policy_version = self.policy_version(&scoring, &rules);
         Ok(Judged {
             submission,
             verdict,
             model_version: scoring.model_version,
             email_hash,
+            policy_version,
         })
     }
 
     /// Flood control (starting the author's timer) and campaign counting, for a submission
     /// about to be stored.
-    fn track(
+    async fn track(
         &self,
         submission: &Submission,
         email_hash: [u8; 32],
     ) -> Result<Option<Hit>, Rejection> {
         if let Err(wait) = self.flood.try_start(email_hash, submission.context.ip) {
             // A double-click within the interval is a duplicate, not a flood.
-            self.refuse_duplicate(submission, &email_hash)?;
+            self.refuse_duplicate(submission, &email_hash).await?;
             return Err(Rejection::Flooded(wait));
         }
         Ok(self.campaigns.observe(&submission.content, email_hash))
     }
 
     /// The submission validated, with a parent that is an approved comment of its post.
-    fn validated(&self, input: &SubmissionInput<'_>) -> Result<Submission, Rejection> {
+    async fn validated(&self, input: &SubmissionInput<'_>) -> Result<Submission, Rejection> {
         let parent_problem = match CommentId::parse(input.parent_id.trim()) {
-            Some(parent) => self.parent_problem(input.post_id.trim(), parent)?,
+            Some(parent) => self.parent_problem(input.post_id.trim(), parent).await?,
             None => None,
         };
         match (validate(input), parent_problem) {
@@ -213,54 +240,58 @@ impl Pipeline {
     }
 
     /// Why `parent` cannot be replied to in `post_id`, if it cannot.
-    fn parent_problem(
+    async fn parent_problem(
         &self,
         post_id: &str,
         parent: CommentId,
     ) -> Result<Option<FieldViolation>, StoreError> {
-        let ok = self.store.get(parent)?.is_some_and(|p| {
+        let ok = self.store.get(parent).await?.is_some_and(|p| {
             p.verdict.status == Status::Approved && p.submission.post_id == post_id
         });
-        Ok((!ok)
-            .then(|| FieldViolation::new("parent_id", "names no approved comment of this post")))
+        Ok((!ok).then(parent_violation))
     }
 
     /// Whether the post's first comment is older than `close_after_days`.
-    fn too_old(&self, post_id: &str) -> Result<bool, StoreError> {
+    async fn too_old(&self, post_id: &str) -> Result<bool, StoreError> {
         let Some(limit) = self.close_after else {
             return Ok(false);
         };
-        Ok(match self.store.first_comment_ms(post_id)? {
+        Ok(match self.store.first_comment_ms(post_id).await? {
             Some(first) => now_ms().saturating_sub(first) > limit.as_millis() as u64,
             None => false,
         })
     }
 
     /// A duplicate of a stored comment is refused as such.
-    fn refuse_duplicate(
+    async fn refuse_duplicate(
         &self,
         submission: &Submission,
         email_hash: &[u8; 32],
     ) -> Result<(), StoreError> {
-        let key = store::keys::duplicate_key(&submission.post_id, email_hash, &submission.content);
-        match self.store.find_duplicate(&key)? {
+        let found = self
+            .store
+            .find_duplicate(&submission.post_id, email_hash, &submission.content)
+            .await?;
+        match found {
             Some(existing) => Err(StoreError::Duplicate(existing)),
             None => Ok(()),
         }
     }
 
-    /// The site lists in force now.
-    pub fn lists(&self) -> Arc<SiteRules> {
-        match self.lists.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+    /// The digest of everything that decided a verdict scored by `scoring` under `rules`.
+    fn policy_version(&self, scoring: &Scoring, rules: &RuleSet) -> String {
+        let mut digest = Sha256::new();
+        digest.update(scoring.model_version.as_bytes());
+        digest.update([0]);
+        digest.update(scoring.learner_generation.to_le_bytes());
+        digest.update(rules.version.as_bytes());
+        digest.update(self.settings_digest);
+        hex::encode(&digest.finalize()[..8])
     }
 
-    /// Puts new site lists in force; submissions already being judged finish on the old ones.
-    pub fn replace_lists(&self, lists: SiteRules) {
-        let mut slot = self.lists.write().unwrap_or_else(|p| p.into_inner());
-        *slot = Arc::new(lists);
+    /// The storage behind the pipeline.
+    pub fn store(&self) -> &Arc<dyn Storage> {
+        &self.store
     }
 
     /// The scorer, for moderators' labels and model reloads.
@@ -272,9 +303,19 @@ impl Pipeline {
     pub fn hasher(&self) -> &EmailHasher {
         &self.hasher
     }
+}
 
-    /// The thresholds and built-in rule settings.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+/// A digest of the settings only a restart changes, for the policy version.
+fn settings_digest(config: &Config) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    digest.update([u8::from(config.require_prior_approval)]);
+    for value in [
+        config.flood_interval,
+        config.campaign_min_authors as u64,
+        config.campaign_window,
+        config.close_after_days,
+    ] {
+        digest.update(value.to_le_bytes());
     }
+    digest.finalize().into()
 }

@@ -1,0 +1,442 @@
+//! Accepting connections with bounds: at most `max_connections` open at once, a deadline for
+//! the TLS handshake and the first request, and an idle timeout.
+//!
+//! # Policy
+//! - Past `max_connections`, a new connection is accepted and closed at once (refused); open
+//!   connections are never closed to make room. Refusing new ones keeps every answer in flight
+//!   intact, and the deadlines below reclaim the slots of clients that hold connections
+//!   without using them, so a flood of idle connections holds slots for seconds, not forever.
+//! - A connection that has not started a request `first_request` after it was accepted (TLS
+//!   handshake included) is closed.
+//! - A connection with no request in flight for `idle` is closed. gRPC clients reconnect on
+//!   their next call.
+//!
+//! The memory an attacker can hold is thus about `max_connections` × the per-connection
+//! buffers (~16 KB for an HTTP/2 connection that has sent its preface).
+//!
+//! Requests are counted by [`ActivityLayer`], which finds the connection's [`Activity`] in the
+//! request extensions (put there through [`tonic::transport::server::Connected`]) and holds it
+//! busy until the response body has been sent in full, so long streams are not idle.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::{Instant, Sleep};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::http;
+
+use crate::tls::ServerTls;
+
+/// The bounds on connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections open at once; more are refused.
+    pub max_connections: usize,
+    /// Time from accept to the first request (TLS handshake included).
+    pub first_request: Duration,
+    /// Time without a request in flight after which a connection is closed.
+    pub idle: Duration,
+}
+
+/// Connections accepted but not yet handed to the server (handshakes in progress are not
+/// counted here; they hold a connection slot).
+const READY_QUEUE: usize = 64;
+
+/// Accepts on `listener` until the returned stream is dropped, yielding connections within
+/// `limits`, over TLS when `tls` is given.
+pub fn incoming(
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    tls: Option<Arc<ServerTls>>,
+) -> ReceiverStream<io::Result<Conn>> {
+    let (ready, stream) = mpsc::channel(READY_QUEUE);
+    tokio::spawn(accept_loop(listener, limits, tls, ready));
+    ReceiverStream::new(stream)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    tls: Option<Arc<ServerTls>>,
+    ready: mpsc::Sender<io::Result<Conn>>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let refused = AtomicU64::new(0);
+    loop {
+        let accepted = tokio::select! {
+            () = ready.closed() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, remote) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(cause = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            let count = refused.fetch_add(1, Ordering::Relaxed) + 1;
+            if count.is_power_of_two() {
+                tracing::warn!(
+                    refused = count,
+                    max_connections = limits.max_connections,
+                    "connection limit reached; refusing new connections"
+                );
+            }
+            drop(tcp);
+            continue;
+        };
+        // No Nagle: a gRPC answer leaves as several small writes, and waiting for ACKs
+        // between them adds the peer's delayed-ACK time (~40 ms) to every request.
+        let _ = tcp.set_nodelay(true);
+        let opened = Instant::now();
+        let pending = Pending {
+            remote,
+            slot,
+            opened,
+            limits,
+        };
+        match &tls {
+            None => {
+                let conn = pending.into_conn(Stream::Plain(tcp));
+                if ready.send(Ok(conn)).await.is_err() {
+                    return;
+                }
+            }
+            Some(tls) => {
+                // Handshakes run beside the accept loop, so a slow one delays no one else.
+                let acceptor = tls.acceptor();
+                let ready = ready.clone();
+                tokio::spawn(async move {
+                    let deadline = opened + limits.first_request;
+                    match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            let conn = pending.into_conn(Stream::Tls(Box::new(stream)));
+                            let _ = ready.send(Ok(conn)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(cause = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// A connection between accept and the end of its handshake.
+struct Pending {
+    remote: SocketAddr,
+    slot: OwnedSemaphorePermit,
+    opened: Instant,
+    limits: ConnectionLimits,
+}
+
+impl Pending {
+    fn into_conn(self, stream: Stream) -> Conn {
+        let activity = Arc::new(Activity::new(self.opened));
+        let first_check = self.opened + self.limits.first_request;
+        Conn {
+            stream,
+            info: ConnInfo {
+                remote: self.remote,
+                activity,
+            },
+            limits: self.limits,
+            check: Box::pin(tokio::time::sleep_until(first_check)),
+            _slot: self.slot,
+        }
+    }
+}
+
+/// The byte stream of a connection.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// An accepted connection: holds its slot until dropped and ends itself (as a read error)
+/// when it misses its first-request deadline or stays idle too long.
+pub struct Conn {
+    stream: Stream,
+    info: ConnInfo,
+    limits: ConnectionLimits,
+    check: Pin<Box<Sleep>>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("tls", &matches!(self.stream, Stream::Tls(_)))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the server knows of a connection, in every request's extensions.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The peer's address.
+    pub remote: SocketAddr,
+    activity: Arc<Activity>,
+}
+
+impl tonic::transport::server::Connected for Conn {
+    type ConnectInfo = ConnInfo;
+
+    fn connect_info(&self) -> ConnInfo {
+        self.info.clone()
+    }
+}
+
+impl Conn {
+    /// Whether the connection has outlived its deadlines; otherwise arms the timer for the
+    /// next check, so an idle connection is woken to close.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.check.as_mut().poll(cx).is_ready() {
+            match self.info.activity.deadline(&self.limits) {
+                Some(at) if at > Instant::now() => self.check.as_mut().reset(at),
+                Some(_) => return true,
+                // Requests in flight: look again one idle period from now.
+                None => self.check.as_mut().reset(Instant::now() + self.limits.idle),
+            }
+        }
+        false
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.expired(cx) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection idle past its deadline",
+            )));
+        }
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.stream {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Requests of one connection: how many started, how many are in flight, when the last ended.
+#[derive(Debug)]
+struct Activity {
+    opened: Instant,
+    started: AtomicU64,
+    in_flight: AtomicUsize,
+    /// Milliseconds after `opened` when the last request ended.
+    last_end_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new(opened: Instant) -> Self {
+        Self {
+            opened,
+            started: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            last_end_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// When the connection expires as things stand; `None` while requests are in flight.
+    fn deadline(&self, limits: &ConnectionLimits) -> Option<Instant> {
+        if self.started.load(Ordering::Acquire) == 0 {
+            return Some(self.opened + limits.first_request);
+        }
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let last_end = Duration::from_millis(self.last_end_ms.load(Ordering::Acquire));
+        Some(self.opened + last_end + limits.idle)
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.started.fetch_add(1, Ordering::AcqRel);
+        Busy(Arc::clone(self))
+    }
+}
+
+/// A request in flight on a connection; ends it when dropped.
+#[derive(Debug)]
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let since_open = self.0.opened.elapsed().as_millis() as u64;
+        self.0.last_end_ms.fetch_max(since_open, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Marks each request busy on its connection until its response body is done.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ActivityLayer;
+
+impl<S> tower::Layer<S> for ActivityLayer {
+    type Service = ActivityService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ActivityService { inner }
+    }
+}
+
+/// The service [`ActivityLayer`] wraps around.
+#[derive(Debug, Clone)]
+pub struct ActivityService<S> {
+    inner: S,
+}
+
+impl<S, B, ResBody> tower::Service<http::Request<B>> for ActivityService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<BusyBody<ResBody>>;
+    type Error = S::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let busy = request
+            .extensions()
+            .get::<ConnInfo>()
+            .map(|info| info.activity.begin());
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let response = future.await?;
+            Ok(response.map(|inner| BusyBody { inner, _busy: busy }))
+        })
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it is dropped.
+#[derive(Debug)]
+pub struct BusyBody<B> {
+    inner: B,
+    _busy: Option<Busy>,
+}
+
+impl<B> http_body::Body for BusyBody<B>
+where
+    B: http_body::Body + Unpin,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B: Default> Default for BusyBody<B> {
+    fn default() -> Self {
+        Self {
+            inner: B::default(),
+            _busy: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ConnectionLimits = ConnectionLimits {
+        max_connections: 4,
+        first_request: Duration::from_secs(5),
+        idle: Duration::from_secs(60),
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_follow_the_requests() {
+        let opened = Instant::now();
+        let activity = Arc::new(Activity::new(opened));
+        assert_eq!(
+            activity.deadline(&LIMITS),
+            Some(opened + LIMITS.first_request)
+        );
+        let busy = activity.begin();
+        assert_eq!(activity.deadline(&LIMITS), None, "in flight: never idle");
+        tokio::time::advance(Duration::from_secs(100)).await;
+        drop(busy);
+        let idle_at = activity.deadline(&LIMITS).unwrap();
+        assert_eq!(idle_at, opened + Duration::from_secs(100) + LIMITS.idle);
+    }
+}

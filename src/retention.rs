@@ -1,0 +1,138 @@
+//! The retention task: SPAM and TRASH are deleted once their last change is older than the
+//! configured retention, checked periodically while the service runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::store::Storage;
+
+/// Deletes SPAM and TRASH whose last change is older than `keep`, now and then every
+/// `every`, until the task is aborted. Each purge is on disk before the next one starts; a
+/// failed purge is logged and retried at the next period.
+///
+/// # Panics
+/// When `every` is zero.
+pub async fn run(store: Arc<dyn Storage>, keep: Duration, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        let cutoff = crate::comment::now_ms().saturating_sub(keep.as_millis() as u64);
+        match store.purge_expired(cutoff).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired spam and trash purged"),
+            Err(e) => tracing::error!(cause = %e, "retention purge failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comment::{
+        ClientContext, CommentId, Status, StoredComment, Submission, Verdict, now_ms,
+    };
+    use crate::store::sled::{SledStore, StoreOptions};
+
+    const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+    const KEEP: Duration = Duration::from_secs(15 * 24 * 60 * 60);
+    const EVERY: Duration = crate::server::PURGE_EVERY;
+
+    /// A comment `n` in `status`, submitted `age_days` ago and never decided on.
+    fn comment(n: u8, status: Status, age_days: u64) -> StoredComment {
+        StoredComment {
+            id: CommentId::generate(),
+            created_at_ms: now_ms() - age_days * DAY_MS,
+            submission: Submission {
+                post_id: "p".into(),
+                parent_id: None,
+                author_name: "n".into(),
+                author_email: format!("a{n}@example.com"),
+                author_url: None,
+                content: format!("comment {n}"),
+                context: ClientContext::default(),
+            },
+            verdict: Verdict {
+                status,
+                spam_score: 0.9,
+                reasons: Vec::new(),
+            },
+            model_version: "m".into(),
+            policy_version: String::new(),
+            email_hash: [n; 32],
+            decision: None,
+        }
+    }
+
+    /// Lets the runtime's other tasks run (tokio time stays where it is) until `id` is gone
+    /// from `store`.
+    ///
+    /// # Panics
+    /// When it is still there after 10 s of real time.
+    #[track_caller]
+    fn gone(store: &Arc<dyn Storage>, id: CommentId) -> impl Future<Output = ()> {
+        let caller = std::panic::Location::caller();
+        let store = Arc::clone(store);
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while store.get(id).await.unwrap().is_some() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{caller}: comment {id} was not purged within 10 s"
+                );
+                tokio::task::yield_now().await;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn purges_expired_spam_and_trash_at_start_and_then_every_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Storage> =
+            SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let old_spam = comment(1, Status::Spam, 20);
+        let fresh_spam = comment(2, Status::Spam, 1);
+        let old_approved = comment(3, Status::Approved, 20);
+        let old_pending = comment(4, Status::Pending, 20);
+        for c in [&old_spam, &fresh_spam, &old_approved, &old_pending] {
+            store.insert(c.clone()).await.unwrap();
+        }
+
+        let retention = tokio::spawn(run(Arc::clone(&store), KEEP, EVERY));
+        // The first purge runs at once.
+        gone(&store, old_spam.id).await;
+
+        // An expired comment stored now waits for the next period.
+        let old_trash = comment(5, Status::Trash, 20);
+        store.insert(old_trash.clone()).await.unwrap();
+        tokio::time::advance(EVERY - Duration::from_secs(1)).await;
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        // Writes are answered in order: a purge queued by an early tick would have been
+        // applied by the time this write is answered.
+        let marker = comment(6, Status::Approved, 0);
+        store.insert(marker.clone()).await.unwrap();
+        assert!(
+            store.get(old_trash.id).await.unwrap().is_some(),
+            "purged before the period was over"
+        );
+
+        tokio::time::advance(Duration::from_secs(1)).await;
+        gone(&store, old_trash.id).await;
+        for kept in [&fresh_spam, &old_approved, &old_pending, &marker] {
+            assert!(
+                store.get(kept.id).await.unwrap().is_some(),
+                "{:?}",
+                kept.verdict
+            );
+        }
+        let counts = store.status_counts().await.unwrap();
+        assert!(counts.contains(&(Status::Spam, 1)), "{counts:?}");
+        assert!(counts.contains(&(Status::Trash, 0)), "{counts:?}");
+
+        retention.abort();
+        assert!(retention.await.unwrap_err().is_cancelled());
+        store.close().await.unwrap();
+    }
+}

@@ -1,0 +1,85 @@
+//! A full consistency check: every comment sits in exactly the index entries its record
+//! implies, no index entry names nothing, and the maintained counters match the records.
+
+use std::collections::HashMap;
+
+use super::keys;
+use super::{Inner, backend};
+use crate::comment::Status;
+use crate::store::{Consistency, Result, duplicate_digest, record};
+
+impl Inner {
+    pub(super) fn check_consistency(&self) -> Result<Consistency> {
+        let mut report = Consistency::default();
+        let mut counts: HashMap<Status, u64> = HashMap::new();
+        for entry in self.tree.scan_prefix([keys::COMMENT]) {
+            let (_, bytes) = entry.map_err(backend)?;
+            let comment = record::decode(&bytes)?;
+            report.comments += 1;
+            let id = comment.id;
+            let status = comment.verdict.status;
+            *counts.entry(status).or_default() += 1;
+            for other in Status::ALL {
+                let post = keys::post(&comment.submission.post_id, other, id);
+                let in_post = self.tree.contains_key(post).map_err(backend)?;
+                let in_status = self
+                    .tree
+                    .contains_key(keys::status(other, id))
+                    .map_err(backend)?;
+                let expected = other == status;
+                for (index, present) in [("post", in_post), ("status", in_status)] {
+                    if present != expected {
+                        let what = if expected { "missing" } else { "extra" };
+                        report
+                            .problems
+                            .push(format!("{id}: {index} index {what} under {other}"));
+                    }
+                }
+            }
+            let s = &comment.submission;
+            let digest = duplicate_digest(&s.post_id, &comment.email_hash, &s.content);
+            let author = keys::author_comment(&comment.email_hash, &digest, id);
+            if !self.tree.contains_key(author).map_err(backend)? {
+                report.problems.push(format!("{id}: author entry missing"));
+            }
+        }
+        for (space, name) in [
+            (keys::POST, "post"),
+            (keys::STATUS, "status"),
+            (keys::AUTHOR, "author"),
+        ] {
+            self.check_index(space, name, &mut report)?;
+        }
+        for status in Status::ALL {
+            let counted = self.status_count(status)?;
+            let actual = counts.get(&status).copied().unwrap_or(0);
+            if counted != actual {
+                report.problems.push(format!(
+                    "{status} count says {counted}, records say {actual}"
+                ));
+            }
+        }
+        Ok(report)
+    }
+
+    /// Every entry of an index space names a stored comment.
+    fn check_index(&self, space: u8, name: &str, report: &mut Consistency) -> Result<()> {
+        for key in self.tree.scan_prefix([space]).keys() {
+            let key = key.map_err(backend)?;
+            if space == keys::AUTHOR && key.len() != keys::DUPLICATE_PREFIX + 16 {
+                continue; // the author's stats
+            }
+            let named = keys::trailing_id(&key);
+            let present = match named {
+                Some(id) => self.tree.contains_key(keys::comment(id)).map_err(backend)?,
+                None => false,
+            };
+            if !present {
+                report
+                    .problems
+                    .push(format!("{name} index entry {key:?} names no comment"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,502 @@
+//! The embedded backend: sled 0.34, one tree with prefixed key spaces (see [`keys`]), one
+//! committer task that is the only writer.
+//!
+//! # Writes
+//! The committer takes every write waiting (submissions, decisions, steps of an erasure or
+//! purge), reads what they must check, writes the whole batch with one `Tree::apply_batch`
+//! (atomic: after a crash all of it or none is there), flushes once, then answers each writer
+//! (group commit). One flush serves a whole batch, and only one task ever flushes, which avoids
+//! the hangs that concurrent `flush_async` calls cause in sled 0.34.
+//!
+//! # Layout version
+//! The `meta` tree holds the layout (`schema_version`) and record format (`record_version`).
+//! Layout 1 (a tree per index) is migrated to layout 3 on first start (see `migrate`).
+
+mod check;
+mod committer;
+mod keys;
+mod migrate;
+mod options;
+mod reads;
+mod writes;
+
+pub use options::StoreOptions;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use committer::{Committer, CommitterTask, InsertJob, Job, Removal, RemoveJob};
+use options::segment_size;
+use tokio::sync::oneshot;
+
+use crate::comment::{CommentId, Status, StoredComment};
+use crate::moderation::AuditEntry;
+use crate::store::{
+    Activity, AuditCursor, AuditPage, AuthorStats, Consistency, Decided, DecisionRequest,
+    LabelledText, Page, Result, Storage, StoreError, duplicate_digest, record,
+};
+
+/// Layout version this build writes: one tree, prefixed key spaces.
+pub const SCHEMA_VERSION: u8 = 3;
+/// Comments a removal deletes per committer batch, so that submissions keep flowing.
+const REMOVAL_CHUNK: usize = 256;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+const RECORD_VERSION_KEY: &[u8] = b"record_version";
+/// Name of the tree holding layout 3.
+const TREE: &str = "v3";
+
+pub(super) fn backend(error: sled::Error) -> StoreError {
+    StoreError::backend(error)
+}
+
+/// The database handles shared by readers and the committer.
+#[derive(Debug)]
+struct Inner {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+/// sled behind the [`Storage`] seam.
+#[derive(Debug)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+    committer: Committer,
+    task: Mutex<Option<CommitterTask>>,
+}
+
+fn open_db(dir: &Path, options: StoreOptions) -> Result<sled::Db> {
+    sled::Config::new()
+        .path(dir)
+        .cache_capacity(options.cache_bytes)
+        .segment_size(segment_size(dir))
+        .open()
+        .map_err(backend)
+}
+
+impl SledStore {
+    /// Opens (or creates) the database in `dir`, migrating an older layout first, and starts
+    /// the committer (batches of at most `batch_limit` writes) on the current tokio runtime.
+    ///
+    /// # Errors
+    /// When sled cannot open the directory, it holds data of a newer layout or record
+    /// format, or a migration fails (it resumes at the next start).
+    pub fn open(dir: &Path, options: StoreOptions, batch_limit: usize) -> Result<Arc<Self>> {
+        let db = open_db(dir, options)?;
+        let meta = db.open_tree("meta").map_err(backend)?;
+        let version = |key: &[u8]| -> Result<Option<u8>> {
+            Ok(meta
+                .get(key)
+                .map_err(backend)?
+                .and_then(|v| v.first().copied()))
+        };
+        // Refuse data a newer build wrote rather than misread it.
+        if let Some(theirs) = version(RECORD_VERSION_KEY)?.filter(|v| *v > record::RECORD_VERSION) {
+            return Err(StoreError::UnsupportedVersion(theirs));
+        }
+        let tree = db.open_tree(TREE).map_err(backend)?;
+        let inner = Inner { db, tree };
+        match version(SCHEMA_KEY)? {
+            Some(theirs) if theirs > SCHEMA_VERSION => {
+                return Err(StoreError::UnsupportedVersion(theirs));
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(_) => migrate::run(&inner)?,
+            None if migrate::has_layout_1(&inner.db) => migrate::run(&inner)?,
+            None => {}
+        }
+        meta.insert(SCHEMA_KEY, &[SCHEMA_VERSION])
+            .map_err(backend)?;
+        meta.insert(RECORD_VERSION_KEY, &[record::RECORD_VERSION])
+            .map_err(backend)?;
+        inner.db.flush().map_err(backend)?;
+        // Only once layout 3 is recorded as complete do the old trees go.
+        migrate::drop_layout_1(&inner.db)?;
+        let inner = Arc::new(inner);
+        let (committer, task) = committer::start(Arc::clone(&inner), batch_limit);
+        Ok(Arc::new(Self {
+            inner,
+            committer,
+            task: Mutex::new(Some(task)),
+        }))
+    }
+
+    /// Opens the database once more after every handle on it is gone, so that the next start
+    /// is fast: sled 0.34 writes its recovery snapshot only when it opens a database, so a
+    /// start otherwise replays everything logged since the previous start.
+    ///
+    /// # Errors
+    /// When the database cannot be opened (for instance while a handle is still alive).
+    pub fn write_snapshot(dir: &Path, options: StoreOptions) -> Result<()> {
+        open_db(dir, options)?.flush().map_err(backend)?;
+        Ok(())
+    }
+
+    async fn remove(
+        &self,
+        removal: Removal,
+        ids: Vec<CommentId>,
+        author_keys: Vec<sled::IVec>,
+    ) -> Result<u64> {
+        let drop_author_stats = matches!(removal, Removal::Author(_)) && ids.is_empty();
+        let (reply, answer) = oneshot::channel();
+        let job = RemoveJob {
+            removal,
+            ids,
+            author_keys,
+            drop_author_stats,
+            reply,
+        };
+        self.committer.send(Job::Remove(job), answer).await
+    }
+
+    /// The next chunk of the author's comment keys (read outside the committer).
+    fn author_chunk(&self, email_hash: &[u8; 32]) -> Result<(Vec<CommentId>, Vec<sled::IVec>)> {
+        let mut ids = Vec::new();
+        let mut author_keys = Vec::new();
+        for key in self
+            .inner
+            .tree
+            .scan_prefix(keys::author_comments(email_hash))
+            .keys()
+            .take(REMOVAL_CHUNK)
+        {
+            let key = key.map_err(backend)?;
+            ids.extend(keys::trailing_id(&key));
+            author_keys.push(key);
+        }
+        Ok((ids, author_keys))
+    }
+
+    /// SPAM and TRASH comments that were last changed before `cutoff_ms`.
+    fn expired(&self, cutoff_ms: u64) -> Result<Vec<CommentId>> {
+        let mut ids = Vec::new();
+        for status in [Status::Spam, Status::Trash] {
+            let prefix = keys::status(status, CommentId::from_bytes([0; 16]));
+            for key in self.inner.tree.scan_prefix(&prefix[..2]).keys() {
+                let Some(id) = keys::trailing_id(&key.map_err(backend)?) else {
+                    continue;
+                };
+                if let Some(comment) = self.inner.get(id)?
+                    && writes::last_change_ms(&comment) < cutoff_ms
+                {
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(ids)
+    }
+}
+
+#[async_trait::async_trait]
+impl Storage for SledStore {
+    fn schema_version(&self) -> u32 {
+        u32::from(SCHEMA_VERSION)
+    }
+
+    async fn insert_batch(&self, comments: Vec<StoredComment>) -> Vec<Result<()>> {
+        let mut answers = Vec::with_capacity(comments.len());
+        for comment in comments {
+            let s = &comment.submission;
+            let digest = duplicate_digest(&s.post_id, &comment.email_hash, &s.content);
+            let (reply, answer) = oneshot::channel();
+            let job = InsertJob {
+                record: record::encode(&comment),
+                comment,
+                digest,
+                reply,
+            };
+            answers.push(self.committer.send(Job::Insert(Box::new(job)), answer));
+        }
+        futures_util::future::join_all(answers).await
+    }
+
+    async fn moderate(&self, decision: DecisionRequest) -> Result<Decided> {
+        let (reply, answer) = oneshot::channel();
+        self.committer
+            .send(Job::Moderate(decision, reply), answer)
+            .await
+    }
+
+    async fn get(&self, id: CommentId) -> Result<Option<StoredComment>> {
+        self.inner.get(id)
+    }
+
+    async fn find_duplicate(
+        &self,
+        post_id: &str,
+        email_hash: &[u8; 32],
+        content: &str,
+    ) -> Result<Option<CommentId>> {
+        let digest = duplicate_digest(post_id, email_hash, content);
+        self.inner.find_duplicate(email_hash, &digest)
+    }
+
+    async fn first_comment_ms(&self, post_id: &str) -> Result<Option<u64>> {
+        self.inner.first_comment_ms(post_id)
+    }
+
+    async fn list_thread(
+        &self,
+        post_id: &str,
+        after: Option<CommentId>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.inner.list_thread(post_id, after, limit)
+    }
+
+    async fn list_queue(
+        &self,
+        status: Status,
+        post_id: Option<&str>,
+        before: Option<CommentId>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.inner.list_queue(status, post_id, before, limit)
+    }
+
+    async fn erase_author(&self, email_hash: [u8; 32]) -> Result<u64> {
+        let mut erased = 0;
+        loop {
+            // Each step deletes the keys it read, so the next read starts after them.
+            let (ids, author_keys) = self.author_chunk(&email_hash)?;
+            if author_keys.is_empty() {
+                break;
+            }
+            erased += self
+                .remove(Removal::Author(email_hash), ids, author_keys)
+                .await?;
+        }
+        self.remove(Removal::Author(email_hash), Vec::new(), Vec::new())
+            .await?;
+        Ok(erased)
+    }
+
+    async fn purge_expired(&self, cutoff_ms: u64) -> Result<u64> {
+        let mut purged = 0;
+        for chunk in self.expired(cutoff_ms)?.chunks(REMOVAL_CHUNK) {
+            purged += self
+                .remove(
+                    Removal::ExpiredBefore(cutoff_ms),
+                    chunk.to_vec(),
+                    Vec::new(),
+                )
+                .await?;
+        }
+        Ok(purged)
+    }
+
+    async fn list_audit(
+        &self,
+        comment: Option<CommentId>,
+        before: Option<AuditCursor>,
+        limit: usize,
+    ) -> Result<AuditPage> {
+        self.inner.list_audit(comment, before, limit)
+    }
+
+    async fn audit_since(&self, since_ms: u64) -> Result<Vec<AuditEntry>> {
+        self.inner.audit_since(since_ms)
+    }
+
+    async fn labels(&self) -> Result<Vec<LabelledText>> {
+        self.inner.labels()
+    }
+
+    async fn author_stats(&self, email_hash: &[u8; 32]) -> Result<AuthorStats> {
+        self.inner.author_stats(email_hash)
+    }
+
+    async fn status_counts(&self) -> Result<[(Status, u64); 4]> {
+        let mut counts = Status::ALL.map(|s| (s, 0));
+        for (status, count) in &mut counts {
+            *count = self.inner.status_count(*status)?;
+        }
+        Ok(counts)
+    }
+
+    async fn activity(
+        &self,
+        start_ms: u64,
+        interval_ms: u64,
+        intervals: usize,
+    ) -> Result<Vec<Activity>> {
+        self.inner.activity(start_ms, interval_ms, intervals)
+    }
+
+    async fn check_consistency(&self) -> Result<Consistency> {
+        self.inner.check_consistency()
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let value = self.inner.tree.get(keys::setting(name)).map_err(backend)?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    async fn put_settings(&self, settings: Vec<(String, Vec<u8>)>) -> Result<()> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.committer
+            .send(Job::PutSettings(settings, reply), answer)
+            .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            task.stop().await;
+        }
+        self.inner.db.flush().map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::moderation::Action;
+    use crate::store::record::tests::sample;
+
+    fn fresh(post: &str, hash: u8, content: &str) -> StoredComment {
+        let mut c = sample();
+        c.id = CommentId::generate();
+        c.submission.post_id = post.into();
+        c.submission.parent_id = None;
+        c.submission.content = content.into();
+        c.email_hash = [hash; 32];
+        c.decision = None;
+        c
+    }
+
+    fn decide(id: CommentId, action: Action) -> DecisionRequest {
+        DecisionRequest {
+            id,
+            action,
+            moderator: "alice".into(),
+            note: String::new(),
+            at_ms: crate::comment::now_ms(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_refuses_duplicates_within_itself_and_of_stored_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let first = fresh("p", 1, "hello there");
+        store.insert(first.clone()).await.unwrap();
+        let again = fresh("p", 1, "Hello  there");
+        let other = fresh("p", 2, "hello there");
+        let twin = fresh("p", 2, "hello there");
+        let outcomes = store.insert_batch(vec![again, other.clone(), twin]).await;
+        assert!(matches!(outcomes[0], Err(StoreError::Duplicate(id)) if id == first.id));
+        assert!(outcomes[1].is_ok());
+        assert!(matches!(outcomes[2], Err(StoreError::Duplicate(id)) if id == other.id));
+        let counts = store.status_counts().await.unwrap();
+        assert_eq!(counts[1], (Status::Pending, 2));
+        assert_eq!(store.author_stats(&[2; 32]).await.unwrap().submitted, 1);
+        let report = store.check_consistency().await.unwrap();
+        assert_eq!((report.comments, report.problems), (2, vec![]));
+    }
+
+    #[tokio::test]
+    async fn decisions_move_indexes_and_are_audited_by_comment() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let a = fresh("p", 1, "one");
+        let b = fresh("p", 1, "two");
+        store.insert_batch(vec![a.clone(), b.clone()]).await;
+        let decided = store.moderate(decide(a.id, Action::Approve)).await.unwrap();
+        assert_eq!(
+            (decided.from, decided.comment.verdict.status),
+            (Status::Pending, Status::Approved)
+        );
+        store
+            .moderate(decide(b.id, Action::MarkSpam))
+            .await
+            .unwrap();
+        store.moderate(decide(a.id, Action::Trash)).await.unwrap();
+        assert!(matches!(
+            store.moderate(decide(a.id, Action::Trash)).await,
+            Err(StoreError::IllegalTransition { .. })
+        ));
+        let thread = store.list_thread("p", None, 10).await.unwrap();
+        assert!(thread.comments.is_empty());
+        let queue = store
+            .list_queue(Status::Trash, Some("p"), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(queue.comments.len(), 1);
+        let audit = store.list_audit(Some(a.id), None, 1).await.unwrap();
+        assert_eq!(audit.entries[0].action, Action::Trash);
+        let rest = store.list_audit(Some(a.id), audit.next, 10).await.unwrap();
+        assert_eq!(rest.entries.len(), 1);
+        assert_eq!(rest.entries[0].action, Action::Approve);
+        assert_eq!(
+            store
+                .list_audit(None, None, 10)
+                .await
+                .unwrap()
+                .entries
+                .len(),
+            3
+        );
+        // Trashing withdrew the label; the spam label stays.
+        assert_eq!(store.labels().await.unwrap().len(), 1);
+        let activity = store.activity(0, u64::MAX / 4, 1).await.unwrap();
+        assert_eq!(
+            activity[0],
+            Activity {
+                submissions: 2,
+                decisions: 3
+            }
+        );
+        assert!(store.check_consistency().await.unwrap().problems.is_empty());
+    }
+
+    #[tokio::test]
+    async fn erasure_takes_only_the_author_in_bounded_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 64).unwrap();
+        let theirs: Vec<_> = (0..REMOVAL_CHUNK + 10)
+            .map(|n| fresh("p", 1, &format!("mine {n}")))
+            .collect();
+        let kept = fresh("p", 2, "someone else");
+        store.insert_batch(theirs.clone()).await;
+        store.insert(kept.clone()).await.unwrap();
+        store
+            .moderate(decide(theirs[0].id, Action::MarkSpam))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.erase_author([1; 32]).await.unwrap(),
+            theirs.len() as u64
+        );
+        assert!(store.get(theirs[5].id).await.unwrap().is_none());
+        assert!(store.get(kept.id).await.unwrap().is_some());
+        assert_eq!(
+            store.author_stats(&[1; 32]).await.unwrap(),
+            AuthorStats::default()
+        );
+        assert!(store.labels().await.unwrap().is_empty());
+        let report = store.check_consistency().await.unwrap();
+        assert_eq!((report.comments, report.problems), (1, vec![]));
+    }
+
+    #[tokio::test]
+    async fn a_reply_to_a_comment_moderated_away_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let parent = fresh("p", 1, "parent");
+        store.insert(parent.clone()).await.unwrap();
+        let mut reply = fresh("p", 2, "reply");
+        reply.submission.parent_id = Some(parent.id);
+        assert!(matches!(
+            store.insert(reply.clone()).await,
+            Err(StoreError::ParentGone)
+        ));
+        store
+            .moderate(decide(parent.id, Action::Approve))
+            .await
+            .unwrap();
+        store.insert(reply).await.unwrap();
+    }
+}

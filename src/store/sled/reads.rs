@@ -1,0 +1,244 @@
+//! Reads: point lookups and prefix scans of the one tree, answered on the caller's thread.
+//! Only writes go through the committer.
+
+use prost::Message as _;
+
+use super::keys::{self, Kind};
+use super::{Inner, backend};
+use crate::comment::{CommentId, Status, StoredComment};
+use crate::moderation::AuditEntry;
+use crate::store::{
+    Activity, AuditCursor, AuditPage, AuthorStats, LabelledText, Page, Result, StoreError, audit,
+    labels, record,
+};
+
+impl Inner {
+    pub(super) fn get(&self, id: CommentId) -> Result<Option<StoredComment>> {
+        self.tree
+            .get(keys::comment(id))
+            .map_err(backend)?
+            .map(|bytes| record::decode(&bytes))
+            .transpose()
+    }
+
+    /// The comment an index key names; a missing one means the indexes are damaged.
+    fn named(&self, key: &[u8]) -> Result<StoredComment> {
+        let id = keys::trailing_id(key).ok_or_else(|| StoreError::Corrupt("index key".into()))?;
+        self.get(id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("an index names missing {id}")))
+    }
+
+    pub(super) fn find_duplicate(
+        &self,
+        email_hash: &[u8; 32],
+        digest: &[u8; 32],
+    ) -> Result<Option<CommentId>> {
+        let prefix = keys::duplicate_prefix(email_hash, digest);
+        match self.tree.scan_prefix(prefix).keys().next() {
+            Some(key) => Ok(keys::trailing_id(&key.map_err(backend)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn first_comment_ms(&self, post_id: &str) -> Result<Option<u64>> {
+        let mut first: Option<u64> = None;
+        for status in Status::ALL {
+            let prefix = keys::post_status_prefix(post_id, status);
+            if let Some(key) = self.tree.scan_prefix(&prefix).keys().next() {
+                let id = keys::trailing_id(&key.map_err(backend)?)
+                    .ok_or_else(|| StoreError::Corrupt("post key".into()))?;
+                let at = id.created_ms();
+                first = Some(first.map_or(at, |f| f.min(at)));
+            }
+        }
+        Ok(first)
+    }
+
+    pub(super) fn list_thread(
+        &self,
+        post_id: &str,
+        after: Option<CommentId>,
+        limit: usize,
+    ) -> Result<Page> {
+        let prefix = keys::post_status_prefix(post_id, Status::Approved);
+        let start = match after {
+            Some(id) => {
+                let mut key = keys::post(post_id, Status::Approved, id);
+                key.push(0); // the smallest key after `after`
+                key
+            }
+            None => prefix.clone(),
+        };
+        let mut page = Page::default();
+        for entry in self.tree.range(start..) {
+            let (key, _) = entry.map_err(backend)?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            if page.comments.len() == limit {
+                page.more = true;
+                break;
+            }
+            page.comments.push(self.named(&key)?);
+        }
+        Ok(page)
+    }
+
+    pub(super) fn list_queue(
+        &self,
+        status: Status,
+        post_id: Option<&str>,
+        before: Option<CommentId>,
+        limit: usize,
+    ) -> Result<Page> {
+        let prefix = match post_id {
+            Some(post) => keys::post_status_prefix(post, status),
+            None => keys::status(status, CommentId::from_bytes([0; 16]))[..2].to_vec(),
+        };
+        let end = match before {
+            Some(id) => [prefix.as_slice(), id.as_bytes()].concat(),
+            None => keys::prefix_end(&prefix).unwrap_or_else(|| vec![u8::MAX; 64]),
+        };
+        let mut page = Page::default();
+        for entry in self.tree.range(prefix.clone()..end).rev() {
+            let (key, _) = entry.map_err(backend)?;
+            if page.comments.len() == limit {
+                page.more = true;
+                break;
+            }
+            page.comments.push(self.named(&key)?);
+        }
+        Ok(page)
+    }
+
+    pub(super) fn list_audit(
+        &self,
+        comment: Option<CommentId>,
+        before: Option<AuditCursor>,
+        limit: usize,
+    ) -> Result<AuditPage> {
+        let before = before.unwrap_or(AuditCursor {
+            at_ms: u64::MAX,
+            sequence: u64::MAX,
+        });
+        let mut page = AuditPage::default();
+        let mut last = None;
+        let mut take = |at_ms: u64, sequence: u64, value: &[u8]| -> Result<bool> {
+            if page.entries.len() == limit {
+                page.next = last;
+                return Ok(false);
+            }
+            page.entries.push(audit::decode(value)?);
+            last = Some(AuditCursor { at_ms, sequence });
+            Ok(true)
+        };
+        match comment {
+            None => {
+                let range = keys::audit(0, 0)..keys::audit(before.at_ms, before.sequence);
+                for entry in self.tree.range(range).rev() {
+                    let (key, value) = entry.map_err(backend)?;
+                    let (at_ms, sequence) = audit_time(&key[1..])?;
+                    if !take(at_ms, sequence, &value)? {
+                        break;
+                    }
+                }
+            }
+            Some(id) => {
+                let range = keys::audit_by_comment(id, 0, 0)
+                    ..keys::audit_by_comment(id, before.at_ms, before.sequence);
+                for entry in self.tree.range(range).rev() {
+                    let (key, _) = entry.map_err(backend)?;
+                    let (at_ms, sequence) = audit_time(&key[17..])?;
+                    let value = self
+                        .tree
+                        .get(keys::audit(at_ms, sequence))
+                        .map_err(backend)?
+                        .ok_or_else(|| StoreError::Corrupt("audit index".into()))?;
+                    if !take(at_ms, sequence, &value)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    pub(super) fn audit_since(&self, since_ms: u64) -> Result<Vec<AuditEntry>> {
+        let end = keys::prefix_end(&[keys::AUDIT]).unwrap_or_default();
+        self.tree
+            .range(keys::audit(since_ms, 0).to_vec()..end)
+            .map(|entry| audit::decode(&entry.map_err(backend)?.1))
+            .collect()
+    }
+
+    pub(super) fn labels(&self) -> Result<Vec<LabelledText>> {
+        self.tree
+            .scan_prefix([keys::LABEL])
+            .map(|entry| {
+                let (key, value) = entry.map_err(backend)?;
+                labels::decode(&key[1..], &value)
+            })
+            .collect()
+    }
+
+    pub(super) fn author_stats(&self, email_hash: &[u8; 32]) -> Result<AuthorStats> {
+        match self
+            .tree
+            .get(keys::author_stats(email_hash))
+            .map_err(backend)?
+        {
+            None => Ok(AuthorStats::default()),
+            Some(bytes) => AuthorStats::decode(bytes.as_ref())
+                .map_err(|_| StoreError::Corrupt("author stats".into())),
+        }
+    }
+
+    pub(super) fn status_count(&self, status: Status) -> Result<u64> {
+        let value = self.tree.get(keys::count(status)).map_err(backend)?;
+        Ok(keys::read_u64(value.as_deref()))
+    }
+
+    pub(super) fn activity(
+        &self,
+        start_ms: u64,
+        interval_ms: u64,
+        intervals: usize,
+    ) -> Result<Vec<Activity>> {
+        let interval_ms = interval_ms.max(1);
+        let end_ms = start_ms.saturating_add(interval_ms.saturating_mul(intervals as u64));
+        let mut buckets = vec![Activity::default(); intervals];
+        for kind in [Kind::Submission, Kind::Decision] {
+            let range =
+                keys::activity(kind, start_ms / 1000)..keys::activity(kind, end_ms.div_ceil(1000));
+            for entry in self.tree.range(range) {
+                let (key, value) = entry.map_err(backend)?;
+                let second = keys::read_u64(key.get(2..));
+                let at = (second * 1000).max(start_ms);
+                let Some(bucket) = buckets.get_mut(((at - start_ms) / interval_ms) as usize) else {
+                    continue;
+                };
+                let n = keys::read_u64(Some(&value));
+                match kind {
+                    Kind::Submission => bucket.submissions += n,
+                    Kind::Decision => bucket.decisions += n,
+                }
+            }
+        }
+        Ok(buckets)
+    }
+}
+
+fn audit_time(bytes: &[u8]) -> Result<(u64, u64)> {
+    let corrupt = || StoreError::Corrupt("audit key".into());
+    let at: [u8; 8] = bytes
+        .get(..8)
+        .ok_or_else(corrupt)?
+        .try_into()
+        .map_err(|_| corrupt())?;
+    let seq: [u8; 8] = bytes
+        .get(8..16)
+        .ok_or_else(corrupt)?
+        .try_into()
+        .map_err(|_| corrupt())?;
+    Ok((u64::from_be_bytes(at), u64::from_be_bytes(seq)))
+}
