@@ -174,8 +174,12 @@ pub async fn run(
         model = shared.pipeline.scorer().model_version(),
         "listening"
     );
-    println!("commentguard listening on {address}");
+    // Bound before the listening line, so a taken HTTP port fails the start instead.
     let http = crate::http::start(config.http_listen, Arc::clone(&shared)).await?;
+    println!("commentguard listening on {address}");
+    if let Some(http) = &http {
+        http.announce();
+    }
     drop(shared);
 
     let (signalled, on_signal) = tokio::sync::oneshot::channel();

@@ -51,6 +51,12 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
+    /// Says where the console is, in the log and on stdout (after the gRPC listening line).
+    pub fn announce(&self) {
+        tracing::info!(address = %self.address, "console listening");
+        println!("commentguard console on http://{}", self.address);
+    }
+
     /// Waits for the listener to finish its requests (it stops taking new ones once the
     /// service is closing), at most `grace`; then closes what is left.
     pub async fn stopped(self, grace: Duration) {
@@ -91,8 +97,6 @@ pub async fn start(listen: HttpListen, shared: Arc<Shared>) -> anyhow::Result<Op
             tracing::error!(cause = %e, "HTTP listener failed");
         }
     });
-    tracing::info!(%address, "console listening");
-    println!("commentguard console on http://{address}");
     Ok(Some(HttpServer { address, task }))
 }
 
