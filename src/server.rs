@@ -61,6 +61,7 @@ pub async fn run(
     );
     let (opened, closing) = open(config, &admission).await?;
     // The console, metrics and health listener stops taking requests when `closing` is set.
+    // It is bound before the listening line, so a taken HTTP port fails the start instead.
     let http = match crate::http::start(config.http_listen, Arc::clone(&opened.shared)).await {
         Ok(http) => http,
         Err(e) => {
@@ -78,6 +79,9 @@ pub async fn run(
     );
     // Scripts wait for this line; a closed stdout must not stop the service.
     let _ = writeln!(std::io::stdout(), "commentguard listening on {address}");
+    if let Some(http) = &http {
+        http.announce();
+    }
     let served = serve(
         config,
         connections::incoming(listener, config.connection_limits(), tls),

@@ -317,3 +317,32 @@ async fn sigterm_drains_the_console_with_a_live_page_open() {
     .expect("the event stream ended")
     .unwrap();
 }
+
+#[test]
+fn a_taken_http_port_fails_the_start_before_it_claims_to_listen() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_commentguard"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            &addr,
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .arg("--model")
+        .arg(shipped_model())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("listening"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen for HTTP on {addr}")),
+        "{stderr}"
+    );
+}

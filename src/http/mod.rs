@@ -52,6 +52,17 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
+    /// Says where the console is, in the log and on stdout (after the gRPC listening line).
+    pub fn announce(&self) {
+        tracing::info!(address = %self.address, "console listening");
+        // Scripts and tests wait for this line; a closed stdout must not stop the service.
+        let _ = writeln!(
+            std::io::stdout(),
+            "commentguard console on http://{}",
+            self.address
+        );
+    }
+
     /// Waits for the listener to finish its requests (it stops taking new ones once the
     /// service is closing), at most `grace`; then closes what is left.
     pub async fn stopped(self, grace: Duration) {
@@ -100,12 +111,6 @@ pub async fn start(
             tracing::error!(cause = %e, "HTTP listener failed");
         }
     });
-    tracing::info!(%address, "console listening");
-    // Scripts and tests wait for this line; a closed stdout must not stop the service.
-    let _ = writeln!(
-        std::io::stdout(),
-        "commentguard console on http://{address}"
-    );
     Ok(Some(HttpServer { address, task }))
 }
 
