@@ -87,6 +87,8 @@ fn bench(c: &mut Criterion) {
             // pipeline, not flood refusals and campaign holds.
             flood_interval: 0,
             campaign_min_authors: 0,
+            // No console: the bench measures gRPC, and must not need a free port 8080.
+            http_listen: commentguard::config::HttpListen::Off,
             ..Default::default()
         };
         let real = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
