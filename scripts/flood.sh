@@ -10,8 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-19000}
 shift || true
-cargo build --release --quiet
-bin=${CARGO_TARGET_DIR:-target}/release/commentguard
+# BIN=path/to/commentguard uses that build instead of building the release one.
+if [ -z "${BIN:-}" ]; then cargo build --release --quiet; fi
+bin=${BIN:-${CARGO_TARGET_DIR:-target}/release/commentguard}
 data=$(mktemp -d)
 trap 'kill "$flooder" 2>/dev/null || true; kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"' EXIT
 ulimit -n 65536 2>/dev/null || true
@@ -23,7 +24,7 @@ hostport=$(awk '/listening/ {print $NF}' "$data/stdout")
 rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$server/status"; }
 open_conns() { ls "/proc/$server/fd" | wc -l; }
 answered() {
-  if "$bin" submit --addr "http://$hostport" --post flood --name Ada --email ada@example.com \
+  if "$bin" submit --addr "http://$hostport" --post flood --name Ada --email "ada$1@example.com" \
     --content "Still answered during the flood $1." >/dev/null 2>&1; then echo yes; else echo NO; fi
 }
 echo "before: RSS $(rss) MB, $(open_conns) fds; answered: $(answered 0)"
