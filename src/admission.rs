@@ -7,6 +7,12 @@
 //! in-flight limit with a short wait absorbs bursts and still bounds the latency of accepted
 //! requests (the limit's worth of service time plus `max_wait`) when clients offer more than
 //! the server can do.
+//!
+//! A request whose client deadline (`grpc-timeout`) passes while it waits for a slot is
+//! answered DEADLINE_EXCEEDED without reaching a handler, so nothing of it is stored. (Past
+//! admission, tonic's timeout cancels the handler at the deadline: a submission not yet handed
+//! to the committer is not stored; one already handed over is committed and stays so, and the
+//! client's retry meets the duplicate check.)
 
 use std::future::Future;
 use std::pin::Pin;
@@ -91,11 +97,14 @@ pub struct Admission<S> {
     slots: Slots,
 }
 
-impl<S, Req, B> tower::Service<Req> for Admission<S>
+impl<S, ReqBody, B> tower::Service<http::Request<ReqBody>> for Admission<S>
 where
-    S: tower::Service<Req, Response = http::Response<B>> + Clone + Send + 'static,
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
-    Req: Send + 'static,
+    ReqBody: Send + 'static,
     B: Default,
 {
     type Response = http::Response<B>;
@@ -107,7 +116,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Req) -> Self::Future {
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let arrived = tokio::time::Instant::now();
+        let deadline = client_timeout(request.headers()).map(|timeout| arrived + timeout);
         // The clone is not ready; keep the ready one for this request (tower's usual dance).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -116,11 +127,34 @@ where
             let Some(slot) = slots.acquire().await else {
                 return Ok(at_capacity().into_http());
             };
+            if deadline.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                return Ok(Status::deadline_exceeded(
+                    "the deadline passed while the request waited; it was not processed",
+                )
+                .into_http());
+            }
             let response = inner.call(request).await;
             drop(slot);
             response
         })
     }
+}
+
+/// The client's deadline from the `grpc-timeout` header (an integer and a unit: H, M, S, m,
+/// u or n), if it sent a valid one.
+fn client_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -132,7 +166,7 @@ mod tests {
     #[derive(Clone)]
     struct Hold(Arc<tokio::sync::Notify>);
 
-    impl tower::Service<()> for Hold {
+    impl tower::Service<http::Request<()>> for Hold {
         type Response = http::Response<String>;
         type Error = std::convert::Infallible;
         type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
@@ -141,7 +175,7 @@ mod tests {
             Poll::Ready(Ok(()))
         }
 
-        fn call(&mut self, (): ()) -> Self::Future {
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
             let release = Arc::clone(&self.0);
             Box::pin(async move {
                 release.notified().await;
@@ -157,20 +191,62 @@ mod tests {
             .and_then(|v| v.to_str().ok())
     }
 
+    #[test]
+    fn reads_grpc_timeouts() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(client_timeout(&headers), None);
+        for (value, expected) in [
+            ("250m", Some(Duration::from_millis(250))),
+            ("3S", Some(Duration::from_secs(3))),
+            ("1H", Some(Duration::from_secs(3600))),
+            ("10x", None),
+            ("m", None),
+        ] {
+            headers.insert("grpc-timeout", http::HeaderValue::from_static(value));
+            assert_eq!(client_timeout(&headers), expected, "{value}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_whose_deadline_passed_while_waiting_is_not_processed() {
+        let release = Arc::new(tokio::sync::Notify::new());
+        let layer = AdmissionLayer::new(1, Duration::from_millis(50));
+        let mut service = layer.layer(Hold(Arc::clone(&release)));
+        let first = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
+        tokio::task::yield_now().await;
+
+        let mut late = http::Request::new(());
+        late.headers_mut()
+            .insert("grpc-timeout", http::HeaderValue::from_static("5m"));
+        let waiting = tokio::spawn(service.ready().await.unwrap().call(late));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        release.notify_one();
+        assert_eq!(first.await.unwrap().unwrap().body(), "done");
+        let answer = waiting.await.unwrap().unwrap();
+        assert_eq!(grpc_status(&answer), Some("4"), "DEADLINE_EXCEEDED");
+        assert_ne!(answer.body(), "done", "the handler never ran");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn waits_for_a_slot_then_refuses() {
         let release = Arc::new(tokio::sync::Notify::new());
         let layer = AdmissionLayer::new(1, Duration::from_millis(20));
         let mut service = layer.layer(Hold(Arc::clone(&release)));
 
-        let first = tokio::spawn(service.ready().await.unwrap().call(()));
+        let first = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
         tokio::task::yield_now().await;
         // The only slot is taken: the second request waits 20 ms, then is refused.
-        let refused = service.ready().await.unwrap().call(()).await.unwrap();
+        let refused = service
+            .ready()
+            .await
+            .unwrap()
+            .call(http::Request::new(()))
+            .await
+            .unwrap();
         assert_eq!(grpc_status(&refused), Some("8"), "RESOURCE_EXHAUSTED");
 
         // A request that gets the slot within its wait is served.
-        let waiting = tokio::spawn(service.ready().await.unwrap().call(()));
+        let waiting = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
         tokio::time::sleep(Duration::from_millis(5)).await;
         release.notify_one();
         assert_eq!(first.await.unwrap().unwrap().body(), "done");
@@ -188,11 +264,17 @@ mod tests {
         let slots = layer.slots();
         let mut service = layer.layer(Hold(Arc::clone(&release)));
         // One request in a handler and one stream item take both slots.
-        let request = tokio::spawn(service.ready().await.unwrap().call(()));
+        let request = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
         tokio::task::yield_now().await;
         let item = slots.acquire().await.expect("a free slot");
         assert!(slots.acquire().await.is_none(), "no third slot");
-        let refused = service.ready().await.unwrap().call(()).await.unwrap();
+        let refused = service
+            .ready()
+            .await
+            .unwrap()
+            .call(http::Request::new(()))
+            .await
+            .unwrap();
         assert_eq!(grpc_status(&refused), Some("8"), "RESOURCE_EXHAUSTED");
         drop(item);
         assert!(slots.acquire().await.is_some(), "the item's slot came back");

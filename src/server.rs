@@ -227,9 +227,11 @@ async fn serve(
     let moderation = ModerationServiceServer::new(ModerationApi::new(Arc::clone(&shared)))
         .max_decoding_message_size(config.max_message_bytes);
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<CommentServiceServer<CommentApi>>()
-        .await;
+    // Set before serving, so the first health check already has an answer.
+    let writable = shared.store.writable();
+    let writable_now = *writable.borrow();
+    set_health(&health_reporter, writable_now).await;
+    let health_task = tokio::spawn(report_health(health_reporter, writable));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -271,13 +273,45 @@ async fn serve(
             Err(_) => std::future::pending().await,
         }
     };
-    tokio::select! {
-        served = server => served?,
+    let served = tokio::select! {
+        served = server => served,
         () = drain_deadline => {
             tracing::warn!(grace_ms = grace.as_millis() as u64, "drain deadline passed; closing the remaining connections");
+            Ok(())
         }
+    };
+    health_task.abort();
+    Ok(served?)
+}
+
+/// Keeps the health service saying what the store can do: `SERVING` while it can write,
+/// `NOT_SERVING` while it cannot (a full disk), so load balancers send comments elsewhere.
+/// The store's [`Storage::writable`] is the one link between where failures are detected
+/// (the committer) and what health reports.
+async fn report_health(
+    reporter: tonic_health::server::HealthReporter,
+    mut writable: tokio::sync::watch::Receiver<bool>,
+) {
+    while writable.changed().await.is_ok() {
+        let now = *writable.borrow_and_update();
+        set_health(&reporter, now).await;
     }
-    Ok(())
+}
+
+/// `SERVING` for the server and the comment service when the store can write, else
+/// `NOT_SERVING`.
+async fn set_health(reporter: &tonic_health::server::HealthReporter, writable: bool) {
+    use tonic::server::NamedService as _;
+    use tonic_health::ServingStatus;
+    let status = if writable {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    for service in ["", CommentServiceServer::<CommentApi>::NAME] {
+        reporter.set_service_status(service, status).await;
+    }
+    tracing::info!(?status, "health");
 }
 
 /// Commits and flushes what is queued, then closes the store with a snapshot so the next

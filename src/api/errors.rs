@@ -105,6 +105,17 @@ impl Refusal {
                 Code::PermissionDenied,
                 "the token is not a moderator's".to_owned(),
             ),
+            Self::Store(StoreError::NoSpace(_)) => (
+                Code::ResourceExhausted,
+                "the server's storage is full; retry later".to_owned(),
+            ),
+            Self::Store(e @ (StoreError::Unavailable(_) | StoreError::Recovering)) => {
+                tracing::error!(cause = %crate::error::Chain(e), "storage cannot write");
+                (
+                    Code::Unavailable,
+                    "the server's storage is unavailable; retry later".to_owned(),
+                )
+            }
             Self::Store(other) => {
                 tracing::error!(cause = %other, "storage failure");
                 (Code::Internal, "storage failure".to_owned())

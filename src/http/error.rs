@@ -21,6 +21,8 @@ pub enum HttpError {
     TooManyAttempts,
     /// The service is shutting down.
     Unavailable,
+    /// The store cannot write now (full disk, failed device, recovering); a retry may work.
+    StorageUnavailable,
     /// Something failed inside; logged, not shown.
     Internal,
 }
@@ -41,6 +43,10 @@ impl HttpError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The service is shutting down".into(),
             ),
+            Self::StorageUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Storage cannot write right now; try again shortly".into(),
+            ),
             Self::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong".into(),
@@ -55,6 +61,10 @@ impl From<StoreError> for HttpError {
             StoreError::NotFound(_) => Self::NotFound,
             StoreError::IllegalTransition { .. } => Self::Conflict(error.to_string()),
             StoreError::Closed => Self::Unavailable,
+            StoreError::NoSpace(_) | StoreError::Unavailable(_) | StoreError::Recovering => {
+                tracing::warn!(cause = %error, "console request refused: storage cannot write");
+                Self::StorageUnavailable
+            }
             other => {
                 tracing::error!(cause = %other, "console request failed in storage");
                 Self::Internal

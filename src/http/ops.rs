@@ -40,7 +40,8 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: the store answers reads, a model is loaded, and the service is not closing.
+/// `GET /readyz`: the store answers reads and can write, a model is loaded, and the service is
+/// not closing.
 pub async fn readyz(State(console): State<Console>) -> (StatusCode, &'static str) {
     let shared = &console.shared;
     if *shared.closing.borrow() {
@@ -49,6 +50,11 @@ pub async fn readyz(State(console): State<Console>) -> (StatusCode, &'static str
     let probe = crate::comment::CommentId::from_bytes([0; 16]);
     if shared.store.get(probe).await.is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n");
+    }
+    // Like the gRPC health service: not ready while the store cannot write (full disk,
+    // failed device), until it recovers.
+    if !*shared.store.writable().borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "store not writable\n");
     }
     if shared.pipeline.scorer().model_version().is_empty() {
         return (StatusCode::SERVICE_UNAVAILABLE, "no model\n");

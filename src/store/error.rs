@@ -6,10 +6,19 @@ use crate::moderation::Action;
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backend failed (I/O, or a damaged file it detected). Shared, so one failure can
-    /// answer every write of a batch.
+    /// The backend failed in a way that is not the device's (a damaged file it detected, a
+    /// bug it reports). Shared, so one failure can answer every write of a batch.
     #[error("storage error: {0}")]
-    Backend(std::sync::Arc<dyn std::error::Error + Send + Sync>),
+    Backend(Shared),
+    /// The storage device is full: nothing more can be written until space is freed.
+    #[error("the storage device is full; writes resume once space is freed")]
+    NoSpace(#[source] Shared),
+    /// Another I/O failure of the storage device.
+    #[error("the storage device failed; writes resume once it can write again")]
+    Unavailable(#[source] Shared),
+    /// The store is being reopened after a write failure.
+    #[error("storage is recovering from a write failure; retry shortly")]
+    Recovering,
     /// Bytes in the database that do not decode.
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -41,11 +50,49 @@ pub enum StoreError {
     },
 }
 
+/// A backend's error, shared so that one failure can answer many writers.
+pub type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
 impl StoreError {
-    /// A backend failure.
+    /// A backend failure that is not the device's.
     pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Backend(std::sync::Arc::new(error))
     }
+
+    /// A failed read or write of the device: a full one ([`StoreError::NoSpace`]) asks the
+    /// client to come back later, any other ([`StoreError::Unavailable`]) to go elsewhere.
+    pub fn device(error: std::io::Error) -> Self {
+        if is_no_space(&error) {
+            Self::NoSpace(std::sync::Arc::new(error))
+        } else {
+            Self::Unavailable(std::sync::Arc::new(error))
+        }
+    }
+
+    /// Whether the device failed (full or failing): the store must recover before writing.
+    pub fn is_device(&self) -> bool {
+        matches!(
+            self,
+            Self::NoSpace(_) | Self::Unavailable(_) | Self::Recovering
+        )
+    }
+
+    /// The same failure again, to answer another writer of the batch it failed.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Backend(e) => Self::Backend(std::sync::Arc::clone(e)),
+            Self::NoSpace(e) => Self::NoSpace(std::sync::Arc::clone(e)),
+            Self::Unavailable(e) => Self::Unavailable(std::sync::Arc::clone(e)),
+            Self::Recovering => Self::Recovering,
+            other => Self::Corrupt(other.to_string()),
+        }
+    }
+}
+
+/// ENOSPC, also after a backend has copied the error (which may keep only its kind).
+fn is_no_space(error: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    error.kind() == std::io::ErrorKind::StorageFull || error.raw_os_error() == Some(ENOSPC)
 }
 
 /// Result of a storage operation.

@@ -155,6 +155,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// The layout version of the data this backend serves.
     fn schema_version(&self) -> u32;
 
+    /// Whether the store can write now, following device failures and recoveries. The health
+    /// service watches it (`server::report_health`): NOT_SERVING while it is false. A backend
+    /// that never recovers in place keeps the default, always writable.
+    fn writable(&self) -> tokio::sync::watch::Receiver<bool> {
+        tokio::sync::watch::channel(true).1
+    }
+
     /// Stores new comments, each with its indexes, and returns once they are on disk: one
     /// outcome per comment, in order. A comment with the same post, author and content as a
     /// stored one (or an earlier one of the same batch) gets [`StoreError::Duplicate`] and is

@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::Inner;
+use super::recovery::Slot;
 use super::writes::commit;
 use crate::comment::{CommentId, StoredComment};
 use crate::store::{Decided, DecisionRequest, Result, StoreError};
 
 /// Writers waiting for the committer at most; more wait for room (backpressure).
 const COMMIT_QUEUE: usize = 4096;
+/// While the device cannot write, how often the committer tries to reopen the store.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A new comment ready to store, with its record encoded by the writer so the committer's
 /// critical section is only the checks, the batch and the flush.
@@ -90,17 +92,18 @@ impl CommitterTask {
 }
 
 /// Starts the committer task on the current tokio runtime.
-pub(super) fn start(inner: Arc<Inner>, batch_limit: usize) -> (Committer, CommitterTask) {
+pub(super) fn start(slot: Arc<Slot>, batch_limit: usize) -> (Committer, CommitterTask) {
     let (jobs, queue) = mpsc::channel(COMMIT_QUEUE);
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(run(inner, queue, batch_limit.max(1), stopped));
+    let task = tokio::spawn(run(slot, queue, batch_limit.max(1), stopped));
     (Committer { jobs }, CommitterTask { task, stop })
 }
 
 /// Takes batches of up to `batch_limit` jobs until stopped and the queue is drained; each
-/// batch is committed on a blocking thread so sled's I/O does not stall the runtime.
+/// batch is committed on a blocking thread so sled's I/O does not stall the runtime. After a
+/// device failure it recovers (see [`recover`]) before taking the next batch.
 async fn run(
-    inner: Arc<Inner>,
+    slot: Arc<Slot>,
     mut queue: mpsc::Receiver<Job>,
     batch_limit: usize,
     mut stop: oneshot::Receiver<()>,
@@ -121,17 +124,86 @@ async fn run(
             break;
         }
         let jobs = std::mem::take(&mut batch);
-        let inner = Arc::clone(&inner);
+        let inner = match slot.inner() {
+            Ok(inner) => inner,
+            Err(failure) => {
+                jobs.into_iter().for_each(|job| job.refuse(&failure));
+                recover(&slot, &mut queue, &mut stop, &mut stopping, failure).await;
+                continue;
+            }
+        };
         let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || commit(&inner, jobs)).await;
         crate::telemetry::metrics().record_batch(received, started.elapsed());
         match outcome {
-            Ok(replies) => replies.into_iter().for_each(Reply::send),
+            Ok(replies) => {
+                let failure = replies.iter().find_map(Reply::device_failure);
+                replies.into_iter().for_each(Reply::send);
+                if let Some(failure) = failure {
+                    recover(&slot, &mut queue, &mut stop, &mut stopping, failure).await;
+                }
+            }
             // The jobs were moved into the failed task; their writers see `Closed`.
             Err(join_error) => tracing::error!(cause = %join_error, "commit batch task failed"),
         }
     }
     tracing::debug!("committer stopped");
+}
+
+/// After the device failed a write: marks the store unwritable (health NOT_SERVING), refuses
+/// every write with that failure without touching the database, and tries every
+/// [`RETRY_EVERY`] to reopen it; returns once it can write again, or the queue is closed.
+async fn recover(
+    slot: &Arc<Slot>,
+    queue: &mut mpsc::Receiver<Job>,
+    stop: &mut oneshot::Receiver<()>,
+    stopping: &mut bool,
+    failure: StoreError,
+) {
+    slot.set_writable(false);
+    tracing::error!(
+        cause = %crate::error::Chain(&failure),
+        "storage cannot write; refusing writes until it recovers"
+    );
+    let mut retry = tokio::time::interval(RETRY_EVERY);
+    retry.tick().await;
+    loop {
+        tokio::select! {
+            _ = retry.tick() => {
+                let reopening = Arc::clone(slot);
+                match tokio::task::spawn_blocking(move || reopening.try_reopen()).await {
+                    Ok(Ok(true)) => return,
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => tracing::error!(
+                        cause = %crate::error::Chain(&e),
+                        "reopening the storage failed; retrying"
+                    ),
+                    Err(e) => tracing::error!(cause = %e, "storage reopen task failed"),
+                }
+            }
+            job = queue.recv() => match job {
+                Some(job) => job.refuse(&failure),
+                None => return,
+            },
+            _ = &mut *stop, if !*stopping => {
+                *stopping = true;
+                queue.close();
+            }
+        }
+    }
+}
+
+impl Job {
+    /// Answers the job with `failure` without applying it.
+    fn refuse(self, failure: &StoreError) {
+        let error = || failure.duplicate();
+        match self {
+            Self::Insert(job) => drop(job.reply.send(Err(error()))),
+            Self::Moderate(_, reply) => drop(reply.send(Err(error()))),
+            Self::Remove(job) => drop(job.reply.send(Err(error()))),
+            Self::PutSettings(_, reply) => drop(reply.send(Err(error()))),
+        }
+    }
 }
 
 /// A job's answer, held until the batch is flushed.
@@ -144,16 +216,23 @@ pub(super) enum Reply {
 impl Reply {
     /// Turns a success into the batch's failure (nothing of the batch was written).
     pub(super) fn fail(&mut self, error: &StoreError) {
-        let failed = || match error {
-            StoreError::Backend(e) => StoreError::Backend(Arc::clone(e)),
-            other => StoreError::Corrupt(other.to_string()),
-        };
+        let failed = || error.duplicate();
         match self {
             Self::Insert(_, r @ Ok(_)) => *r = Err(failed()),
             Self::Moderate(_, r) if r.is_ok() => **r = Err(failed()),
             Self::Remove(_, r @ Ok(_)) => *r = Err(failed()),
             _ => {}
         }
+    }
+
+    /// The device failure this answer carries, if any: the store must then recover.
+    fn device_failure(&self) -> Option<StoreError> {
+        let error = match self {
+            Self::Insert(_, Err(e)) | Self::Remove(_, Err(e)) => e,
+            Self::Moderate(_, r) => r.as_ref().as_ref().err()?,
+            _ => return None,
+        };
+        error.is_device().then(|| error.duplicate())
     }
 
     fn send(self) {

@@ -341,7 +341,10 @@ mod tests {
         copy_fixture(dir.path());
         let old = read_layout_1(dir.path());
         let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
-        assert!(!has_layout_1(&store.inner.db), "old trees dropped");
+        assert!(
+            !has_layout_1(&store.inner().unwrap().db),
+            "old trees dropped"
+        );
         assert_migrated(&store, &old).await;
         store.close().await.unwrap();
     }

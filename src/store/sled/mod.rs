@@ -11,6 +11,11 @@
 //! # Layout version
 //! The `meta` tree holds the layout (`schema_version`) and record format (`record_version`).
 //! Layout 1 (a tree per index) is migrated to layout 3 on first start (see `migrate`).
+//!
+//! # Device failures
+//! sled 0.34 keeps failing after an I/O error (a full disk), so the open database sits in a
+//! [`Slot`] that `recovery` empties and fills again with the directory reopened once the device
+//! can write; the committer refuses writes meanwhile and [`Storage::writable`] says so.
 
 mod check;
 mod committer;
@@ -18,6 +23,7 @@ mod keys;
 mod migrate;
 mod options;
 mod reads;
+mod recovery;
 mod writes;
 
 pub use options::StoreOptions;
@@ -25,9 +31,11 @@ pub use options::StoreOptions;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use recovery::Slot;
+
 use committer::{Committer, CommitterTask, InsertJob, Job, Removal, RemoveJob};
 use options::segment_size;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::moderation::AuditEntry;
@@ -46,8 +54,13 @@ const RECORD_VERSION_KEY: &[u8] = b"record_version";
 /// Name of the tree holding layout 3.
 const TREE: &str = "v3";
 
+/// A sled error as a storage error: I/O is the device's ([`StoreError::device`]: full, or
+/// failing), anything else the backend's.
 pub(super) fn backend(error: sled::Error) -> StoreError {
-    StoreError::backend(error)
+    match error {
+        sled::Error::Io(io) => StoreError::device(io),
+        other => StoreError::backend(other),
+    }
 }
 
 /// The database handles shared by readers and the committer.
@@ -60,7 +73,7 @@ struct Inner {
 /// sled behind the [`Storage`] seam.
 #[derive(Debug)]
 pub struct SledStore {
-    inner: Arc<Inner>,
+    slot: Arc<Slot>,
     committer: Committer,
     task: Mutex<Option<CommitterTask>>,
 }
@@ -74,6 +87,42 @@ fn open_db(dir: &Path, options: StoreOptions) -> Result<sled::Db> {
         .map_err(backend)
 }
 
+/// Opens (or creates) the database in `dir`, refusing data of a newer layout or record format
+/// and migrating an older layout.
+fn open_inner(dir: &Path, options: StoreOptions) -> Result<Inner> {
+    let db = open_db(dir, options)?;
+    let meta = db.open_tree("meta").map_err(backend)?;
+    let version = |key: &[u8]| -> Result<Option<u8>> {
+        Ok(meta
+            .get(key)
+            .map_err(backend)?
+            .and_then(|v| v.first().copied()))
+    };
+    // Refuse data a newer build wrote rather than misread it.
+    if let Some(theirs) = version(RECORD_VERSION_KEY)?.filter(|v| *v > record::RECORD_VERSION) {
+        return Err(StoreError::UnsupportedVersion(theirs));
+    }
+    let tree = db.open_tree(TREE).map_err(backend)?;
+    let inner = Inner { db, tree };
+    match version(SCHEMA_KEY)? {
+        Some(theirs) if theirs > SCHEMA_VERSION => {
+            return Err(StoreError::UnsupportedVersion(theirs));
+        }
+        Some(SCHEMA_VERSION) => {}
+        Some(_) => migrate::run(&inner)?,
+        None if migrate::has_layout_1(&inner.db) => migrate::run(&inner)?,
+        None => {}
+    }
+    meta.insert(SCHEMA_KEY, &[SCHEMA_VERSION])
+        .map_err(backend)?;
+    meta.insert(RECORD_VERSION_KEY, &[record::RECORD_VERSION])
+        .map_err(backend)?;
+    inner.db.flush().map_err(backend)?;
+    // Only once layout 3 is recorded as complete do the old trees go.
+    migrate::drop_layout_1(&inner.db)?;
+    Ok(inner)
+}
+
 impl SledStore {
     /// Opens (or creates) the database in `dir`, migrating an older layout first, and starts
     /// the committer (batches of at most `batch_limit` writes) on the current tokio runtime.
@@ -82,43 +131,22 @@ impl SledStore {
     /// When sled cannot open the directory, it holds data of a newer layout or record
     /// format, or a migration fails (it resumes at the next start).
     pub fn open(dir: &Path, options: StoreOptions, batch_limit: usize) -> Result<Arc<Self>> {
-        let db = open_db(dir, options)?;
-        let meta = db.open_tree("meta").map_err(backend)?;
-        let version = |key: &[u8]| -> Result<Option<u8>> {
-            Ok(meta
-                .get(key)
-                .map_err(backend)?
-                .and_then(|v| v.first().copied()))
-        };
-        // Refuse data a newer build wrote rather than misread it.
-        if let Some(theirs) = version(RECORD_VERSION_KEY)?.filter(|v| *v > record::RECORD_VERSION) {
-            return Err(StoreError::UnsupportedVersion(theirs));
-        }
-        let tree = db.open_tree(TREE).map_err(backend)?;
-        let inner = Inner { db, tree };
-        match version(SCHEMA_KEY)? {
-            Some(theirs) if theirs > SCHEMA_VERSION => {
-                return Err(StoreError::UnsupportedVersion(theirs));
-            }
-            Some(SCHEMA_VERSION) => {}
-            Some(_) => migrate::run(&inner)?,
-            None if migrate::has_layout_1(&inner.db) => migrate::run(&inner)?,
-            None => {}
-        }
-        meta.insert(SCHEMA_KEY, &[SCHEMA_VERSION])
-            .map_err(backend)?;
-        meta.insert(RECORD_VERSION_KEY, &[record::RECORD_VERSION])
-            .map_err(backend)?;
-        inner.db.flush().map_err(backend)?;
-        // Only once layout 3 is recorded as complete do the old trees go.
-        migrate::drop_layout_1(&inner.db)?;
-        let inner = Arc::new(inner);
-        let (committer, task) = committer::start(Arc::clone(&inner), batch_limit);
+        let inner = open_inner(dir, options)?;
+        let slot = Arc::new(Slot::new(inner, dir, options));
+        let (committer, task) = committer::start(Arc::clone(&slot), batch_limit);
         Ok(Arc::new(Self {
-            inner,
+            slot,
             committer,
             task: Mutex::new(Some(task)),
         }))
+    }
+
+    /// The open database, for one read.
+    ///
+    /// # Errors
+    /// [`StoreError::Recovering`] while it is being reopened after a device failure.
+    fn inner(&self) -> Result<Arc<Inner>> {
+        self.slot.inner()
     }
 
     /// Opens the database once more after every handle on it is gone, so that the next start
@@ -155,7 +183,7 @@ impl SledStore {
         let mut ids = Vec::new();
         let mut author_keys = Vec::new();
         for key in self
-            .inner
+            .inner()?
             .tree
             .scan_prefix(keys::author_comments(email_hash))
             .keys()
@@ -173,11 +201,11 @@ impl SledStore {
         let mut ids = Vec::new();
         for status in [Status::Spam, Status::Trash] {
             let prefix = keys::status(status, CommentId::from_bytes([0; 16]));
-            for key in self.inner.tree.scan_prefix(&prefix[..2]).keys() {
+            for key in self.inner()?.tree.scan_prefix(&prefix[..2]).keys() {
                 let Some(id) = keys::trailing_id(&key.map_err(backend)?) else {
                     continue;
                 };
-                if let Some(comment) = self.inner.get(id)?
+                if let Some(comment) = self.inner()?.get(id)?
                     && writes::last_change_ms(&comment) < cutoff_ms
                 {
                     ids.push(id);
@@ -192,6 +220,10 @@ impl SledStore {
 impl Storage for SledStore {
     fn schema_version(&self) -> u32 {
         u32::from(SCHEMA_VERSION)
+    }
+
+    fn writable(&self) -> watch::Receiver<bool> {
+        self.slot.writable()
     }
 
     async fn insert_batch(&self, comments: Vec<StoredComment>) -> Vec<Result<()>> {
@@ -219,7 +251,7 @@ impl Storage for SledStore {
     }
 
     async fn get(&self, id: CommentId) -> Result<Option<StoredComment>> {
-        self.inner.get(id)
+        self.inner()?.get(id)
     }
 
     async fn find_duplicate(
@@ -229,11 +261,11 @@ impl Storage for SledStore {
         content: &str,
     ) -> Result<Option<CommentId>> {
         let digest = duplicate_digest(post_id, email_hash, content);
-        self.inner.find_duplicate(email_hash, &digest)
+        self.inner()?.find_duplicate(email_hash, &digest)
     }
 
     async fn first_comment_ms(&self, post_id: &str) -> Result<Option<u64>> {
-        self.inner.first_comment_ms(post_id)
+        self.inner()?.first_comment_ms(post_id)
     }
 
     async fn list_thread(
@@ -242,7 +274,7 @@ impl Storage for SledStore {
         after: Option<CommentId>,
         limit: usize,
     ) -> Result<Page> {
-        self.inner.list_thread(post_id, after, limit)
+        self.inner()?.list_thread(post_id, after, limit)
     }
 
     async fn list_queue(
@@ -252,7 +284,7 @@ impl Storage for SledStore {
         before: Option<CommentId>,
         limit: usize,
     ) -> Result<Page> {
-        self.inner.list_queue(status, post_id, before, limit)
+        self.inner()?.list_queue(status, post_id, before, limit)
     }
 
     async fn erase_author(&self, email_hash: [u8; 32]) -> Result<u64> {
@@ -292,25 +324,25 @@ impl Storage for SledStore {
         before: Option<AuditCursor>,
         limit: usize,
     ) -> Result<AuditPage> {
-        self.inner.list_audit(comment, before, limit)
+        self.inner()?.list_audit(comment, before, limit)
     }
 
     async fn audit_since(&self, since_ms: u64) -> Result<Vec<AuditEntry>> {
-        self.inner.audit_since(since_ms)
+        self.inner()?.audit_since(since_ms)
     }
 
     async fn labels(&self) -> Result<Vec<LabelledText>> {
-        self.inner.labels()
+        self.inner()?.labels()
     }
 
     async fn author_stats(&self, email_hash: &[u8; 32]) -> Result<AuthorStats> {
-        self.inner.author_stats(email_hash)
+        self.inner()?.author_stats(email_hash)
     }
 
     async fn status_counts(&self) -> Result<[(Status, u64); 4]> {
         let mut counts = Status::ALL.map(|s| (s, 0));
         for (status, count) in &mut counts {
-            *count = self.inner.status_count(*status)?;
+            *count = self.inner()?.status_count(*status)?;
         }
         Ok(counts)
     }
@@ -321,15 +353,19 @@ impl Storage for SledStore {
         interval_ms: u64,
         intervals: usize,
     ) -> Result<Vec<Activity>> {
-        self.inner.activity(start_ms, interval_ms, intervals)
+        self.inner()?.activity(start_ms, interval_ms, intervals)
     }
 
     async fn check_consistency(&self) -> Result<Consistency> {
-        self.inner.check_consistency()
+        self.inner()?.check_consistency()
     }
 
     async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let value = self.inner.tree.get(keys::setting(name)).map_err(backend)?;
+        let value = self
+            .inner()?
+            .tree
+            .get(keys::setting(name))
+            .map_err(backend)?;
         Ok(value.map(|v| v.to_vec()))
     }
 
@@ -345,7 +381,7 @@ impl Storage for SledStore {
         if let Some(task) = task {
             task.stop().await;
         }
-        self.inner.db.flush().map_err(backend)?;
+        self.inner()?.db.flush().map_err(backend)?;
         Ok(())
     }
 }

@@ -1,0 +1,137 @@
+//! Connection bounds under a flood of idle connections: the limit holds, idle connections are
+//! closed at their first-request deadline, and clients keep getting answers.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Deadline, TestServer, within};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Opens a connection that sends the HTTP/2 preface and nothing more.
+async fn idle_connection(addr: &str) -> TcpStream {
+    let mut stream = within("connect", TcpStream::connect(addr)).await.unwrap();
+    stream.write_all(PREFACE).await.unwrap();
+    stream
+}
+
+/// Whether the server has closed `stream` (reads to its end, ignoring the server's frames).
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return true,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_idle_flood_is_bounded_and_clients_keep_their_answers() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = support::config(data.path());
+    config.max_connections = 8;
+    config.first_request_timeout_ms = 400;
+    let server = TestServer::start(config).await;
+    let addr = server.url.trim_start_matches("http://").to_owned();
+
+    // A client connected before the flood keeps its connection and its answers.
+    let mut client = server.client().await;
+    within(
+        "a first submission",
+        client.submit_comment(support::submission("p", "Before.")),
+    )
+    .await
+    .unwrap();
+
+    let mut flood = Vec::new();
+    for _ in 0..30 {
+        flood.push(idle_connection(&addr).await);
+    }
+    within(
+        "a submission during the flood",
+        client.submit_comment(support::submission("p", "During.")),
+    )
+    .await
+    .unwrap();
+
+    // Every idle connection is closed: past the limit at once, the rest at their deadline.
+    for stream in &mut flood {
+        assert!(
+            within(
+                "the server to close an idle connection",
+                closed_by_server(stream)
+            )
+            .await
+        );
+    }
+
+    // New clients get answers once the flood's slots are free.
+    let deadline = Deadline::start("a new client to be served after the flood");
+    loop {
+        let fresh = tonic::transport::Endpoint::from_shared(server.url.clone())
+            .unwrap()
+            .connect()
+            .await;
+        if let Ok(channel) = fresh {
+            let mut fresh =
+                commentguard::api::pb::comment_service_client::CommentServiceClient::new(channel);
+            if fresh
+                .submit_comment(support::submission("p", "After."))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+        }
+        deadline.check();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    within(
+        "a submission after the flood",
+        client.submit_comment(support::submission("p", "Still here.")),
+    )
+    .await
+    .unwrap();
+    server.stop().await;
+    assert_eq!(support::stored_count(data.path()).await, 4);
+}
+
+#[tokio::test]
+async fn past_the_limit_new_connections_are_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = support::config(data.path());
+    config.max_connections = 3;
+    config.first_request_timeout_ms = 60_000;
+    // The held connections never answer the shutdown's ping: do not wait long for them.
+    config.shutdown_grace_ms = 300;
+    let server = TestServer::start(config).await;
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let _client = server.client().await;
+
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(idle_connection(&addr).await);
+    }
+    // The limit is reached: the next connection is closed at once, long before its deadline.
+    let mut refused = idle_connection(&addr).await;
+    assert!(
+        within(
+            "the refused connection to close",
+            closed_by_server(&mut refused)
+        )
+        .await
+    );
+    // The held ones stay open (their deadline is a minute away).
+    let mut buffer = [0u8; 64];
+    let still_open =
+        tokio::time::timeout(Duration::from_millis(300), held[0].read(&mut buffer)).await;
+    assert!(
+        matches!(still_open, Err(_) | Ok(Ok(1..))),
+        "a held connection was closed: {still_open:?}"
+    );
+    server.stop().await;
+}
