@@ -41,6 +41,7 @@ fn request() -> pb::SubmitCommentRequest {
             referrer: String::new(),
             honeypot: String::new(),
         }),
+        idempotency_key: String::new(),
     }
 }
 

@@ -39,6 +39,7 @@ fn comment(n: u64) -> StoredComment {
             h
         },
         decision: None,
+        receipt: Default::default(),
     }
 }
 

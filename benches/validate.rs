@@ -1,8 +1,9 @@
-//! Validation of a typical submission, and the whole verdict pipeline it is the first step of.
+//! Validation of a typical submission, and the whole verdict pipeline it is the first step of,
+//! with and without a shadow policy judging beside the live one.
 
 use std::sync::Arc;
 
-use commentguard::config::Config;
+use commentguard::config::{Config, ShadowConfig};
 use commentguard::pipeline::{Mode, Parts, Pipeline};
 use commentguard::privacy::EmailHasher;
 use commentguard::scoring::Scorer;
@@ -11,9 +12,12 @@ use commentguard::store::sled::{SledStore, StoreOptions};
 use commentguard::validate::{SubmissionInput, validate};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-/// The pipeline as `serve` builds it with the default configuration, over a scratch store.
-fn pipeline(runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> Pipeline {
-    let config = Config::default();
+/// The pipeline as `serve` builds it with `config`, over a scratch store.
+fn pipeline_with(
+    runtime: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    config: Config,
+) -> Pipeline {
     let store: Arc<dyn Storage> = runtime
         .block_on(async { SledStore::open(dir, StoreOptions::default(), 64) })
         .expect("a scratch store");
@@ -30,6 +34,18 @@ fn pipeline(runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> Pipelin
         rules,
     };
     Pipeline::new(parts, &config)
+        .with_shadow(config.shadow.as_ref())
+        .expect("the shadow policy")
+}
+
+/// The default configuration with the history-dependent rules off, so that judging the same
+/// submission for storing again and again is not refused as a flood.
+fn storing() -> Config {
+    Config {
+        flood_interval: 0,
+        campaign_min_authors: 0,
+        ..Config::default()
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -53,7 +69,7 @@ fn bench(c: &mut Criterion) {
 
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let dir = tempfile::tempdir().expect("a scratch directory");
-    let pipeline = pipeline(&runtime, dir.path());
+    let pipeline = pipeline_with(&runtime, dir.path(), Config::default());
     assert!(
         runtime
             .block_on(pipeline.judge(&input, Mode::Check))
@@ -62,6 +78,39 @@ fn bench(c: &mut Criterion) {
     c.bench_function("pipeline/check_typical", |b| {
         b.iter(|| runtime.block_on(pipeline.judge(std::hint::black_box(&input), Mode::Check)))
     });
+
+    // Judging for storing (the shadow judges only what is stored): no shadow, a shadow with
+    // other rules (reusing the live score), and a shadow scoring with a model of its own.
+    let rules_shadow = ShadowConfig {
+        spam_threshold: Some(0.8),
+        pending_threshold: Some(0.4),
+        moderation_keys: Some(vec!["casino".into(), "crypto".into(), "giveaway".into()]),
+        ..ShadowConfig::default()
+    };
+    let model_shadow = ShadowConfig {
+        model: Some(storing().model),
+        ..rules_shadow.clone()
+    };
+    for (name, shadow) in [
+        ("pipeline/store_judge_typical", None),
+        ("pipeline/store_judge_shadow_rules", Some(rules_shadow)),
+        ("pipeline/store_judge_shadow_model", Some(model_shadow)),
+    ] {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let config = Config {
+            shadow,
+            ..storing()
+        };
+        let with_shadow = config.shadow.is_some();
+        let storing = pipeline_with(&runtime, dir.path(), config);
+        let judged = runtime
+            .block_on(storing.judge(&input, Mode::Store))
+            .expect("a verdict");
+        assert_eq!(judged.shadow_status.is_some(), with_shadow);
+        c.bench_function(name, |b| {
+            b.iter(|| runtime.block_on(storing.judge(std::hint::black_box(&input), Mode::Store)))
+        });
+    }
 }
 
 criterion_group!(benches, bench);

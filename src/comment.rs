@@ -310,6 +310,36 @@ pub struct StoredComment {
     pub email_hash: [u8; 32],
     /// The last moderator decision, if a moderator has decided on it.
     pub decision: Option<crate::moderation::Decision>,
+    /// How the submission was answered, beyond the verdict's current state.
+    pub receipt: Receipt,
+}
+
+/// What is kept of a submission's answer so that a retry gets the same answer and a shadow
+/// policy can be compared with moderators' labels later. Records written before it read as
+/// the default (nothing kept).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Receipt {
+    /// The site's idempotency key and the digest of the request it came with.
+    pub idempotency: Option<Idempotency>,
+    /// The status the submission got (a moderator may have changed it since).
+    pub submitted_status: Option<Status>,
+    /// The status the shadow policy would have given, when one was configured.
+    pub shadow_status: Option<Status>,
+}
+
+/// A site's idempotency key with the digest of the request that first carried it: a retry
+/// must carry the same request (see [`crate::pipeline::request_digest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The key, at most [`Idempotency::MAX_KEY_BYTES`] bytes.
+    pub key: String,
+    /// SHA-256 of the request's other fields.
+    pub request_digest: [u8; 32],
+}
+
+impl Idempotency {
+    /// Longest key accepted, in bytes.
+    pub const MAX_KEY_BYTES: usize = 128;
 }
 
 impl StoredComment {

@@ -105,10 +105,65 @@ pub struct Config {
     pub close_after_days: u64,
     /// Days SPAM and TRASH comments are kept after their last change; 0 keeps them forever.
     pub retention_days: u64,
+    /// A policy to try beside the live one (the `[shadow]` section): every stored submission is
+    /// also judged by it and `GetStats` compares the two; live verdicts never change. Read at
+    /// start only.
+    pub shadow: Option<ShadowConfig>,
     /// The file these settings were read from, if any: `SIGHUP` reloads the site rules
     /// from it.
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// The shadow policy: the live editable rules with these values replaced (each one left out
+/// follows the live rules, including changes made over RPC), and optionally another model.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShadowConfig {
+    /// Spam probability at or above which the shadow calls a comment SPAM.
+    pub spam_threshold: Option<f64>,
+    /// Spam probability at or above which the shadow holds a comment (a value above the
+    /// effective spam threshold acts as that threshold).
+    pub pending_threshold: Option<f64>,
+    /// The shadow's link limit; 0 turns the rule off.
+    pub max_links: Option<u32>,
+    /// The shadow's `moderation_keys`, replacing the live list.
+    pub moderation_keys: Option<Vec<String>>,
+    /// The shadow's `disallowed_keys`, replacing the live list.
+    pub disallowed_keys: Option<Vec<String>>,
+    /// A model file the shadow scores with instead of the live model (moderators' labels
+    /// shift its scores as they shift the live model's).
+    pub model: Option<PathBuf>,
+}
+
+impl ShadowConfig {
+    /// Checks the thresholds given: each in `[0, 1]`, and pending at most spam when both are.
+    ///
+    /// # Errors
+    /// The first value found unusable, named as in the file.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field| ConfigError::InvalidValue {
+            field,
+            reason: "must be in [0, 1]".to_owned(),
+        };
+        for (field, value) in [
+            ("shadow.spam_threshold", self.spam_threshold),
+            ("shadow.pending_threshold", self.pending_threshold),
+        ] {
+            if value.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+                return Err(invalid(field));
+            }
+        }
+        if let (Some(pending), Some(spam)) = (self.pending_threshold, self.spam_threshold)
+            && pending > spam
+        {
+            return Err(ConfigError::InvalidValue {
+                field: "shadow.pending_threshold",
+                reason: format!("{pending} is above shadow.spam_threshold ({spam})"),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Where the HTTP listener listens: an address, or `off` for no listener.
@@ -306,6 +361,9 @@ impl Config {
         self.moderator_tokens
             .validate()
             .map_err(ConfigError::InvalidTokens)?;
+        if let Some(shadow) = &self.shadow {
+            shadow.validate()?;
+        }
         self.tls_files().map(|_| ())
     }
 
@@ -417,6 +475,7 @@ impl Default for Config {
             closed_posts: Vec::new(),
             close_after_days: 0,
             retention_days: Self::DEFAULT_RETENTION_DAYS,
+            shadow: None,
             file: None,
         }
     }
@@ -472,6 +531,35 @@ mod tests {
                     Err(ConfigError::InvalidThresholds { .. })
                 ),
                 "{pending} {spam}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_shadow_section_is_read_and_checked() {
+        let config: Config = toml::from_str(
+            "[shadow]\nspam_threshold = 0.5\nmoderation_keys = [\"poker\"]\nmodel = \"m.json\"\n",
+        )
+        .unwrap();
+        let shadow = config.shadow.clone().unwrap();
+        assert_eq!(shadow.spam_threshold, Some(0.5));
+        assert_eq!(shadow.pending_threshold, None);
+        assert_eq!(
+            shadow.moderation_keys.as_deref(),
+            Some(&["poker".to_owned()][..])
+        );
+        assert_eq!(shadow.model.as_deref(), Some(Path::new("m.json")));
+        assert!(config.validate().is_ok());
+        assert_eq!(Config::default().shadow, None);
+        assert!(toml::from_str::<Config>("[shadow]\nbanned_ips = []\n").is_err());
+        for bad in [
+            "[shadow]\nspam_threshold = 1.5\n",
+            "[shadow]\nspam_threshold = 0.3\npending_threshold = 0.4\n",
+        ] {
+            let config: Config = toml::from_str(bad).unwrap();
+            assert!(
+                matches!(config.validate(), Err(ConfigError::InvalidValue { .. })),
+                "{bad}"
             );
         }
     }

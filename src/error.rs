@@ -49,6 +49,9 @@ pub enum ServeError {
     /// The site rules do not compile.
     #[error("invalid site rules")]
     Rules(#[source] RuleError),
+    /// The shadow policy (`[shadow]`) cannot be used.
+    #[error(transparent)]
+    Shadow(#[from] crate::pipeline::ShadowError),
     /// The moderator labels the online learner starts from could not be read.
     #[error("cannot read moderator labels")]
     Labels(#[source] StoreError),

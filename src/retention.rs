@@ -60,6 +60,7 @@ mod tests {
             policy_version: String::new(),
             email_hash: [n; 32],
             decision: None,
+            receipt: Default::default(),
         }
     }
 

@@ -154,7 +154,11 @@ async fn open(
     let shared = Arc::new(Shared {
         admission: admission.slots(),
         store: Arc::clone(&store),
-        pipeline: Arc::new(Pipeline::new(parts, config)),
+        pipeline: Arc::new(
+            Pipeline::new(parts, config)
+                .with_shadow(config.shadow.as_ref())
+                .map_err(ServeError::Shadow)?,
+        ),
         events: broadcast::channel(WATCH_BUFFER).0,
         moderators: config.moderator_tokens.clone(),
         closing: closing_rx,

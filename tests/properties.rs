@@ -2,7 +2,8 @@
 //! arbitrary Unicode, empty and huge fields, and control characters.
 
 use commentguard::comment::{
-    ClientContext, CommentId, Reason, ReasonCode, Status, StoredComment, Submission, Verdict,
+    ClientContext, CommentId, Idempotency, Reason, ReasonCode, Receipt, Status, StoredComment,
+    Submission, Verdict,
 };
 use commentguard::moderation::Decision;
 use commentguard::store::record;
@@ -85,6 +86,8 @@ proptest! {
         // A decision always names its moderator (an empty name reads as "no decision").
         decided in prop::option::of(("[a-z]{1,12}", 1u64.., prop::option::of(1u8..=3))),
         reasons in prop::collection::vec((0..ReasonCode::ALL.len(), any::<String>(), -1e6f32..1e6f32), 0..4),
+        key in prop::option::of((".{1,40}", any::<[u8; 32]>())),
+        shadow in prop::option::of(1u8..=3),
     ) {
         let comment = StoredComment {
             id: CommentId::generate(),
@@ -107,6 +110,11 @@ proptest! {
                 at_ms,
                 before_trash: before.and_then(Status::from_byte),
             }),
+            receipt: Receipt {
+                idempotency: key.map(|(key, request_digest)| Idempotency { key, request_digest }),
+                submitted_status: Status::from_byte(status),
+                shadow_status: shadow.and_then(Status::from_byte),
+            },
         };
         // Equality, not bits: proto3 writes no zero, so a -0.0 weight reads back as 0.0.
         prop_assert_eq!(record::decode(&record::encode(&comment)).unwrap(), comment);

@@ -237,6 +237,7 @@ async fn retention_purges_old_spam_and_trash_only() {
         policy_version: String::new(),
         email_hash: [n as u8; 32],
         decision: None,
+        receipt: Default::default(),
     };
     let old_spam = comment(1, Status::Spam, 20);
     let new_spam = comment(2, Status::Spam, 1);

@@ -76,6 +76,7 @@ fuzz_target!(|bytes: &[u8]| {
         policy_version: judged.policy_version,
         email_hash: judged.email_hash,
         decision: None,
+        receipt: Default::default(),
     };
     let decoded = record::decode(&record::encode(&comment)).expect("a stored record reads back");
     assert_eq!(decoded, comment);

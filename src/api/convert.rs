@@ -5,6 +5,7 @@ use prost_types::Timestamp;
 use super::pb;
 use crate::comment::{CommentId, Reason, Status, StoredComment, Verdict};
 use crate::moderation::{Action, AuditEntry, QueueEvent};
+use crate::pipeline::ShadowSnapshot;
 use crate::policy::{EditableRules, RuleLists, RuleSet, Thresholds};
 use crate::privacy::mask_emails;
 use crate::validate::{FieldViolation, SubmissionInput};
@@ -58,6 +59,36 @@ pub(super) fn verdict_response(
         reasons: verdict.reasons.iter().map(reason).collect(),
         error: None,
         policy_version: policy_version.to_owned(),
+    }
+}
+
+/// The shadow policy's figures for `GetStats`.
+pub(super) fn shadow_stats(s: ShadowSnapshot) -> pb::ShadowStats {
+    let rate = |agreed: u64| {
+        if s.labels == 0 {
+            0.0
+        } else {
+            agreed as f64 / s.labels as f64
+        }
+    };
+    pb::ShadowStats {
+        evaluated: s.evaluated,
+        would_change: s.would_change,
+        changes: s
+            .changes
+            .iter()
+            .map(|&(from, to, count)| pb::ShadowChange {
+                from: status(from).into(),
+                to: status(to).into(),
+                count,
+            })
+            .collect(),
+        labels: s.labels,
+        live_agreed: s.live_agreed,
+        shadow_agreed: s.shadow_agreed,
+        live_agreement_rate: rate(s.live_agreed),
+        shadow_agreement_rate: rate(s.shadow_agreed),
+        policy_version: s.policy_version,
     }
 }
 
@@ -267,6 +298,7 @@ mod tests {
             policy_version: String::new(),
             email_hash: [0; 32],
             decision: None,
+            receipt: Default::default(),
         };
         let public = public_comment(&comment);
         assert_eq!(public.content, "reach me at [email hidden] please");

@@ -77,6 +77,11 @@ impl Refusal {
                 Code::AlreadyExists,
                 "this comment was already submitted".to_owned(),
             ),
+            // Only when the comment holding the key went between the insert and the read.
+            Self::Store(StoreError::KeyTaken(_)) => (
+                Code::Aborted,
+                "a submission with this idempotency key changed meanwhile; retry".to_owned(),
+            ),
             Self::Store(StoreError::Closed) => {
                 (Code::Unavailable, "the server is shutting down".to_owned())
             }

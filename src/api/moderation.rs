@@ -84,7 +84,10 @@ impl Shared {
         let to = comment.verdict.status;
         let scorer = self.pipeline.scorer();
         match action.label() {
-            Some(label) => scorer.learn(id, label, &text_of(&comment)),
+            Some(label) => {
+                scorer.learn(id, label, &text_of(&comment));
+                self.pipeline.count_label(&comment, label);
+            }
             None if to == CommentStatus::Trash => scorer.forget(id, &text_of(&comment)),
             None => {}
         }
@@ -345,12 +348,27 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
             .collect();
         let pending = self.shared.pipeline.rules().policy.thresholds.pending;
         let agreement = Agreement::of(&store.audit_since(0).await?, pending);
+        let policy_versions = store
+            .policy_version_counts()
+            .await?
+            .into_iter()
+            .map(|(policy_version, count)| pb::PolicyVersionCount {
+                policy_version,
+                count,
+            })
+            .collect();
         Ok(Response::new(pb::GetStatsResponse {
             by_status,
             intervals: buckets,
             model_version: self.shared.pipeline.scorer().model_version(),
             agreement_rate: agreement.rate(),
             labels: agreement.labels,
+            policy_versions,
+            shadow: self
+                .shared
+                .pipeline
+                .shadow_snapshot()
+                .map(convert::shadow_stats),
         }))
     }
 

@@ -14,11 +14,11 @@ use super::errors::Refusal;
 use super::pb;
 use crate::admission::Slots;
 use crate::auth::ModeratorTokens;
-use crate::comment::Status as CommentStatus;
+use crate::comment::{Status as CommentStatus, Verdict};
 use crate::moderation::QueueEvent;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, key_violation};
 use crate::store::Storage;
-use crate::validate::FieldViolation;
+use crate::validate::{FieldViolation, validate};
 
 /// Default and largest page of `ListComments`.
 const DEFAULT_PAGE_SIZE: usize = 50;
@@ -66,29 +66,42 @@ impl CommentApi {
         Self { shared }
     }
 
-    /// Judges and stores one submission; answers once it is on disk.
-    #[instrument(skip_all, fields(comment_id, status))]
+    /// Judges and stores one submission; answers once it is on disk. A retry with the key of
+    /// a stored submission gets that submission's answer.
+    #[instrument(skip_all, fields(comment_id, status, replayed))]
     async fn submit(
         &self,
         request: &pb::SubmitCommentRequest,
     ) -> Result<pb::SubmitCommentResponse, Refusal> {
         let started = Instant::now();
         let input = convert::submission_input(request);
-        let comment = self.shared.pipeline.submit(&input).await?;
+        let submitted = self
+            .shared
+            .pipeline
+            .submit(&input, &request.idempotency_key)
+            .await?;
+        let status = submitted.answered_status();
+        let comment = submitted.comment;
         let span = tracing::Span::current();
         span.record("comment_id", tracing::field::display(comment.id));
-        span.record("status", comment.verdict.status.as_str());
+        span.record("status", status.as_str());
+        span.record("replayed", submitted.replayed);
+        let verdict = Verdict {
+            status,
+            ..comment.verdict.clone()
+        };
+        let answer =
+            convert::verdict_response(comment.id.to_string(), &verdict, &comment.policy_version);
+        if submitted.replayed {
+            info!("retry answered from the stored comment");
+            return Ok(answer);
+        }
         info!(
             spam_score = comment.verdict.spam_score,
             elapsed_us = started.elapsed().as_micros() as u64,
             "comment stored"
         );
         crate::telemetry::metrics().record_verdict(&comment.verdict);
-        let answer = convert::verdict_response(
-            comment.id.to_string(),
-            &comment.verdict,
-            &comment.policy_version,
-        );
         if comment.verdict.status != CommentStatus::Approved {
             self.shared
                 .publish(|| QueueEvent::Submitted(Box::new(comment)));
@@ -145,7 +158,13 @@ impl pb::comment_service_server::CommentService for CommentApi {
         &self,
         request: Request<pb::SubmitCommentRequest>,
     ) -> Result<Response<pb::SubmitCommentResponse>, Status> {
-        let input = convert::submission_input(request.get_ref());
+        let request = request.get_ref();
+        let input = convert::submission_input(request);
+        if let Some(violation) = key_violation(&request.idempotency_key) {
+            let mut violations = validate(&input).err().unwrap_or_default();
+            violations.insert(0, violation);
+            return Err(Refusal::Invalid(violations).into());
+        }
         let judged = self
             .shared
             .pipeline

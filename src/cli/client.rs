@@ -78,6 +78,10 @@ pub struct SubmitArgs {
     /// Commenter IP address.
     #[arg(long, default_value = "")]
     pub ip: String,
+    /// A key naming this submission, so that sending it again (the same fields) gets the
+    /// first answer instead of ALREADY_EXISTS. At most 128 bytes.
+    #[arg(long, default_value = "")]
+    pub idempotency_key: String,
     /// Only check: get the verdict without storing the comment.
     #[arg(long)]
     pub check: bool,
@@ -124,6 +128,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             ip: args.ip,
             ..Default::default()
         }),
+        idempotency_key: args.idempotency_key,
     };
     let reply = if args.check {
         client.check_comment(request).await

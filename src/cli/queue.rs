@@ -354,6 +354,11 @@ fn print_stats(out: &mut impl Write, stats: &pb::GetStatsResponse, json: bool) -
             .iter()
             .map(|i| serde_json::json!({"start": seconds(i.start), "submissions": i.submissions, "decisions": i.decisions}))
             .collect();
+        let versions: serde_json::Map<String, serde_json::Value> = stats
+            .policy_versions
+            .iter()
+            .map(|v| (v.policy_version.clone(), v.count.into()))
+            .collect();
         writeln!(
             out,
             "{}",
@@ -363,25 +368,85 @@ fn print_stats(out: &mut impl Write, stats: &pb::GetStatsResponse, json: bool) -
                 "model_version": stats.model_version,
                 "agreement_rate": stats.agreement_rate,
                 "labels": stats.labels,
+                "policy_versions": versions,
+                "shadow": stats.shadow.as_ref().map(shadow_json),
             })
         )?;
-    } else {
-        for (status, count) in &counts {
-            writeln!(out, "{status:<9} {count}")?;
-        }
+        return Ok(());
+    }
+    for (status, count) in &counts {
+        writeln!(out, "{status:<9} {count}")?;
+    }
+    writeln!(
+        out,
+        "last 24h  {submissions} submission(s), {decisions} decision(s)"
+    )?;
+    writeln!(out, "model     {}", stats.model_version)?;
+    writeln!(
+        out,
+        "agreement {:.1}% of {} moderator label(s)",
+        stats.agreement_rate * 100.0,
+        stats.labels
+    )?;
+    for v in &stats.policy_versions {
+        let version = if v.policy_version.is_empty() {
+            "(none)"
+        } else {
+            &v.policy_version
+        };
         writeln!(
             out,
-            "last 24h  {submissions} submission(s), {decisions} decision(s)"
-        )?;
-        writeln!(out, "model     {}", stats.model_version)?;
-        writeln!(
-            out,
-            "agreement {:.1}% of {} moderator label(s)",
-            stats.agreement_rate * 100.0,
-            stats.labels
+            "policy    {version} judged {} stored comment(s)",
+            v.count
         )?;
     }
+    if let Some(shadow) = &stats.shadow {
+        print_shadow(out, shadow)?;
+    }
     Ok(())
+}
+
+fn shadow_json(s: &pb::ShadowStats) -> serde_json::Value {
+    let changes: Vec<_> = s
+        .changes
+        .iter()
+        .map(|c| serde_json::json!({"from": status_name(c.from), "to": status_name(c.to), "count": c.count}))
+        .collect();
+    serde_json::json!({
+        "policy_version": s.policy_version,
+        "evaluated": s.evaluated,
+        "would_change": s.would_change,
+        "changes": changes,
+        "labels": s.labels,
+        "live_agreed": s.live_agreed,
+        "shadow_agreed": s.shadow_agreed,
+        "live_agreement_rate": s.live_agreement_rate,
+        "shadow_agreement_rate": s.shadow_agreement_rate,
+    })
+}
+
+fn print_shadow(out: &mut impl Write, s: &pb::ShadowStats) -> io::Result<()> {
+    writeln!(
+        out,
+        "shadow    policy {}: {} of {} submission(s) would change (since start)",
+        s.policy_version, s.would_change, s.evaluated
+    )?;
+    for c in &s.changes {
+        writeln!(
+            out,
+            "shadow    {} -> {}: {}",
+            status_name(c.from),
+            status_name(c.to),
+            c.count
+        )?;
+    }
+    writeln!(
+        out,
+        "shadow    labels agree with live {:.1}%, shadow {:.1}% (of {})",
+        s.live_agreement_rate * 100.0,
+        s.shadow_agreement_rate * 100.0,
+        s.labels
+    )
 }
 
 fn print_audit(out: &mut impl Write, page: &pb::ListAuditResponse, json: bool) -> io::Result<()> {

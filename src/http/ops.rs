@@ -29,6 +29,7 @@ pub async fn metrics(State(console): State<Console>) -> impl IntoResponse {
     }
     m.watchers.set(shared.events.receiver_count() as i64);
     m.set_model(shared.pipeline.scorer().model_version());
+    m.set_shadow(shared.pipeline.shadow_snapshot());
     (
         [(header::CONTENT_TYPE, telemetry::CONTENT_TYPE)],
         m.encode(),

@@ -302,6 +302,7 @@ mod tests {
             policy_version: String::new(),
             email_hash: [0; 32],
             decision: None,
+            receipt: Default::default(),
         }
     }
 

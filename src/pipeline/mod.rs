@@ -9,8 +9,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::classifier::CommentText;
-use crate::comment::{CommentId, Status, StoredComment, Submission, Verdict, now_ms};
-use crate::config::Config;
+use crate::comment::{
+    CommentId, Idempotency, Label, Receipt, Status, StoredComment, Submission, Verdict, now_ms,
+};
+use crate::config::{Config, ShadowConfig};
 use crate::policy::{Campaigns, Flood, Hit, RuleSet, builtin};
 use crate::privacy::EmailHasher;
 use crate::scoring::{Scorer, Scoring};
@@ -18,9 +20,13 @@ use crate::store::{Storage, StoreError};
 use crate::validate::{FieldViolation, SubmissionInput, validate};
 use sha2::{Digest as _, Sha256};
 
+mod idempotency;
 mod rules;
+mod shadow;
 
+pub use idempotency::{key_violation, request_digest};
 pub use rules::{RULES_KEY, RulesRejection, stored_rules};
+pub use shadow::{Shadow, ShadowError, ShadowInput, ShadowSnapshot};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -67,6 +73,27 @@ pub struct Judged {
     pub email_hash: [u8; 32],
     /// The digest of everything that decided ([`Pipeline`] explains what it covers).
     pub policy_version: String,
+    /// The shadow policy's status, when one is configured and the submission is to be stored.
+    pub shadow_status: Option<Status>,
+}
+
+/// A stored submission's answer: a new comment, or the one a retry's idempotency key names.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The comment, as stored (a replayed one as it is now).
+    pub comment: StoredComment,
+    /// True when this was a retry answered from the comment its key names; nothing new was
+    /// stored or counted.
+    pub replayed: bool,
+}
+
+impl Submitted {
+    /// The status the submission was answered with the first time (a moderator may have
+    /// changed the comment's status since).
+    pub fn answered_status(&self) -> Status {
+        let c = &self.comment;
+        c.receipt.submitted_status.unwrap_or(c.verdict.status)
+    }
 }
 
 /// What the pipeline is built from.
@@ -102,7 +129,15 @@ pub struct Pipeline {
     close_after: Option<Duration>,
     /// Digest of the settings that only a restart changes.
     settings_digest: [u8; 32],
+    /// The policy judged beside the live one, if configured.
+    shadow: Option<Shadow>,
+    /// Submissions with an idempotency key hold the stripe of their key from lookup to
+    /// commit, so a retry racing its original on this server waits and gets its answer.
+    key_stripes: [tokio::sync::Mutex<()>; KEY_STRIPES],
 }
+
+/// Stripes of idempotency keys: unrelated keys rarely wait for each other.
+const KEY_STRIPES: usize = 64;
 
 impl Pipeline {
     /// A pipeline over `parts` with the rule settings of `config`.
@@ -122,7 +157,25 @@ impl Pipeline {
             require_prior_approval: config.require_prior_approval,
             close_after: (config.close_after_days > 0)
                 .then(|| DAY * config.close_after_days as u32),
+            shadow: None,
+            key_stripes: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// Adds the shadow policy of `config` (none when `None`), over the live rules in force.
+    ///
+    /// # Errors
+    /// When its model does not load or its lists do not compile.
+    pub fn with_shadow(mut self, config: Option<&ShadowConfig>) -> Result<Self, ShadowError> {
+        self.shadow = match config {
+            Some(config) => Some(Shadow::load(
+                config.clone(),
+                &self.rules().editable,
+                &self.hasher,
+            )?),
+            None => None,
+        };
+        Ok(self)
     }
 
     /// The verdict a submission would get; nothing is stored and no tracker changes.
@@ -133,12 +186,36 @@ impl Pipeline {
         self.judge(input, Mode::Check).await
     }
 
-    /// Judges and stores a submission; returns once it is on disk.
+    /// Judges and stores a submission; returns once it is on disk. With an idempotency key
+    /// (`key` not empty) a retry of a stored submission gets that comment back instead (see
+    /// the `idempotency` module).
     ///
     /// # Errors
-    /// As [`Pipeline::judge`], a duplicate, or a storage failure.
-    pub async fn submit(&self, input: &SubmissionInput<'_>) -> Result<StoredComment, Rejection> {
+    /// As [`Pipeline::judge`], a duplicate, a key reused with another request (invalid), or a
+    /// storage failure.
+    pub async fn submit(
+        &self,
+        input: &SubmissionInput<'_>,
+        key: &str,
+    ) -> Result<Submitted, Rejection> {
+        if key.is_empty() {
+            return self.store_new(input, None).await;
+        }
+        self.submit_keyed(input, key).await
+    }
+
+    /// Judges and stores a new comment, with its idempotency key if it has one.
+    async fn store_new(
+        &self,
+        input: &SubmissionInput<'_>,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Submitted, Rejection> {
         let judged = self.judge(input, Mode::Store).await?;
+        let receipt = Receipt {
+            idempotency,
+            submitted_status: Some(judged.verdict.status),
+            shadow_status: judged.shadow_status,
+        };
         let comment = StoredComment {
             id: CommentId::generate(),
             created_at_ms: now_ms(),
@@ -148,6 +225,7 @@ impl Pipeline {
             model_version: judged.model_version,
             policy_version: judged.policy_version,
             decision: None,
+            receipt,
         };
         if let Err(e) = self.store.insert(comment.clone()).await {
             // Not stored, so it does not count against the author's flood interval.
@@ -159,7 +237,13 @@ impl Pipeline {
                 e => e.into(),
             });
         }
-        Ok(comment)
+        if let (Some(shadow), Some(status)) = (&self.shadow, comment.receipt.shadow_status) {
+            shadow.count(comment.verdict.status, status);
+        }
+        Ok(Submitted {
+            comment,
+            replayed: false,
+        })
     }
 
     /// Validation, parent and closed-post checks, scoring and every rule.
@@ -189,14 +273,30 @@ impl Pipeline {
             author_url: submission.author_url.as_deref().unwrap_or(""),
         };
         let scoring = self.scorer.score(&text);
-        let mut hits = rules.compiled.check(&submission, &email_hash);
+        // Rules the shadow policy does not change: both policies count their hits.
+        let mut shared_hits = Vec::new();
         if self.require_prior_approval && self.store.author_stats(&email_hash).await?.approved == 0
         {
-            hits.push(builtin::first_time_author());
+            shared_hits.push(builtin::first_time_author());
         }
         if mode == Mode::Store {
-            hits.extend(self.track(&submission, email_hash).await?);
+            shared_hits.extend(self.track(&submission, email_hash).await?);
         }
+        let shadow_status = match mode {
+            Mode::Store => self.shadow_status(
+                &rules,
+                &ShadowInput {
+                    submission: &submission,
+                    email_hash: &email_hash,
+                    text: &text,
+                    scoring: &scoring,
+                    shared_hits: &shared_hits,
+                },
+            ),
+            Mode::Check => None,
+        };
+        let mut hits = rules.compiled.check(&submission, &email_hash);
+        hits.extend(shared_hits);
         let verdict = rules.policy.decide_with(&submission, &scoring.scored, hits);
         let policy_version = self.policy_version(&scoring, &rules);
         Ok(Judged {
@@ -205,7 +305,36 @@ impl Pipeline {
             model_version: scoring.model_version,
             email_hash,
             policy_version,
+            shadow_status,
         })
+    }
+
+    /// The shadow policy's status for a submission, when one is configured.
+    fn shadow_status(&self, live: &RuleSet, input: &ShadowInput<'_>) -> Option<Status> {
+        let shadow = self.shadow.as_ref()?;
+        let rules = shadow.rules(live, &self.hasher)?;
+        Some(shadow.judge(&rules, &self.scorer, input))
+    }
+
+    /// The shadow policy's figures since start, when one is configured.
+    pub fn shadow_snapshot(&self) -> Option<ShadowSnapshot> {
+        let shadow = self.shadow.as_ref()?;
+        let live = self.rules();
+        let rules = shadow.rules(&live, &self.hasher)?;
+        let live_model = self.scorer.model_version();
+        let version = self.version_of(
+            shadow.model_version(&live_model),
+            self.scorer.learner_generation(),
+            &rules.version,
+        );
+        Some(shadow.snapshot(version))
+    }
+
+    /// Tells the shadow policy about a moderator's label on `comment`.
+    pub fn count_label(&self, comment: &StoredComment, label: Label) {
+        if let Some(shadow) = &self.shadow {
+            shadow.count_label(comment, label);
+        }
     }
 
     /// Flood control (starting the author's timer) and campaign counting, for a submission
@@ -280,11 +409,20 @@ impl Pipeline {
 
     /// The digest of everything that decided a verdict scored by `scoring` under `rules`.
     fn policy_version(&self, scoring: &Scoring, rules: &RuleSet) -> String {
+        self.version_of(
+            &scoring.model_version,
+            scoring.learner_generation,
+            &rules.version,
+        )
+    }
+
+    /// The policy version of a model, a state of the online layer and a version of the rules.
+    fn version_of(&self, model_version: &str, learner_generation: u64, rules: &str) -> String {
         let mut digest = Sha256::new();
-        digest.update(scoring.model_version.as_bytes());
+        digest.update(model_version.as_bytes());
         digest.update([0]);
-        digest.update(scoring.learner_generation.to_le_bytes());
-        digest.update(rules.version.as_bytes());
+        digest.update(learner_generation.to_le_bytes());
+        digest.update(rules.as_bytes());
         digest.update(self.settings_digest);
         hex::encode(&digest.finalize()[..8])
     }

@@ -79,6 +79,25 @@ impl Policy {
         self.decide_with(submission, scored, Vec::new())
     }
 
+    /// The status [`Policy::decide_with`] would give, without building the reasons (for the
+    /// shadow policy, which only counts statuses).
+    pub fn status_with(&self, submission: &Submission, scored: &Scored, hits: &[Hit]) -> Status {
+        let builtin = builtin::check(submission, self.max_links);
+        let by_score = self.thresholds.judge(scored).map(|(status, _)| status);
+        let fired = hits
+            .iter()
+            .chain(&builtin)
+            .map(|h| h.status)
+            .chain(by_score);
+        fired.fold(Status::Approved, |status, hit| {
+            if hit.severity() > status.severity() {
+                hit
+            } else {
+                status
+            }
+        })
+    }
+
     /// The verdict on a valid submission with its score, counting rules that already fired
     /// (site lists, trackers): the strictest status wins, and reasons come deciding ones
     /// first (those hits, the built-in rules, the score), then the classifier's explanation.
@@ -197,5 +216,29 @@ mod tests {
         };
         let links = submission("http://a.example http://b.example http://c.example");
         assert_eq!(policy.decide(&links, &scored(0.0)).status, Status::Approved);
+    }
+
+    #[test]
+    fn status_alone_agrees_with_the_whole_verdict() {
+        let policy = Policy::default();
+        let mut bot = submission("hi");
+        bot.context.honeypot = "x".into();
+        let cases = [
+            submission("lovely song"),
+            submission("see http://a.example and www.b.example"),
+            submission("write to me@example.com"),
+            bot,
+        ];
+        let held = [Hit::hold(ReasonCode::ModerationKey, "casino")];
+        for case in &cases {
+            for p in [0.0, 0.5, 0.95] {
+                for hits in [&[][..], &held[..]] {
+                    assert_eq!(
+                        policy.status_with(case, &scored(p), hits),
+                        policy.decide_with(case, &scored(p), hits.to_vec()).status
+                    );
+                }
+            }
+        }
     }
 }

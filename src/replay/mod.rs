@@ -75,6 +75,7 @@ pub fn to_request(record: &LabelledComment, run: u64, index: usize) -> pb::Submi
         author_url: record.author_url.clone(),
         content: record.content.clone(),
         context: None,
+        idempotency_key: String::new(),
     }
 }
 

@@ -54,6 +54,22 @@ impl Scorer {
         }
     }
 
+    /// The score `model` gives `text`, shifted by moderators' labels as the live model's is
+    /// (for the shadow policy's own model).
+    pub fn score_with(&self, model: &SpamModel, text: &CommentText<'_>) -> Scoring {
+        let learner_generation = self.learner.generation();
+        Scoring {
+            scored: self.learner.adjust(text, model.score(text)),
+            model_version: model.version().to_owned(),
+            learner_generation,
+        }
+    }
+
+    /// The learner's generation now (see [`Learner::generation`]).
+    pub fn learner_generation(&self) -> u64 {
+        self.learner.generation()
+    }
+
     /// The version of the model in service now.
     pub fn model_version(&self) -> String {
         self.model.get().version().to_owned()

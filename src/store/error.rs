@@ -30,6 +30,10 @@ pub enum StoreError {
     /// The same comment (post, author, content) was stored before, under this id.
     #[error("duplicate of comment {0}")]
     Duplicate(CommentId),
+    /// A stored comment (this one) already holds the submission's idempotency key; nothing
+    /// was stored. The pipeline answers a retry from that comment.
+    #[error("the idempotency key is held by comment {0}")]
+    KeyTaken(CommentId),
     /// The committer is gone (the server is shutting down).
     #[error("storage is shutting down")]
     Closed,

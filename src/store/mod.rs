@@ -166,6 +166,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// outcome per comment, in order. A comment with the same post, author and content as a
     /// stored one (or an earlier one of the same batch) gets [`StoreError::Duplicate`] and is
     /// not stored; the others are.
+    ///
+    /// A comment with an idempotency key (`receipt.idempotency`) that a stored comment (or an
+    /// earlier one of the same batch) already holds gets [`StoreError::KeyTaken`] naming that
+    /// comment, and is not stored; this check comes before the duplicate check and is part of
+    /// the same atomic step, so two submissions racing with one key store one comment. The
+    /// key is stored with the comment (findable by [`Storage::find_by_idempotency_key`]) and
+    /// goes when the comment goes (erasure, purge). Each insert also counts one comment for
+    /// its `policy_version` (see [`Storage::policy_version_counts`]).
     async fn insert_batch(&self, comments: Vec<StoredComment>) -> Vec<Result<()>>;
 
     /// Stores one new comment (see [`Storage::insert_batch`]).
@@ -197,6 +205,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         email_hash: &[u8; 32],
         content: &str,
     ) -> Result<Option<CommentId>>;
+
+    /// The stored comment that holds this idempotency key (exact bytes; keys are one
+    /// namespace for the whole store), if any: whatever its status now, with the `receipt`
+    /// it was stored with.
+    async fn find_by_idempotency_key(&self, key: &str) -> Result<Option<StoredComment>>;
+
+    /// How many stored comments each policy version judged, most first (ties by version).
+    /// Comments stored before policy versions count under `""`. Deleting a comment (erasure,
+    /// purge) uncounts it; a moderator's decision does not change it. Versions with no
+    /// stored comment left are not listed.
+    async fn policy_version_counts(&self) -> Result<Vec<(String, u64)>>;
 
     /// When the post's first stored comment (any status) was created, if it has any.
     async fn first_comment_ms(&self, post_id: &str) -> Result<Option<u64>>;

@@ -4,7 +4,8 @@
 use prost::Message as _;
 
 use crate::comment::{
-    ClientContext, CommentId, Reason, ReasonCode, Status, StoredComment, Submission, Verdict,
+    ClientContext, CommentId, Idempotency, Reason, ReasonCode, Receipt, Status, StoredComment,
+    Submission, Verdict,
 };
 
 use super::StoreError;
@@ -59,6 +60,16 @@ struct RecordV1 {
     /// Added within version 2: records without it read as an empty version.
     #[prost(string, tag = "20")]
     policy_version: String,
+    /// Added within version 2 (with the receipt fields below): records without them read as
+    /// a comment without an idempotency key, submitted status or shadow verdict.
+    #[prost(string, tag = "21")]
+    idempotency_key: String,
+    #[prost(bytes = "vec", tag = "22")]
+    request_digest: Vec<u8>,
+    #[prost(uint32, tag = "23")]
+    submitted_status: u32,
+    #[prost(uint32, tag = "24")]
+    shadow_status: u32,
 }
 
 /// One reason. Version 1 filled `code` and `detail`; version 2 writes a known code as
@@ -115,6 +126,7 @@ impl ReasonV1 {
 /// Encodes a comment for the `comments` tree.
 pub fn encode(comment: &StoredComment) -> Vec<u8> {
     let s = &comment.submission;
+    let receipt = &comment.receipt;
     let record = RecordV1 {
         id: comment.id.as_bytes().to_vec(),
         created_at_ms: comment.created_at_ms,
@@ -152,6 +164,18 @@ pub fn encode(comment: &StoredComment) -> Vec<u8> {
             .as_ref()
             .and_then(|d| d.before_trash)
             .map_or(0, |s| u32::from(s as u8)),
+        idempotency_key: receipt
+            .idempotency
+            .as_ref()
+            .map(|i| i.key.clone())
+            .unwrap_or_default(),
+        request_digest: receipt
+            .idempotency
+            .as_ref()
+            .map(|i| i.request_digest.to_vec())
+            .unwrap_or_default(),
+        submitted_status: status_number(receipt.submitted_status),
+        shadow_status: status_number(receipt.shadow_status),
     };
     let mut bytes = Vec::with_capacity(1 + record.encoded_len());
     bytes.push(RECORD_VERSION);
@@ -189,6 +213,23 @@ pub fn decode(bytes: &[u8]) -> Result<StoredComment, StoreError> {
         .as_slice()
         .try_into()
         .map_err(|_| corrupt("bad email hash"))?;
+    let idempotency = if r.idempotency_key.is_empty() {
+        None
+    } else {
+        Some(Idempotency {
+            key: r.idempotency_key,
+            request_digest: r
+                .request_digest
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt("bad request digest"))?,
+        })
+    };
+    let receipt = Receipt {
+        idempotency,
+        submitted_status: status_from(r.submitted_status),
+        shadow_status: status_from(r.shadow_status),
+    };
     Ok(StoredComment {
         id,
         created_at_ms: r.created_at_ms,
@@ -226,7 +267,18 @@ pub fn decode(bytes: &[u8]) -> Result<StoredComment, StoreError> {
                 .ok()
                 .and_then(Status::from_byte),
         }),
+        receipt,
     })
+}
+
+/// A status as a record stores it: 0 for none.
+fn status_number(status: Option<Status>) -> u32 {
+    status.map_or(0, |s| u32::from(s as u8))
+}
+
+/// A stored status number; 0 (or an unknown number) is none.
+fn status_from(number: u32) -> Option<Status> {
+    u8::try_from(number).ok().and_then(Status::from_byte)
 }
 
 /// The id stored as `bytes`, if they are 16 bytes long.
@@ -269,7 +321,31 @@ pub(crate) mod tests {
                 at_ms: 1_700_000_001_000,
                 before_trash: Some(Status::Approved),
             }),
+            receipt: Receipt {
+                idempotency: Some(Idempotency {
+                    key: "retry-1".into(),
+                    request_digest: [9; 32],
+                }),
+                submitted_status: Some(Status::Pending),
+                shadow_status: Some(Status::Spam),
+            },
         }
+    }
+
+    #[test]
+    fn records_without_a_receipt_read_as_none_kept() {
+        // A record of the previous release: no receipt fields at all.
+        let mut comment = sample();
+        let mut bytes = encode(&comment);
+        let mut record = RecordV1::decode(&bytes[1..]).unwrap();
+        record.idempotency_key.clear();
+        record.request_digest.clear();
+        record.submitted_status = 0;
+        record.shadow_status = 0;
+        bytes.truncate(1);
+        record.encode(&mut bytes).unwrap();
+        comment.receipt = Receipt::default();
+        assert_eq!(decode(&bytes).unwrap(), comment);
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! fixed sets only (RPC names, status codes, reason codes), never from ids, authors or text.
 
 mod grpc;
+mod shadow;
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -83,6 +84,8 @@ pub struct Metrics {
     pub watchers: Gauge,
     /// The loaded model's version as an info series (value 1), set at scrape time.
     pub model_info: Family<ModelLabel, Gauge>,
+    /// The shadow policy's figures, set at scrape time (none without a shadow policy).
+    shadow: Arc<shadow::ShadowCollector>,
 }
 
 /// Prometheus's default latency buckets (5 ms to 10 s).
@@ -151,6 +154,8 @@ impl Metrics {
             "The loaded spam model (value 1, version as a label)",
             model_info.clone(),
         );
+        let shadow = Arc::new(shadow::ShadowCollector::default());
+        registry.register_collector(Box::new(Arc::clone(&shadow)));
         // Known label values start at 0 rather than appearing only once they happen.
         for status in [Status::Approved, Status::Pending, Status::Spam] {
             let _ = verdicts.get_or_create(&StatusLabel {
@@ -173,7 +178,17 @@ impl Metrics {
             queue_depth,
             watchers,
             model_info,
+            shadow,
         }
+    }
+
+    /// Sets the shadow policy's figures (`None`: no shadow series at all).
+    pub fn set_shadow(&self, figures: Option<crate::pipeline::ShadowSnapshot>) {
+        *self
+            .shadow
+            .figures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = figures;
     }
 
     /// Counts one stored submission's verdict and its reasons.
@@ -247,5 +262,32 @@ mod tests {
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert!(line.starts_with("commentguard_"), "{line}");
         }
+        assert!(!text.contains("shadow"));
+    }
+
+    #[test]
+    fn shadow_series_appear_once_set() {
+        let m = Metrics::new();
+        m.set_shadow(Some(crate::pipeline::ShadowSnapshot {
+            evaluated: 5,
+            would_change: 2,
+            changes: vec![(Status::Approved, Status::Pending, 2)],
+            labels: 1,
+            live_agreed: 0,
+            shadow_agreed: 1,
+            policy_version: "v".into(),
+        }));
+        let text = m.encode();
+        assert!(
+            text.contains("commentguard_shadow_evaluated_total 5"),
+            "{text}"
+        );
+        assert!(text.contains("commentguard_shadow_would_change_total 2"));
+        assert!(
+            text.contains("commentguard_shadow_changes_total{from=\"APPROVED\",to=\"PENDING\"} 2")
+        );
+        assert!(text.contains("commentguard_shadow_label_agreements_total{policy=\"shadow\"} 1"));
+        m.set_shadow(None);
+        assert!(!m.encode().contains("shadow"));
     }
 }

@@ -259,6 +259,7 @@ pub fn submission(post: &str, content: &str) -> pb::SubmitCommentRequest {
             referrer: "https://blog.example/post".to_owned(),
             honeypot: String::new(),
         }),
+        idempotency_key: String::new(),
     }
 }
 

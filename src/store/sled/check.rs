@@ -12,6 +12,7 @@ impl Inner {
     pub(super) fn check_consistency(&self) -> Result<Consistency> {
         let mut report = Consistency::default();
         let mut counts: HashMap<Status, u64> = HashMap::new();
+        let mut versions: HashMap<String, u64> = HashMap::new();
         for entry in self.tree.scan_prefix([keys::COMMENT]) {
             let (_, bytes) = entry.map_err(backend)?;
             let comment = record::decode(&bytes)?;
@@ -42,6 +43,15 @@ impl Inner {
             if !self.tree.contains_key(author).map_err(backend)? {
                 report.problems.push(format!("{id}: author entry missing"));
             }
+            if let Some(idempotency) = &comment.receipt.idempotency {
+                let entry = self.tree.get(keys::idempotency(&idempotency.key));
+                if entry.map_err(backend)?.as_deref() != Some(id.as_bytes().as_slice()) {
+                    report
+                        .problems
+                        .push(format!("{id}: idempotency entry missing"));
+                }
+            }
+            *versions.entry(comment.policy_version).or_default() += 1;
         }
         for (space, name) in [
             (keys::POST, "post"),
@@ -49,6 +59,16 @@ impl Inner {
             (keys::AUTHOR, "author"),
         ] {
             self.check_index(space, name, &mut report)?;
+        }
+        self.check_idempotency_entries(&mut report)?;
+        let mut counted = self.policy_version_counts()?;
+        counted.sort();
+        let mut actual: Vec<(String, u64)> = versions.into_iter().collect();
+        actual.sort();
+        if counted != actual {
+            report.problems.push(format!(
+                "policy version counts say {counted:?}, records say {actual:?}"
+            ));
         }
         for status in Status::ALL {
             let counted = self.status_count(status)?;
@@ -60,6 +80,27 @@ impl Inner {
             }
         }
         Ok(report)
+    }
+
+    /// Every idempotency entry names a stored comment that holds its key.
+    fn check_idempotency_entries(&self, report: &mut Consistency) -> Result<()> {
+        for entry in self.tree.scan_prefix([keys::IDEMPOTENCY]) {
+            let (key, value) = entry.map_err(backend)?;
+            let holds = match record::id_from(&value) {
+                Some(id) => self.get(id)?.is_some_and(|c| {
+                    c.receipt
+                        .idempotency
+                        .is_some_and(|i| i.key.as_bytes() == &key[1..])
+                }),
+                None => false,
+            };
+            if !holds {
+                report.problems.push(format!(
+                    "idempotency entry {key:?} names no comment holding it"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Every entry of an index space names a stored comment.

@@ -16,6 +16,8 @@
 //! | activity | `t` kind second | u64 |
 //! | migration | `m` name | progress |
 //! | setting | `g` name | value (e.g. the editable rules and their changes) |
+//! | idempotency key | `k` key | id of the comment stored with it |
+//! | policy count | `w` policy version | u64: stored comments it judged |
 //!
 //! The author is the first 16 bytes of the email's keyed hash and the digest the first 8 of
 //! the duplicate digest: one entry per comment serves both the duplicate check (a point
@@ -34,6 +36,8 @@ pub(super) const COUNT: u8 = b'n';
 pub(super) const ACTIVITY: u8 = b't';
 pub(super) const MIGRATION: u8 = b'm';
 pub(super) const SETTING: u8 = b'g';
+pub(super) const IDEMPOTENCY: u8 = b'k';
+pub(super) const POLICY_COUNT: u8 = b'w';
 
 const AUTHOR_STATS: u8 = b's';
 const AUTHOR_COMMENT: u8 = b'd';
@@ -58,6 +62,26 @@ pub(super) fn setting(name: &str) -> Vec<u8> {
     key.extend_from_slice(name.as_bytes());
     key
 }
+
+/// An idempotency key's entry: the key (at most 128 bytes, validated) in its space.
+pub(super) fn idempotency(key: &str) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(1 + key.len());
+    entry.push(IDEMPOTENCY);
+    entry.extend_from_slice(key.as_bytes());
+    entry
+}
+
+/// A policy version's counter of stored comments.
+pub(super) fn policy_count(version: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + version.len());
+    key.push(POLICY_COUNT);
+    key.extend_from_slice(version.as_bytes());
+    key
+}
+
+/// The migration entry that says policy counters were filled in for the comments stored
+/// before they existed.
+pub(super) const POLICY_COUNTS_DONE: &[u8] = b"mpolicy_counts";
 
 pub(super) fn comment(id: CommentId) -> [u8; 17] {
     let mut key = [COMMENT; 17];

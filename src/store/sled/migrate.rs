@@ -45,6 +45,37 @@ pub(super) fn drop_layout_1(db: &sled::Db) -> Result<()> {
     Ok(())
 }
 
+/// Fills in the per-policy-version counters for comments stored before they were kept (once,
+/// at the first start of this build on older data): one scan of the records, written with
+/// the entry saying it is done in one atomic batch, so a crash only makes the next start
+/// count again.
+pub(super) fn count_policy_versions(inner: &Inner) -> Result<()> {
+    if inner
+        .tree
+        .contains_key(keys::POLICY_COUNTS_DONE)
+        .map_err(backend)?
+    {
+        return Ok(());
+    }
+    let mut counts: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for entry in inner.tree.scan_prefix([keys::COMMENT]) {
+        let (_, bytes) = entry.map_err(backend)?;
+        *counts
+            .entry(record::decode(&bytes)?.policy_version)
+            .or_default() += 1;
+    }
+    let mut batch = sled::Batch::default();
+    for (version, count) in &counts {
+        batch.insert(keys::policy_count(version), &count.to_be_bytes());
+    }
+    batch.insert(keys::POLICY_COUNTS_DONE, &[1u8]);
+    inner.tree.apply_batch(batch).map_err(backend)?;
+    if !counts.is_empty() {
+        tracing::info!(versions = counts.len(), "policy version counters filled in");
+    }
+    Ok(())
+}
+
 /// Migrates every layout-1 tree into the new tree, resuming where a previous run stopped.
 pub(super) fn run(inner: &Inner) -> Result<()> {
     run_with(inner, CHUNK, usize::MAX)

@@ -113,6 +113,7 @@ fn open_inner(dir: &Path, options: StoreOptions) -> Result<Inner> {
         None if migrate::has_layout_1(&inner.db) => migrate::run(&inner)?,
         None => {}
     }
+    migrate::count_policy_versions(&inner)?;
     meta.insert(SCHEMA_KEY, &[SCHEMA_VERSION])
         .map_err(backend)?;
     meta.insert(RECORD_VERSION_KEY, &[record::RECORD_VERSION])
@@ -268,6 +269,14 @@ impl Storage for SledStore {
         self.inner()?.first_comment_ms(post_id)
     }
 
+    async fn find_by_idempotency_key(&self, key: &str) -> Result<Option<StoredComment>> {
+        self.inner()?.find_by_idempotency_key(key)
+    }
+
+    async fn policy_version_counts(&self) -> Result<Vec<(String, u64)>> {
+        self.inner()?.policy_version_counts()
+    }
+
     async fn list_thread(
         &self,
         post_id: &str,
@@ -400,7 +409,78 @@ mod tests {
         c.submission.content = content.into();
         c.email_hash = [hash; 32];
         c.decision = None;
+        c.receipt = Default::default();
         c
+    }
+
+    fn keyed(post: &str, hash: u8, content: &str, key: &str) -> StoredComment {
+        let mut c = fresh(post, hash, content);
+        c.receipt.idempotency = Some(crate::comment::Idempotency {
+            key: key.into(),
+            request_digest: [hash; 32],
+        });
+        c
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_names_one_comment_and_goes_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let first = keyed("p", 1, "hello", "k");
+        // The same key in one batch (two frontends racing) and in a later one: one stored.
+        let outcomes = store
+            .insert_batch(vec![first.clone(), keyed("q", 2, "other", "k")])
+            .await;
+        assert!(outcomes[0].is_ok());
+        assert!(matches!(outcomes[1], Err(StoreError::KeyTaken(id)) if id == first.id));
+        // The key is checked before the duplicate digest.
+        assert!(matches!(
+            store.insert(keyed("p", 1, "hello", "k")).await,
+            Err(StoreError::KeyTaken(id)) if id == first.id
+        ));
+        let found = store.find_by_idempotency_key("k").await.unwrap().unwrap();
+        assert_eq!(found, first);
+        assert!(store.find_by_idempotency_key("K").await.unwrap().is_none());
+        assert_eq!(
+            store.policy_version_counts().await.unwrap(),
+            [(first.policy_version.clone(), 1)]
+        );
+        assert!(store.check_consistency().await.unwrap().problems.is_empty());
+
+        assert_eq!(store.erase_author([1; 32]).await.unwrap(), 1);
+        assert!(store.find_by_idempotency_key("k").await.unwrap().is_none());
+        assert!(store.policy_version_counts().await.unwrap().is_empty());
+        store.insert(keyed("r", 3, "again", "k")).await.unwrap();
+        assert!(store.check_consistency().await.unwrap().problems.is_empty());
+    }
+
+    #[tokio::test]
+    async fn policy_counts_are_filled_in_for_data_stored_before_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let mut old = fresh("p", 1, "older");
+        old.policy_version = String::new();
+        store
+            .insert_batch(vec![old, fresh("p", 1, "newer"), fresh("p", 2, "newest")])
+            .await;
+        store.close().await.unwrap();
+        drop(store);
+        {
+            // What the previous release left: records, no counters and no note of them.
+            let db = open_db(dir.path(), StoreOptions::default()).unwrap();
+            let tree = db.open_tree(TREE).unwrap();
+            for key in tree.scan_prefix([keys::POLICY_COUNT]).keys() {
+                tree.remove(key.unwrap()).unwrap();
+            }
+            tree.remove(keys::POLICY_COUNTS_DONE).unwrap();
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        assert_eq!(
+            store.policy_version_counts().await.unwrap(),
+            [("0123456789abcdef".to_owned(), 2), (String::new(), 1)]
+        );
+        assert!(store.check_consistency().await.unwrap().problems.is_empty());
     }
 
     fn decide(id: CommentId, action: Action) -> DecisionRequest {

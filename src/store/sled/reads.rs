@@ -198,6 +198,28 @@ impl Inner {
         Ok(keys::read_u64(value.as_deref()))
     }
 
+    /// The comment stored with this idempotency key, if any.
+    pub(super) fn find_by_idempotency_key(&self, key: &str) -> Result<Option<StoredComment>> {
+        let Some(id) = self.tree.get(keys::idempotency(key)).map_err(backend)? else {
+            return Ok(None);
+        };
+        let id =
+            record::id_from(&id).ok_or_else(|| StoreError::Corrupt("idempotency entry".into()))?;
+        self.get(id)
+    }
+
+    /// Every policy version's count of stored comments, most first.
+    pub(super) fn policy_version_counts(&self) -> Result<Vec<(String, u64)>> {
+        let mut counts = Vec::new();
+        for entry in self.tree.scan_prefix([keys::POLICY_COUNT]) {
+            let (key, value) = entry.map_err(backend)?;
+            let version = String::from_utf8_lossy(&key[1..]).into_owned();
+            counts.push((version, keys::read_u64(Some(&value))));
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(counts)
+    }
+
     pub(super) fn activity(
         &self,
         start_ms: u64,

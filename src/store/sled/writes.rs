@@ -26,6 +26,10 @@ struct Plan<'a> {
     stats: HashMap<[u8; 32], Option<AuthorStats>>,
     /// Duplicate prefixes taken by this batch's inserts.
     taken: HashMap<[u8; keys::DUPLICATE_PREFIX], CommentId>,
+    /// Idempotency keys taken by this batch's inserts.
+    keys_taken: HashMap<Vec<u8>, CommentId>,
+    /// Change of each policy version's count.
+    versions: HashMap<String, i64>,
     /// Change of each status's count.
     counts: [i64; 4],
     /// Activity added per (kind, second).
@@ -42,6 +46,8 @@ pub(super) fn commit(inner: &Inner, jobs: Vec<Job>) -> Vec<Reply> {
         records: HashMap::new(),
         stats: HashMap::new(),
         taken: HashMap::new(),
+        keys_taken: HashMap::new(),
+        versions: HashMap::new(),
         counts: [0; 4],
         activity: HashMap::new(),
     };
@@ -124,9 +130,34 @@ impl Plan<'_> {
         self.counts[status as usize - 1] += by;
     }
 
+    /// The comment stored (or inserted earlier in this batch) with this idempotency key.
+    fn key_holder(&self, entry: &[u8]) -> Result<Option<CommentId>> {
+        if let Some(holder) = self.keys_taken.get(entry) {
+            return Ok(Some(*holder));
+        }
+        match self.tree().get(entry).map_err(backend)? {
+            Some(id) => record::id_from(&id)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt("idempotency entry".into())),
+            None => Ok(None),
+        }
+    }
+
     fn insert(&mut self, comment: StoredComment, record: Vec<u8>, digest: [u8; 32]) -> Result<()> {
         let id = comment.id;
         let hash = comment.email_hash;
+        // A retry carrying a stored key is answered from that comment, before it could be
+        // taken for a duplicate.
+        let key_entry = comment
+            .receipt
+            .idempotency
+            .as_ref()
+            .map(|i| keys::idempotency(&i.key));
+        if let Some(entry) = &key_entry
+            && let Some(holder) = self.key_holder(entry)?
+        {
+            return Err(StoreError::KeyTaken(holder));
+        }
         let prefix = keys::duplicate_prefix(&hash, &digest);
         if let Some(existing) = self.taken.get(&prefix) {
             return Err(StoreError::Duplicate(*existing));
@@ -154,6 +185,14 @@ impl Plan<'_> {
         self.batch
             .insert(&keys::author_comment(&hash, &digest, id)[..], &[] as &[u8]);
         self.taken.insert(prefix, id);
+        if let Some(entry) = key_entry {
+            self.batch.insert(entry.as_slice(), id.as_bytes());
+            self.keys_taken.insert(entry, id);
+        }
+        *self
+            .versions
+            .entry(comment.policy_version.clone())
+            .or_default() += 1;
         self.count(status, 1);
         *self
             .activity
@@ -268,6 +307,13 @@ impl Plan<'_> {
         self.batch.remove(&keys::label(id));
         self.batch
             .remove(&keys::author_comment(&comment.email_hash, &digest, id)[..]);
+        if let Some(idempotency) = &comment.receipt.idempotency {
+            self.batch.remove(keys::idempotency(&idempotency.key));
+        }
+        *self
+            .versions
+            .entry(comment.policy_version.clone())
+            .or_default() -= 1;
         self.count(status, -1);
         self.records.insert(id, None);
     }
@@ -289,6 +335,14 @@ impl Plan<'_> {
                 let now = keys::read_u64(self.tree().get(key).map_err(backend)?.as_deref());
                 let next = now.saturating_add_signed(change);
                 self.batch.insert(&key, &next.to_be_bytes());
+            }
+        }
+        for (version, change) in std::mem::take(&mut self.versions) {
+            let key = keys::policy_count(&version);
+            let now = keys::read_u64(self.tree().get(&key).map_err(backend)?.as_deref());
+            match now.saturating_add_signed(change) {
+                0 => self.batch.remove(key),
+                next => self.batch.insert(key, &next.to_be_bytes()),
             }
         }
         for ((kind, second), added) in std::mem::take(&mut self.activity) {
