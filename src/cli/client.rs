@@ -148,6 +148,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             "status": status_name(verdict.status),
             "spam_score": verdict.spam_score,
             "reasons": reasons,
+            "policy_version": verdict.policy_version,
         });
         writeln!(out, "{json}")?;
     } else {
