@@ -178,3 +178,50 @@ async fn racing_submissions_with_one_key_store_one_comment() {
     server.stop().await;
     assert_eq!(stored_count(dir.path()).await, 1);
 }
+
+#[tokio::test]
+async fn a_refused_submission_keeps_its_key_free_and_its_retry_is_judged_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let mut client = server.client().await;
+    let mut alice = server.moderator(Some(ALICE)).await;
+    let rules = alice
+        .get_rules(pb::GetRulesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut closed = rules.clone();
+    closed.closed_posts.push("p".into());
+    let closed = alice
+        .update_rules(pb::UpdateRulesRequest {
+            rules: Some(closed),
+            expected_version: rules.version,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let request = keyed("p", "Is this still open?", "refused-first");
+    let refused = client.submit_comment(request.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    // Nothing was stored, so the retry is judged again: once the post reopens, it is stored.
+    let mut open = closed.clone();
+    open.closed_posts.clear();
+    alice
+        .update_rules(pb::UpdateRulesRequest {
+            rules: Some(open),
+            expected_version: closed.version,
+        })
+        .await
+        .unwrap();
+    let stored = client
+        .submit_comment(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!stored.comment_id.is_empty());
+    let retry = client.submit_comment(request).await.unwrap().into_inner();
+    assert_eq!(retry, stored);
+    server.stop().await;
+    assert_eq!(stored_count(dir.path()).await, 1);
+}
