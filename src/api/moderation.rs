@@ -82,12 +82,7 @@ impl Shared {
         };
         let Decided { comment, from } = self.store.moderate(decision).await?;
         let to = comment.verdict.status;
-        let scorer = self.pipeline.scorer();
-        match action.label() {
-            Some(label) => scorer.learn(id, label, &text_of(&comment)),
-            None if to == CommentStatus::Trash => scorer.forget(id, &text_of(&comment)),
-            None => {}
-        }
+        self.learn_from(action, &comment);
         info!(from = from.as_str(), to = to.as_str(), "moderated");
         let event = comment.clone();
         self.publish(|| QueueEvent::Decided {
@@ -96,6 +91,21 @@ impl Shared {
             from,
         });
         Ok(comment)
+    }
+}
+
+impl Shared {
+    /// What the classifier's online layer takes from a decision on `comment`: the label a
+    /// moderator gave, or forgetting it when trashed.
+    pub fn learn_from(&self, action: Action, comment: &StoredComment) {
+        let scorer = self.pipeline.scorer();
+        match action.label() {
+            Some(label) => scorer.learn(comment.id, label, &text_of(comment)),
+            None if comment.verdict.status == CommentStatus::Trash => {
+                scorer.forget(comment.id, &text_of(comment));
+            }
+            None => {}
+        }
     }
 }
 

@@ -23,6 +23,15 @@ pub struct Args {
     /// Database directory [default: ./data].
     #[arg(long, env = "COMMENTGUARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (several hosts allowed): store comments there instead of DATA_DIR, so
+    /// several frontends can share them.
+    #[arg(
+        long,
+        env = "COMMENTGUARD_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
     /// Spam model file [default: models/default.json].
     #[arg(long, env = "COMMENTGUARD_MODEL")]
     pub model: Option<PathBuf>,
@@ -92,6 +101,9 @@ impl Args {
         }
         if let Some(dir) = &self.data_dir {
             config.data_dir.clone_from(dir);
+        }
+        if let Some(url) = &self.database_url {
+            config.database_url = Some(url.clone());
         }
         if let Some(model) = &self.model {
             config.model.clone_from(model);

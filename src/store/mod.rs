@@ -16,8 +16,10 @@
 //!   the audit log together or not at all.
 
 pub mod audit;
+pub mod decide;
 mod error;
 pub mod labels;
+pub mod postgres;
 pub mod record;
 pub mod sled;
 
@@ -148,6 +150,26 @@ pub struct Consistency {
     pub problems: Vec<String>,
 }
 
+/// A change committed by another frontend of a shared store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteChange {
+    /// A comment was stored held or as spam (approved ones are not queue events).
+    Submitted(CommentId),
+    /// A moderator decided on a comment.
+    Decided {
+        /// The comment.
+        id: CommentId,
+        /// What the moderator did.
+        action: Action,
+        /// The comment's status before.
+        from: Status,
+    },
+    /// Settings (such as the editable rules) changed.
+    Settings,
+    /// Changes may have been missed (the notification connection was lost and restored).
+    Gap,
+}
+
 /// Everything the service asks of its database, in domain types. Implementations are shared
 /// (`Arc<dyn Storage>`) by every handler and background task.
 #[async_trait::async_trait]
@@ -160,6 +182,21 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// that never recovers in place keeps the default, always writable.
     fn writable(&self) -> tokio::sync::watch::Receiver<bool> {
         tokio::sync::watch::channel(true).1
+    }
+
+    /// Flood timers and campaign sightings kept where every frontend of this store sees them;
+    /// `None` for a store only one process opens (the pipeline then keeps them in memory).
+    fn shared_history(
+        &self,
+        _settings: crate::policy::HistorySettings,
+    ) -> Option<std::sync::Arc<dyn crate::policy::SubmissionHistory>> {
+        None
+    }
+
+    /// Changes other frontends made to this store, as they commit; `None` for a store only
+    /// one process opens. Watchers, the learner and the rules follow them.
+    fn remote_changes(&self) -> Option<tokio::sync::broadcast::Receiver<RemoteChange>> {
+        None
     }
 
     /// Stores new comments, each with its indexes, and returns once they are on disk: one

@@ -206,7 +206,7 @@ impl SledStore {
                     continue;
                 };
                 if let Some(comment) = self.inner()?.get(id)?
-                    && writes::last_change_ms(&comment) < cutoff_ms
+                    && crate::store::decide::last_change_ms(&comment) < cutoff_ms
                 {
                     ids.push(id);
                 }

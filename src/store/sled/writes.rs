@@ -11,9 +11,8 @@ use super::committer::{InsertJob, Job, Removal, RemoveJob, Reply};
 use super::keys::{self, Kind};
 use super::{Inner, backend};
 use crate::comment::{CommentId, Status, StoredComment};
-use crate::moderation::{AuditEntry, Decision};
 use crate::store::{
-    AuthorStats, Decided, DecisionRequest, Result, StoreError, audit, labels, record,
+    AuthorStats, Decided, DecisionRequest, Result, StoreError, audit, decide, labels, record,
 };
 
 /// The batch being planned and what it has changed so far.
@@ -165,27 +164,13 @@ impl Plan<'_> {
     fn moderate(&mut self, request: &DecisionRequest) -> Result<Decided> {
         let id = request.id;
         let mut comment = self.record(id)?.ok_or(StoreError::NotFound(id))?;
-        let from = comment.verdict.status;
-        let before_trash = comment.decision.as_ref().and_then(|d| d.before_trash);
-        let to =
-            request
-                .action
-                .target(from, before_trash)
-                .ok_or(StoreError::IllegalTransition {
-                    action: request.action,
-                    from,
-                })?;
+        let (from, entry) = decide::apply(&mut comment, request)?;
+        let to = comment.verdict.status;
         let sequence = self.inner.db.generate_id().map_err(backend)?;
         if to == Status::Approved {
             // Approval counts toward the author's record (first-time author rule).
             self.author_stats(&comment.email_hash)?.approved += 1;
         }
-        comment.verdict.status = to;
-        comment.decision = Some(Decision {
-            by: request.moderator.clone(),
-            at_ms: request.at_ms,
-            before_trash: (to == Status::Trash).then_some(from),
-        });
         let post = &comment.submission.post_id;
         self.batch
             .insert(&keys::comment(id), record::encode(&comment));
@@ -203,16 +188,6 @@ impl Plan<'_> {
             None if to == Status::Trash => self.batch.remove(&keys::label(id)),
             None => {}
         }
-        let entry = AuditEntry {
-            at_ms: request.at_ms,
-            moderator: request.moderator.clone(),
-            comment_id: id,
-            action: request.action,
-            from,
-            to,
-            note: request.note.clone(),
-            spam_score: comment.verdict.spam_score,
-        };
         self.batch
             .insert(&keys::audit(request.at_ms, sequence), audit::encode(&entry));
         self.batch.insert(
@@ -240,7 +215,7 @@ impl Plan<'_> {
                 Removal::Author(hash) => comment.email_hash == hash,
                 Removal::ExpiredBefore(cutoff) => {
                     matches!(comment.verdict.status, Status::Spam | Status::Trash)
-                        && last_change_ms(&comment) < cutoff
+                        && decide::last_change_ms(&comment) < cutoff
                 }
             };
             if doomed {
@@ -300,12 +275,4 @@ impl Plan<'_> {
         self.inner.db.flush().map_err(backend)?;
         Ok(())
     }
-}
-
-/// When a comment last changed: its decision, or its submission when none.
-pub(super) fn last_change_ms(comment: &StoredComment) -> u64 {
-    comment
-        .decision
-        .as_ref()
-        .map_or(comment.created_at_ms, |d| d.at_ms)
 }
