@@ -59,6 +59,17 @@ pub fn encode(comment: &StoredComment, label: Label) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// Encodes a label given without a stored comment (see `Storage::put_label`).
+pub fn encode_text(label: &LabelledText) -> Vec<u8> {
+    LabelV1 {
+        spam: label.label == Label::Spam,
+        content: label.content.clone(),
+        author_name: label.author_name.clone(),
+        author_url: label.author_url.clone(),
+    }
+    .encode_to_vec()
+}
+
 /// Decodes an entry (key and value) of the `labels` tree.
 ///
 /// # Errors
