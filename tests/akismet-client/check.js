@@ -7,19 +7,23 @@
 // every `*.localhost` name is resolved to 127.0.0.1 here so that it reaches the local server.
 'use strict'
 
-const http = require('http')
+const dns = require('dns')
+
+// Loopback only: `*.localhost` is 127.0.0.1 and nothing else is looked up.
+dns.lookup = (host, options, callback) => {
+  if (typeof options === 'function') [options, callback] = [{}, options]
+  if (host !== 'localhost' && !host.endsWith('.localhost')) {
+    return process.nextTick(callback, new Error(`refusing to resolve ${host}`))
+  }
+  if (options && options.all) {
+    return process.nextTick(callback, null, [{ address: '127.0.0.1', family: 4 }])
+  }
+  process.nextTick(callback, null, '127.0.0.1', 4)
+}
+
 const { AkismetClient } = require('akismet-api')
 
 const [port, key, blog] = process.argv.slice(2)
-http.globalAgent = new http.Agent({
-  lookup: (host, options, callback) => {
-    if (host === 'localhost' || host.endsWith('.localhost')) {
-      if (options && options.all) return callback(null, [{ address: '127.0.0.1', family: 4 }])
-      return callback(null, '127.0.0.1', 4)
-    }
-    return callback(new Error(`refusing to resolve ${host}`))
-  }
-})
 
 const options = { host: `localhost:${port}`, protocol: 'http', blog }
 const client = new AkismetClient({ ...options, key })
