@@ -92,10 +92,7 @@ async fn everything(
     all
 }
 
-fn count(
-    all: &BTreeSet<(String, String, String, i32, String, String, String, i64)>,
-    status: CommentStatus,
-) -> usize {
+fn count(all: &BTreeSet<Row>, status: CommentStatus) -> usize {
     all.iter().filter(|c| c.3 == status as i32).count()
 }
 
