@@ -53,11 +53,12 @@ async fn import(server: &TestServer, format: &str, file: &Path) -> serde_json::V
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Everything stored, as comparable tuples: id, post, parent, status, author, email, content,
+/// One stored comment as a comparable tuple: id, post, parent, status, author, email, content,
 /// creation second.
-async fn everything(
-    moderator: &mut Moderator,
-) -> BTreeSet<(String, String, String, i32, String, String, String, i64)> {
+type Row = (String, String, String, i32, String, String, String, i64);
+
+/// Everything stored.
+async fn everything(moderator: &mut Moderator) -> BTreeSet<Row> {
     let mut all = BTreeSet::new();
     for status in [
         CommentStatus::Approved,
