@@ -153,6 +153,12 @@ async fn hand_built_requests_get_akismets_answers_and_headers() {
             .starts_with("comment_content: ")
     );
 
+    // Without email or author (Akismet does not require them) the pipeline still judges.
+    let anonymous = with(HAM, &[("comment_author_email", ""), ("comment_author", "")]);
+    let (_, headers, body) = post(&server, "/1.1/comment-check", &anonymous).await;
+    assert_eq!(body, "false");
+    assert_eq!(header(&headers, "x-commentguard-status"), Some("APPROVED"));
+
     // Akismet's documented test values.
     let spam = with(HAM, &[("comment_author", "akismet-guaranteed-spam")]);
     assert_eq!(post(&server, "/1.1/comment-check", &spam).await.2, "true");

@@ -256,7 +256,7 @@ async fn an_export_loads_into_an_empty_store_as_the_same_history() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_malformed_file_or_a_stranger_changes_nothing() {
+async fn malformed_files_strangers_and_bad_comments_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(config(dir.path())).await;
     let file = fixture("malformed.wxr");
@@ -289,6 +289,46 @@ async fn a_malformed_file_or_a_stranger_changes_nothing() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("PermissionDenied"));
     let mut moderator = server.moderator(Some(ALICE)).await;
-    assert!(everything(&mut moderator).await.is_empty());
+    // Through the RPC: a bad comment fails alone, naming its fields; too big a batch is refused.
+    let good = pb::ImportedComment {
+        comment_id: "0190f0c1-7e55-7000-8000-000000000001".into(),
+        post_id: "p".into(),
+        author_name: "Ada".into(),
+        content: "hello".into(),
+        created_at: Some(prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        }),
+        status: CommentStatus::Approved.into(),
+        ..Default::default()
+    };
+    let bad = pb::ImportedComment {
+        comment_id: "12".into(),
+        content: String::new(),
+        status: 0,
+        ..good.clone()
+    };
+    let answer = moderator
+        .import_comments(pb::ImportCommentsRequest {
+            comments: vec![bad, good.clone()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let outcomes: Vec<_> = answer.results.iter().map(|r| r.outcome).collect();
+    use pb::import_result::Outcome;
+    assert_eq!(outcomes, [Outcome::Failed as i32, Outcome::Imported as i32]);
+    let why = &answer.results[0].error;
+    for field in ["comment_id", "content", "status"] {
+        assert!(why.contains(field), "{why}");
+    }
+    let refused = moderator
+        .import_comments(pb::ImportCommentsRequest {
+            comments: vec![good; 501],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert_eq!(everything(&mut moderator).await.len(), 1);
     server.stop().await;
 }

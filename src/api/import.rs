@@ -101,6 +101,51 @@ fn outcome(outcome: pb::import_result::Outcome, error: String) -> pb::ImportResu
     }
 }
 
+/// What is wrong with the fields of `c` (names, never values); empty when nothing is.
+fn problems(c: &pb::ImportedComment) -> Vec<String> {
+    let mut problems = Vec::new();
+    let lines = [
+        ("post_id", &c.post_id, 1, MAX_ID_BYTES),
+        ("author_name", &c.author_name, 1, MAX_NAME_BYTES),
+        ("author_email", &c.author_email, 0, MAX_EMAIL_BYTES),
+        ("author_url", &c.author_url, 0, MAX_URL_BYTES),
+        ("user_agent", &c.user_agent, 0, MAX_USER_AGENT_BYTES),
+    ];
+    for (field, value, min, max) in lines {
+        if !line(value.trim(), min, max) {
+            problems.push(format!("{field} must be {min} to {max} bytes on one line"));
+        }
+    }
+    let content = c.content.trim().len();
+    if content == 0 || content > MAX_CONTENT_BYTES {
+        problems.push(format!("content must be 1 to {MAX_CONTENT_BYTES} bytes"));
+    }
+    let parent = c.parent_id.trim();
+    for (field, value, required) in [
+        ("comment_id", c.comment_id.trim(), true),
+        ("parent_id", parent, false),
+    ] {
+        if (required || !value.is_empty()) && CommentId::parse(value).is_none() {
+            problems.push(format!("{field} is not a UUID"));
+        }
+    }
+    if created_ms(c.created_at.as_ref()).is_none() {
+        problems.push("created_at is required".to_owned());
+    }
+    if super::convert::status_from(c.status).is_none() {
+        problems.push("status must be APPROVED, PENDING, SPAM or TRASH".to_owned());
+    }
+    problems
+}
+
+/// A timestamp in ms since the epoch; `None` when missing or before 1970.
+fn created_ms(t: Option<&prost_types::Timestamp>) -> Option<u64> {
+    let t = t?;
+    let seconds = u64::try_from(t.seconds).ok()?;
+    let millis = u64::try_from(t.nanos.clamp(0, 999_999_999)).ok()? / 1_000_000;
+    Some(seconds.saturating_mul(1000).saturating_add(millis))
+}
+
 /// The comment to store, or why it cannot be (fields named, values never quoted).
 fn imported(
     shared: &Shared,
@@ -108,92 +153,30 @@ fn imported(
     moderator: &str,
     now: u64,
 ) -> Result<ImportedComment, String> {
-    let mut problems = Vec::new();
-    let mut check = |field: &str, ok: bool, what: &str| {
-        if !ok {
-            problems.push(format!("{field} {what}"));
-        }
-    };
+    let problems = problems(c);
     let id = CommentId::parse(c.comment_id.trim());
-    check("comment_id", id.is_some(), "is not a UUID");
-    let parent = c.parent_id.trim();
-    let parent_id = CommentId::parse(parent);
-    check(
-        "parent_id",
-        parent.is_empty() || parent_id.is_some(),
-        "is not a UUID",
-    );
-    let post_id = c.post_id.trim();
-    check(
-        "post_id",
-        line(post_id, 1, MAX_ID_BYTES),
-        "must be 1 to 200 bytes on one line",
-    );
-    let name = c.author_name.trim();
-    check(
-        "author_name",
-        line(name, 1, MAX_NAME_BYTES),
-        "must be 1 to 245 bytes on one line",
-    );
-    let email = c.author_email.trim();
-    check(
-        "author_email",
-        line(email, 0, MAX_EMAIL_BYTES),
-        "must be at most 100 bytes on one line",
-    );
-    let url = c.author_url.trim();
-    check(
-        "author_url",
-        line(url, 0, MAX_URL_BYTES),
-        "must be at most 200 bytes on one line",
-    );
-    let user_agent = c.user_agent.trim();
-    check(
-        "user_agent",
-        line(user_agent, 0, MAX_USER_AGENT_BYTES),
-        "is too long",
-    );
-    let content = c.content.trim().replace("\r\n", "\n");
-    check(
-        "content",
-        !content.is_empty() && content.len() <= MAX_CONTENT_BYTES,
-        "must be 1 to 65525 bytes",
-    );
-    let created = c
-        .created_at
-        .as_ref()
-        .and_then(|t| u64::try_from(t.seconds).ok());
-    check("created_at", created.is_some(), "is required");
+    let created_at_ms = created_ms(c.created_at.as_ref());
     let status = super::convert::status_from(c.status);
-    check(
-        "status",
-        status.is_some(),
-        "must be APPROVED, PENDING, SPAM or TRASH",
-    );
-    let (Some(id), Some(created_s), Some(status), true) =
-        (id, created, status, problems.is_empty())
+    let (Some(id), Some(created_at_ms), Some(status), true) =
+        (id, created_at_ms, status, problems.is_empty())
     else {
         return Err(problems.join("; "));
     };
-    let nanos = c
-        .created_at
-        .as_ref()
-        .map_or(0, |t| t.nanos.clamp(0, 999_999_999));
-    let created_at_ms =
-        created_s.saturating_mul(1000) + u64::try_from(nanos).unwrap_or(0) / 1_000_000;
+    let email = c.author_email.trim();
+    let url = c.author_url.trim();
     let comment = StoredComment {
         id,
         created_at_ms,
         submission: Submission {
-            post_id: post_id.to_owned(),
-            parent_id,
-            author_name: name.to_owned(),
+            post_id: c.post_id.trim().to_owned(),
+            parent_id: CommentId::parse(c.parent_id.trim()),
+            author_name: c.author_name.trim().to_owned(),
             author_email: email.to_owned(),
             author_url: (!url.is_empty()).then(|| url.to_owned()),
-            content,
+            content: c.content.trim().replace("\r\n", "\n"),
             context: ClientContext {
                 ip: c.ip.trim().parse().ok(),
-                user_agent: user_agent.to_owned(),
+                user_agent: c.user_agent.trim().to_owned(),
                 ..ClientContext::default()
             },
         },
