@@ -188,6 +188,17 @@ async fn wordpress_and_disqus_exports_load_once_with_their_threads() {
             .all(|c| c.5.is_empty())
     );
     server.stop().await;
+
+    // The imported decisions are labels `train --from-store` learns from.
+    let model = dir.path().join("site.json");
+    let mut train = args(&["train", "--folds", "0", "--from-store"]);
+    train.push(dir.path().display().to_string());
+    train.push("--out".into());
+    train.push(model.display().to_string());
+    let trained = cli(train).await;
+    let stderr = String::from_utf8_lossy(&trained.stderr);
+    assert!(trained.status.success(), "{stderr}");
+    assert!(stderr.contains("10 comments (3 spam, 7 ham)"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
