@@ -89,6 +89,9 @@ pub struct Config {
     /// Moderators allowed on the moderation API: name → bearer token (at least 16 bytes).
     /// With none, the moderation API refuses every call.
     pub moderator_tokens: ModeratorTokens,
+    /// Keys of the Akismet-compatible endpoint: site name → key, or → `{ key, blogs }` to bind
+    /// the key to those blog URLs (see [`crate::akismet`]). With none, it answers `invalid`.
+    pub akismet_keys: crate::akismet::AkismetKeys,
     /// Fragments (words, names, URLs, emails, IPs) that hold a comment for review.
     pub moderation_keys: Vec<String>,
     /// Fragments that make a comment SPAM.
@@ -328,6 +331,12 @@ impl Config {
                 reason: "at least 2 (one for the committer, one for reads)".into(),
             });
         }
+        self.akismet_keys
+            .validate()
+            .map_err(|e| ConfigError::InvalidValue {
+                field: "akismet_keys",
+                reason: e.to_string(),
+            })?;
         self.tls_files().map(|_| ())
     }
 
@@ -430,6 +439,7 @@ impl Default for Config {
             tls_client_ca: None,
             shutdown_grace_ms: Self::DEFAULT_SHUTDOWN_GRACE_MS,
             moderator_tokens: ModeratorTokens::default(),
+            akismet_keys: crate::akismet::AkismetKeys::default(),
             moderation_keys: Vec::new(),
             disallowed_keys: Vec::new(),
             banned_emails: Vec::new(),

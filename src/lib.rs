@@ -39,6 +39,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod admission;
+pub mod akismet;
 pub mod api;
 pub mod auth;
 pub mod backend;
@@ -52,6 +53,7 @@ pub mod connections;
 pub mod dataset;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod moderation;
 pub mod near_duplicate;

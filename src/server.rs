@@ -139,6 +139,7 @@ async fn open(
         pipeline: Arc::new(Pipeline::new(parts, config)),
         events: broadcast::channel(WATCH_BUFFER).0,
         moderators: config.moderator_tokens.clone(),
+        akismet_keys: config.akismet_keys.clone(),
         closing: closing_rx,
     });
     if shared.moderators.is_empty() {

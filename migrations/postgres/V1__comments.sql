@@ -8,8 +8,9 @@ CREATE TABLE comments (
     status SMALLINT NOT NULL,
     email_hash BYTEA NOT NULL,
     -- Post, author and normalized content: two identical submissions store one comment,
-    -- whichever frontend receives them.
-    duplicate_digest BYTEA NOT NULL UNIQUE,
+    -- whichever frontend receives them. NULL for imported history that has no author or
+    -- repeats itself (it is stored as it was, not judged).
+    duplicate_digest BYTEA UNIQUE,
     created_at_ms BIGINT NOT NULL,
     -- The last decision, or the submission when none: retention counts from it.
     changed_at_ms BIGINT NOT NULL,

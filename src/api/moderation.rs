@@ -49,7 +49,7 @@ fn comment_id(field: &'static str, text: &str) -> Result<CommentId, Refusal> {
         .ok_or_else(|| Refusal::Invalid(vec![FieldViolation::new(field, "is not a comment id")]))
 }
 
-fn text_of(comment: &StoredComment) -> CommentText<'_> {
+pub(super) fn text_of(comment: &StoredComment) -> CommentText<'_> {
     let s = &comment.submission;
     CommentText {
         content: &s.content,
@@ -435,5 +435,19 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
         tracing::Span::current().record("version", updated.version.as_str());
         info!("rules updated");
         Ok(Response::new(convert::rules(&updated)))
+    }
+
+    #[instrument(skip_all, fields(moderator, comments))]
+    async fn import_comments(
+        &self,
+        request: Request<pb::ImportCommentsRequest>,
+    ) -> Result<Response<pb::ImportCommentsResponse>, Status> {
+        let moderator = self.moderator(&request)?;
+        let span = tracing::Span::current();
+        span.record("moderator", moderator.as_str());
+        span.record("comments", request.get_ref().comments.len());
+        let answer =
+            super::import::import(&self.shared, &moderator, &request.get_ref().comments).await?;
+        Ok(Response::new(answer))
     }
 }

@@ -62,6 +62,10 @@ pub struct Args {
         hide_env_values = true
     )]
     pub moderator_token_list: Option<String>,
+    /// A key of the Akismet-compatible endpoint, as SITE=KEY; repeatable. Adds to the file's
+    /// `[akismet_keys]`; such a key accepts any blog URL.
+    #[arg(long = "akismet-key", value_name = "NAME=KEY")]
+    pub akismet_keys: Vec<String>,
     /// Seconds between comments from one email or IP; 0 disables [default: 15].
     #[arg(long, env = "COMMENTGUARD_FLOOD_INTERVAL")]
     pub flood_interval: Option<u64>,
@@ -137,6 +141,15 @@ impl Args {
                 .add_entry(entry)
                 .map_err(|e| ConfigError::InvalidValue {
                     field: "--moderator-token",
+                    reason: e.to_string(),
+                })?;
+        }
+        for entry in &self.akismet_keys {
+            config
+                .akismet_keys
+                .add_entry(entry)
+                .map_err(|e| ConfigError::InvalidValue {
+                    field: "--akismet-key",
                     reason: e.to_string(),
                 })?;
         }

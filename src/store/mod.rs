@@ -28,8 +28,33 @@ pub use labels::LabelledText;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::comment::{CommentId, Status, StoredComment};
+use crate::comment::{CommentId, Label, Status, StoredComment};
 use crate::moderation::{Action, AuditEntry};
+
+/// The `email_hash` of a comment whose author gave no email address (imported history, such
+/// as a Disqus export without emails): such a comment has no author, so no author index entry
+/// and no author stats. The keyed hash of a real address is never all zeros.
+pub const NO_AUTHOR: [u8; 32] = [0; 32];
+
+/// A comment from another system's history (a WordPress or Disqus export, or a commentguard
+/// export) to store as it was, without judging it again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedComment {
+    /// The comment with its original status, times and thread. Its id is derived from where it
+    /// came from (see `crate::import`), so importing the same history again finds it.
+    pub comment: StoredComment,
+    /// The label its history teaches the classifier (spam for SPAM, ham for APPROVED), if any.
+    pub label: Option<Label>,
+}
+
+/// What [`Storage::import_batch`] did with one comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Stored now.
+    Imported,
+    /// A comment with this id was already stored; nothing was written.
+    AlreadyPresent,
+}
 
 /// Per-author counters, keyed by the email's HMAC so the address itself is not an index key.
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
@@ -302,6 +327,27 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Stores named settings together, durably, before returning.
     async fn put_settings(&self, settings: Vec<(String, Vec<u8>)>) -> Result<()>;
+
+    /// Stores comments of an imported history as they were, one outcome per comment, in
+    /// order, on disk before returning. Unlike [`Storage::insert_batch`] nothing is checked
+    /// against other comments (no duplicate check, no parent check: history is not judged
+    /// again). Per comment:
+    /// - an id already stored (or earlier in the batch) gives [`ImportOutcome::AlreadyPresent`]
+    ///   and writes nothing, so importing the same file twice adds nothing;
+    /// - otherwise the record, its post and status indexes, the status count, one submission
+    ///   in the activity counters at `created_at_ms`, and the label when given (as a
+    ///   moderator decision's label would be) are written together; when `email_hash` is not
+    ///   [`NO_AUTHOR`], also the author index entry and the author's stats
+    ///   ([`AuthorStats::count_submission`] with the comment's status).
+    ///
+    /// No audit entry is written: nobody decided anything here.
+    async fn import_batch(&self, comments: Vec<ImportedComment>) -> Vec<Result<ImportOutcome>>;
+
+    /// Stores a label for a comment that is not stored here (feedback through the Akismet
+    /// endpoint), replacing any label with the same `comment_id`; durable before returning.
+    /// [`Storage::labels`] returns it like a moderator's label. It names no author, so
+    /// [`Storage::erase_author`] does not find it.
+    async fn put_label(&self, label: LabelledText) -> Result<()>;
 
     /// Refuses further writes, commits those already queued and flushes. Reads still work.
     async fn close(&self) -> Result<()>;

@@ -250,10 +250,16 @@ impl Site {
 /// PostgreSQL, as `on_sled::NAME` and `on_postgres::NAME`.
 #[macro_export]
 macro_rules! on_both_backends {
+    (multi_thread: $($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@with (flavor = "multi_thread", worker_threads = 2) $($name),*);
+    };
     ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@with () $($name),*);
+    };
+    (@with $flavor:tt $($name:ident),*) => {
         mod on_sled {
             $(
-                #[tokio::test]
+                #[tokio::test $flavor]
                 async fn $name() {
                     super::$name($crate::support::Backend::Sled).await;
                 }
@@ -261,7 +267,7 @@ macro_rules! on_both_backends {
         }
         mod on_postgres {
             $(
-                #[tokio::test]
+                #[tokio::test $flavor]
                 async fn $name() {
                     super::$name($crate::support::Backend::Postgres).await;
                 }

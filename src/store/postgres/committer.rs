@@ -157,7 +157,7 @@ async fn commit(
         .copied()
         .filter(|c| inserted.contains(&c.id))
         .collect();
-    add_author_stats(&tx, &stored).await?;
+    count_submissions(&tx, &stored).await?;
     notify_submitted(&tx, &stored, frontend).await?;
     tx.commit().await.map_err(db_error)?;
     let digest_of: HashMap<CommentId, &Vec<u8>> =
@@ -251,21 +251,29 @@ async fn insert(
         .collect()
 }
 
-/// Adds the stored comments to their authors' stats, in key order so that two frontends'
-/// transactions lock the rows in the same order (no deadlock).
-async fn add_author_stats(
+/// Adds the stored comments to their authors' stats.
+async fn count_submissions(
     tx: &deadpool_postgres::Transaction<'_>,
     stored: &[&StoredComment],
 ) -> Result<()> {
-    if stored.is_empty() {
-        return Ok(());
-    }
     let mut stats: BTreeMap<[u8; 32], AuthorStats> = BTreeMap::new();
     for comment in stored {
         stats
             .entry(comment.email_hash)
             .or_default()
             .count_submission(comment.verdict.status);
+    }
+    add_author_stats(tx, &stats).await
+}
+
+/// Adds `stats` to the stored authors' stats, in key order so that two frontends'
+/// transactions lock the rows in the same order (no deadlock).
+pub(super) async fn add_author_stats(
+    tx: &deadpool_postgres::Transaction<'_>,
+    stats: &BTreeMap<[u8; 32], AuthorStats>,
+) -> Result<()> {
+    if stats.is_empty() {
+        return Ok(());
     }
     let hashes: Vec<&[u8]> = stats.keys().map(|h| &h[..]).collect();
     let column = |f: fn(&AuthorStats) -> u64| -> Vec<i64> {

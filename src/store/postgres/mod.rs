@@ -18,6 +18,7 @@
 mod committer;
 mod errors;
 mod history;
+mod import;
 mod listener;
 mod reads;
 mod writes;
@@ -39,7 +40,7 @@ use crate::policy::{HistorySettings, SubmissionHistory};
 use crate::privacy::EmailHasher;
 use crate::store::{
     Activity, AuditCursor, AuditPage, AuthorStats, Consistency, Decided, DecisionRequest,
-    LabelledText, Page, RemoteChange, Result, Storage, StoreError,
+    ImportOutcome, ImportedComment, LabelledText, Page, RemoteChange, Result, Storage, StoreError,
 };
 
 /// The notification channel of every commit another frontend must know about.
@@ -334,6 +335,21 @@ impl Storage for PgStore {
 
     async fn put_settings(&self, settings: Vec<(String, Vec<u8>)>) -> Result<()> {
         writes::put_settings(&mut self.client().await?, settings, &self.frontend).await
+    }
+
+    async fn import_batch(&self, comments: Vec<ImportedComment>) -> Vec<Result<ImportOutcome>> {
+        let imported = match self.client().await {
+            Ok(mut client) => import::import_batch(&mut client, &comments).await,
+            Err(e) => Err(e),
+        };
+        match imported {
+            Ok(outcomes) => outcomes,
+            Err(e) => comments.iter().map(|_| Err(e.duplicate())).collect(),
+        }
+    }
+
+    async fn put_label(&self, label: LabelledText) -> Result<()> {
+        writes::put_label(&self.client().await?, &label).await
     }
 
     async fn close(&self) -> Result<()> {

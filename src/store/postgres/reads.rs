@@ -314,11 +314,12 @@ pub(super) async fn check_consistency(client: &Object) -> Result<Consistency> {
             Ok(c) => {
                 let s = &c.submission;
                 let digest = duplicate_digest(&s.post_id, &c.email_hash, &s.content);
+                let stored_digest: Option<&[u8]> = row.get(4);
                 let agrees = c.id.as_bytes() == id
                     && s.post_id == row.get::<_, &str>(1)
                     && c.verdict.status as i16 == row.get::<_, i16>(2)
                     && c.email_hash[..] == *row.get::<_, &[u8]>(3)
-                    && digest[..] == *row.get::<_, &[u8]>(4);
+                    && stored_digest.is_none_or(|d| d == digest);
                 (!agrees).then(|| format!("{}: columns disagree with the record", c.id))
             }
         };

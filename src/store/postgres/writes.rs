@@ -8,7 +8,9 @@ use super::{CHANNEL, PURGE_LOCK, listener, ms_param};
 use crate::comment::Status;
 use crate::privacy::EmailHasher;
 use crate::store::decide::{self, last_change_ms};
-use crate::store::{Decided, DecisionRequest, Result, StoreError, audit, record};
+use crate::store::{
+    Decided, DecisionRequest, LabelledText, NO_AUTHOR, Result, StoreError, audit, record,
+};
 
 /// Comments deleted per statement by erasure and purges, so each step stays short.
 const DELETE_CHUNK: i64 = 500;
@@ -44,7 +46,7 @@ pub(super) async fn moderate(
     )
     .await
     .map_err(db_error)?;
-    if to == Status::Approved {
+    if to == Status::Approved && comment.email_hash != NO_AUTHOR {
         // Approval counts toward the author's record (first-time author rule).
         tx.execute(
             "INSERT INTO author_stats VALUES ($1, 0, 1, 0, 0) ON CONFLICT (email_hash) \
@@ -56,20 +58,7 @@ pub(super) async fn moderate(
     }
     match request.action.label() {
         Some(label) => {
-            let s = &comment.submission;
-            tx.execute(
-                "INSERT INTO labels VALUES ($1, $2, $3, $4, $5) ON CONFLICT (comment_id) \
-                 DO UPDATE SET spam = EXCLUDED.spam",
-                &[
-                    &id,
-                    &label.is_spam(),
-                    &s.content,
-                    &s.author_name,
-                    &s.author_url.as_deref().unwrap_or(""),
-                ],
-            )
-            .await
-            .map_err(db_error)?;
+            put_label(&tx, &LabelledText::of(&comment, label)).await?;
         }
         // Trashing withdraws a label: the comment is no longer an example of either.
         None if to == Status::Trash => {
@@ -91,6 +80,29 @@ pub(super) async fn moderate(
         .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
     Ok(Decided { comment, from })
+}
+
+/// Stores or replaces a label by its comment id.
+pub(super) async fn put_label(
+    client: &impl deadpool_postgres::GenericClient,
+    label: &LabelledText,
+) -> Result<()> {
+    client
+        .execute(
+            "INSERT INTO labels VALUES ($1, $2, $3, $4, $5) ON CONFLICT (comment_id) \
+             DO UPDATE SET spam = EXCLUDED.spam, content = EXCLUDED.content, \
+             author_name = EXCLUDED.author_name, author_url = EXCLUDED.author_url",
+            &[
+                &super::id_param(label.comment_id),
+                &label.label.is_spam(),
+                &label.content,
+                &label.author_name,
+                &label.author_url,
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
 /// Deletes the author's comments and their labels in bounded steps (each its own

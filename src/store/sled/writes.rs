@@ -12,7 +12,8 @@ use super::keys::{self, Kind};
 use super::{Inner, backend};
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::store::{
-    AuthorStats, Decided, DecisionRequest, Result, StoreError, audit, decide, labels, record,
+    AuthorStats, Decided, DecisionRequest, ImportOutcome, ImportedComment, NO_AUTHOR, Result,
+    StoreError, audit, decide, labels, record,
 };
 
 /// The batch being planned and what it has changed so far.
@@ -67,6 +68,11 @@ pub(super) fn commit(inner: &Inner, jobs: Vec<Job>) -> Vec<Reply> {
                 for (name, value) in settings {
                     plan.batch.insert(keys::setting(&name), value);
                 }
+                Reply::Insert(reply, Ok(()))
+            }
+            Job::Import(imported, reply) => Reply::Import(reply, plan.import(*imported)),
+            Job::PutLabel(key, value, reply) => {
+                plan.batch.insert(&key, value);
                 Reply::Insert(reply, Ok(()))
             }
         });
@@ -161,13 +167,48 @@ impl Plan<'_> {
         Ok(())
     }
 
+    /// Stores a comment of an imported history unless its id is taken (see
+    /// `Storage::import_batch`).
+    fn import(&mut self, imported: ImportedComment) -> Result<ImportOutcome> {
+        let ImportedComment { comment, label } = imported;
+        let id = comment.id;
+        if self.record(id)?.is_some() {
+            return Ok(ImportOutcome::AlreadyPresent);
+        }
+        let s = &comment.submission;
+        let status = comment.verdict.status;
+        let hash = comment.email_hash;
+        if hash != NO_AUTHOR {
+            self.author_stats(&hash)?.count_submission(status);
+            let digest = crate::store::duplicate_digest(&s.post_id, &hash, &s.content);
+            self.batch
+                .insert(&keys::author_comment(&hash, &digest, id)[..], &[] as &[u8]);
+        }
+        self.batch
+            .insert(&keys::comment(id), record::encode(&comment));
+        self.batch
+            .insert(keys::post(&s.post_id, status, id), &[] as &[u8]);
+        self.batch.insert(&keys::status(status, id), &[] as &[u8]);
+        if let Some(label) = label {
+            self.batch
+                .insert(&keys::label(id), labels::encode(&comment, label));
+        }
+        self.count(status, 1);
+        *self
+            .activity
+            .entry((Kind::Submission, comment.created_at_ms / 1000))
+            .or_default() += 1;
+        self.records.insert(id, Some(comment));
+        Ok(ImportOutcome::Imported)
+    }
+
     fn moderate(&mut self, request: &DecisionRequest) -> Result<Decided> {
         let id = request.id;
         let mut comment = self.record(id)?.ok_or(StoreError::NotFound(id))?;
         let (from, entry) = decide::apply(&mut comment, request)?;
         let to = comment.verdict.status;
         let sequence = self.inner.db.generate_id().map_err(backend)?;
-        if to == Status::Approved {
+        if to == Status::Approved && comment.email_hash != NO_AUTHOR {
             // Approval counts toward the author's record (first-time author rule).
             self.author_stats(&comment.email_hash)?.approved += 1;
         }
