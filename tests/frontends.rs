@@ -323,3 +323,65 @@ async fn a_frontend_with_another_email_key_refuses_to_start() {
     );
     a.stop().await;
 }
+
+#[tokio::test]
+async fn one_frontend_at_a_time_purges() {
+    use commentguard::store::Storage as _;
+    use commentguard::store::postgres::{PURGE_LOCK, PgOptions, PgStore};
+    let Some(site) = Site::new(Backend::Postgres) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
+    let held = server
+        .client()
+        .await
+        .submit_comment(submission("old", HELD))
+        .await
+        .unwrap()
+        .into_inner();
+    server.stop().await;
+    let url = site.database_url.clone().unwrap();
+    let store = PgStore::open(
+        &url,
+        PgOptions {
+            pool_size: 2,
+            batch_limit: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let id = commentguard::comment::CommentId::parse(&held.comment_id).unwrap();
+    // Marked spam long ago: expired for any retention.
+    store
+        .moderate(commentguard::store::DecisionRequest {
+            id,
+            action: commentguard::moderation::Action::MarkSpam,
+            moderator: "alice".into(),
+            note: String::new(),
+            at_ms: 1,
+        })
+        .await
+        .unwrap();
+    let now = commentguard::comment::now_ms();
+
+    // Another frontend is purging: this one leaves it to it.
+    let (other, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    other
+        .execute("SELECT pg_advisory_lock($1)", &[&PURGE_LOCK])
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired(now).await.unwrap(), 0);
+    assert!(store.get(id).await.unwrap().is_some());
+    other
+        .execute("SELECT pg_advisory_unlock($1)", &[&PURGE_LOCK])
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired(now).await.unwrap(), 1);
+    assert!(store.get(id).await.unwrap().is_none());
+    drop(other);
+    let _ = driver.await;
+    store.close().await.unwrap();
+}

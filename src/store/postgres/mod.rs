@@ -50,7 +50,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x636f_6d6d_656e_7401;
 /// Advisory lock held by the frontend running the retention purge.
-const PURGE_LOCK: i64 = 0x636f_6d6d_656e_7402;
+pub const PURGE_LOCK: i64 = 0x636f_6d6d_656e_7402;
 /// How long a new connection may take before the next host is tried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request waits for a pooled connection.
