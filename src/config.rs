@@ -22,8 +22,15 @@ pub struct Config {
     /// Address of the HTTP listener (moderator console, `/metrics`, `/healthz`, `/readyz`),
     /// or `off`.
     pub http_listen: HttpListen,
-    /// Directory of the sled database (created when missing).
+    /// Directory of the sled database (created when missing); unused with `database_url`.
     pub data_dir: PathBuf,
+    /// PostgreSQL connection URL (libpq style, several hosts allowed, e.g.
+    /// `postgres://cg@db1:5432,db2:5432/commentguard?target_session_attrs=read-write`).
+    /// When set, comments live in that database, so several frontends can share them;
+    /// when absent, in the sled database in `data_dir`.
+    pub database_url: Option<String>,
+    /// Connections each frontend keeps to PostgreSQL at most.
+    pub database_pool_size: usize,
     /// The spam model file loaded at start.
     pub model: PathBuf,
     /// Hex-encoded key (at least 32 bytes) for the keyed hash of emails. When absent, a key is
@@ -82,6 +89,9 @@ pub struct Config {
     /// Moderators allowed on the moderation API: name → bearer token (at least 16 bytes).
     /// With none, the moderation API refuses every call.
     pub moderator_tokens: ModeratorTokens,
+    /// Keys of the Akismet-compatible endpoint: site name → key, or → `{ key, blogs }` to bind
+    /// the key to those blog URLs (see [`crate::akismet`]). With none, it answers `invalid`.
+    pub akismet_keys: crate::akismet::AkismetKeys,
     /// Fragments (words, names, URLs, emails, IPs) that hold a comment for review.
     pub moderation_keys: Vec<String>,
     /// Fragments that make a comment SPAM.
@@ -267,6 +277,9 @@ impl Config {
         SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
     /// Default database directory, relative to the working directory.
     pub const DEFAULT_DATA_DIR: &'static str = "./data";
+    /// Default for `database_pool_size`: the committer's connection, readers and the
+    /// trackers of a busy frontend.
+    pub const DEFAULT_DATABASE_POOL_SIZE: usize = 16;
     /// Default model file: the one shipped in `models/`.
     pub const DEFAULT_MODEL: &'static str = "models/default.json";
     /// Default link limit, as WordPress's default `comment_max_links`.
@@ -364,6 +377,24 @@ impl Config {
         if let Some(shadow) = &self.shadow {
             shadow.validate()?;
         }
+        if let Some(url) = &self.database_url {
+            crate::store::postgres::parse_url(url).map_err(|e| ConfigError::InvalidValue {
+                field: "database_url",
+                reason: e.to_string(),
+            })?;
+        }
+        if self.database_pool_size < 2 {
+            return Err(ConfigError::InvalidValue {
+                field: "database_pool_size",
+                reason: "at least 2 (one for the committer, one for reads)".into(),
+            });
+        }
+        self.akismet_keys
+            .validate()
+            .map_err(|e| ConfigError::InvalidValue {
+                field: "akismet_keys",
+                reason: e.to_string(),
+            })?;
         self.tls_files().map(|_| ())
     }
 
@@ -441,6 +472,8 @@ impl Default for Config {
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051))),
             http_listen: HttpListen::On(Self::DEFAULT_HTTP_LISTEN),
             data_dir: PathBuf::from(Self::DEFAULT_DATA_DIR),
+            database_url: None,
+            database_pool_size: Self::DEFAULT_DATABASE_POOL_SIZE,
             model: PathBuf::from(Self::DEFAULT_MODEL),
             hmac_secret: None,
             log_format: LogFormat::Text,
@@ -464,6 +497,7 @@ impl Default for Config {
             tls_client_ca: None,
             shutdown_grace_ms: Self::DEFAULT_SHUTDOWN_GRACE_MS,
             moderator_tokens: ModeratorTokens::default(),
+            akismet_keys: crate::akismet::AkismetKeys::default(),
             moderation_keys: Vec::new(),
             disallowed_keys: Vec::new(),
             banned_emails: Vec::new(),

@@ -46,6 +46,12 @@ pub enum ServeError {
         /// Why it could not be opened.
         source: StoreError,
     },
+    /// The PostgreSQL database could not be reached or migrated.
+    #[error("cannot open the PostgreSQL database (database_url)")]
+    OpenDatabase(#[source] StoreError),
+    /// The key for hashing emails differs from the one the shared database was hashed with.
+    #[error(transparent)]
+    EmailKey(#[from] crate::store::postgres::KeyMismatch),
     /// The site rules do not compile.
     #[error("invalid site rules")]
     Rules(#[source] RuleError),

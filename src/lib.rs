@@ -13,7 +13,10 @@
 //!   campaigns), thresholds; the strictest wins.
 //! - [`moderation`]: moderator actions, status transitions, audit entries, queue events.
 //! - [`auth`]: moderator tokens, compared in constant time.
-//! - [`store`]: sled trees, records, and the group-commit writer.
+//! - [`store`]: the storage seam and its backends (sled embedded, PostgreSQL shared), records,
+//!   group commit.
+//! - [`backend`]: which store the configuration names, opened with the email key.
+//! - [`cluster`]: following the other frontends of a shared store.
 //! - [`privacy`]: finding and masking emails; the keyed hash that replaces them in indexes.
 //! - [`comment`]: the domain types.
 //! - [`config`]: settings from defaults, file, environment and flags.
@@ -36,17 +39,21 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod admission;
+pub mod akismet;
 pub mod api;
 pub mod auth;
+pub mod backend;
 pub mod classifier;
 #[cfg(feature = "tools")]
 pub mod cli;
+pub mod cluster;
 pub mod comment;
 pub mod config;
 pub mod connections;
 pub mod dataset;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod moderation;
 pub mod near_duplicate;

@@ -110,6 +110,23 @@ impl EmailHasher {
         }
     }
 
+    /// A new random key.
+    pub fn generate() -> Self {
+        let key: [u8; Self::KEY_BYTES] = rand::random();
+        Self { key: key.to_vec() }
+    }
+
+    /// The key, hex-encoded: the form a shared database keeps it in for every frontend.
+    pub fn key_hex(&self) -> String {
+        hex::encode(&self.key)
+    }
+
+    /// A digest that tells keys apart without revealing them: two frontends with the same
+    /// fingerprint hash every address alike.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.hash("commentguard key fingerprint")
+    }
+
     /// The keyed hash of an address (normalized first).
     pub fn hash(&self, email: &str) -> [u8; 32] {
         // HMAC accepts keys of any length, so this cannot fail.

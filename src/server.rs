@@ -18,18 +18,15 @@ use crate::admission::AdmissionLayer;
 use crate::api::pb::comment_service_server::CommentServiceServer;
 use crate::api::pb::moderation_service_server::ModerationServiceServer;
 use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, Shared, pb};
+use crate::backend::Backend;
 use crate::config::Config;
 use crate::connections::{self, ActivityLayer};
 pub use crate::error::ServeError;
 use crate::pipeline::{Parts, Pipeline, stored_rules};
-use crate::privacy::EmailHasher;
 use crate::scoring::Scorer;
-use crate::store::Storage;
-use crate::store::sled::{SledStore, StoreOptions};
 use crate::tls::ServerTls;
 
-/// Name of the generated HMAC key file inside the data directory.
-pub const HMAC_KEY_FILE: &str = "hmac.key";
+pub use crate::backend::HMAC_KEY_FILE;
 
 /// Queue events buffered for watchers; one further behind than this lags (and is told).
 pub const WATCH_BUFFER: usize = 1024;
@@ -101,8 +98,7 @@ pub async fn run(
 /// What [`open`] makes and [`close`] takes apart.
 struct Opened {
     shared: Arc<Shared>,
-    store: Arc<dyn Storage>,
-    store_options: StoreOptions,
+    backend: Backend,
 }
 
 /// Loads the model and key, opens the store, compiles the rules and rebuilds the learner.
@@ -115,24 +111,8 @@ async fn open(
         path: config.model.clone(),
         source,
     })?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
-    let hasher = match &config.hmac_secret {
-        Some(hex_key) => EmailHasher::from_hex(hex_key)?,
-        None => EmailHasher::load_or_create(&config.data_dir.join(HMAC_KEY_FILE))?,
-    };
-    let store_options = StoreOptions {
-        cache_bytes: config.storage_cache_mb.saturating_mul(1024 * 1024),
-    };
-    let store: Arc<dyn Storage> =
-        SledStore::open(&config.data_dir, store_options, config.commit_batch).map_err(
-            |source| ServeError::OpenStore {
-                path: config.data_dir.clone(),
-                source,
-            },
-        )?;
+    let backend = Backend::open(config).await?;
+    let store = Arc::clone(&backend.store);
     // Rules changed while serving (over RPC or by a reload) were stored and win over the file.
     let editable = match stored_rules(store.as_ref())
         .await
@@ -141,13 +121,15 @@ async fn open(
         Some(stored) => stored,
         None => config.editable_rules(),
     };
-    let rules = editable.compile(&hasher).map_err(ServeError::Rules)?;
+    let rules = editable
+        .compile(&backend.hasher)
+        .map_err(ServeError::Rules)?;
     let labels = store.labels().await.map_err(ServeError::Labels)?;
     scorer.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
     let parts = Parts {
         store: Arc::clone(&store),
         scorer: Arc::new(scorer),
-        hasher,
+        hasher: backend.hasher.clone(),
         rules,
     };
     let (closing, closing_rx) = watch::channel(false);
@@ -161,6 +143,7 @@ async fn open(
         ),
         events: broadcast::channel(WATCH_BUFFER).0,
         moderators: config.moderator_tokens.clone(),
+        akismet_keys: config.akismet_keys.clone(),
         closing: closing_rx,
     });
     if shared.moderators.is_empty() {
@@ -169,11 +152,7 @@ async fn open(
              (set COMMENTGUARD_MODERATOR_TOKENS or --moderator-token NAME=TOKEN)"
         );
     }
-    let opened = Opened {
-        shared,
-        store,
-        store_options,
-    };
+    let opened = Opened { shared, backend };
     Ok((opened, closing))
 }
 
@@ -181,6 +160,8 @@ async fn open(
 struct Background {
     reloader: JoinHandle<()>,
     retention: Option<JoinHandle<()>>,
+    /// Follows the other frontends of a shared store.
+    follower: Option<JoinHandle<()>>,
 }
 
 impl Background {
@@ -194,14 +175,22 @@ impl Background {
                 PURGE_EVERY,
             ))
         });
+        let follower = shared
+            .store
+            .remote_changes()
+            .map(|changes| tokio::spawn(crate::cluster::follow(Arc::clone(shared), changes)));
         Self {
             reloader,
             retention,
+            follower,
         }
     }
 
     async fn stop(self) {
-        for task in std::iter::once(self.reloader).chain(self.retention) {
+        let tasks = std::iter::once(self.reloader)
+            .chain(self.retention)
+            .chain(self.follower);
+        for task in tasks {
             task.abort();
             let _ = task.await;
         }
@@ -318,35 +307,13 @@ async fn set_health(reporter: &tonic_health::server::HealthReporter, writable: b
     tracing::info!(?status, "health");
 }
 
-/// Commits and flushes what is queued, then closes the store with a snapshot so the next
-/// start is fast.
+/// Commits and flushes what is queued, then closes the store (see [`Backend::close`]).
 async fn close(config: &Config, opened: Opened) -> Result<(), ServeError> {
     drop(opened.shared);
     // No new request reaches the handlers any more: commit what is queued, then flush.
-    opened.store.close().await?;
-    snapshot_if_last(opened.store, config, opened.store_options);
+    opened.backend.close(config).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Writes sled's recovery snapshot for a fast next start, when `store` is the last handle on
-/// the database (see [`SledStore::write_snapshot`]).
-fn snapshot_if_last(store: Arc<dyn Storage>, config: &Config, options: StoreOptions) {
-    if Arc::strong_count(&store) > 1 {
-        tracing::debug!("storage still in use; no snapshot at shutdown");
-        return;
-    }
-    drop(store);
-    let started = std::time::Instant::now();
-    match SledStore::write_snapshot(&config.data_dir, options) {
-        Ok(()) => tracing::info!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "storage snapshot written for a fast next start"
-        ),
-        Err(e) => {
-            tracing::warn!(cause = %crate::error::Chain(&e), "no storage snapshot at shutdown")
-        }
-    }
 }
 
 /// On every `SIGHUP`, until aborted: reloads the model file and, when the service was started

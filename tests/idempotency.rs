@@ -7,8 +7,15 @@ mod support;
 
 use commentguard::api::pb::{self, CommentStatus};
 use futures_util::StreamExt as _;
-use support::{ALICE, TestServer, config, stored_count, submission, violated_fields, within};
+use support::{ALICE, Backend, Site, TestServer, submission, violated_fields, within};
 use tonic::Code;
+
+on_both_backends!(
+    a_retry_gets_the_first_answer_also_in_a_stream_and_after_a_restart,
+    a_key_reused_with_another_request_is_refused_and_stores_nothing,
+    racing_submissions_with_one_key_store_one_comment,
+    a_refused_submission_keeps_its_key_free_and_its_retry_is_judged_afresh,
+);
 
 fn keyed(post: &str, content: &str, key: &str) -> pb::SubmitCommentRequest {
     pb::SubmitCommentRequest {
@@ -34,10 +41,11 @@ async fn stream(
     .await
 }
 
-#[tokio::test]
-async fn a_retry_gets_the_first_answer_also_in_a_stream_and_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn a_retry_gets_the_first_answer_also_in_a_stream_and_after_a_restart(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut client = server.client().await;
 
     let request = keyed(
@@ -91,9 +99,9 @@ async fn a_retry_gets_the_first_answer_also_in_a_stream_and_after_a_restart() {
         .await
         .unwrap();
     server.stop().await;
-    assert_eq!(stored_count(dir.path()).await, 2);
+    assert_eq!(site.stored_count().await, 2);
 
-    let server = TestServer::start(config(dir.path())).await;
+    let server = TestServer::start(site.config()).await;
     let mut client = server.client().await;
     let after_restart = client.submit_comment(request).await.unwrap().into_inner();
     assert_eq!(after_restart, first);
@@ -108,13 +116,14 @@ async fn a_retry_gets_the_first_answer_also_in_a_stream_and_after_a_restart() {
     .await;
     assert_eq!(again[0], answers[0]);
     server.stop().await;
-    assert_eq!(stored_count(dir.path()).await, 2, "retries stored nothing");
+    assert_eq!(site.stored_count().await, 2, "retries stored nothing");
 }
 
-#[tokio::test]
-async fn a_key_reused_with_another_request_is_refused_and_stores_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn a_key_reused_with_another_request_is_refused_and_stores_nothing(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut client = server.client().await;
 
     client
@@ -149,16 +158,17 @@ async fn a_key_reused_with_another_request_is_refused_and_stores_nothing() {
         .unwrap_err();
     assert_eq!(violated_fields(&checked), ["idempotency_key"]);
     server.stop().await;
-    assert_eq!(stored_count(dir.path()).await, 1);
+    assert_eq!(site.stored_count().await, 1);
 }
 
-#[tokio::test]
-async fn racing_submissions_with_one_key_store_one_comment() {
-    let dir = tempfile::tempdir().unwrap();
+async fn racing_submissions_with_one_key_store_one_comment(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
     // Flood control on: a retry is answered from the stored comment, never refused as a flood.
     let server = TestServer::start(commentguard::Config {
         flood_interval: 60,
-        ..config(dir.path())
+        ..site.config()
     })
     .await;
     let request = keyed("p", "A retry storm should store this once", "race-key");
@@ -176,13 +186,14 @@ async fn racing_submissions_with_one_key_store_one_comment() {
     }
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
     server.stop().await;
-    assert_eq!(stored_count(dir.path()).await, 1);
+    assert_eq!(site.stored_count().await, 1);
 }
 
-#[tokio::test]
-async fn a_refused_submission_keeps_its_key_free_and_its_retry_is_judged_afresh() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn a_refused_submission_keeps_its_key_free_and_its_retry_is_judged_afresh(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut client = server.client().await;
     let mut alice = server.moderator(Some(ALICE)).await;
     let rules = alice
@@ -223,5 +234,34 @@ async fn a_refused_submission_keeps_its_key_free_and_its_retry_is_judged_afresh(
     let retry = client.submit_comment(request).await.unwrap().into_inner();
     assert_eq!(retry, stored);
     server.stop().await;
-    assert_eq!(stored_count(dir.path()).await, 1);
+    assert_eq!(site.stored_count().await, 1);
+}
+
+/// Two frontends on one PostgreSQL database, retries of one submission racing on both: the
+/// database's unique key stores one comment and every retry gets its answer.
+#[tokio::test]
+async fn retries_racing_on_two_frontends_store_one_comment() {
+    let Some(site) = Site::new(Backend::Postgres) else {
+        return;
+    };
+    let a = TestServer::start(site.config()).await;
+    a.client().await;
+    let b = TestServer::start(site.config()).await;
+    let request = keyed("p", "Sent twice through two doors", "two-doors");
+    let mut tasks = Vec::new();
+    for server in [&a, &b, &a, &b, &a, &b] {
+        let mut client = server.client().await;
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move {
+            client.submit_comment(request).await.map(|r| r.into_inner())
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(within("a racing submission", task).await.unwrap().unwrap());
+    }
+    assert!(answers.iter().all(|x| *x == answers[0]), "{answers:?}");
+    a.stop().await;
+    b.stop().await;
+    assert_eq!(site.stored_count().await, 1);
 }

@@ -33,7 +33,14 @@ async fn logs_carry_no_email_ip_or_content() {
         .init();
 
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+    let mut config = config(dir.path());
+    // The console with the Akismet endpoint, on a port free a moment ago.
+    let http = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    config.http_listen = commentguard::config::HttpListen::On(http);
+    config.akismet_keys.add_entry("blog=0123456789ab").unwrap();
+    let server = TestServer::start(config).await;
     let mut client = server.client().await;
 
     let email = "secret.commenter@private.example";
@@ -81,6 +88,36 @@ async fn logs_carry_no_email_ip_or_content() {
         .await
         .unwrap();
     alice
+        .import_comments(pb::ImportCommentsRequest {
+            comments: vec![pb::ImportedComment {
+                comment_id: "0190f0c1-7e55-7000-8000-000000000001".into(),
+                post_id: "log-post".into(),
+                author_name: "Importer".into(),
+                author_email: email.into(),
+                content: format!("{content} imported"),
+                created_at: Some(prost_types::Timestamp {
+                    seconds: 1_700_000_000,
+                    nanos: 0,
+                }),
+                status: pb::CommentStatus::Approved.into(),
+                ip: ip.into(),
+                ..Default::default()
+            }],
+        })
+        .await
+        .unwrap();
+    let akismet = format!(
+        "api_key=0123456789ab&blog=https%3A%2F%2Fblog.example&user_ip={ip}&comment_author=A\
+         &comment_author_email={}&comment_content={}",
+        email.replace('@', "%40"),
+        content.replace(' ', "+")
+    );
+    for path in ["/1.1/comment-check", "/1.1/submit-spam"] {
+        let url = format!("http://{http}");
+        let (status, _, _) = support::http_request(&url, "POST", path, &[], &akismet).await;
+        assert_eq!(status, 200);
+    }
+    alice
         .erase_author(pb::EraseAuthorRequest {
             author_email: email.into(),
         })
@@ -92,6 +129,7 @@ async fn logs_carry_no_email_ip_or_content() {
     // The round was logged (so the check below is not vacuous)...
     assert!(logs.contains(&stored.comment_id));
     assert!(logs.contains("alice"));
+    assert!(logs.contains("history imported") && logs.contains("akismet: feedback learned"));
     // ...and nothing private was.
     for secret in [email, "secret.commenter", ip, content, "Zanzibar", ALICE] {
         assert!(!logs.contains(secret), "logs contain {secret:?}");

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::panic::Location;
 
 use support::{
-    ALICE, BOB, Deadline, Moderator, TestServer, config, submission, violated_fields, within,
+    ALICE, BOB, Backend, Deadline, Moderator, Site, TestServer, submission, violated_fields, within,
 };
 use tonic::Code;
 
@@ -84,10 +84,11 @@ fn listings_of(moderator: &mut Moderator, id: &str) -> impl Future<Output = Vec<
     }
 }
 
-#[tokio::test]
-async fn calls_need_a_known_moderator_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn calls_need_a_known_moderator_token(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let none = server
         .moderator(None)
         .await
@@ -121,7 +122,7 @@ async fn calls_need_a_known_moderator_token() {
     server.stop().await;
 
     // With no moderator configured, every call is refused, whatever the token.
-    let mut open = config(dir.path());
+    let mut open = site.config();
     open.moderator_tokens = Default::default();
     let server = TestServer::start(open).await;
     let refused = server
@@ -133,10 +134,11 @@ async fn calls_need_a_known_moderator_token() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn each_action_moves_the_comment_between_exactly_one_listing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn each_action_moves_the_comment_between_exactly_one_listing(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut public = server.client().await;
     let mut alice = server.moderator(Some(ALICE)).await;
 
@@ -223,7 +225,7 @@ async fn each_action_moves_the_comment_between_exactly_one_listing() {
 
     // The state is on disk: a restarted server sees the same.
     server.stop().await;
-    let server = TestServer::start(config(dir.path())).await;
+    let server = TestServer::start(site.config()).await;
     let mut alice = server.moderator(Some(ALICE)).await;
     assert_eq!(
         listings_of(&mut alice, &id).await,
@@ -232,10 +234,11 @@ async fn each_action_moves_the_comment_between_exactly_one_listing() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn illegal_transitions_and_bad_requests_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn illegal_transitions_and_bad_requests_change_nothing(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut public = server.client().await;
     let mut bob = server.moderator(Some(BOB)).await;
     let approved = submit(&mut public, submission("post-b", BENIGN)).await;
@@ -284,10 +287,11 @@ async fn illegal_transitions_and_bad_requests_change_nothing() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn queue_lists_newest_first_by_post_with_pages() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn queue_lists_newest_first_by_post_with_pages(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut public = server.client().await;
     let mut alice = server.moderator(Some(ALICE)).await;
     let mut ids = Vec::new();
@@ -395,10 +399,11 @@ fn next_event(
     }
 }
 
-#[tokio::test]
-async fn watchers_see_submissions_and_decisions_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn watchers_see_submissions_and_decisions_in_order(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut public = server.client().await;
     let mut alice = server.moderator(Some(ALICE)).await;
     let mut all = watch(alice.clone(), pb::WatchQueueRequest::default());
@@ -476,10 +481,11 @@ async fn watchers_see_submissions_and_decisions_in_order() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn erasure_leaves_nothing_findable_by_that_email() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn erasure_leaves_nothing_findable_by_that_email(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut public = server.client().await;
     let mut alice = server.moderator(Some(ALICE)).await;
     let mut mine = Vec::new();
@@ -548,14 +554,15 @@ async fn erasure_leaves_nothing_findable_by_that_email() {
     server.stop().await;
 
     // Nothing of the address survives on disk: its labels went with its comments.
-    let labels = commentguard::cli::train::store_labels(dir.path()).unwrap();
-    assert_eq!(labels.info.records, 0);
+    let labels = site.labels().await;
+    assert!(labels.is_empty());
 }
 
-#[tokio::test]
-async fn marking_a_campaign_spam_raises_the_next_comment_score() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn marking_a_campaign_spam_raises_the_next_comment_score(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut public = server.client().await;
     let mut alice = server.moderator(Some(ALICE)).await;
     let campaign = |n: usize| {
@@ -578,7 +585,7 @@ async fn marking_a_campaign_spam_raises_the_next_comment_score() {
 
     // The classifier's own call on each comment when it was submitted: spam at or above the
     // pending threshold.
-    let pending = config(dir.path()).thresholds.pending;
+    let pending = site.config().thresholds.pending;
     let mut called_spam = 0;
     for n in 0..20 {
         let submitted = submit(&mut public, campaign(n)).await;
@@ -639,9 +646,14 @@ async fn marking_a_campaign_spam_raises_the_next_comment_score() {
 
     // The labels are stored for `train --from-store`, and survive a restart into the live
     // model.
-    let labels = commentguard::cli::train::store_labels(dir.path()).unwrap();
-    assert_eq!((labels.info.spam, labels.info.ham), (20, 0));
-    let server = TestServer::start(config(dir.path())).await;
+    let labels = site.labels().await;
+    assert_eq!(labels.len(), 20);
+    assert!(
+        labels
+            .iter()
+            .all(|l| l.label == commentguard::comment::Label::Spam)
+    );
+    let server = TestServer::start(site.config()).await;
     let mut public = server.client().await;
     let restarted = public
         .check_comment(campaign(98))
@@ -651,3 +663,13 @@ async fn marking_a_campaign_spam_raises_the_next_comment_score() {
     assert!(restarted.spam_score > before.spam_score);
     server.stop().await;
 }
+
+on_both_backends!(
+    calls_need_a_known_moderator_token,
+    each_action_moves_the_comment_between_exactly_one_listing,
+    illegal_transitions_and_bad_requests_change_nothing,
+    queue_lists_newest_first_by_post_with_pages,
+    watchers_see_submissions_and_decisions_in_order,
+    erasure_leaves_nothing_findable_by_that_email,
+    marking_a_campaign_spam_raises_the_next_comment_score,
+);

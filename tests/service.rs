@@ -1,10 +1,11 @@
-//! CommentService against a real server on an ephemeral port with a temporary sled directory.
+//! CommentService against a real server on an ephemeral port, each test once over a temporary
+//! sled directory and once over a fresh PostgreSQL database.
 
 mod support;
 
 use commentguard::api::pb::{self, CommentStatus};
 use prost::Message as _;
-use support::{TestServer, config, stored_count, submission, violated_fields, within};
+use support::{Backend, Site, TestServer, submission, violated_fields, within};
 use tonic::Code;
 
 /// Thresholds that no score reaches, for tests about storage and threading rather than
@@ -13,8 +14,8 @@ use tonic::Code;
 /// # Panics
 /// When the configuration of [`config`] cannot be built.
 #[track_caller]
-fn config_ignoring_scores(dir: &std::path::Path) -> commentguard::Config {
-    let mut config = config(dir);
+fn config_ignoring_scores(site: &Site) -> commentguard::Config {
+    let mut config = site.config();
     // Only a certain spam score (1.0) could flag a comment; the test texts are far from it.
     config.thresholds.spam = 1.0;
     config.thresholds.pending = 1.0;
@@ -29,10 +30,11 @@ fn list(post: &str, page_size: u32, page_token: &str) -> pb::ListCommentsRequest
     }
 }
 
-#[tokio::test]
-async fn valid_submission_is_approved_and_listed() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn valid_submission_is_approved_and_listed(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut client = server.client().await;
 
     let mut request = submission(
@@ -60,10 +62,11 @@ async fn valid_submission_is_approved_and_listed() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn each_validation_rule_names_its_field_and_stores_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn each_validation_rule_names_its_field_and_stores_nothing(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut client = server.client().await;
 
     let long_name = "n".repeat(246);
@@ -158,13 +161,14 @@ async fn each_validation_rule_names_its_field_and_stores_nothing() {
     );
 
     server.stop().await;
-    assert_eq!(stored_count(dir.path()).await, 0);
+    assert_eq!(site.stored_count().await, 0);
 }
 
-#[tokio::test]
-async fn no_public_response_carries_the_email_or_ip() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config_ignoring_scores(dir.path())).await;
+async fn no_public_response_carries_the_email_or_ip(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(config_ignoring_scores(&site)).await;
     let mut client = server.client().await;
     let email = "private.person@example.org";
     let ip = "203.0.113.77";
@@ -225,10 +229,11 @@ async fn no_public_response_carries_the_email_or_ip() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn email_in_content_is_held_and_rules_give_reasons() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config_ignoring_scores(dir.path())).await;
+async fn email_in_content_is_held_and_rules_give_reasons(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(config_ignoring_scores(&site)).await;
     let mut client = server.client().await;
 
     let reply = client
@@ -263,13 +268,14 @@ async fn email_in_content_is_held_and_rules_give_reasons() {
     let listed = client.list_comments(list("p", 0, "")).await.unwrap();
     assert!(listed.into_inner().comments.is_empty());
     server.stop().await;
-    assert_eq!(stored_count(dir.path()).await, 3);
+    assert_eq!(site.stored_count().await, 3);
 }
 
-#[tokio::test]
-async fn duplicates_are_refused_and_check_stores_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config_ignoring_scores(dir.path())).await;
+async fn duplicates_are_refused_and_check_stores_nothing(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(config_ignoring_scores(&site)).await;
     let mut client = server.client().await;
 
     let checked = client
@@ -300,13 +306,14 @@ async fn duplicates_are_refused_and_check_stores_nothing() {
         .await
         .unwrap();
     server.stop().await;
-    assert_eq!(stored_count(dir.path()).await, 3);
+    assert_eq!(site.stored_count().await, 3);
 }
 
-#[tokio::test]
-async fn concurrent_identical_submissions_store_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config_ignoring_scores(dir.path())).await;
+async fn concurrent_identical_submissions_store_one(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(config_ignoring_scores(&site)).await;
     let client = server.client().await;
     let attempts: Vec<_> = (0..16)
         .map(|_| {
@@ -327,13 +334,14 @@ async fn concurrent_identical_submissions_store_one() {
     }
     assert_eq!(ok, 1);
     server.stop().await;
-    assert_eq!(stored_count(dir.path()).await, 1);
+    assert_eq!(site.stored_count().await, 1);
 }
 
-#[tokio::test]
-async fn replies_thread_under_approved_comments_of_the_same_post() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config_ignoring_scores(dir.path())).await;
+async fn replies_thread_under_approved_comments_of_the_same_post(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(config_ignoring_scores(&site)).await;
     let mut client = server.client().await;
 
     let parent = client
@@ -386,10 +394,11 @@ async fn replies_thread_under_approved_comments_of_the_same_post() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn pagination_walks_the_thread_oldest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config_ignoring_scores(dir.path())).await;
+async fn pagination_walks_the_thread_oldest_first(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(config_ignoring_scores(&site)).await;
     let mut client = server.client().await;
 
     let mut submitted = Vec::new();
@@ -438,10 +447,11 @@ async fn pagination_walks_the_thread_oldest_first() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn comments_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config_ignoring_scores(dir.path())).await;
+async fn comments_survive_a_restart(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(config_ignoring_scores(&site)).await;
     let mut client = server.client().await;
     let id = client
         .submit_comment(submission("durable", "Still here after a restart?"))
@@ -451,7 +461,7 @@ async fn comments_survive_a_restart() {
         .comment_id;
     server.stop().await;
 
-    let server = TestServer::start(config_ignoring_scores(dir.path())).await;
+    let server = TestServer::start(config_ignoring_scores(&site)).await;
     let mut client = server.client().await;
     let listed = client
         .list_comments(list("durable", 0, ""))
@@ -470,10 +480,11 @@ async fn comments_survive_a_restart() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn oversize_requests_are_resource_exhausted() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn oversize_requests_are_resource_exhausted(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut client = server.client().await;
     let huge = "x".repeat(300 * 1024);
     let status = client
@@ -487,7 +498,7 @@ async fn oversize_requests_are_resource_exhausted() {
         .await
         .unwrap();
     server.stop().await;
-    assert_eq!(stored_count(dir.path()).await, 0);
+    assert_eq!(site.stored_count().await, 0);
 }
 
 #[tokio::test]
@@ -500,7 +511,7 @@ async fn health_and_reflection_answer() {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+    let server = TestServer::start(support::config(dir.path())).await;
     let channel = tonic::transport::Endpoint::from_shared(server.url.clone())
         .unwrap()
         .connect()
@@ -538,10 +549,11 @@ async fn health_and_reflection_answer() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn stream_answers_in_order_with_per_item_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config_ignoring_scores(dir.path())).await;
+async fn stream_answers_in_order_with_per_item_errors(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(config_ignoring_scores(&site)).await;
     let mut client = server.client().await;
 
     let mut requests = Vec::new();
@@ -603,3 +615,17 @@ async fn stream_answers_in_order_with_per_item_errors() {
     assert_eq!(answered, 32);
     server.stop().await;
 }
+
+on_both_backends!(
+    valid_submission_is_approved_and_listed,
+    each_validation_rule_names_its_field_and_stores_nothing,
+    no_public_response_carries_the_email_or_ip,
+    email_in_content_is_held_and_rules_give_reasons,
+    duplicates_are_refused_and_check_stores_nothing,
+    concurrent_identical_submissions_store_one,
+    replies_thread_under_approved_comments_of_the_same_post,
+    pagination_walks_the_thread_oldest_first,
+    comments_survive_a_restart,
+    oversize_requests_are_resource_exhausted,
+    stream_answers_in_order_with_per_item_errors,
+);

@@ -7,8 +7,8 @@ mod support;
 use commentguard::api::pb::{self, CommentStatus, moderate_comment_request::Action};
 use commentguard::config::ShadowConfig;
 use support::{
-    ALICE, Moderator, TestServer, config, http_request, output_within, parse_exposition,
-    start_console, submission, submit_as, write_console_config,
+    ALICE, Backend, Moderator, Site, TestServer, config, http_request, output_within,
+    parse_exposition, start_console, submission, submit_as, write_console_config,
 };
 
 async fn stats(alice: &mut Moderator) -> pb::GetStatsResponse {
@@ -98,10 +98,13 @@ async fn the_shadow_counts_what_it_would_change_without_changing_a_verdict() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn get_stats_counts_stored_comments_per_policy_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+on_both_backends!(get_stats_counts_stored_comments_per_policy_version);
+
+async fn get_stats_counts_stored_comments_per_policy_version(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut client = server.client().await;
     let mut alice = server.moderator(Some(ALICE)).await;
     let mut versions = Vec::new();
@@ -145,7 +148,7 @@ async fn get_stats_counts_stored_comments_per_policy_version() {
     server.stop().await;
 
     // Counted in the store: a restart keeps them.
-    let server = TestServer::start(config(dir.path())).await;
+    let server = TestServer::start(site.config()).await;
     let mut alice = server.moderator(Some(ALICE)).await;
     assert_eq!(counts(stats(&mut alice).await), expected);
     server.stop().await;

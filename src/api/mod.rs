@@ -2,6 +2,7 @@
 
 mod convert;
 mod errors;
+mod import;
 mod moderation;
 mod service;
 

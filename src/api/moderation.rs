@@ -49,7 +49,7 @@ fn comment_id(field: &'static str, text: &str) -> Result<CommentId, Refusal> {
         .ok_or_else(|| Refusal::Invalid(vec![FieldViolation::new(field, "is not a comment id")]))
 }
 
-fn text_of(comment: &StoredComment) -> CommentText<'_> {
+pub(super) fn text_of(comment: &StoredComment) -> CommentText<'_> {
     let s = &comment.submission;
     CommentText {
         content: &s.content,
@@ -82,14 +82,9 @@ impl Shared {
         };
         let Decided { comment, from } = self.store.moderate(decision).await?;
         let to = comment.verdict.status;
-        let scorer = self.pipeline.scorer();
-        match action.label() {
-            Some(label) => {
-                scorer.learn(id, label, &text_of(&comment));
-                self.pipeline.count_label(&comment, label);
-            }
-            None if to == CommentStatus::Trash => scorer.forget(id, &text_of(&comment)),
-            None => {}
+        self.learn_from(action, &comment);
+        if let Some(label) = action.label() {
+            self.pipeline.count_label(&comment, label);
         }
         info!(from = from.as_str(), to = to.as_str(), "moderated");
         let event = comment.clone();
@@ -99,6 +94,21 @@ impl Shared {
             from,
         });
         Ok(comment)
+    }
+}
+
+impl Shared {
+    /// What the classifier's online layer takes from a decision on `comment`: the label a
+    /// moderator gave, or forgetting it when trashed.
+    pub fn learn_from(&self, action: Action, comment: &StoredComment) {
+        let scorer = self.pipeline.scorer();
+        match action.label() {
+            Some(label) => scorer.learn(comment.id, label, &text_of(comment)),
+            None if comment.verdict.status == CommentStatus::Trash => {
+                scorer.forget(comment.id, &text_of(comment));
+            }
+            None => {}
+        }
     }
 }
 
@@ -443,5 +453,19 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
         tracing::Span::current().record("version", updated.version.as_str());
         info!("rules updated");
         Ok(Response::new(convert::rules(&updated)))
+    }
+
+    #[instrument(skip_all, fields(moderator, comments))]
+    async fn import_comments(
+        &self,
+        request: Request<pb::ImportCommentsRequest>,
+    ) -> Result<Response<pb::ImportCommentsResponse>, Status> {
+        let moderator = self.moderator(&request)?;
+        let span = tracing::Span::current();
+        span.record("moderator", moderator.as_str());
+        span.record("comments", request.get_ref().comments.len());
+        let answer =
+            super::import::import(&self.shared, &moderator, &request.get_ref().comments).await?;
+        Ok(Response::new(answer))
     }
 }

@@ -40,6 +40,8 @@ pub struct Shared {
     pub admission: Slots,
     /// Who may call the moderation API.
     pub moderators: ModeratorTokens,
+    /// Who may call the Akismet-compatible endpoint.
+    pub akismet_keys: crate::akismet::AkismetKeys,
     /// Turns true when the server starts shutting down, so open watch streams end and the
     /// graceful shutdown does not wait on them forever.
     pub closing: tokio::sync::watch::Receiver<bool>,

@@ -2,6 +2,8 @@
 
 pub mod client;
 pub mod eval;
+mod export;
+pub mod history;
 pub mod load;
 pub mod queue;
 pub mod replay;

@@ -108,7 +108,7 @@ pub struct Decide {
 
 /// Adds the moderator's bearer token to every call.
 #[derive(Debug, Clone)]
-struct Bearer(MetadataValue<Ascii>);
+pub(super) struct Bearer(MetadataValue<Ascii>);
 
 impl tonic::service::Interceptor for Bearer {
     fn call(
@@ -122,16 +122,29 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
-type Client = ModerationServiceClient<InterceptedService<Channel, Bearer>>;
+/// The moderation API with the moderator's token on every call.
+pub(super) type Client = ModerationServiceClient<InterceptedService<Channel, Bearer>>;
 
 async fn connect(args: &Args) -> anyhow::Result<Client> {
-    let token = args.token.as_deref().ok_or_else(|| {
+    moderator_client(&args.addr, args.tls_ca.as_deref(), args.token.as_deref()).await
+}
+
+/// Connects to the moderation API at `addr` as the moderator whose `token` it is.
+///
+/// # Errors
+/// No token, a token that is not printable ASCII, or a server that cannot be reached.
+pub(super) async fn moderator_client(
+    addr: &str,
+    tls_ca: Option<&std::path::Path>,
+    token: Option<&str>,
+) -> anyhow::Result<Client> {
+    let token = token.ok_or_else(|| {
         anyhow::anyhow!("a moderator token is needed: pass --token or set COMMENTGUARD_TOKEN")
     })?;
     let bearer: MetadataValue<Ascii> = format!("Bearer {token}")
         .parse()
         .map_err(|_| anyhow::anyhow!("the token must be printable ASCII"))?;
-    let channel = super::client::channel(&args.addr, args.tls_ca.as_deref()).await?;
+    let channel = super::client::channel(addr, tls_ca).await?;
     Ok(ModerationServiceClient::with_interceptor(
         channel,
         Bearer(bearer),

@@ -23,6 +23,15 @@ pub struct Args {
     /// Database directory [default: ./data].
     #[arg(long, env = "COMMENTGUARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (several hosts allowed): store comments there instead of DATA_DIR, so
+    /// several frontends can share them.
+    #[arg(
+        long,
+        env = "COMMENTGUARD_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
     /// Spam model file [default: models/default.json].
     #[arg(long, env = "COMMENTGUARD_MODEL")]
     pub model: Option<PathBuf>,
@@ -53,6 +62,10 @@ pub struct Args {
         hide_env_values = true
     )]
     pub moderator_token_list: Option<String>,
+    /// A key of the Akismet-compatible endpoint, as SITE=KEY; repeatable. Adds to the file's
+    /// `[akismet_keys]`; such a key accepts any blog URL.
+    #[arg(long = "akismet-key", value_name = "NAME=KEY")]
+    pub akismet_keys: Vec<String>,
     /// Seconds between comments from one email or IP; 0 disables [default: 15].
     #[arg(long, env = "COMMENTGUARD_FLOOD_INTERVAL")]
     pub flood_interval: Option<u64>,
@@ -93,6 +106,9 @@ impl Args {
         if let Some(dir) = &self.data_dir {
             config.data_dir.clone_from(dir);
         }
+        if let Some(url) = &self.database_url {
+            config.database_url = Some(url.clone());
+        }
         if let Some(model) = &self.model {
             config.model.clone_from(model);
         }
@@ -125,6 +141,15 @@ impl Args {
                 .add_entry(entry)
                 .map_err(|e| ConfigError::InvalidValue {
                     field: "--moderator-token",
+                    reason: e.to_string(),
+                })?;
+        }
+        for entry in &self.akismet_keys {
+            config
+                .akismet_keys
+                .add_entry(entry)
+                .map_err(|e| ConfigError::InvalidValue {
+                    field: "--akismet-key",
                     reason: e.to_string(),
                 })?;
         }

@@ -21,7 +21,8 @@ pub struct Args {
     #[arg(long = "dataset", required_unless_present = "from_store")]
     pub datasets: Vec<PathBuf>,
     /// Also train on the moderator labels stored in this data directory (the server using
-    /// it must be stopped: sled allows one process at a time).
+    /// it must be stopped: sled allows one process at a time), or in the PostgreSQL database
+    /// at this `postgres://` URL (which may stay in use).
     #[arg(long)]
     pub from_store: Option<PathBuf>,
     /// Format of every dataset, when detection is not wanted.
@@ -108,7 +109,15 @@ impl RecipeArgs {
     }
 }
 
-/// The moderator labels of a data directory as a dataset, fingerprinted like a file.
+/// The PostgreSQL URL `--from-store` was given instead of a directory, if it was.
+fn database_url(source: &std::path::Path) -> Option<&str> {
+    source
+        .to_str()
+        .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// The moderator labels of a data directory (or PostgreSQL URL) as a dataset, fingerprinted
+/// like a file.
 ///
 /// # Errors
 /// When the database cannot be opened (for instance while a server uses it) or read.
@@ -120,9 +129,19 @@ pub fn store_labels(dir: &std::path::Path) -> anyhow::Result<dataset::LoadedData
             .enable_all()
             .build()?;
         runtime.block_on(async {
-            let store = crate::store::sled::SledStore::open(dir, Default::default(), 1)
-                .with_context(|| format!("cannot open the database in {}", dir.display()))?;
-            let store: std::sync::Arc<dyn crate::store::Storage> = store;
+            let store: std::sync::Arc<dyn crate::store::Storage> = match database_url(dir) {
+                Some(url) => {
+                    let options = crate::store::postgres::PgOptions {
+                        pool_size: 2,
+                        batch_limit: 1,
+                    };
+                    crate::store::postgres::PgStore::open(url, options)
+                        .await
+                        .context("cannot open the PostgreSQL database")?
+                }
+                None => crate::store::sled::SledStore::open(dir, Default::default(), 1)
+                    .with_context(|| format!("cannot open the database in {}", dir.display()))?,
+            };
             let labels = store.labels().await?;
             store.close().await?;
             Ok(labels)

@@ -3,6 +3,7 @@
 //! on the gRPC server's runtime over the same [`Shared`] state and stops with it.
 
 mod actions;
+mod akismet;
 mod audit;
 mod error;
 mod live;
@@ -129,6 +130,11 @@ pub fn router(console: Console) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/1.1/verify-key", post(akismet::verify_key))
+        .route("/1.1/comment-check", post(akismet::comment_check))
+        .route("/1.1/submit-spam", post(akismet::submit_spam))
+        .route("/1.1/submit-ham", post(akismet::submit_ham))
+        .route("/1.1/usage-limit", post(akismet::usage_limit))
         .route("/assets/console.js", get(ops::script))
         .route("/assets/console.css", get(ops::stylesheet))
         .fallback(|| async { error::HttpError::NotFound })

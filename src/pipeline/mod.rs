@@ -13,7 +13,7 @@ use crate::comment::{
     CommentId, Idempotency, Label, Receipt, Status, StoredComment, Submission, Verdict, now_ms,
 };
 use crate::config::{Config, ShadowConfig};
-use crate::policy::{Campaigns, Flood, Hit, RuleSet, builtin};
+use crate::policy::{HistorySettings, Hit, LocalHistory, RuleSet, SubmissionHistory, builtin};
 use crate::privacy::EmailHasher;
 use crate::scoring::{Scorer, Scoring};
 use crate::store::{Storage, StoreError};
@@ -123,8 +123,8 @@ pub struct Pipeline {
     /// Held while an update of the rules is checked, stored and put in force, so two
     /// moderators' updates never interleave.
     rules_update: tokio::sync::Mutex<()>,
-    flood: Flood,
-    campaigns: Campaigns,
+    /// Flood timers and campaign sightings: the store's shared ones when it has them.
+    history: Arc<dyn SubmissionHistory>,
     require_prior_approval: bool,
     close_after: Option<Duration>,
     /// Digest of the settings that only a restart changes.
@@ -142,18 +142,23 @@ const KEY_STRIPES: usize = 64;
 impl Pipeline {
     /// A pipeline over `parts` with the rule settings of `config`.
     pub fn new(parts: Parts, config: &Config) -> Self {
+        let settings = HistorySettings {
+            flood_interval: Duration::from_secs(config.flood_interval),
+            campaign_window: Duration::from_secs(config.campaign_window),
+            campaign_min_authors: config.campaign_min_authors,
+        };
+        let history = parts
+            .store
+            .shared_history(settings)
+            .unwrap_or_else(|| Arc::new(LocalHistory::new(settings)));
         Self {
+            history,
             store: parts.store,
             scorer: parts.scorer,
             hasher: parts.hasher,
             rules: RwLock::new(Arc::new(parts.rules)),
             rules_update: tokio::sync::Mutex::new(()),
             settings_digest: settings_digest(config),
-            flood: Flood::new(Duration::from_secs(config.flood_interval)),
-            campaigns: Campaigns::new(
-                Duration::from_secs(config.campaign_window),
-                config.campaign_min_authors,
-            ),
             require_prior_approval: config.require_prior_approval,
             close_after: (config.close_after_days > 0)
                 .then(|| DAY * config.close_after_days as u32),
@@ -229,8 +234,9 @@ impl Pipeline {
         };
         if let Err(e) = self.store.insert(comment.clone()).await {
             // Not stored, so it does not count against the author's flood interval.
-            self.flood
-                .cancel(comment.email_hash, comment.submission.context.ip);
+            self.history
+                .cancel_flood_timer(comment.email_hash, comment.submission.context.ip)
+                .await;
             return Err(match e {
                 // The parent was moderated away while the reply was judged.
                 StoreError::ParentGone => Rejection::Invalid(vec![parent_violation()]),
@@ -344,12 +350,19 @@ impl Pipeline {
         submission: &Submission,
         email_hash: [u8; 32],
     ) -> Result<Option<Hit>, Rejection> {
-        if let Err(wait) = self.flood.try_start(email_hash, submission.context.ip) {
+        let started = self
+            .history
+            .start_flood_timer(email_hash, submission.context.ip)
+            .await?;
+        if let Err(wait) = started {
             // A double-click within the interval is a duplicate, not a flood.
             self.refuse_duplicate(submission, &email_hash).await?;
             return Err(Rejection::Flooded(wait));
         }
-        Ok(self.campaigns.observe(&submission.content, email_hash))
+        Ok(self
+            .history
+            .observe_campaign(&submission.content, email_hash)
+            .await?)
     }
 
     /// The submission validated, with a parent that is an approved comment of its post.

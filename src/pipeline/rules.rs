@@ -59,6 +59,29 @@ impl Pipeline {
         *slot = Arc::new(rules);
     }
 
+    /// Puts in force the rules stored by the latest change (made by another frontend of a
+    /// shared store); nothing changes when none is stored or they do not compile.
+    ///
+    /// # Errors
+    /// When the stored rules cannot be read.
+    pub async fn reload_stored_rules(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.rules_update.lock().await;
+        let Some(stored) = stored_rules(self.store.as_ref()).await? else {
+            return Ok(());
+        };
+        match stored.compile(&self.hasher) {
+            Ok(rules) if rules.version != self.rules().version => {
+                tracing::info!(version = %rules.version, "site rules changed by another frontend");
+                self.replace_rules(rules);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(cause = %e, "stored site rules do not compile; keeping the current rules")
+            }
+        }
+        Ok(())
+    }
+
     /// Checks `new`, stores it with an audit entry naming `by`, then puts it in force.
     /// `expected_version` of `None` replaces whatever is in force (a configuration reload).
     ///

@@ -9,12 +9,14 @@
 //! - [`ruleset`]: the editable rules (lists, link limit, thresholds) as one versioned value.
 
 pub mod builtin;
+pub mod history;
 pub mod lists;
 pub mod ruleset;
 pub mod thresholds;
 pub mod trackers;
 
 pub use builtin::count_links;
+pub use history::{HistorySettings, LocalHistory, SubmissionHistory};
 pub use lists::{RuleError, RuleLists, SiteRules};
 pub use ruleset::{EditableRules, RuleSet};
 pub use thresholds::Thresholds;

@@ -150,7 +150,7 @@ struct CampaignState {
 }
 
 /// The text as campaigns compare it, or `None` when it lacks substance.
-fn substantive_text(content: &str) -> Option<String> {
+pub fn substantive_text(content: &str) -> Option<String> {
     let (text, has_contact) = matching_text(content);
     let mut words: Vec<&str> = text
         .split_whitespace()
@@ -221,18 +221,22 @@ impl Campaigns {
         if !sighting.authors.contains(&email_hash) && sighting.authors.len() < self.min_authors {
             sighting.authors.push(email_hash);
         }
-        (sighting.authors.len() >= self.min_authors).then(|| {
-            Hit::hold(
-                ReasonCode::Campaign,
-                format!(
-                    "campaign {}: the same text, give or take a word or link, from {} or more authors within {}s",
-                    hex::encode(id.to_be_bytes()),
-                    self.min_authors,
-                    window.as_secs()
-                ),
-            )
-        })
+        (sighting.authors.len() >= self.min_authors)
+            .then(|| campaign_hit(id, self.min_authors, window))
     }
+}
+
+/// The reason a comment of campaign `id` is held.
+pub fn campaign_hit(id: u64, min_authors: usize, window: Duration) -> Hit {
+    Hit::hold(
+        ReasonCode::Campaign,
+        format!(
+            "campaign {}: the same text, give or take a word or link, from {} or more authors within {}s",
+            hex::encode(id.to_be_bytes()),
+            min_authors,
+            window.as_secs()
+        ),
+    )
 }
 
 #[cfg(test)]

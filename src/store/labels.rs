@@ -37,6 +37,18 @@ pub struct LabelledText {
 }
 
 impl LabelledText {
+    /// The label `label` given to `comment`.
+    pub fn of(comment: &StoredComment, label: Label) -> Self {
+        let s = &comment.submission;
+        Self {
+            comment_id: comment.id,
+            label,
+            content: s.content.clone(),
+            author_name: s.author_name.clone(),
+            author_url: s.author_url.clone().unwrap_or_default(),
+        }
+    }
+
     /// What the classifier looks at of the labelled comment.
     pub fn text(&self) -> CommentText<'_> {
         CommentText {
@@ -55,6 +67,17 @@ pub fn encode(comment: &StoredComment, label: Label) -> Vec<u8> {
         content: s.content.clone(),
         author_name: s.author_name.clone(),
         author_url: s.author_url.clone().unwrap_or_default(),
+    }
+    .encode_to_vec()
+}
+
+/// Encodes a label given without a stored comment (see `Storage::put_label`).
+pub fn encode_text(label: &LabelledText) -> Vec<u8> {
+    LabelV1 {
+        spam: label.label == Label::Spam,
+        content: label.content.clone(),
+        author_name: label.author_name.clone(),
+        author_url: label.author_url.clone(),
     }
     .encode_to_vec()
 }

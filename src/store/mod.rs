@@ -16,8 +16,10 @@
 //!   the audit log together or not at all.
 
 pub mod audit;
+pub mod decide;
 mod error;
 pub mod labels;
+pub mod postgres;
 pub mod record;
 pub mod sled;
 
@@ -26,8 +28,33 @@ pub use labels::LabelledText;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::comment::{CommentId, Status, StoredComment};
+use crate::comment::{CommentId, Label, Status, StoredComment};
 use crate::moderation::{Action, AuditEntry};
+
+/// The `email_hash` of a comment whose author gave no email address (imported history, such
+/// as a Disqus export without emails): such a comment has no author, so no author index entry
+/// and no author stats. The keyed hash of a real address is never all zeros.
+pub const NO_AUTHOR: [u8; 32] = [0; 32];
+
+/// A comment from another system's history (a WordPress or Disqus export, or a commentguard
+/// export) to store as it was, without judging it again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedComment {
+    /// The comment with its original status, times and thread. Its id is derived from where it
+    /// came from (see `crate::import`), so importing the same history again finds it.
+    pub comment: StoredComment,
+    /// The label its history teaches the classifier (spam for SPAM, ham for APPROVED), if any.
+    pub label: Option<Label>,
+}
+
+/// What [`Storage::import_batch`] did with one comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Stored now.
+    Imported,
+    /// A comment with this id was already stored; nothing was written.
+    AlreadyPresent,
+}
 
 /// Per-author counters, keyed by the email's HMAC so the address itself is not an index key.
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
@@ -148,6 +175,26 @@ pub struct Consistency {
     pub problems: Vec<String>,
 }
 
+/// A change committed by another frontend of a shared store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteChange {
+    /// A comment was stored held or as spam (approved ones are not queue events).
+    Submitted(CommentId),
+    /// A moderator decided on a comment.
+    Decided {
+        /// The comment.
+        id: CommentId,
+        /// What the moderator did.
+        action: Action,
+        /// The comment's status before.
+        from: Status,
+    },
+    /// Settings (such as the editable rules) changed.
+    Settings,
+    /// Changes may have been missed (the notification connection was lost and restored).
+    Gap,
+}
+
 /// Everything the service asks of its database, in domain types. Implementations are shared
 /// (`Arc<dyn Storage>`) by every handler and background task.
 #[async_trait::async_trait]
@@ -160,6 +207,21 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// that never recovers in place keeps the default, always writable.
     fn writable(&self) -> tokio::sync::watch::Receiver<bool> {
         tokio::sync::watch::channel(true).1
+    }
+
+    /// Flood timers and campaign sightings kept where every frontend of this store sees them;
+    /// `None` for a store only one process opens (the pipeline then keeps them in memory).
+    fn shared_history(
+        &self,
+        _settings: crate::policy::HistorySettings,
+    ) -> Option<std::sync::Arc<dyn crate::policy::SubmissionHistory>> {
+        None
+    }
+
+    /// Changes other frontends made to this store, as they commit; `None` for a store only
+    /// one process opens. Watchers, the learner and the rules follow them.
+    fn remote_changes(&self) -> Option<tokio::sync::broadcast::Receiver<RemoteChange>> {
+        None
     }
 
     /// Stores new comments, each with its indexes, and returns once they are on disk: one
@@ -284,6 +346,27 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Stores named settings together, durably, before returning.
     async fn put_settings(&self, settings: Vec<(String, Vec<u8>)>) -> Result<()>;
+
+    /// Stores comments of an imported history as they were, one outcome per comment, in
+    /// order, on disk before returning. Unlike [`Storage::insert_batch`] nothing is checked
+    /// against other comments (no duplicate check, no parent check: history is not judged
+    /// again). Per comment:
+    /// - an id already stored (or earlier in the batch) gives [`ImportOutcome::AlreadyPresent`]
+    ///   and writes nothing, so importing the same file twice adds nothing;
+    /// - otherwise the record, its post and status indexes, the status count, one submission
+    ///   in the activity counters at `created_at_ms`, and the label when given (as a
+    ///   moderator decision's label would be) are written together; when `email_hash` is not
+    ///   [`NO_AUTHOR`], also the author index entry and the author's stats
+    ///   ([`AuthorStats::count_submission`] with the comment's status).
+    ///
+    /// No audit entry is written: nobody decided anything here.
+    async fn import_batch(&self, comments: Vec<ImportedComment>) -> Vec<Result<ImportOutcome>>;
+
+    /// Stores a label for a comment that is not stored here (feedback through the Akismet
+    /// endpoint), replacing any label with the same `comment_id`; durable before returning.
+    /// [`Storage::labels`] returns it like a moderator's label. It names no author, so
+    /// [`Storage::erase_author`] does not find it.
+    async fn put_label(&self, label: LabelledText) -> Result<()>;
 
     /// Refuses further writes, commits those already queued and flushes. Reads still work.
     async fn close(&self) -> Result<()>;

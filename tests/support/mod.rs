@@ -1,5 +1,8 @@
-//! Shared helpers: a real server on an ephemeral port over a temporary sled directory.
+//! Shared helpers: a real server on an ephemeral port over a temporary sled directory or a
+//! fresh PostgreSQL database ([`Site`]).
 #![allow(dead_code)]
+
+pub mod postgres;
 
 use std::future::Future;
 use std::panic::Location;
@@ -153,6 +156,126 @@ pub fn config(data_dir: &Path) -> Config {
     config
 }
 
+/// Where a test's comments live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A sled directory.
+    Sled,
+    /// A database of the test binary's PostgreSQL cluster.
+    Postgres,
+}
+
+/// A test's store: a temporary directory (always: the sled data or nothing) and, on
+/// PostgreSQL, a fresh database.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+}
+
+impl Site {
+    /// A fresh site on `backend`; `None` when PostgreSQL is not installed (outside CI; the
+    /// line saying so has been printed).
+    ///
+    /// # Panics
+    /// When the temporary directory or database cannot be made.
+    pub fn new(backend: Backend) -> Option<Self> {
+        let database_url = match backend {
+            Backend::Sled => None,
+            Backend::Postgres => Some(postgres::shared()?.database()),
+        };
+        Some(Self {
+            dir: tempfile::tempdir().unwrap(),
+            database_url,
+        })
+    }
+
+    /// [`config`] over this site's store.
+    #[track_caller]
+    pub fn config(&self) -> Config {
+        let mut config = config(self.dir.path());
+        config.database_url.clone_from(&self.database_url);
+        config
+    }
+
+    /// How many comments the (closed or idle) store holds, in all statuses.
+    ///
+    /// # Panics
+    /// When the store cannot be opened.
+    pub async fn stored_count(&self) -> usize {
+        use commentguard::store::Storage as _;
+        let Some(url) = &self.database_url else {
+            return stored_count(self.dir.path()).await;
+        };
+        let options = commentguard::store::postgres::PgOptions {
+            pool_size: 2,
+            batch_limit: 1,
+        };
+        let store = commentguard::store::postgres::PgStore::open(url, options)
+            .await
+            .unwrap();
+        let counts = store.status_counts().await.unwrap();
+        store.close().await.unwrap();
+        counts.iter().map(|(_, n)| *n as usize).sum()
+    }
+}
+
+impl Site {
+    /// Every moderator label the (closed or idle) store holds.
+    ///
+    /// # Panics
+    /// When the store cannot be opened.
+    pub async fn labels(&self) -> Vec<commentguard::store::LabelledText> {
+        let store: std::sync::Arc<dyn commentguard::store::Storage> = match &self.database_url {
+            Some(url) => {
+                let options = commentguard::store::postgres::PgOptions {
+                    pool_size: 2,
+                    batch_limit: 1,
+                };
+                commentguard::store::postgres::PgStore::open(url, options)
+                    .await
+                    .unwrap()
+            }
+            None => {
+                commentguard::store::sled::SledStore::open(self.dir.path(), Default::default(), 1)
+                    .unwrap()
+            }
+        };
+        let labels = store.labels().await.unwrap();
+        store.close().await.unwrap();
+        labels
+    }
+}
+
+/// Runs the listed tests (async functions taking a [`Backend`]) once on sled and once on
+/// PostgreSQL, as `on_sled::NAME` and `on_postgres::NAME`.
+#[macro_export]
+macro_rules! on_both_backends {
+    (multi_thread: $($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@with (flavor = "multi_thread", worker_threads = 2) $($name),*);
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(@with () $($name),*);
+    };
+    (@with $flavor:tt $($name:ident),*) => {
+        mod on_sled {
+            $(
+                #[tokio::test $flavor]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sled).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test $flavor]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
 /// Adds `authorization: Bearer <token>` to every request (or nothing, for `None`).
 #[derive(Clone)]
 pub struct Bearer(Option<MetadataValue<Ascii>>);
@@ -293,11 +416,21 @@ pub async fn stored_count(data_dir: &Path) -> usize {
 /// When the binary cannot start or its first line is not the listening line.
 #[track_caller]
 pub fn start_binary(data_dir: &Path) -> (std::process::Child, String) {
+    start_binary_with(data_dir, &[])
+}
+
+/// [`start_binary`] with further `serve` arguments (such as `--database-url URL`).
+///
+/// # Panics
+/// When the binary cannot start or its first line is not the listening line.
+#[track_caller]
+pub fn start_binary_with(data_dir: &Path, extra: &[&str]) -> (std::process::Child, String) {
     use std::io::{BufRead as _, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_commentguard"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .arg("--model")
         .arg(shipped_model())
         .args(["--flood-interval", "0", "--http-listen", "off"])

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::recovery::Slot;
 use super::writes::commit;
 use crate::comment::{CommentId, StoredComment};
-use crate::store::{Decided, DecisionRequest, Result, StoreError};
+use crate::store::{Decided, DecisionRequest, ImportOutcome, ImportedComment, Result, StoreError};
 
 /// Writers waiting for the committer at most; more wait for room (backpressure).
 const COMMIT_QUEUE: usize = 4096;
@@ -53,6 +53,9 @@ pub(super) enum Job {
     Moderate(DecisionRequest, oneshot::Sender<Result<Decided>>),
     Remove(RemoveJob),
     PutSettings(Vec<(String, Vec<u8>)>, oneshot::Sender<Result<()>>),
+    Import(Box<ImportedComment>, oneshot::Sender<Result<ImportOutcome>>),
+    /// A label's key and encoded value.
+    PutLabel([u8; 17], Vec<u8>, oneshot::Sender<Result<()>>),
 }
 
 /// Sends writes to the committer task; cheap to clone.
@@ -201,7 +204,10 @@ impl Job {
             Self::Insert(job) => drop(job.reply.send(Err(error()))),
             Self::Moderate(_, reply) => drop(reply.send(Err(error()))),
             Self::Remove(job) => drop(job.reply.send(Err(error()))),
-            Self::PutSettings(_, reply) => drop(reply.send(Err(error()))),
+            Self::PutSettings(_, reply) | Self::PutLabel(_, _, reply) => {
+                drop(reply.send(Err(error())));
+            }
+            Self::Import(_, reply) => drop(reply.send(Err(error()))),
         }
     }
 }
@@ -211,6 +217,10 @@ pub(super) enum Reply {
     Insert(oneshot::Sender<Result<()>>, Result<()>),
     Moderate(oneshot::Sender<Result<Decided>>, Box<Result<Decided>>),
     Remove(oneshot::Sender<Result<u64>>, Result<u64>),
+    Import(
+        oneshot::Sender<Result<ImportOutcome>>,
+        Result<ImportOutcome>,
+    ),
 }
 
 impl Reply {
@@ -221,6 +231,7 @@ impl Reply {
             Self::Insert(_, r @ Ok(_)) => *r = Err(failed()),
             Self::Moderate(_, r) if r.is_ok() => **r = Err(failed()),
             Self::Remove(_, r @ Ok(_)) => *r = Err(failed()),
+            Self::Import(_, r @ Ok(_)) => *r = Err(failed()),
             _ => {}
         }
     }
@@ -228,7 +239,7 @@ impl Reply {
     /// The device failure this answer carries, if any: the store must then recover.
     fn device_failure(&self) -> Option<StoreError> {
         let error = match self {
-            Self::Insert(_, Err(e)) | Self::Remove(_, Err(e)) => e,
+            Self::Insert(_, Err(e)) | Self::Remove(_, Err(e)) | Self::Import(_, Err(e)) => e,
             Self::Moderate(_, r) => r.as_ref().as_ref().err()?,
             _ => return None,
         };
@@ -241,6 +252,7 @@ impl Reply {
             Self::Insert(tx, r) => drop(tx.send(r)),
             Self::Moderate(tx, r) => drop(tx.send(*r)),
             Self::Remove(tx, r) => drop(tx.send(r)),
+            Self::Import(tx, r) => drop(tx.send(r)),
         }
     }
 }

@@ -41,7 +41,8 @@ use crate::comment::{CommentId, Status, StoredComment};
 use crate::moderation::AuditEntry;
 use crate::store::{
     Activity, AuditCursor, AuditPage, AuthorStats, Consistency, Decided, DecisionRequest,
-    LabelledText, Page, Result, Storage, StoreError, duplicate_digest, record,
+    ImportOutcome, ImportedComment, LabelledText, Page, Result, Storage, StoreError,
+    duplicate_digest, labels, record,
 };
 
 /// Layout version this build writes: one tree, prefixed key spaces.
@@ -207,7 +208,7 @@ impl SledStore {
                     continue;
                 };
                 if let Some(comment) = self.inner()?.get(id)?
-                    && writes::last_change_ms(&comment) < cutoff_ms
+                    && crate::store::decide::last_change_ms(&comment) < cutoff_ms
                 {
                     ids.push(id);
                 }
@@ -383,6 +384,25 @@ impl Storage for SledStore {
         self.committer
             .send(Job::PutSettings(settings, reply), answer)
             .await
+    }
+
+    async fn import_batch(&self, comments: Vec<ImportedComment>) -> Vec<Result<ImportOutcome>> {
+        let answers = comments.into_iter().map(|comment| {
+            let (reply, answer) = oneshot::channel();
+            self.committer
+                .send(Job::Import(Box::new(comment), reply), answer)
+        });
+        futures_util::future::join_all(answers).await
+    }
+
+    async fn put_label(&self, label: LabelledText) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::PutLabel(
+            keys::label(label.comment_id),
+            labels::encode_text(&label),
+            reply,
+        );
+        self.committer.send(job, answer).await
     }
 
     async fn close(&self) -> Result<()> {
@@ -595,6 +615,96 @@ mod tests {
         assert!(store.labels().await.unwrap().is_empty());
         let report = store.check_consistency().await.unwrap();
         assert_eq!((report.comments, report.problems), (1, vec![]));
+    }
+
+    #[tokio::test]
+    async fn imports_keep_history_once_and_without_authors_when_there_is_no_email() {
+        use crate::comment::Label;
+        use crate::store::{ImportOutcome, ImportedComment, NO_AUTHOR};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let mut spam = fresh("p", 1, "buy pills");
+        spam.verdict.status = Status::Spam;
+        let mut anonymous = fresh("p", 0, "no email here");
+        anonymous.email_hash = NO_AUTHOR;
+        anonymous.verdict.status = Status::Approved;
+        // A reply to a comment that is not approved: history is not judged again.
+        let mut reply = fresh("p", 2, "reply to spam");
+        reply.submission.parent_id = Some(spam.id);
+        let batch = vec![
+            ImportedComment {
+                comment: spam.clone(),
+                label: Some(Label::Spam),
+            },
+            ImportedComment {
+                comment: anonymous.clone(),
+                label: Some(Label::Ham),
+            },
+            ImportedComment {
+                comment: reply.clone(),
+                label: None,
+            },
+            ImportedComment {
+                comment: spam.clone(),
+                label: Some(Label::Spam),
+            },
+        ];
+        let outcomes: Vec<_> = store
+            .import_batch(batch.clone())
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        use ImportOutcome::{AlreadyPresent, Imported};
+        assert_eq!(outcomes, [Imported, Imported, Imported, AlreadyPresent]);
+        let again = store.import_batch(batch).await;
+        assert!(again.iter().all(|o| matches!(o, Ok(AlreadyPresent))));
+        assert_eq!(store.get(reply.id).await.unwrap().unwrap(), reply);
+        assert_eq!(store.labels().await.unwrap().len(), 2);
+        assert_eq!(store.author_stats(&[1; 32]).await.unwrap().spam, 1);
+        assert_eq!(
+            store.author_stats(&NO_AUTHOR).await.unwrap(),
+            AuthorStats::default()
+        );
+        let thread = store.list_thread("p", None, 10).await.unwrap();
+        assert_eq!(thread.comments, vec![anonymous.clone()]);
+        // A moderator's decision on an author-less comment works and keeps it author-less.
+        store
+            .moderate(decide(anonymous.id, Action::Hold))
+            .await
+            .unwrap();
+        store
+            .moderate(decide(anonymous.id, Action::Approve))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.author_stats(&NO_AUTHOR).await.unwrap(),
+            AuthorStats::default()
+        );
+        let report = store.check_consistency().await.unwrap();
+        assert_eq!((report.comments, report.problems), (3, vec![]));
+    }
+
+    #[tokio::test]
+    async fn labels_without_comments_replace_each_other_and_survive_reopening() {
+        use crate::comment::Label;
+        let dir = tempfile::tempdir().unwrap();
+        let id = CommentId::generate();
+        let label = |label| LabelledText {
+            comment_id: id,
+            label,
+            content: "free money".into(),
+            author_name: "x".into(),
+            author_url: String::new(),
+        };
+        {
+            let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+            store.put_label(label(Label::Spam)).await.unwrap();
+            store.put_label(label(Label::Ham)).await.unwrap();
+            store.close().await.unwrap();
+        }
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        assert_eq!(store.labels().await.unwrap(), vec![label(Label::Ham)]);
     }
 
     #[tokio::test]

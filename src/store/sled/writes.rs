@@ -11,9 +11,9 @@ use super::committer::{InsertJob, Job, Removal, RemoveJob, Reply};
 use super::keys::{self, Kind};
 use super::{Inner, backend};
 use crate::comment::{CommentId, Status, StoredComment};
-use crate::moderation::{AuditEntry, Decision};
 use crate::store::{
-    AuthorStats, Decided, DecisionRequest, Result, StoreError, audit, labels, record,
+    AuthorStats, Decided, DecisionRequest, ImportOutcome, ImportedComment, NO_AUTHOR, Result,
+    StoreError, audit, decide, labels, record,
 };
 
 /// The batch being planned and what it has changed so far.
@@ -74,6 +74,11 @@ pub(super) fn commit(inner: &Inner, jobs: Vec<Job>) -> Vec<Reply> {
                 for (name, value) in settings {
                     plan.batch.insert(keys::setting(&name), value);
                 }
+                Reply::Insert(reply, Ok(()))
+            }
+            Job::Import(imported, reply) => Reply::Import(reply, plan.import(*imported)),
+            Job::PutLabel(key, value, reply) => {
+                plan.batch.insert(&key, value);
                 Reply::Insert(reply, Ok(()))
             }
         });
@@ -201,30 +206,55 @@ impl Plan<'_> {
         Ok(())
     }
 
+    /// Stores a comment of an imported history unless its id is taken (see
+    /// `Storage::import_batch`).
+    fn import(&mut self, imported: ImportedComment) -> Result<ImportOutcome> {
+        let ImportedComment { comment, label } = imported;
+        let id = comment.id;
+        if self.record(id)?.is_some() {
+            return Ok(ImportOutcome::AlreadyPresent);
+        }
+        let s = &comment.submission;
+        let status = comment.verdict.status;
+        let hash = comment.email_hash;
+        if hash != NO_AUTHOR {
+            self.author_stats(&hash)?.count_submission(status);
+            let digest = crate::store::duplicate_digest(&s.post_id, &hash, &s.content);
+            self.batch
+                .insert(&keys::author_comment(&hash, &digest, id)[..], &[] as &[u8]);
+        }
+        self.batch
+            .insert(&keys::comment(id), record::encode(&comment));
+        self.batch
+            .insert(keys::post(&s.post_id, status, id), &[] as &[u8]);
+        self.batch.insert(&keys::status(status, id), &[] as &[u8]);
+        if let Some(label) = label {
+            self.batch
+                .insert(&keys::label(id), labels::encode(&comment, label));
+        }
+        *self
+            .versions
+            .entry(comment.policy_version.clone())
+            .or_default() += 1;
+        self.count(status, 1);
+        *self
+            .activity
+            .entry((Kind::Submission, comment.created_at_ms / 1000))
+            .or_default() += 1;
+        self.records.insert(id, Some(comment));
+        Ok(ImportOutcome::Imported)
+    }
+
     fn moderate(&mut self, request: &DecisionRequest) -> Result<Decided> {
         let id = request.id;
         let mut comment = self.record(id)?.ok_or(StoreError::NotFound(id))?;
-        let from = comment.verdict.status;
-        let before_trash = comment.decision.as_ref().and_then(|d| d.before_trash);
-        let to =
-            request
-                .action
-                .target(from, before_trash)
-                .ok_or(StoreError::IllegalTransition {
-                    action: request.action,
-                    from,
-                })?;
+        let (from, entry) = decide::apply(&mut comment, request)?;
+        let to = comment.verdict.status;
         let sequence = self.inner.db.generate_id().map_err(backend)?;
-        if to == Status::Approved {
+        if to == Status::Approved && comment.email_hash != NO_AUTHOR {
             // Approval counts toward the author's record (first-time author rule).
             self.author_stats(&comment.email_hash)?.approved += 1;
         }
-        comment.verdict.status = to;
-        comment.decision = Some(Decision {
-            by: request.moderator.clone(),
-            at_ms: request.at_ms,
-            before_trash: (to == Status::Trash).then_some(from),
-        });
         let post = &comment.submission.post_id;
         self.batch
             .insert(&keys::comment(id), record::encode(&comment));
@@ -242,16 +272,6 @@ impl Plan<'_> {
             None if to == Status::Trash => self.batch.remove(&keys::label(id)),
             None => {}
         }
-        let entry = AuditEntry {
-            at_ms: request.at_ms,
-            moderator: request.moderator.clone(),
-            comment_id: id,
-            action: request.action,
-            from,
-            to,
-            note: request.note.clone(),
-            spam_score: comment.verdict.spam_score,
-        };
         self.batch
             .insert(&keys::audit(request.at_ms, sequence), audit::encode(&entry));
         self.batch.insert(
@@ -279,7 +299,7 @@ impl Plan<'_> {
                 Removal::Author(hash) => comment.email_hash == hash,
                 Removal::ExpiredBefore(cutoff) => {
                     matches!(comment.verdict.status, Status::Spam | Status::Trash)
-                        && last_change_ms(&comment) < cutoff
+                        && decide::last_change_ms(&comment) < cutoff
                 }
             };
             if doomed {
@@ -354,12 +374,4 @@ impl Plan<'_> {
         self.inner.db.flush().map_err(backend)?;
         Ok(())
     }
-}
-
-/// When a comment last changed: its decision, or its submission when none.
-pub(super) fn last_change_ms(comment: &StoredComment) -> u64 {
-    comment
-        .decision
-        .as_ref()
-        .map_or(comment.created_at_ms, |d| d.at_ms)
 }
