@@ -22,8 +22,9 @@ async fn two_frontends(
     let mut config = site.config();
     adjust(&mut config);
     let a = TestServer::start(config.clone()).await;
-    // The second starts once the first has migrated the schema and stored the key.
-    a.client().await;
+    // The second starts once the first has migrated the schema and stored the key: the
+    // listener is bound before that, so only an answered call says it is done.
+    a.client().await.list_comments(list("-")).await.unwrap();
     let b = TestServer::start(config).await;
     b.client().await;
     Some((site, a, b))
@@ -292,7 +293,7 @@ async fn a_frontend_with_another_email_key_refuses_to_start() {
     let mut config = site.config();
     config.hmac_secret = Some("11".repeat(32));
     let a = TestServer::start(config.clone()).await;
-    a.client().await;
+    a.client().await.list_comments(list("-")).await.unwrap();
     config.hmac_secret = Some("22".repeat(32));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let refused = within(
