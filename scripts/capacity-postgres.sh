@@ -56,8 +56,9 @@ url=$(db two)
 start a --database-url "$url"; a=$addr
 start b --database-url "$url"; b=$addr
 load "$a" 1 32 >"$work/a.json" &
+first=$!
 load "$b" 1 32 >"$work/b.json"
-wait %1 2>/dev/null || true
+wait "$first"
 stop_all
 
 echo "sled, 1 frontend:       $(summary <<<"$sled")"

@@ -279,7 +279,7 @@ impl Config {
     pub const DEFAULT_DATA_DIR: &'static str = "./data";
     /// Default for `database_pool_size`: the committer's connection, readers and the
     /// trackers of a busy frontend.
-    pub const DEFAULT_DATABASE_POOL_SIZE: usize = 16;
+    pub const DEFAULT_DATABASE_POOL_SIZE: usize = 32;
     /// Default model file: the one shipped in `models/`.
     pub const DEFAULT_MODEL: &'static str = "models/default.json";
     /// Default link limit, as WordPress's default `comment_max_links`.

@@ -386,3 +386,40 @@ async fn one_frontend_at_a_time_purges() {
     let _ = driver.await;
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_campaign_spread_over_frontends_is_held() {
+    let Some((_site, a, b)) = two_frontends(|c| c.campaign_min_authors = 3).await else {
+        return;
+    };
+    let copy = |n: usize| {
+        let mut request = submission(
+            &format!("campaign-{n}"),
+            &format!(
+                "Check out my new channel for free gift cards every day {n} http://gifts.example/{n}"
+            ),
+        );
+        request.author_email = format!("sender{n}@example.net");
+        request
+    };
+    let frontends = [&a, &b, &a];
+    let mut statuses = Vec::new();
+    for (n, frontend) in frontends.iter().enumerate() {
+        let verdict = frontend
+            .client()
+            .await
+            .submit_comment(copy(n))
+            .await
+            .unwrap()
+            .into_inner();
+        let campaign = verdict.reasons.iter().any(|r| r.code == "campaign");
+        statuses.push(campaign);
+    }
+    assert_eq!(
+        statuses,
+        [false, false, true],
+        "the third copy, on either frontend, is a campaign"
+    );
+    a.stop().await;
+    b.stop().await;
+}

@@ -1,9 +1,12 @@
-//! Group commit: one task per frontend takes every submission waiting as one batch and
-//! stores it in one transaction (one multi-row insert), answering each writer with its own
-//! outcome once the transaction has committed. Throughput then costs one commit per batch,
-//! not one per comment; a synchronous standby makes that commit survive the primary.
+//! Group commit: a few committer tasks per frontend each take every submission waiting as one
+//! batch and store it in one transaction (one multi-row insert), answering each writer with
+//! its own outcome once the transaction has committed. Throughput then costs one commit per
+//! batch, not one per comment, and while one batch waits for its commit (the WAL flush, the
+//! synchronous standby) the next is being written. Rows are locked in one order (duplicate
+//! digests, then authors, each sorted), so concurrent batches never deadlock.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -15,8 +18,10 @@ use crate::comment::{CommentId, Status, StoredComment};
 use crate::store::decide::last_change_ms;
 use crate::store::{AuthorStats, Result, StoreError, duplicate_digest, record};
 
-/// Writers waiting for the committer at most; more wait for room (backpressure).
+/// Writers waiting for the committers at most; more wait for room (backpressure).
 const COMMIT_QUEUE: usize = 4096;
+/// Batches in flight at once per frontend.
+const COMMITTERS: usize = 3;
 
 struct Job {
     comment: StoredComment,
@@ -26,17 +31,28 @@ struct Job {
 /// Hands submissions to the committer task.
 pub(super) struct Committer {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Committer {
     /// Starts the task, storing at most `batch_limit` comments per transaction.
     pub(super) fn start(pool: Pool, batch_limit: usize, frontend: String) -> Self {
         let (jobs, queue) = mpsc::channel(COMMIT_QUEUE);
-        let task = tokio::spawn(run(pool, queue, batch_limit.max(1), frontend));
+        let queue = Arc::new(Mutex::new(queue));
+        let tasks = (0..COMMITTERS)
+            .map(|_| {
+                let queue = Arc::clone(&queue);
+                tokio::spawn(run(
+                    pool.clone(),
+                    queue,
+                    batch_limit.max(1),
+                    frontend.clone(),
+                ))
+            })
+            .collect();
         Self {
             jobs: Mutex::new(Some(jobs)),
-            task: Mutex::new(Some(task)),
+            tasks: Mutex::new(tasks),
         }
     }
 
@@ -67,21 +83,30 @@ impl Committer {
     /// Refuses further submissions and waits until those queued are committed.
     pub(super) async fn close(&self) {
         self.jobs.lock().await.take();
-        if let Some(task) = self.task.lock().await.take() {
+        for task in std::mem::take(&mut *self.tasks.lock().await) {
             let _ = task.await;
         }
     }
 }
 
-async fn run(pool: Pool, mut queue: mpsc::Receiver<Job>, limit: usize, frontend: String) {
-    while let Some(first) = queue.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < limit {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+/// One committer: takes what is waiting (the queue is shared, one taker at a time) and
+/// commits it, until the queue is closed and empty.
+async fn run(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<Job>>>, limit: usize, frontend: String) {
+    loop {
+        let jobs = {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            let mut jobs = vec![first];
+            while jobs.len() < limit {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
             }
-        }
+            jobs
+        };
         let comments: Vec<&StoredComment> = jobs.iter().map(|j| &j.comment).collect();
         let outcomes = match commit(&pool, &comments, &frontend).await {
             Ok(outcomes) => outcomes,

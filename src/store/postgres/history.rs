@@ -3,9 +3,9 @@
 //! and like the in-memory history of one process they start empty after a crash or a
 //! failover. Times are the database's clock, the one clock all frontends share.
 //!
-//! Cost per stored submission: with flood control on, one transaction of one upsert; with
-//! campaigns on and a substantive text, one lookup of its band keys and one transaction
-//! of three upserts and a count.
+//! Cost per stored submission: with flood control on, one statement (an upsert); with
+//! campaigns on and a substantive text, two (the lookup of its band keys, then one statement
+//! of three upserts and a count). Each is one round trip on a pooled connection.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -61,14 +61,15 @@ impl SubmissionHistory for SharedHistory {
             return Ok(Ok(()));
         }
         let keys = flood_keys(email_hash, ip);
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        // Each key's timer starts unless it is still running; the row lock makes two
-        // frontends' attempts for one author take turns.
-        let started = tx
+        let client = self.pool.get().await.map_err(pool_error)?;
+        // One statement: each key's timer starts unless one of the author's timers is still
+        // running; the upsert's row lock makes two frontends' attempts for one key take
+        // turns (the later one finds the timer running and starts nothing).
+        let started = client
             .query(
                 &format!(
                     "INSERT INTO flood (key, until_ms) SELECT k, {NOW_MS} + $2 FROM unnest($1::bytea[]) AS k \
+                     WHERE NOT EXISTS (SELECT 1 FROM flood WHERE key = ANY($1) AND until_ms > {NOW_MS}) \
                      ON CONFLICT (key) DO UPDATE SET until_ms = EXCLUDED.until_ms \
                      WHERE flood.until_ms <= {NOW_MS} RETURNING key"
                 ),
@@ -77,17 +78,15 @@ impl SubmissionHistory for SharedHistory {
             .await
             .map_err(db_error)?;
         if started.len() == keys.len() {
-            tx.commit().await.map_err(db_error)?;
             return Ok(Ok(()));
         }
-        let row = tx
+        let row = client
             .query_one(
                 &format!("SELECT max(until_ms) - {NOW_MS} FROM flood WHERE key = ANY($1)"),
                 &[&keys],
             )
             .await
             .map_err(db_error)?;
-        // Dropping the transaction rolls back the timers it did start.
         let wait: Option<i64> = row.get(0);
         let wait = u64::try_from(wait.unwrap_or(0)).unwrap_or(0).max(1);
         Ok(Err(Duration::from_millis(wait)))
@@ -126,53 +125,47 @@ impl SubmissionHistory for SharedHistory {
         };
         let sig = signature(&text, SHINGLE);
         let window = self.settings.campaign_window;
-        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.pool.get().await.map_err(pool_error)?;
         let campaign = match self.similar_campaign(&client, &sig).await? {
             Some(id) => id,
             None => digest(&sig) as i64,
         };
-        let tx = client.transaction().await.map_err(db_error)?;
-        let window_ms = millis(window);
-        tx.execute(
-            &format!(
-                "INSERT INTO campaigns VALUES ($1, {NOW_MS}, $2) ON CONFLICT (id) DO UPDATE \
-                 SET first_ms = EXCLUDED.first_ms WHERE campaigns.first_ms < {NOW_MS} - $3"
-            ),
-            &[&campaign, &encode(&sig), &window_ms],
-        )
-        .await
-        .map_err(db_error)?;
         let (bands, keys) = band_columns(&sig);
-        tx.execute(
-            "INSERT INTO campaign_bands SELECT b, k, $3 FROM unnest($1::int2[], $2::int8[]) AS t(b, k) \
-             ON CONFLICT (band, band_key) DO NOTHING",
-            &[&bands, &keys, &campaign],
-        )
-        .await
-        .map_err(db_error)?;
-        tx.execute(
-            &format!(
-                "INSERT INTO campaign_authors VALUES ($1, $2, {NOW_MS}) \
-                 ON CONFLICT (campaign, email_hash) DO UPDATE SET at_ms = EXCLUDED.at_ms"
-            ),
-            &[&campaign, &&email_hash[..]],
-        )
-        .await
-        .map_err(db_error)?;
-        let authors: i64 = tx
+        // One statement: the campaign and its band keys when new (nothing is locked when
+        // they exist: a wave of copies does not queue on one row), this author's sighting,
+        // and up to `min_authors - 1` other authors seen within the window (sliding; the
+        // sweeper drops campaigns whose window has passed).
+        let others: i64 = client
             .query_one(
                 &format!(
-                    "SELECT count(*) FROM campaign_authors a JOIN campaigns c ON c.id = a.campaign \
-                     WHERE a.campaign = $1 AND a.at_ms >= c.first_ms AND a.at_ms > {NOW_MS} - $2"
+                    "WITH campaign AS ( \
+                       INSERT INTO campaigns VALUES ($1, {NOW_MS}, $2) ON CONFLICT (id) DO NOTHING), \
+                     bands AS ( \
+                       INSERT INTO campaign_bands SELECT b, k, $1 FROM unnest($4::int2[], $5::int8[]) AS t(b, k) \
+                       ON CONFLICT (band, band_key) DO NOTHING), \
+                     sighting AS ( \
+                       INSERT INTO campaign_authors VALUES ($1, $6, {NOW_MS}) \
+                       ON CONFLICT (campaign, email_hash) DO UPDATE SET at_ms = EXCLUDED.at_ms) \
+                     SELECT count(*) FROM (SELECT 1 FROM campaign_authors \
+                       WHERE campaign = $1 AND email_hash <> $6 AND at_ms > {NOW_MS} - $3 LIMIT $7) AS others"
                 ),
-                &[&campaign, &window_ms],
+                &[
+                    &campaign,
+                    &encode(&sig),
+                    &millis(window),
+                    &bands,
+                    &keys,
+                    &&email_hash[..],
+                    &i64::try_from(min_authors).unwrap_or(i64::MAX),
+                ],
             )
             .await
             .map_err(db_error)?
             .get(0);
-        tx.commit().await.map_err(db_error)?;
-        let found = usize::try_from(authors).unwrap_or(usize::MAX) >= min_authors;
-        Ok(found.then(|| campaign_hit(campaign as u64, min_authors, window)))
+        let authors = usize::try_from(others)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        Ok((authors >= min_authors).then(|| campaign_hit(campaign as u64, min_authors, window)))
     }
 }
 
