@@ -14,8 +14,8 @@ use support::postgres::Cluster;
 use support::{Backend, Deadline, Site, TestServer, submission};
 use tonic::Code;
 
-/// What a load of submissions saw: the ids acknowledged, and every refusal's code with the
-/// time it came.
+/// What a load of submissions saw: the ids acknowledged (with when each request was sent),
+/// and every refusal's code with the time it came.
 #[derive(Default)]
 struct Seen {
     acknowledged: Vec<(Instant, String)>,
@@ -53,13 +53,14 @@ fn load(
                         &format!("Comment {n} from worker {name}{worker}, each one different from the rest."),
                     );
                     request.author_email = format!("{name}{worker}n{n}@example.com");
+                    let sent = Instant::now();
                     let outcome = client.submit_comment(request).await;
                     let refused = {
                         let mut seen = seen.lock().unwrap();
                         match outcome {
                             Ok(answer) => {
                                 let id = answer.into_inner().comment_id;
-                                seen.acknowledged.push((Instant::now(), id));
+                                seen.acknowledged.push((sent, id));
                                 false
                             }
                             Err(status) => {
@@ -228,8 +229,9 @@ async fn failover_to_a_synchronous_standby_keeps_every_acknowledged_comment() {
     ));
     until_acknowledged(&seen, 200, "200 acknowledged comments before the failover").await;
 
-    let killed = Instant::now();
     primary.kill();
+    // Dead once every process of it has been sent SIGKILL (which takes a few milliseconds).
+    let killed = Instant::now();
     let before = acknowledged(&seen);
     tokio::time::sleep(Duration::from_millis(500)).await;
     standby.promote().unwrap();
@@ -251,11 +253,12 @@ async fn failover_to_a_synchronous_standby_keeps_every_acknowledged_comment() {
     let standby_url = format!("postgres://postgres@127.0.0.1:{}/cg", standby.port);
     let stored = assert_all_stored(&standby_url, &seen).await;
     let seen = seen.lock().unwrap();
+    // The first submission sent after the kill that was acknowledged: the gap clients saw.
     let first_after = seen
         .acknowledged
         .iter()
-        .filter(|(at, _)| *at > killed)
-        .map(|(at, _)| *at - killed)
+        .filter(|(sent, _)| *sent > killed)
+        .map(|(sent, _)| *sent - killed)
         .min();
     let codes: std::collections::BTreeSet<String> = seen
         .refused
@@ -263,8 +266,8 @@ async fn failover_to_a_synchronous_standby_keeps_every_acknowledged_comment() {
         .map(|(_, code)| format!("{code:?}"))
         .collect();
     eprintln!(
-        "failover: {} acknowledged, {stored} stored on the new primary; first acknowledgement \
-         {first_after:?} after the primary's death (promotion after 500 ms); {} refusals: {codes:?}",
+        "failover: {} acknowledged, {stored} stored on the new primary; first submission \
+         acknowledged was sent {first_after:?} after the primary's death (promotion after 500 ms); {} refusals: {codes:?}",
         seen.acknowledged.len(),
         seen.refused.len()
     );

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use commentguard::api::pb::moderate_comment_request::Action as ModerationAction;
 use commentguard::api::pb::{self, CommentStatus};
-use support::{ALICE, TestServer, config, submission};
+use support::{ALICE, Backend, Site, TestServer, submission};
 use tonic::Code;
 
 const BENIGN: &str = "Thanks, the part about borrowing finally made sense to me.";
@@ -16,10 +16,11 @@ fn codes(verdict: &pb::SubmitCommentResponse) -> Vec<&str> {
     verdict.reasons.iter().map(|r| r.code.as_str()).collect()
 }
 
-#[tokio::test]
-async fn list_rules_give_their_reason_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path());
+async fn list_rules_give_their_reason_codes(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let mut config = site.config();
     config.moderation_keys = vec!["Sponsored".into(), "198.51.100.".into()];
     config.disallowed_keys = vec!["casino-royale.example".into()];
     config.banned_emails = vec!["Banned@Example.org".into()];
@@ -60,11 +61,12 @@ async fn list_rules_give_their_reason_codes() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn flood_control_answers_with_a_retry_delay_after_the_duplicate_check() {
+async fn flood_control_answers_with_a_retry_delay_after_the_duplicate_check(backend: Backend) {
     use tonic_types::StatusExt as _;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path());
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let mut config = site.config();
     config.flood_interval = 600;
     let server = TestServer::start(config).await;
     let mut client = server.client().await;
@@ -114,10 +116,11 @@ async fn flood_control_answers_with_a_retry_delay_after_the_duplicate_check() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn first_time_authors_are_held_until_one_comment_is_approved() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path());
+async fn first_time_authors_are_held_until_one_comment_is_approved(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let mut config = site.config();
     config.require_prior_approval = true;
     let server = TestServer::start(config).await;
     let mut client = server.client().await;
@@ -158,10 +161,11 @@ async fn first_time_authors_are_held_until_one_comment_is_approved() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn the_same_text_from_several_authors_is_held_as_a_campaign() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path());
+async fn the_same_text_from_several_authors_is_held_as_a_campaign(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let mut config = site.config();
     config.campaign_min_authors = 3;
     let server = TestServer::start(config).await;
     let mut client = server.client().await;
@@ -185,10 +189,11 @@ async fn the_same_text_from_several_authors_is_held_as_a_campaign() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn closed_posts_refuse_new_comments() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path());
+async fn closed_posts_refuse_new_comments(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let mut config = site.config();
     config.closed_posts = vec!["archived".into()];
     let server = TestServer::start(config).await;
     let mut client = server.client().await;
@@ -202,18 +207,18 @@ async fn closed_posts_refuse_new_comments() {
         .await
         .unwrap();
     server.stop().await;
-    assert_eq!(support::stored_count(dir.path()).await, 1);
+    assert_eq!(site.stored_count().await, 1);
 }
 
-#[tokio::test]
-async fn retention_purges_old_spam_and_trash_only() {
+async fn retention_purges_old_spam_and_trash_only(backend: Backend) {
     use commentguard::comment::{
         ClientContext, CommentId, Status, StoredComment, Submission, Verdict,
     };
-    use commentguard::store::sled::SledStore;
-    use commentguard::store::{DecisionRequest, Storage as _};
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path(), Default::default(), 16).unwrap();
+    use commentguard::store::DecisionRequest;
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let store = site.open_store().await;
     let day_ms = 24 * 3600 * 1000;
     let now = commentguard::comment::now_ms();
     let comment = |n: u64, status: Status, age_days: u64| StoredComment {
@@ -282,3 +287,12 @@ async fn retention_purges_old_spam_and_trash_only() {
     assert!(store.check_consistency().await.unwrap().problems.is_empty());
     store.close().await.unwrap();
 }
+
+on_both_backends!(
+    retention_purges_old_spam_and_trash_only,
+    flood_control_answers_with_a_retry_delay_after_the_duplicate_check,
+    list_rules_give_their_reason_codes,
+    first_time_authors_are_held_until_one_comment_is_approved,
+    the_same_text_from_several_authors_is_held_as_a_campaign,
+    closed_posts_refuse_new_comments,
+);

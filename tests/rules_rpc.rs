@@ -4,7 +4,7 @@
 mod support;
 
 use commentguard::api::pb::{self, CommentStatus};
-use support::{ALICE, BOB, TestServer, config, submission};
+use support::{ALICE, BOB, Backend, Site, TestServer, submission};
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
@@ -15,10 +15,11 @@ fn update(rules: pb::Rules, expected: &str) -> pb::UpdateRulesRequest {
     }
 }
 
-#[tokio::test]
-async fn an_added_word_holds_the_next_comment_and_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn an_added_word_holds_the_next_comment_and_survives_a_restart(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut client = server.client().await;
     let mut alice = server.moderator(Some(ALICE)).await;
 
@@ -66,7 +67,7 @@ async fn an_added_word_holds_the_next_comment_and_survives_a_restart() {
     assert_eq!(seen.policy_version, after.policy_version);
 
     server.stop().await;
-    let server = TestServer::start(config(dir.path())).await;
+    let server = TestServer::start(site.config()).await;
     let mut alice = server.moderator(Some(ALICE)).await;
     let kept = alice
         .get_rules(pb::GetRulesRequest {})
@@ -87,10 +88,11 @@ async fn an_added_word_holds_the_next_comment_and_survives_a_restart() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_stale_version_is_aborted_and_bad_values_are_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn a_stale_version_is_aborted_and_bad_values_are_named(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut alice = server.moderator(Some(ALICE)).await;
     let mut bob = server.moderator(Some(BOB)).await;
 
@@ -155,10 +157,11 @@ async fn a_stale_version_is_aborted_and_bad_values_are_named() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn the_policy_version_changes_exactly_when_something_that_decides_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(config(dir.path())).await;
+async fn the_policy_version_changes_exactly_when_something_that_decides_does(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
     let mut client = server.client().await;
     let mut alice = server.moderator(Some(ALICE)).await;
     let version = |answer: pb::SubmitCommentResponse| answer.policy_version;
@@ -234,3 +237,9 @@ async fn the_policy_version_changes_exactly_when_something_that_decides_does() {
     assert_ne!(after_threshold, first);
     server.stop().await;
 }
+
+on_both_backends!(
+    an_added_word_holds_the_next_comment_and_survives_a_restart,
+    a_stale_version_is_aborted_and_bad_values_are_named,
+    the_policy_version_changes_exactly_when_something_that_decides_does,
+);

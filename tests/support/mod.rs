@@ -225,24 +225,32 @@ impl Site {
     /// # Panics
     /// When the store cannot be opened.
     pub async fn labels(&self) -> Vec<commentguard::store::LabelledText> {
-        let store: std::sync::Arc<dyn commentguard::store::Storage> = match &self.database_url {
+        let store = self.open_store().await;
+        let labels = store.labels().await.unwrap();
+        store.close().await.unwrap();
+        labels
+    }
+
+    /// The site's store, opened directly (its server stopped, for sled).
+    ///
+    /// # Panics
+    /// When it cannot be opened.
+    pub async fn open_store(&self) -> std::sync::Arc<dyn commentguard::store::Storage> {
+        match &self.database_url {
             Some(url) => {
                 let options = commentguard::store::postgres::PgOptions {
                     pool_size: 2,
-                    batch_limit: 1,
+                    batch_limit: 16,
                 };
                 commentguard::store::postgres::PgStore::open(url, options)
                     .await
                     .unwrap()
             }
             None => {
-                commentguard::store::sled::SledStore::open(self.dir.path(), Default::default(), 1)
+                commentguard::store::sled::SledStore::open(self.dir.path(), Default::default(), 16)
                     .unwrap()
             }
-        };
-        let labels = store.labels().await.unwrap();
-        store.close().await.unwrap();
-        labels
+        }
     }
 }
 
