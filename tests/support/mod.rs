@@ -225,7 +225,18 @@ impl Site {
     /// # Panics
     /// When the store cannot be opened.
     pub async fn labels(&self) -> Vec<commentguard::store::LabelledText> {
-        let store: std::sync::Arc<dyn commentguard::store::Storage> = match &self.database_url {
+        let store = self.store().await;
+        let labels = store.labels().await.unwrap();
+        store.close().await.unwrap();
+        labels
+    }
+
+    /// The store itself, opened while no server has it (close it before starting one).
+    ///
+    /// # Panics
+    /// When the store cannot be opened.
+    pub async fn store(&self) -> std::sync::Arc<dyn commentguard::store::Storage> {
+        match &self.database_url {
             Some(url) => {
                 let options = commentguard::store::postgres::PgOptions {
                     pool_size: 2,
@@ -239,10 +250,7 @@ impl Site {
                 commentguard::store::sled::SledStore::open(self.dir.path(), Default::default(), 1)
                     .unwrap()
             }
-        };
-        let labels = store.labels().await.unwrap();
-        store.close().await.unwrap();
-        labels
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 //! | activity | `t` kind second | u64 |
 //! | migration | `m` name | progress |
 //! | setting | `g` name | value (e.g. the editable rules and their changes) |
+//! | queue event | `e` sequence | event ([`crate::store::events`]) |
 //!
 //! The author is the first 16 bytes of the email's keyed hash and the digest the first 8 of
 //! the duplicate digest: one entry per comment serves both the duplicate check (a point
@@ -34,6 +35,10 @@ pub(super) const COUNT: u8 = b'n';
 pub(super) const ACTIVITY: u8 = b't';
 pub(super) const MIGRATION: u8 = b'm';
 pub(super) const SETTING: u8 = b'g';
+pub(super) const EVENT: u8 = b'e';
+
+/// The setting holding the newest pruned event sequence.
+pub(super) const EVENTS_PRUNED_THROUGH: &str = "queue_events.pruned_through";
 
 const AUTHOR_STATS: u8 = b's';
 const AUTHOR_COMMENT: u8 = b'd';
@@ -57,6 +62,18 @@ pub(super) fn setting(name: &str) -> Vec<u8> {
     key.push(SETTING);
     key.extend_from_slice(name.as_bytes());
     key
+}
+
+/// A queue event's key: sequences are big-endian, so the space is in commit order.
+pub(super) fn event(sequence: u64) -> [u8; 9] {
+    let mut key = [EVENT; 9];
+    key[1..].copy_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+/// The sequence of an event key.
+pub(super) fn event_sequence(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(1..9)?.try_into().ok()?))
 }
 
 pub(super) fn comment(id: CommentId) -> [u8; 17] {

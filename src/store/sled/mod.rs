@@ -41,8 +41,8 @@ use crate::comment::{CommentId, Status, StoredComment};
 use crate::moderation::AuditEntry;
 use crate::store::{
     Activity, AuditCursor, AuditPage, AuthorStats, Consistency, Decided, DecisionRequest,
-    ImportOutcome, ImportedComment, LabelledText, Page, Result, Storage, StoreError,
-    duplicate_digest, labels, record,
+    EventPage, EventWindow, ImportOutcome, ImportedComment, LabelledText, Page, Result, Storage,
+    StoreError, duplicate_digest, labels, record,
 };
 
 /// Layout version this build writes: one tree, prefixed key spaces.
@@ -394,6 +394,24 @@ impl Storage for SledStore {
             reply,
         );
         self.committer.send(job, answer).await
+    }
+
+    async fn events_after(&self, after: Option<u64>, limit: usize) -> Result<EventPage> {
+        self.inner()?.events_after(after, limit)
+    }
+
+    async fn prune_events(&self, window: EventWindow, now_ms: u64) -> Result<u64> {
+        let doomed = self.inner()?.events_outside(window, now_ms)?;
+        let mut pruned = 0;
+        for chunk in doomed.chunks(REMOVAL_CHUNK * 4) {
+            let Some(newest) = chunk.last().and_then(|k| keys::event_sequence(k)) else {
+                continue;
+            };
+            let (reply, answer) = oneshot::channel();
+            let job = Job::PruneEvents(chunk.to_vec(), newest, reply);
+            pruned += self.committer.send(job, answer).await?;
+        }
+        Ok(pruned)
     }
 
     async fn close(&self) -> Result<()> {
