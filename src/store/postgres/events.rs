@@ -131,6 +131,7 @@ pub(super) async fn prune(
             .map(|row| row.get(0)),
     };
     let Some(boundary) = boundary else {
+        tx.rollback().await.map_err(db_error)?;
         return Ok(0);
     };
     let cutoff = ms_param(now_ms.saturating_sub(window.keep_ms));

@@ -556,6 +556,70 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn held_submissions_and_decisions_are_logged_in_order_and_imports_are_not() {
+        use crate::store::events::Change;
+        use crate::store::{EventWindow, ImportedComment};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let mut held = fresh("p", 1, "held");
+        held.verdict.status = Status::Pending;
+        let mut approved = fresh("p", 2, "approved");
+        approved.verdict.status = Status::Approved;
+        let mut imported = fresh("p", 3, "imported");
+        imported.verdict.status = Status::Spam;
+        store.insert(held.clone()).await.unwrap();
+        store.insert(approved).await.unwrap();
+        store
+            .import_batch(vec![ImportedComment {
+                comment: imported,
+                label: None,
+            }])
+            .await
+            .pop()
+            .unwrap()
+            .unwrap();
+        store
+            .moderate(decide(held.id, Action::MarkSpam))
+            .await
+            .unwrap();
+        let page = store.events_after(None, 10).await.unwrap();
+        let changes: Vec<_> = page
+            .events
+            .iter()
+            .map(|e| (e.event.comment_id, e.event.change, e.event.to))
+            .collect();
+        let decided = Change::Decided {
+            action: Action::MarkSpam,
+            from: Status::Pending,
+        };
+        assert_eq!(
+            changes,
+            [
+                (held.id, Change::Submitted, Status::Pending),
+                (held.id, decided, Status::Spam)
+            ]
+        );
+        assert_eq!(page.newest, Some(page.events[1].sequence));
+        let rest = store.events_after(Some(page.events[0].sequence), 10).await;
+        assert_eq!(rest.unwrap().events, page.events[1..]);
+        assert_eq!(
+            store.prune_events(EventWindow::DEFAULT, 0).await.unwrap(),
+            0
+        );
+        store.close().await.unwrap();
+        drop(store);
+        // Sequences keep increasing across a restart.
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        store
+            .moderate(decide(held.id, Action::Trash))
+            .await
+            .unwrap();
+        let after = store.events_after(page.newest, 10).await.unwrap();
+        assert_eq!(after.events.len(), 1);
+        assert!(after.events[0].sequence > page.events[1].sequence);
+    }
+
+    #[tokio::test]
     async fn imports_keep_history_once_and_without_authors_when_there_is_no_email() {
         use crate::comment::Label;
         use crate::store::{ImportOutcome, ImportedComment, NO_AUTHOR};
