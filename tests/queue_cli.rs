@@ -142,6 +142,17 @@ async fn watch_prints_events_as_they_arrive() {
     server.stop().await;
 }
 
+/// A child process killed when dropped, also when the test fails: `--resume` would
+/// otherwise retry for ever.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Reads `child`'s standard output line by line on its own thread.
 fn lines_of(child: &mut std::process::Child) -> tokio::sync::mpsc::Receiver<String> {
     use std::io::{BufRead as _, BufReader};
@@ -166,23 +177,25 @@ async fn watch_resume_prints_what_happened_while_the_server_was_down() {
     let server = TestServer::start(config(dir.path())).await;
     let address = server.url.trim_start_matches("http://").to_owned();
     let mut client = server.client().await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_commentguard"))
-        .args([
-            "queue",
-            "watch",
-            "--json",
-            "--resume",
-            "--addr",
-            &server.url,
-        ])
-        .arg("--cursor-file")
-        .arg(&cursor_file)
-        .env("COMMENTGUARD_TOKEN", ALICE)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = lines_of(&mut child);
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_commentguard"))
+            .args([
+                "queue",
+                "watch",
+                "--json",
+                "--resume",
+                "--addr",
+                &server.url,
+            ])
+            .arg("--cursor-file")
+            .arg(&cursor_file)
+            .env("COMMENTGUARD_TOKEN", ALICE)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = lines_of(&mut child.0);
     let event = |line: &str| -> serde_json::Value { serde_json::from_str(line).unwrap() };
     // Submit until the watcher (which connects on its own time) prints one.
     let deadline = Deadline::start("a line from `queue watch --resume`");
@@ -251,7 +264,6 @@ async fn watch_resume_prints_what_happened_while_the_server_was_down() {
         deadline.check();
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     server.stop().await;
 }
