@@ -152,11 +152,10 @@ async fn a_resumed_watch_gets_exactly_what_it_missed_also_after_a_restart(backen
     let mut resumed = watch(alice.clone(), &start);
     let got = next_events(&mut resumed, 3).await;
     assert_eq!(summary(&got), missed);
-    // The comment as it is now; the event's own action and origin.
-    assert_eq!(
-        got[0].comment.as_ref().unwrap().status(),
-        CommentStatus::Spam
-    );
+    // Each event with the status it left the comment in, its own action and origin.
+    let status = |e: &pb::QueueEvent| e.comment.as_ref().unwrap().status();
+    assert_eq!(status(&got[0]), CommentStatus::Pending);
+    assert_eq!(status(&got[2]), CommentStatus::Spam);
     assert_eq!(got[2].action(), ModerationAction::MarkSpam);
     assert_eq!(got[2].from_status(), CommentStatus::Pending);
     let cursors: Vec<String> = got.iter().map(|e| e.cursor.clone()).collect();

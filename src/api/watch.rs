@@ -135,16 +135,18 @@ impl Follower {
         Ok(read_any)
     }
 
-    /// The event as sent, with the comment as it is now; `None` when it is filtered out or
-    /// the comment was erased since.
+    /// The event as sent: the comment as it is now with the status this event left it in;
+    /// `None` when it is filtered out or the comment was erased since.
     async fn shown(&self, logged: LoggedEvent) -> Result<Option<pb::QueueEvent>, StoreError> {
         let event = logged.event;
         if !self.filter.statuses.is_empty() && !self.filter.statuses.contains(&event.to) {
             return Ok(None);
         }
-        let Some(comment) = self.shared.store.get(event.comment_id).await? else {
+        let Some(mut comment) = self.shared.store.get(event.comment_id).await? else {
             return Ok(None);
         };
+        // Replayed events tell the statuses as they went, not today's status each time.
+        comment.verdict.status = event.to;
         if !self.filter.post.is_empty() && comment.submission.post_id != self.filter.post {
             return Ok(None);
         }
