@@ -1,26 +1,41 @@
 //! The retention task: SPAM and TRASH are deleted once their last change is older than the
-//! configured retention, checked periodically while the service runs.
+//! configured retention, and the queue's event log is pruned to its window, checked
+//! periodically while the service runs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::Storage;
+use crate::store::{EventWindow, Storage};
 
-/// Deletes SPAM and TRASH whose last change is older than `keep`, now and then every
+/// Deletes SPAM and TRASH whose last change is older than `keep` (none when `keep` is
+/// `None`: retention is off) and prunes queue events outside `events`, now and then every
 /// `every`, until the task is aborted. Each purge is on disk before the next one starts; a
 /// failed purge is logged and retried at the next period.
 ///
 /// # Panics
 /// When `every` is zero.
-pub async fn run(store: Arc<dyn Storage>, keep: Duration, every: Duration) {
+pub async fn run(
+    store: Arc<dyn Storage>,
+    keep: Option<Duration>,
+    events: EventWindow,
+    every: Duration,
+) {
     let mut ticks = tokio::time::interval(every);
     loop {
         ticks.tick().await;
-        let cutoff = crate::comment::now_ms().saturating_sub(keep.as_millis() as u64);
-        match store.purge_expired(cutoff).await {
+        let now = crate::comment::now_ms();
+        if let Some(keep) = keep {
+            let cutoff = now.saturating_sub(keep.as_millis() as u64);
+            match store.purge_expired(cutoff).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "expired spam and trash purged"),
+                Err(e) => tracing::error!(cause = %e, "retention purge failed"),
+            }
+        }
+        match store.prune_events(events, now).await {
             Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "expired spam and trash purged"),
-            Err(e) => tracing::error!(cause = %e, "retention purge failed"),
+            Ok(pruned) => tracing::info!(pruned, "old queue events pruned"),
+            Err(e) => tracing::error!(cause = %e, "queue event pruning failed"),
         }
     }
 }
@@ -99,7 +114,12 @@ mod tests {
             store.insert(c.clone()).await.unwrap();
         }
 
-        let retention = tokio::spawn(run(Arc::clone(&store), KEEP, EVERY));
+        let retention = tokio::spawn(run(
+            Arc::clone(&store),
+            Some(KEEP),
+            EventWindow::DEFAULT,
+            EVERY,
+        ));
         // The first purge runs at once.
         gone(&store, old_spam.id).await;
 

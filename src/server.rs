@@ -156,10 +156,11 @@ async fn open(
     Ok((opened, closing))
 }
 
-/// The tasks that run beside the server: reloading on `SIGHUP` and the retention purge.
+/// The tasks that run beside the server: reloading on `SIGHUP`, the retention purge and the
+/// pruning of the queue's event log.
 struct Background {
     reloader: JoinHandle<()>,
-    retention: Option<JoinHandle<()>>,
+    retention: JoinHandle<()>,
     /// Follows the other frontends of a shared store.
     follower: Option<JoinHandle<()>>,
 }
@@ -168,13 +169,14 @@ impl Background {
     fn start(config: &Config, shared: &Arc<Shared>, tls: Option<Arc<ServerTls>>) -> Self {
         let pipeline = Arc::clone(&shared.pipeline);
         let reloader = tokio::spawn(reload_on_sighup(pipeline, config.file.clone(), tls));
-        let retention = (config.retention_days > 0).then(|| {
-            tokio::spawn(crate::retention::run(
-                Arc::clone(&shared.store),
-                Duration::from_secs(config.retention_days * DAY_SECONDS),
-                PURGE_EVERY,
-            ))
-        });
+        // Always running: even without retention, the queue's event log is pruned.
+        let retention = tokio::spawn(crate::retention::run(
+            Arc::clone(&shared.store),
+            (config.retention_days > 0)
+                .then(|| Duration::from_secs(config.retention_days * DAY_SECONDS)),
+            crate::store::EventWindow::DEFAULT,
+            PURGE_EVERY,
+        ));
         let follower = shared
             .store
             .remote_changes()
@@ -187,8 +189,8 @@ impl Background {
     }
 
     async fn stop(self) {
-        let tasks = std::iter::once(self.reloader)
-            .chain(self.retention)
+        let tasks = [self.reloader, self.retention]
+            .into_iter()
             .chain(self.follower);
         for task in tasks {
             task.abort();

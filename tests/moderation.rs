@@ -411,7 +411,7 @@ async fn watchers_see_submissions_and_decisions_in_order(backend: Backend) {
         alice.clone(),
         pb::WatchQueueRequest {
             statuses: vec![CommentStatus::Spam.into()],
-            post_id: String::new(),
+            ..Default::default()
         },
     );
     // Send honeypot probes until both watchers have seen one: from then on they are

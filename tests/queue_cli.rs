@@ -5,7 +5,7 @@ mod support;
 use std::process::{Command, Output};
 
 use commentguard::api::pb::CommentStatus;
-use support::{ALICE, Deadline, TestServer, WAIT, config, output_within, submission};
+use support::{ALICE, Deadline, TestServer, WAIT, config, output_within, submission, within};
 
 /// Runs `commentguard queue ARGS` with alice's token off the test's runtime.
 ///
@@ -139,5 +139,131 @@ async fn watch_prints_events_as_they_arrive() {
     assert_eq!(event["kind"], "SUBMITTED");
     assert_eq!(event["comment"]["status"], "PENDING");
     assert_eq!(event["comment"]["post_id"], "watched");
+    server.stop().await;
+}
+
+/// A child process killed when dropped, also when the test fails: `--resume` would
+/// otherwise retry for ever.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads `child`'s standard output line by line on its own thread.
+fn lines_of(child: &mut std::process::Child) -> tokio::sync::mpsc::Receiver<String> {
+    use std::io::{BufRead as _, BufReader};
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            if tx.blocking_send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test]
+async fn watch_resume_prints_what_happened_while_the_server_was_down() {
+    use commentguard::store::Storage as _;
+    let dir = tempfile::tempdir().unwrap();
+    let cursor_file = dir.path().join("cursor");
+    let server = TestServer::start(config(dir.path())).await;
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let mut client = server.client().await;
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_commentguard"))
+            .args([
+                "queue",
+                "watch",
+                "--json",
+                "--resume",
+                "--addr",
+                &server.url,
+            ])
+            .arg("--cursor-file")
+            .arg(&cursor_file)
+            .env("COMMENTGUARD_TOKEN", ALICE)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = lines_of(&mut child.0);
+    let event = |line: &str| -> serde_json::Value { serde_json::from_str(line).unwrap() };
+    // Submit until the watcher (which connects on its own time) prints one.
+    let deadline = Deadline::start("a line from `queue watch --resume`");
+    for n in 0.. {
+        deadline.check();
+        let content = format!("Reply {n}: happy to help, write to me at ada.helper@example.org");
+        client
+            .submit_comment(submission("watched", &content))
+            .await
+            .unwrap();
+        let wait = std::time::Duration::from_millis(100);
+        if let Ok(Some(_)) = tokio::time::timeout(wait, lines.recv()).await {
+            break;
+        }
+    }
+    let last = client
+        .submit_comment(submission("watched", "Last one before, to b@example.org"))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment_id;
+    loop {
+        let line = within("the last event before the restart", lines.recv())
+            .await
+            .unwrap();
+        if event(&line)["comment"]["comment_id"] == last.as_str() {
+            break;
+        }
+    }
+    server.stop().await;
+
+    // While the server is down, a decision is stored: the watcher cannot see it live.
+    let store =
+        commentguard::store::sled::SledStore::open(dir.path(), Default::default(), 1).unwrap();
+    store
+        .moderate(commentguard::store::DecisionRequest {
+            id: commentguard::comment::CommentId::parse(&last).unwrap(),
+            action: commentguard::moderation::Action::MarkSpam,
+            moderator: "alice".into(),
+            note: String::new(),
+            at_ms: commentguard::comment::now_ms(),
+        })
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    drop(store);
+
+    let listener = tokio::net::TcpListener::bind(&address).await.unwrap();
+    let server = TestServer::start_on(config(dir.path()), listener);
+    let mut client = server.client().await;
+    let after = client
+        .submit_comment(submission("watched", "First one after, to c@example.org"))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment_id;
+    let decided = event(&within("the missed decision", lines.recv()).await.unwrap());
+    assert_eq!(decided["kind"], "DECIDED", "{decided}");
+    assert_eq!(decided["comment"]["comment_id"], last.as_str());
+    let next = event(&within("the next event", lines.recv()).await.unwrap());
+    assert_eq!(next["kind"], "SUBMITTED", "{next}");
+    assert_eq!(next["comment"]["comment_id"], after.as_str());
+    // The file follows the line printed (written right after it).
+    let deadline = Deadline::start("the cursor file to hold the last cursor");
+    while std::fs::read_to_string(&cursor_file).unwrap().trim() != next["cursor"] {
+        deadline.check();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(child);
     server.stop().await;
 }

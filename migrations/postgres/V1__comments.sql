@@ -46,6 +46,20 @@ CREATE TABLE audit (
 CREATE INDEX audit_by_time ON audit (at_ms, sequence);
 CREATE INDEX audit_by_comment ON audit (comment_id, at_ms, sequence);
 
+-- The queue's event log, which watchers resume from: held or spam submissions (action 0) and
+-- moderator decisions. Every transaction that appends takes the events advisory lock right
+-- before its insert, so sequence order is commit order across frontends. Pruned to a window
+-- (the last 24 hours or 100,000 events, whichever keeps more).
+CREATE TABLE events (
+    sequence BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    comment_id BYTEA NOT NULL,
+    action SMALLINT NOT NULL,
+    from_status SMALLINT NOT NULL,
+    to_status SMALLINT NOT NULL
+);
+CREATE INDEX events_by_time ON events (at_ms);
+
 CREATE TABLE settings (
     name TEXT PRIMARY KEY,
     value BYTEA NOT NULL

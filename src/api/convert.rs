@@ -251,6 +251,7 @@ pub(super) fn queue_event(event: &QueueEvent) -> pb::QueueEvent {
             .into(),
         from_status: from.unwrap_or(pb::CommentStatus::Unspecified).into(),
         lagged: 0,
+        cursor: String::new(),
     }
 }
 

@@ -5,6 +5,7 @@ mod errors;
 mod import;
 mod moderation;
 mod service;
+mod watch;
 
 pub use convert::submission_input;
 pub use errors::OversizeAsResourceExhausted;

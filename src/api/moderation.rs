@@ -5,8 +5,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt as _};
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tonic::{Request, Response, Status};
 use tracing::{info, instrument};
 
@@ -292,23 +290,12 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
                 }
             }
         }
-        let post = request.post_id.trim().to_owned();
-        let wanted = move |event: &QueueEvent| {
-            let comment = event.comment();
-            (statuses.is_empty() || statuses.contains(&comment.verdict.status))
-                && (post.is_empty() || comment.submission.post_id == post)
+        let filter = super::watch::Filter {
+            statuses,
+            post: request.post_id.trim().to_owned(),
         };
-        let events = BroadcastStream::new(self.shared.events.subscribe()).filter_map(move |item| {
-            let out = match item {
-                Ok(event) => wanted(&event).then(|| Ok(convert::queue_event(&event))),
-                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Ok(pb::QueueEvent {
-                    kind: pb::QueueEventKind::Lagged.into(),
-                    lagged: missed,
-                    ..Default::default()
-                })),
-            };
-            std::future::ready(out)
-        });
+        let events =
+            super::watch::start(Arc::clone(&self.shared), filter, &request.after_cursor).await?;
         let mut closing = self.shared.closing.clone();
         let events = events.take_until(async move {
             let _ = closing.wait_for(|closing| *closing).await;

@@ -34,7 +34,9 @@ pub struct Shared {
     pub store: Arc<dyn Storage>,
     /// Submission in, verdict out.
     pub pipeline: Arc<Pipeline>,
-    /// Queue changes for watchers; bounded, so a slow watcher lags instead of blocking.
+    /// Queue changes as this process learns of them: the console's live page reads them, and
+    /// they wake `WatchQueue` streams (which read the durable log). Bounded, so a slow reader
+    /// lags instead of blocking.
     pub events: broadcast::Sender<QueueEvent>,
     /// In-flight slots: each item of a `SubmitComments` stream holds one while it is handled.
     pub admission: Slots,

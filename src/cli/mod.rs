@@ -9,3 +9,4 @@ pub mod queue;
 pub mod replay;
 pub mod serve;
 pub mod train;
+mod watch;

@@ -76,6 +76,14 @@ pub enum Command {
         /// Only this post.
         #[arg(long, default_value = "")]
         post: String,
+        /// Reconnect when the connection drops or the server restarts (with a backoff of at
+        /// most 10 s) and resume right after the last event printed, missing none.
+        #[arg(long)]
+        resume: bool,
+        /// Keep the last event's cursor in this file and start after it, so that a later
+        /// run resumes where this one stopped.
+        #[arg(long, value_name = "FILE")]
+        cursor_file: Option<std::path::PathBuf>,
     },
     /// Erase everything held about one email address.
     Erase {
@@ -125,7 +133,7 @@ impl tonic::service::Interceptor for Bearer {
 /// The moderation API with the moderator's token on every call.
 pub(super) type Client = ModerationServiceClient<InterceptedService<Channel, Bearer>>;
 
-async fn connect(args: &Args) -> anyhow::Result<Client> {
+pub(super) async fn connect(args: &Args) -> anyhow::Result<Client> {
     moderator_client(&args.addr, args.tls_ca.as_deref(), args.token.as_deref()).await
 }
 
@@ -294,22 +302,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Trash(d) => decide(&mut client, ModerationAction::Trash, d, json, out).await?,
         Command::Restore(d) => decide(&mut client, ModerationAction::Restore, d, json, out).await?,
         Command::Hold(d) => decide(&mut client, ModerationAction::Hold, d, json, out).await?,
-        Command::Watch { status, post } => {
+        Command::Watch {
+            ref status,
+            ref post,
+            resume,
+            ref cursor_file,
+        } => {
             let statuses = status
                 .iter()
                 .map(|s| parse_status(s).map(i32::from))
                 .collect::<anyhow::Result<_>>()?;
-            let mut events = client
-                .watch_queue(pb::WatchQueueRequest {
+            let watch = super::watch::Watch {
+                request: pb::WatchQueueRequest {
                     statuses,
-                    post_id: post,
-                })
-                .await
-                .map_err(describe_status)?
-                .into_inner();
-            while let Some(event) = events.message().await.map_err(describe_status)? {
-                print_event(out, &event, json)?;
-            }
+                    post_id: post.clone(),
+                    after_cursor: String::new(),
+                },
+                json,
+                resume,
+                cursor_file: cursor_file.clone(),
+            };
+            super::watch::run(&args, client, watch, out).await?;
         }
         Command::Erase { email } => {
             let erased = client
@@ -531,7 +544,11 @@ async fn decide(
     Ok(())
 }
 
-fn print_event(out: &mut impl Write, event: &pb::QueueEvent, json: bool) -> io::Result<()> {
+pub(super) fn print_event(
+    out: &mut impl Write,
+    event: &pb::QueueEvent,
+    json: bool,
+) -> io::Result<()> {
     let kind = pb::QueueEventKind::try_from(event.kind).map_or("UNKNOWN", |k| k.as_str_name());
     if json {
         let comment = event.comment.as_ref().map(comment_json);
@@ -543,6 +560,7 @@ fn print_event(out: &mut impl Write, event: &pb::QueueEvent, json: bool) -> io::
                 "action": ModerationAction::try_from(event.action).map_or("UNKNOWN", |a| a.as_str_name()),
                 "from_status": status_name(event.from_status),
                 "lagged": event.lagged,
+                "cursor": event.cursor,
                 "comment": comment,
             })
         )?;

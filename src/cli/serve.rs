@@ -209,25 +209,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
 }
 
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM. The SIGTERM handler is installed at
+/// once, not when the server first polls this, so a SIGTERM during startup is not fatal.
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        match terminate {
+            Some(mut terminate) => {
                 tokio::select! {
                     _ = interrupt => {}
                     _ = terminate.recv() => {}
                 }
             }
-            Err(_) => {
+            None => {
                 let _ = interrupt.await;
             }
         }
+        #[cfg(not(unix))]
+        let _ = interrupt.await;
+        tracing::info!("shutdown requested; draining");
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutdown requested; draining");
 }

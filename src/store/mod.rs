@@ -18,12 +18,14 @@
 pub mod audit;
 pub mod decide;
 mod error;
+pub mod events;
 pub mod labels;
 pub mod postgres;
 pub mod record;
 pub mod sled;
 
 pub use error::{Result, StoreError};
+pub use events::{EventPage, EventWindow, LoggedEvent, QueueChange};
 pub use labels::LabelledText;
 
 use sha2::{Digest as _, Sha256};
@@ -367,6 +369,16 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// [`Storage::labels`] returns it like a moderator's label. It names no author, so
     /// [`Storage::erase_author`] does not find it.
     async fn put_label(&self, label: LabelledText) -> Result<()>;
+
+    /// Up to `limit` queue events with a sequence above `after` (all kept events when
+    /// `None`), oldest first, with the newest sequence and the newest pruned one. A reader
+    /// that continues from the last sequence it saw never misses an event committed after it,
+    /// unless `pruned_through` is at or past its position.
+    async fn events_after(&self, after: Option<u64>, limit: usize) -> Result<EventPage>;
+
+    /// Deletes queue events outside `window` as of `now_ms` (older than its age and not among
+    /// its newest count) and remembers the newest pruned sequence; returns how many went.
+    async fn prune_events(&self, window: EventWindow, now_ms: u64) -> Result<u64>;
 
     /// Refuses further writes, commits those already queued and flushes. Reads still work.
     async fn close(&self) -> Result<()>;

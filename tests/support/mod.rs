@@ -312,6 +312,14 @@ impl TestServer {
     /// When the port cannot be bound.
     pub async fn start(config: Config) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(config, listener)
+    }
+
+    /// Starts a server on `listener` (for a restart on the same address).
+    ///
+    /// # Panics
+    /// When the listener has no local address.
+    pub fn start_on(config: Config, listener: tokio::net::TcpListener) -> Self {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -16,7 +16,8 @@ use super::errors::{db_error, pool_error};
 use super::{CHANNEL, ms_param};
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::store::decide::last_change_ms;
-use crate::store::{AuthorStats, Result, StoreError, duplicate_digest, record};
+use crate::store::events::Change;
+use crate::store::{AuthorStats, QueueChange, Result, StoreError, duplicate_digest, record};
 
 /// Writers waiting for the committers at most; more wait for room (backpressure).
 const COMMIT_QUEUE: usize = 4096;
@@ -192,6 +193,7 @@ async fn commit(
         .filter(|c| inserted.contains(&c.id))
         .collect();
     count_submissions(&tx, &stored).await?;
+    super::events::append(&tx, &submitted_events(&stored)).await?;
     notify_submitted(&tx, &stored, frontend).await?;
     tx.commit().await.map_err(db_error)?;
     let digest_of: HashMap<CommentId, &Vec<u8>> =
@@ -213,6 +215,20 @@ async fn commit(
             }
         })
         .collect())
+}
+
+/// The queue events of the comments stored held or as spam.
+fn submitted_events(stored: &[&StoredComment]) -> Vec<QueueChange> {
+    stored
+        .iter()
+        .filter(|c| c.verdict.status != Status::Approved)
+        .map(|c| QueueChange {
+            comment_id: c.id,
+            at_ms: c.created_at_ms,
+            change: Change::Submitted,
+            to: c.verdict.status,
+        })
+        .collect()
 }
 
 /// Replies whose parent is not (or no longer) an approved comment of their post.

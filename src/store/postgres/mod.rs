@@ -17,6 +17,7 @@
 
 mod committer;
 mod errors;
+mod events;
 mod history;
 mod import;
 mod listener;
@@ -40,7 +41,8 @@ use crate::policy::{HistorySettings, SubmissionHistory};
 use crate::privacy::EmailHasher;
 use crate::store::{
     Activity, AuditCursor, AuditPage, AuthorStats, Consistency, Decided, DecisionRequest,
-    ImportOutcome, ImportedComment, LabelledText, Page, RemoteChange, Result, Storage, StoreError,
+    EventPage, EventWindow, ImportOutcome, ImportedComment, LabelledText, Page, RemoteChange,
+    Result, Storage, StoreError,
 };
 
 /// The notification channel of every commit another frontend must know about.
@@ -397,6 +399,14 @@ impl Storage for PgStore {
 
     async fn put_label(&self, label: LabelledText) -> Result<()> {
         writes::put_label(&self.client().await?, &label).await
+    }
+
+    async fn events_after(&self, after: Option<u64>, limit: usize) -> Result<EventPage> {
+        events::after(&self.client().await?, after, limit).await
+    }
+
+    async fn prune_events(&self, window: EventWindow, now_ms: u64) -> Result<u64> {
+        events::prune(&mut self.client().await?, window, now_ms).await
     }
 
     async fn close(&self) -> Result<()> {

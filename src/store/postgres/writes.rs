@@ -8,8 +8,10 @@ use super::{CHANNEL, PURGE_LOCK, listener, ms_param};
 use crate::comment::Status;
 use crate::privacy::EmailHasher;
 use crate::store::decide::{self, last_change_ms};
+use crate::store::events::Change;
 use crate::store::{
-    Decided, DecisionRequest, LabelledText, NO_AUTHOR, Result, StoreError, audit, record,
+    Decided, DecisionRequest, LabelledText, NO_AUTHOR, QueueChange, Result, StoreError, audit,
+    record,
 };
 
 /// Comments deleted per statement by erasure and purges, so each step stays short.
@@ -74,6 +76,16 @@ pub(super) async fn moderate(
     )
     .await
     .map_err(db_error)?;
+    let event = QueueChange {
+        comment_id: request.id,
+        at_ms: request.at_ms,
+        change: Change::Decided {
+            action: request.action,
+            from,
+        },
+        to,
+    };
+    super::events::append(&tx, &[event]).await?;
     let payload = listener::decided_payload(frontend, request.id, request.action, from);
     tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
         .await

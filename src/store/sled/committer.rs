@@ -56,6 +56,8 @@ pub(super) enum Job {
     Import(Box<ImportedComment>, oneshot::Sender<Result<ImportOutcome>>),
     /// A label's key and encoded value.
     PutLabel([u8; 17], Vec<u8>, oneshot::Sender<Result<()>>),
+    /// Queue event keys to delete and the newest of them.
+    PruneEvents(Vec<sled::IVec>, u64, oneshot::Sender<Result<u64>>),
 }
 
 /// Sends writes to the committer task; cheap to clone.
@@ -208,6 +210,7 @@ impl Job {
                 drop(reply.send(Err(error())));
             }
             Self::Import(_, reply) => drop(reply.send(Err(error()))),
+            Self::PruneEvents(_, _, reply) => drop(reply.send(Err(error()))),
         }
     }
 }

@@ -18,6 +18,7 @@
 //! | setting | `g` name | value (e.g. the editable rules and their changes) |
 //! | idempotency key | `k` key | id of the comment stored with it |
 //! | policy count | `w` policy version | u64: stored comments it judged |
+//! | queue event | `e` sequence | event ([`crate::store::events`]) |
 //!
 //! The author is the first 16 bytes of the email's keyed hash and the digest the first 8 of
 //! the duplicate digest: one entry per comment serves both the duplicate check (a point
@@ -38,6 +39,10 @@ pub(super) const MIGRATION: u8 = b'm';
 pub(super) const SETTING: u8 = b'g';
 pub(super) const IDEMPOTENCY: u8 = b'k';
 pub(super) const POLICY_COUNT: u8 = b'w';
+pub(super) const EVENT: u8 = b'e';
+
+/// The setting holding the newest pruned event sequence.
+pub(super) const EVENTS_PRUNED_THROUGH: &str = "queue_events.pruned_through";
 
 const AUTHOR_STATS: u8 = b's';
 const AUTHOR_COMMENT: u8 = b'd';
@@ -82,6 +87,17 @@ pub(super) fn policy_count(version: &str) -> Vec<u8> {
 /// The migration entry that says policy counters were filled in for the comments stored
 /// before they existed.
 pub(super) const POLICY_COUNTS_DONE: &[u8] = b"mpolicy_counts";
+/// A queue event's key: sequences are big-endian, so the space is in commit order.
+pub(super) fn event(sequence: u64) -> [u8; 9] {
+    let mut key = [EVENT; 9];
+    key[1..].copy_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+/// The sequence of an event key.
+pub(super) fn event_sequence(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(1..9)?.try_into().ok()?))
+}
 
 pub(super) fn comment(id: CommentId) -> [u8; 17] {
     let mut key = [COMMENT; 17];

@@ -41,8 +41,8 @@ use crate::comment::{CommentId, Status, StoredComment};
 use crate::moderation::AuditEntry;
 use crate::store::{
     Activity, AuditCursor, AuditPage, AuthorStats, Consistency, Decided, DecisionRequest,
-    ImportOutcome, ImportedComment, LabelledText, Page, Result, Storage, StoreError,
-    duplicate_digest, labels, record,
+    EventPage, EventWindow, ImportOutcome, ImportedComment, LabelledText, Page, Result, Storage,
+    StoreError, duplicate_digest, labels, record,
 };
 
 /// Layout version this build writes: one tree, prefixed key spaces.
@@ -405,6 +405,24 @@ impl Storage for SledStore {
         self.committer.send(job, answer).await
     }
 
+    async fn events_after(&self, after: Option<u64>, limit: usize) -> Result<EventPage> {
+        self.inner()?.events_after(after, limit)
+    }
+
+    async fn prune_events(&self, window: EventWindow, now_ms: u64) -> Result<u64> {
+        let doomed = self.inner()?.events_outside(window, now_ms)?;
+        let mut pruned = 0;
+        for chunk in doomed.chunks(REMOVAL_CHUNK * 4) {
+            let Some(newest) = chunk.last().and_then(|k| keys::event_sequence(k)) else {
+                continue;
+            };
+            let (reply, answer) = oneshot::channel();
+            let job = Job::PruneEvents(chunk.to_vec(), newest, reply);
+            pruned += self.committer.send(job, answer).await?;
+        }
+        Ok(pruned)
+    }
+
     async fn close(&self) -> Result<()> {
         let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(task) = task {
@@ -615,6 +633,70 @@ mod tests {
         assert!(store.labels().await.unwrap().is_empty());
         let report = store.check_consistency().await.unwrap();
         assert_eq!((report.comments, report.problems), (1, vec![]));
+    }
+
+    #[tokio::test]
+    async fn held_submissions_and_decisions_are_logged_in_order_and_imports_are_not() {
+        use crate::store::events::Change;
+        use crate::store::{EventWindow, ImportedComment};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let mut held = fresh("p", 1, "held");
+        held.verdict.status = Status::Pending;
+        let mut approved = fresh("p", 2, "approved");
+        approved.verdict.status = Status::Approved;
+        let mut imported = fresh("p", 3, "imported");
+        imported.verdict.status = Status::Spam;
+        store.insert(held.clone()).await.unwrap();
+        store.insert(approved).await.unwrap();
+        store
+            .import_batch(vec![ImportedComment {
+                comment: imported,
+                label: None,
+            }])
+            .await
+            .pop()
+            .unwrap()
+            .unwrap();
+        store
+            .moderate(decide(held.id, Action::MarkSpam))
+            .await
+            .unwrap();
+        let page = store.events_after(None, 10).await.unwrap();
+        let changes: Vec<_> = page
+            .events
+            .iter()
+            .map(|e| (e.event.comment_id, e.event.change, e.event.to))
+            .collect();
+        let decided = Change::Decided {
+            action: Action::MarkSpam,
+            from: Status::Pending,
+        };
+        assert_eq!(
+            changes,
+            [
+                (held.id, Change::Submitted, Status::Pending),
+                (held.id, decided, Status::Spam)
+            ]
+        );
+        assert_eq!(page.newest, Some(page.events[1].sequence));
+        let rest = store.events_after(Some(page.events[0].sequence), 10).await;
+        assert_eq!(rest.unwrap().events, page.events[1..]);
+        assert_eq!(
+            store.prune_events(EventWindow::DEFAULT, 0).await.unwrap(),
+            0
+        );
+        store.close().await.unwrap();
+        drop(store);
+        // Sequences keep increasing across a restart.
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        store
+            .moderate(decide(held.id, Action::Trash))
+            .await
+            .unwrap();
+        let after = store.events_after(page.newest, 10).await.unwrap();
+        assert_eq!(after.events.len(), 1);
+        assert!(after.events[0].sequence > page.events[1].sequence);
     }
 
     #[tokio::test]

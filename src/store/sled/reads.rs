@@ -8,8 +8,8 @@ use super::{Inner, backend};
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::moderation::AuditEntry;
 use crate::store::{
-    Activity, AuditCursor, AuditPage, AuthorStats, LabelledText, Page, Result, StoreError, audit,
-    labels, record,
+    Activity, AuditCursor, AuditPage, AuthorStats, EventPage, EventWindow, LabelledText,
+    LoggedEvent, Page, Result, StoreError, audit, events, labels, record,
 };
 
 impl Inner {
@@ -263,4 +263,68 @@ fn audit_time(bytes: &[u8]) -> Result<(u64, u64)> {
         .try_into()
         .map_err(|_| corrupt())?;
     Ok((u64::from_be_bytes(at), u64::from_be_bytes(seq)))
+}
+
+impl Inner {
+    /// See [`crate::store::Storage::events_after`].
+    pub(super) fn events_after(&self, after: Option<u64>, limit: usize) -> Result<EventPage> {
+        let start = match after {
+            // Nothing follows the last sequence there is.
+            Some(u64::MAX) => [keys::EVENT + 1].to_vec(),
+            Some(after) => keys::event(after + 1).to_vec(),
+            None => vec![keys::EVENT],
+        };
+        let end = vec![keys::EVENT + 1];
+        let mut events = Vec::new();
+        for entry in self.tree.range(start..end).take(limit) {
+            let (key, value) = entry.map_err(backend)?;
+            let sequence = keys::event_sequence(&key)
+                .ok_or_else(|| StoreError::Corrupt("queue event key".into()))?;
+            events.push(LoggedEvent {
+                sequence,
+                event: events::decode(&value)?,
+            });
+        }
+        let newest = match self.tree.scan_prefix([keys::EVENT]).keys().next_back() {
+            Some(key) => keys::event_sequence(&key.map_err(backend)?),
+            None => None,
+        };
+        Ok(EventPage {
+            events,
+            newest,
+            pruned_through: self.pruned_through()?,
+        })
+    }
+
+    /// The newest pruned event sequence, if any was pruned.
+    pub(super) fn pruned_through(&self) -> Result<Option<u64>> {
+        let value = self
+            .tree
+            .get(keys::setting(keys::EVENTS_PRUNED_THROUGH))
+            .map_err(backend)?;
+        Ok(value.map(|v| keys::read_u64(Some(&v))))
+    }
+
+    /// The keys of events outside `window` as of `now_ms`, oldest first.
+    pub(super) fn events_outside(
+        &self,
+        window: EventWindow,
+        now_ms: u64,
+    ) -> Result<Vec<sled::IVec>> {
+        let total = self.tree.scan_prefix([keys::EVENT]).keys().count() as u64;
+        let cutoff = now_ms.saturating_sub(window.keep_ms);
+        let mut doomed = Vec::new();
+        for entry in self
+            .tree
+            .scan_prefix([keys::EVENT])
+            .take(total.saturating_sub(window.keep_count) as usize)
+        {
+            let (key, value) = entry.map_err(backend)?;
+            if events::decode(&value)?.at_ms >= cutoff {
+                break;
+            }
+            doomed.push(key);
+        }
+        Ok(doomed)
+    }
 }

@@ -12,9 +12,10 @@ use super::keys::{self, Kind};
 use super::{Inner, backend};
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::store::{
-    AuthorStats, Decided, DecisionRequest, ImportOutcome, ImportedComment, NO_AUTHOR, Result,
-    StoreError, audit, decide, labels, record,
+    AuthorStats, Decided, DecisionRequest, ImportOutcome, ImportedComment, NO_AUTHOR, QueueChange,
+    Result, StoreError, audit, decide, events, labels, record,
 };
+use events::Change;
 
 /// The batch being planned and what it has changed so far.
 struct Plan<'a> {
@@ -81,6 +82,17 @@ pub(super) fn commit(inner: &Inner, jobs: Vec<Job>) -> Vec<Reply> {
                 plan.batch.insert(&key, value);
                 Reply::Insert(reply, Ok(()))
             }
+            Job::PruneEvents(doomed, newest, reply) => {
+                let count = doomed.len() as u64;
+                for key in doomed {
+                    plan.batch.remove(key);
+                }
+                plan.batch.insert(
+                    keys::setting(keys::EVENTS_PRUNED_THROUGH),
+                    &newest.to_be_bytes(),
+                );
+                Reply::Remove(reply, Ok(count))
+            }
         });
     }
     if let Err(e) = plan.finish() {
@@ -129,6 +141,18 @@ impl Plan<'_> {
             Some(Some(stats)) => Ok(stats),
             _ => Err(StoreError::Corrupt("author stats".into())),
         }
+    }
+
+    /// The next queue event's sequence. The committer is the only writer and `generate_id`
+    /// increases across restarts, so sequences follow commit order.
+    fn sequence(&self) -> Result<u64> {
+        self.inner.db.generate_id().map_err(backend)
+    }
+
+    /// Appends a queue event to the batch.
+    fn log(&mut self, sequence: u64, event: QueueChange) {
+        self.batch
+            .insert(&keys::event(sequence), events::encode(&event));
     }
 
     fn count(&mut self, status: Status, by: i64) {
@@ -182,7 +206,22 @@ impl Plan<'_> {
             }
         }
         let status = comment.verdict.status;
+        let event = match status {
+            Status::Approved => None,
+            _ => Some(self.sequence()?),
+        };
         self.author_stats(&hash)?.count_submission(status);
+        if let Some(sequence) = event {
+            self.log(
+                sequence,
+                QueueChange {
+                    comment_id: id,
+                    at_ms: comment.created_at_ms,
+                    change: Change::Submitted,
+                    to: status,
+                },
+            );
+        }
         self.batch.insert(&keys::comment(id), record);
         self.batch
             .insert(keys::post(&s.post_id, status, id), &[] as &[u8]);
@@ -251,6 +290,7 @@ impl Plan<'_> {
         let (from, entry) = decide::apply(&mut comment, request)?;
         let to = comment.verdict.status;
         let sequence = self.inner.db.generate_id().map_err(backend)?;
+        let event = self.sequence()?;
         if to == Status::Approved && comment.email_hash != NO_AUTHOR {
             // Approval counts toward the author's record (first-time author rule).
             self.author_stats(&comment.email_hash)?.approved += 1;
@@ -277,6 +317,18 @@ impl Plan<'_> {
         self.batch.insert(
             &keys::audit_by_comment(id, request.at_ms, sequence)[..],
             &[] as &[u8],
+        );
+        self.log(
+            event,
+            QueueChange {
+                comment_id: id,
+                at_ms: request.at_ms,
+                change: Change::Decided {
+                    action: request.action,
+                    from,
+                },
+                to,
+            },
         );
         *self
             .activity
