@@ -40,14 +40,18 @@ pub fn request_digest(input: &SubmissionInput<'_>) -> [u8; 32] {
     digest.finalize().into()
 }
 
-/// What is wrong with a key, if anything (an empty key means none and is fine).
+/// What is wrong with a key, if anything (an empty key means none and is fine). Control
+/// characters are refused: a key is an opaque token, and PostgreSQL text cannot hold NUL.
 pub fn key_violation(key: &str) -> Option<FieldViolation> {
-    (key.len() > Idempotency::MAX_KEY_BYTES).then(|| {
-        FieldViolation::new(
+    if key.len() > Idempotency::MAX_KEY_BYTES {
+        return Some(FieldViolation::new(
             "idempotency_key",
             format!("is longer than {} bytes", Idempotency::MAX_KEY_BYTES),
-        )
-    })
+        ));
+    }
+    key.chars()
+        .any(char::is_control)
+        .then(|| FieldViolation::new("idempotency_key", "contains control characters"))
 }
 
 /// The violation of a key used before with another request.
@@ -150,5 +154,7 @@ mod tests {
         assert!(key_violation(&"k".repeat(128)).is_none());
         let violation = key_violation(&"k".repeat(129)).unwrap();
         assert_eq!(violation.field, "idempotency_key");
+        assert!(key_violation("form-1\0").is_some());
+        assert!(key_violation("7b1e0c5a-form-1").is_none());
     }
 }
