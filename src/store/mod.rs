@@ -380,7 +380,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// its newest count) and remembers the newest pruned sequence; returns how many went.
     async fn prune_events(&self, window: EventWindow, now_ms: u64) -> Result<u64>;
 
-    /// Refuses further writes, commits those already queued and flushes. Reads still work.
+    /// Refuses further writes and commits those already queued (sled: flushes, and reads
+    /// still work; PostgreSQL: closes its connections).
     async fn close(&self) -> Result<()>;
 }
 
