@@ -179,7 +179,7 @@ impl PgStore {
         writes::email_hasher(&self.pool, configured).await
     }
 
-    /// Runs `work` on a pooled connection.
+    /// A pooled connection (a new one to the current primary when none is idle).
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_error)
     }
