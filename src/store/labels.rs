@@ -61,14 +61,7 @@ impl LabelledText {
 
 /// Encodes the label a moderator gave `comment`.
 pub fn encode(comment: &StoredComment, label: Label) -> Vec<u8> {
-    let s = &comment.submission;
-    LabelV1 {
-        spam: label == Label::Spam,
-        content: s.content.clone(),
-        author_name: s.author_name.clone(),
-        author_url: s.author_url.clone().unwrap_or_default(),
-    }
-    .encode_to_vec()
+    encode_text(&LabelledText::of(comment, label))
 }
 
 /// Encodes a label given without a stored comment (see `Storage::put_label`).

@@ -202,17 +202,7 @@ impl Site {
     /// # Panics
     /// When the store cannot be opened.
     pub async fn stored_count(&self) -> usize {
-        use commentguard::store::Storage as _;
-        let Some(url) = &self.database_url else {
-            return stored_count(self.dir.path()).await;
-        };
-        let options = commentguard::store::postgres::PgOptions {
-            pool_size: 2,
-            batch_limit: 1,
-        };
-        let store = commentguard::store::postgres::PgStore::open(url, options)
-            .await
-            .unwrap();
+        let store = self.open_store().await;
         let counts = store.status_counts().await.unwrap();
         store.close().await.unwrap();
         counts.iter().map(|(_, n)| *n as usize).sum()

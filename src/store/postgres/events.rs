@@ -98,17 +98,8 @@ pub(super) async fn after(
 }
 
 async fn pruned_through(client: &impl GenericClient) -> Result<Option<u64>> {
-    let row = client
-        .query_opt(
-            "SELECT value FROM settings WHERE name = $1",
-            &[&PRUNED_THROUGH],
-        )
-        .await
-        .map_err(db_error)?;
-    Ok(row.and_then(|row| {
-        let bytes: &[u8] = row.get(0);
-        Some(u64::from_be_bytes(bytes.try_into().ok()?))
-    }))
+    let value = super::reads::setting(client, PRUNED_THROUGH).await?;
+    Ok(value.and_then(|bytes| Some(u64::from_be_bytes(bytes.try_into().ok()?))))
 }
 
 /// Deletes the oldest events outside `window` (a prefix of the log, so everything after the

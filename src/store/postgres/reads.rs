@@ -360,7 +360,10 @@ pub(super) async fn check_consistency(client: &Object) -> Result<Consistency> {
     Ok(report)
 }
 
-pub(super) async fn setting(client: &Object, name: &str) -> Result<Option<Vec<u8>>> {
+pub(super) async fn setting(
+    client: &impl deadpool_postgres::GenericClient,
+    name: &str,
+) -> Result<Option<Vec<u8>>> {
     Ok(client
         .query_opt("SELECT value FROM settings WHERE name = $1", &[&name])
         .await

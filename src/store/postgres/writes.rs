@@ -4,6 +4,7 @@
 use deadpool_postgres::Object;
 
 use super::errors::{KeyMismatch, db_error};
+use super::reads::setting;
 use super::{CHANNEL, PURGE_LOCK, listener, ms_param};
 use crate::comment::Status;
 use crate::privacy::EmailHasher;
@@ -218,27 +219,28 @@ pub(super) async fn put_settings(
 async fn kept_or_generated_key(
     client: &deadpool_postgres::Object,
 ) -> std::result::Result<EmailHasher, KeyMismatch> {
-    let kept = |name: &'static str| async move {
-        client
-            .query_opt("SELECT value FROM settings WHERE name = $1", &[&name])
-            .await
-            .map(|row| row.map(|r| r.get::<_, Vec<u8>>(0)))
-            .map_err(db_error)
-    };
-    if kept(KEY).await?.is_none() {
-        if kept(KEY_FINGERPRINT).await?.is_some() {
+    if setting(client, KEY).await?.is_none() {
+        if setting(client, KEY_FINGERPRINT).await?.is_some() {
             return Err(KeyMismatch::Different);
         }
-        client
-            .execute(
-                "INSERT INTO settings VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                &[&KEY, &EmailHasher::generate().key_hex().into_bytes()],
-            )
-            .await
-            .map_err(db_error)?;
+        let generated = EmailHasher::generate().key_hex().into_bytes();
+        keep_first(client, KEY, &generated).await?;
     }
-    let key = kept(KEY).await?.unwrap_or_default();
+    let key = setting(client, KEY).await?.unwrap_or_default();
     Ok(EmailHasher::from_hex(&String::from_utf8_lossy(&key))?)
+}
+
+/// Stores `value` as setting `name` unless one is stored already (the first writer wins)
+/// and returns the value kept.
+async fn keep_first(client: &Object, name: &str, value: &[u8]) -> Result<Vec<u8>> {
+    client
+        .execute(
+            "INSERT INTO settings VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&name, &value],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(setting(client, name).await?.unwrap_or_default())
 }
 
 /// Setting that holds the fingerprint of the key every author was hashed with.
@@ -258,23 +260,8 @@ pub(super) async fn email_hasher(
         Some(hasher) => hasher,
         None => kept_or_generated_key(&client).await?,
     };
-    let fingerprint = hasher.fingerprint().to_vec();
-    client
-        .execute(
-            "INSERT INTO settings VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-            &[&KEY_FINGERPRINT, &fingerprint],
-        )
-        .await
-        .map_err(db_error)?;
-    let row = client
-        .query_one(
-            "SELECT value FROM settings WHERE name = $1",
-            &[&KEY_FINGERPRINT],
-        )
-        .await
-        .map_err(db_error)?;
-    let kept: Vec<u8> = row.get(0);
-    if kept != fingerprint {
+    let fingerprint = hasher.fingerprint();
+    if keep_first(&client, KEY_FINGERPRINT, &fingerprint).await? != fingerprint {
         return Err(KeyMismatch::Different);
     }
     Ok(hasher)
