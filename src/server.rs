@@ -24,7 +24,7 @@ use crate::connections::{self, ActivityLayer};
 pub use crate::error::ServeError;
 use crate::pipeline::{Parts, Pipeline, stored_rules};
 use crate::scoring::Scorer;
-use crate::tls::ServerTls;
+use crate::tls::{Protocol, ServerTls};
 
 pub use crate::backend::HMAC_KEY_FILE;
 
@@ -48,9 +48,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     config.validate()?;
-    let tls = match config.tls_files()? {
-        Some(files) => Some(Arc::new(ServerTls::load(files)?)),
-        None => None,
+    let (tls, http_tls) = match config.tls_files()? {
+        Some(files) => (
+            Some(Arc::new(ServerTls::load(files.clone(), Protocol::Grpc)?)),
+            Some(Arc::new(ServerTls::load(files, Protocol::Http1)?)),
+        ),
+        None => (None, None),
     };
     let admission = AdmissionLayer::new(
         config.max_concurrent_requests,
@@ -59,16 +62,26 @@ pub async fn run(
     let (opened, closing) = open(config, &admission).await?;
     // The console, metrics and health listener stops taking requests when `closing` is set.
     // It is bound before the listening line, so a taken HTTP port fails the start instead.
-    let http = match crate::http::start(config.http_listen, Arc::clone(&opened.shared)).await {
+    let http = match crate::http::start(
+        config.http_listen,
+        Arc::clone(&opened.shared),
+        http_tls.clone(),
+    )
+    .await
+    {
         Ok(http) => http,
         Err(e) => {
             close(config, opened).await?;
             return Err(e);
         }
     };
-    let tasks = Background::start(config, &opened.shared, tls.clone());
+    let reloadable = [tls.clone(), http_tls].into_iter().flatten().collect();
+    let tasks = Background::start(config, &opened.shared, reloadable);
     let address = listener.local_addr()?;
-    warn_if_exposed(address, tls.as_deref());
+    warn_if_exposed("moderation API", address, tls.is_some());
+    if let Some(http) = &http {
+        warn_if_exposed("console", http.address, http.tls);
+    }
     tracing::info!(
         %address,
         model = opened.shared.pipeline.scorer().model_version(),
@@ -166,7 +179,7 @@ struct Background {
 }
 
 impl Background {
-    fn start(config: &Config, shared: &Arc<Shared>, tls: Option<Arc<ServerTls>>) -> Self {
+    fn start(config: &Config, shared: &Arc<Shared>, tls: Vec<Arc<ServerTls>>) -> Self {
         let pipeline = Arc::clone(&shared.pipeline);
         let reloader = tokio::spawn(reload_on_sighup(pipeline, config.file.clone(), tls));
         // Always running: even without retention, the queue's event log is pruned.
@@ -319,12 +332,12 @@ async fn close(config: &Config, opened: Opened) -> Result<(), ServeError> {
 }
 
 /// On every `SIGHUP`, until aborted: reloads the model file and, when the service was started
-/// with a configuration file, recompiles the site lists from it. Whatever does not load leaves
-/// what is in force in place.
+/// with a configuration file, recompiles the site lists from it; re-reads the TLS certificates
+/// of both listeners. Whatever does not load leaves what is in force in place.
 async fn reload_on_sighup(
     pipeline: Arc<Pipeline>,
     file: Option<std::path::PathBuf>,
-    tls: Option<Arc<ServerTls>>,
+    tls: Vec<Arc<ServerTls>>,
 ) {
     #[cfg(unix)]
     {
@@ -344,7 +357,7 @@ async fn reload_on_sighup(
             if let Some(file) = &file {
                 reload_rules(&pipeline, file).await;
             }
-            if let Some(tls) = &tls {
+            for tls in &tls {
                 match tls.reload() {
                     Ok(()) => tracing::info!("TLS certificates reloaded"),
                     Err(e) => {
@@ -382,17 +395,19 @@ async fn reload_rules(pipeline: &Pipeline, file: &std::path::Path) {
 }
 
 /// Logs a loud warning when moderator tokens (and comments' emails) would cross a network
-/// in plaintext: the moderation API on an address other than loopback, without TLS.
-fn warn_if_exposed(address: std::net::SocketAddr, tls: Option<&ServerTls>) {
-    if tls.is_none() && !address.ip().is_loopback() {
+/// in plaintext: the moderation API or the console on an address other than loopback,
+/// without TLS.
+fn warn_if_exposed(what: &str, address: std::net::SocketAddr, tls: bool) {
+    if !tls && !address.ip().is_loopback() {
         tracing::warn!(
             %address,
+            listener = what,
             "!!! SERVING WITHOUT TLS ON A NON-LOOPBACK ADDRESS: moderator tokens and authors' \
              emails travel in plaintext; pass --tls-cert and --tls-key (or listen on 127.0.0.1 \
              behind a TLS proxy) !!!"
         );
         eprintln!(
-            "WARNING: commentguard serves the moderation API on {address} WITHOUT TLS; \
+            "WARNING: commentguard serves the {what} on {address} WITHOUT TLS; \
              moderator tokens travel in plaintext. Pass --tls-cert FILE --tls-key FILE."
         );
     }

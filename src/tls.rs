@@ -54,22 +54,43 @@ pub enum TlsError {
     },
 }
 
+/// What a listener speaks inside TLS, offered to clients by ALPN: a browser that is offered
+/// `h2` by a listener speaking HTTP/1.1 would fail after the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/2 only: the gRPC listener.
+    Grpc,
+    /// HTTP/1.1: the console, metrics, health and Akismet listener.
+    Http1,
+}
+
+impl Protocol {
+    fn alpn(self) -> Vec<Vec<u8>> {
+        match self {
+            Self::Grpc => vec![b"h2".to_vec()],
+            Self::Http1 => vec![b"http/1.1".to_vec()],
+        }
+    }
+}
+
 /// The TLS side of a listener: the configuration in force, swapped on reload.
 #[derive(Debug)]
 pub struct ServerTls {
     files: TlsFiles,
+    protocol: Protocol,
     current: RwLock<Arc<ServerConfig>>,
 }
 
 impl ServerTls {
-    /// Loads the files; `alpn` lists the protocols offered (`h2` for gRPC).
+    /// Loads the files for a listener speaking `protocol`.
     ///
     /// # Errors
     /// When a file is missing or unusable.
-    pub fn load(files: TlsFiles) -> Result<Self, TlsError> {
-        let config = build(&files)?;
+    pub fn load(files: TlsFiles, protocol: Protocol) -> Result<Self, TlsError> {
+        let config = build(&files, protocol)?;
         Ok(Self {
             files,
+            protocol,
             current: RwLock::new(Arc::new(config)),
         })
     }
@@ -79,7 +100,7 @@ impl ServerTls {
     /// # Errors
     /// When a file is missing or unusable; the configuration in force stays.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let config = Arc::new(build(&self.files)?);
+        let config = Arc::new(build(&self.files, self.protocol)?);
         match self.current.write() {
             Ok(mut current) => *current = config,
             Err(poisoned) => *poisoned.into_inner() = config,
@@ -106,7 +127,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn build(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+fn build(files: &TlsFiles, protocol: Protocol) -> Result<ServerConfig, TlsError> {
     let chain = certificates(&files.cert, "certificate")?;
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| TlsError::File {
         what: "private key",
@@ -132,7 +153,7 @@ fn build(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_single_cert(chain, key)?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = protocol.alpn();
     Ok(config)
 }
 
@@ -169,12 +190,12 @@ mod tests {
     fn loads_reloads_and_keeps_the_old_configuration_on_a_bad_reload() {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = write_pair(dir.path(), "server");
-        let tls = ServerTls::load(TlsFiles {
+        let files = TlsFiles {
             cert: cert.clone(),
             key: key.clone(),
             client_ca: None,
-        })
-        .unwrap();
+        };
+        let tls = ServerTls::load(files, Protocol::Grpc).unwrap();
         let before = tls.acceptor();
         write_pair(dir.path(), "server");
         tls.reload().unwrap();
@@ -192,12 +213,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (cert, _) = write_pair(dir.path(), "one");
         let (_, other_key) = write_pair(dir.path(), "two");
-        let err = ServerTls::load(TlsFiles {
+        let files = TlsFiles {
             cert,
             key: other_key,
             client_ca: None,
-        })
-        .unwrap_err();
+        };
+        let err = ServerTls::load(files, Protocol::Http1).unwrap_err();
         assert!(matches!(err, TlsError::Config(_)), "{err}");
     }
 }

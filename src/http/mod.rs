@@ -11,6 +11,7 @@ mod ops;
 mod queue;
 mod session;
 mod stats;
+mod tls_listener;
 mod views;
 
 use std::io::Write as _;
@@ -24,10 +25,13 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
+use axum::serve::{IncomingStream, Listener, ListenerExt as _};
+use tokio::sync::watch;
 
 use crate::api::Shared;
 use crate::config::HttpListen;
 use crate::error::ServeError;
+use crate::tls::ServerTls;
 pub use session::Sessions;
 
 /// Nothing but this origin: no inline script, no third-party anything.
@@ -42,6 +46,8 @@ pub struct Console {
     pub shared: Arc<Shared>,
     /// Logged-in moderators and failed login attempts.
     pub sessions: Arc<Sessions>,
+    /// Whether the listener speaks TLS itself (session cookies are then `Secure`).
+    pub tls: bool,
 }
 
 /// The running HTTP listener.
@@ -49,17 +55,20 @@ pub struct Console {
 pub struct HttpServer {
     /// The address it is bound to.
     pub address: SocketAddr,
+    /// Whether it speaks TLS.
+    pub tls: bool,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl HttpServer {
     /// Says where the console is, in the log and on stdout (after the gRPC listening line).
     pub fn announce(&self) {
-        tracing::info!(address = %self.address, "console listening");
+        let scheme = if self.tls { "https" } else { "http" };
+        tracing::info!(address = %self.address, scheme, "console listening");
         // Scripts and tests wait for this line; a closed stdout must not stop the service.
         let _ = writeln!(
             std::io::stdout(),
-            "commentguard console on http://{}",
+            "commentguard console on {scheme}://{}",
             self.address
         );
     }
@@ -77,14 +86,15 @@ impl HttpServer {
     }
 }
 
-/// Binds `listen` and serves the console there until the service starts closing; `None` when
-/// the listener is off.
+/// Binds `listen` and serves the console there (over TLS when `tls` is given) until the
+/// service starts closing; `None` when the listener is off.
 ///
 /// # Errors
 /// When the address cannot be bound.
 pub async fn start(
     listen: HttpListen,
     shared: Arc<Shared>,
+    tls: Option<Arc<ServerTls>>,
 ) -> Result<Option<HttpServer>, ServeError> {
     let HttpListen::On(addr) = listen else {
         return Ok(None);
@@ -96,23 +106,43 @@ pub async fn start(
             source,
         })?;
     let address = listener.local_addr()?;
-    let mut closing = shared.closing.clone();
+    let closing = shared.closing.clone();
     let console = Console {
         shared,
         sessions: Arc::new(Sessions::default()),
+        tls: tls.is_some(),
     };
-    let app = router(console).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = closing.wait_for(|closing| *closing).await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(cause = %e, "HTTP listener failed");
+    let app = router(console);
+    let task = match &tls {
+        None => tokio::spawn(serve_until_closing(listener, app, closing)),
+        Some(tls) => {
+            let listener = tls_listener::TlsListener::new(listener, Arc::clone(tls))?;
+            // `tap_io` only lends the listener axum's generic connect-info support.
+            tokio::spawn(serve_until_closing(listener.tap_io(|_| {}), app, closing))
         }
-    });
-    Ok(Some(HttpServer { address, task }))
+    };
+    Ok(Some(HttpServer {
+        address,
+        tls: tls.is_some(),
+        task,
+    }))
+}
+
+/// Serves `app` on `listener`, each request knowing its peer's address, until `closing`.
+async fn serve_until_closing<L>(listener: L, app: Router, mut closing: watch::Receiver<bool>)
+where
+    L: Listener<Addr = SocketAddr>,
+    SocketAddr: for<'a> axum::extract::connect_info::Connected<IncomingStream<'a, L>>,
+{
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = closing.wait_for(|closing| *closing).await;
+        })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(cause = %e, "HTTP listener failed");
+    }
 }
 
 /// Every route of the listener.

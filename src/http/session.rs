@@ -122,11 +122,13 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         })
 }
 
-/// `Secure` when the browser reached us over TLS (through a terminating proxy that says so).
-fn over_tls(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+/// `Secure` when the browser reached us over TLS: our own listener's, or a terminating
+/// proxy's that says so.
+fn over_tls(console: &Console, headers: &HeaderMap) -> bool {
+    console.tls
+        || headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
 fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> HeaderValue {
@@ -201,12 +203,12 @@ impl Form {
 }
 
 /// `GET /login`: the form, with a fresh token tying it to this browser.
-pub async fn login_page(headers: HeaderMap) -> Response {
+pub async fn login_page(State(console): State<Console>, headers: HeaderMap) -> Response {
     let token = random_token();
     let mut response = Html(views::login_page(&token, None).into_string()).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        set_cookie(LOGIN_COOKIE, &token, 900, over_tls(&headers)),
+        set_cookie(LOGIN_COOKIE, &token, 900, over_tls(&console, &headers)),
     );
     response
 }
@@ -242,7 +244,7 @@ pub async fn login(
     };
     let (id, _) = console.sessions.create(moderator);
     tracing::info!(moderator, "console login");
-    let secure = over_tls(&headers);
+    let secure = over_tls(&console, &headers);
     let mut response = Redirect::to("/queue").into_response();
     let cookies = response.headers_mut();
     cookies.append(
@@ -267,7 +269,7 @@ pub async fn logout(
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, "", 0, over_tls(&headers)),
+        set_cookie(SESSION_COOKIE, "", 0, over_tls(&console, &headers)),
     );
     Ok(response)
 }
