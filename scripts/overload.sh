@@ -7,12 +7,12 @@
 #   scripts/overload.sh [SECONDS (default 10)] [SERVE FLAGS...]
 #
 # e.g. scripts/overload.sh 10 --config limits.toml, to try other max_concurrent_requests or
-# admission_wait_ms values.
+# admission_wait_ms values, or `adaptive_admission = false` for the fixed limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 shift || true
-cargo build --release --quiet
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet
 bin=target/release/commentguard
 data=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
@@ -22,7 +22,7 @@ server=$!
 for _ in $(seq 100); do grep -q listening "$data/stdout" 2>/dev/null && break; sleep 0.1; done
 addr="http://$(awk '/listening/ {print $NF}' "$data/stdout")"
 rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$server/status"; }
-summary='"%.0f/s answered, %d refused, p50 %.2f ms, p99 %.2f ms" % (d["throughput_per_s"], d["errors"], d["latency_ms"]["p50"], d["latency_ms"]["p99"])'
+summary='"%.0f/s answered, %d refused (%.2f %%), accepted p50 %.2f ms, p99 %.2f ms" % (d["throughput_per_s"], d["errors"], 100.0 * d["errors"] / max(1, d["errors"] + d["requests"]), d["latency_ms"]["p50"], d["latency_ms"]["p99"])'
 run() {
   "$bin" load --addr "$addr" --connections 2 --json "$@" |
     python3 -c "import json,sys; d=json.load(sys.stdin); print($summary)"

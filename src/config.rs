@@ -59,6 +59,10 @@ pub struct Config {
     /// How long a request may wait for a slot when `max_concurrent_requests` are being
     /// handled, in milliseconds: bursts wait this long, sustained overload is refused.
     pub admission_wait_ms: u64,
+    /// Whether the in-flight limit adapts to latency (`max_concurrent_requests` is then its
+    /// ceiling), so accepted requests keep near their normal latency under overload; `false`
+    /// keeps the limit fixed at `max_concurrent_requests`.
+    pub adaptive_admission: bool,
     /// Requests being handled at once on one connection (same refusal past it).
     pub max_concurrent_per_connection: usize,
     /// HTTP/2 streams one connection may have open at once (announced to the client, which
@@ -485,6 +489,7 @@ impl Default for Config {
             request_timeout_ms: Self::DEFAULT_REQUEST_TIMEOUT_MS,
             max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS,
             admission_wait_ms: Self::DEFAULT_ADMISSION_WAIT_MS,
+            adaptive_admission: true,
             max_concurrent_per_connection: Self::DEFAULT_MAX_CONCURRENT_PER_CONNECTION,
             max_concurrent_streams: Self::DEFAULT_MAX_CONCURRENT_STREAMS,
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,

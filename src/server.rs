@@ -58,6 +58,7 @@ pub async fn run(
     let admission = AdmissionLayer::new(
         config.max_concurrent_requests,
         Duration::from_millis(config.admission_wait_ms),
+        config.adaptive_admission,
     );
     let (opened, closing) = open(config, &admission).await?;
     // The console, metrics and health listener stops taking requests when `closing` is set.

@@ -84,6 +84,10 @@ pub struct Metrics {
     pub watchers: Gauge,
     /// The loaded model's version as an info series (value 1), set at scrape time.
     pub model_info: Family<ModelLabel, Gauge>,
+    /// Requests allowed in the handlers at once (the adaptive limit, or the fixed one).
+    pub admission_limit: Gauge,
+    /// Requests and stream items refused because no slot came free within the wait.
+    pub admission_refused: Counter,
     /// The shadow policy's figures, set at scrape time (none without a shadow policy).
     shadow: Arc<shadow::ShadowCollector>,
 }
@@ -154,6 +158,18 @@ impl Metrics {
             "The loaded spam model (value 1, version as a label)",
             model_info.clone(),
         );
+        let admission_limit = Gauge::default();
+        registry.register(
+            "admission_limit",
+            "Requests allowed in the handlers at once (adaptive unless configured fixed)",
+            admission_limit.clone(),
+        );
+        let admission_refused = Counter::default();
+        registry.register(
+            "admission_refused",
+            "Requests and stream items refused at capacity after waiting for a slot",
+            admission_refused.clone(),
+        );
         let shadow = Arc::new(shadow::ShadowCollector::default());
         registry.register_collector(Box::new(Arc::clone(&shadow)));
         // Known label values start at 0 rather than appearing only once they happen.
@@ -178,8 +194,16 @@ impl Metrics {
             queue_depth,
             watchers,
             model_info,
+            admission_limit,
+            admission_refused,
             shadow,
         }
+    }
+
+    /// Sets the admission limit in force.
+    pub fn set_admission_limit(&self, limit: usize) {
+        self.admission_limit
+            .set(i64::try_from(limit).unwrap_or(i64::MAX));
     }
 
     /// Sets the shadow policy's figures (`None`: no shadow series at all).

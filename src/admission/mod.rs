@@ -1,12 +1,13 @@
-//! Admission control: at most a fixed number of requests in the handlers at once; a request
-//! that finds them all busy waits a short, bounded time for a slot and is then refused with
-//! RESOURCE_EXHAUSTED.
+//! Admission control: a limited number of requests in the handlers at once; a request that
+//! finds them all busy waits a short, bounded time for a slot and is then refused with
+//! RESOURCE_EXHAUSTED. The limit adapts to the latency requests see ([`AdaptiveLimit`]), with
+//! `max_concurrent_requests` as its ceiling, unless the operator fixes it.
 //!
 //! Refusing at once (plain load shedding) turns every short burst at normal load into refused
 //! comments; queueing without bound turns overload into ever-growing latency and memory. An
 //! in-flight limit with a short wait absorbs bursts and still bounds the latency of accepted
 //! requests (the limit's worth of service time plus `max_wait`) when clients offer more than
-//! the server can do.
+//! the server can do; adapting the limit keeps that bound near the service's normal latency.
 //!
 //! A request whose client deadline (`grpc-timeout`) passes while it waits for a slot is
 //! answered DEADLINE_EXCEEDED without reaching a handler, so nothing of it is stored. (Past
@@ -14,41 +15,159 @@
 //! to the committer is not stored; one already handed over is committed and stays so, and the
 //! client's retry meets the duplicate check.)
 
+mod adaptive;
+
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
+use tokio::time::Instant;
 use tonic::Status;
 use tonic::codegen::http;
+
+pub use adaptive::{AdaptiveLimit, LATENCY_FLOOR, TOLERANCE};
+
+/// Calls whose slot ends when their response stream starts: their time says nothing about
+/// how long a request takes, so it does not steer the adaptive limit (stream items do).
+const STREAMING_CALLS: [&str; 4] = [
+    "/commentguard.v1.CommentService/SubmitComments",
+    "/commentguard.v1.ModerationService/WatchQueue",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+];
 
 /// The in-flight slots every admitted request or stream item holds while it is handled.
 #[derive(Debug, Clone)]
 pub struct Slots {
-    semaphore: Arc<Semaphore>,
+    inner: Arc<Inner>,
     max_wait: Duration,
 }
 
+#[derive(Debug)]
+struct Inner {
+    in_flight: AtomicUsize,
+    limit: AtomicUsize,
+    /// The configured limit; a limit below it means overload was declared.
+    ceiling: usize,
+    /// `None`: the limit stays where it was set.
+    adaptive: Option<Mutex<AdaptiveLimit>>,
+    freed: Notify,
+}
+
+impl Inner {
+    fn with_adaptive(&self, change: impl FnOnce(&mut AdaptiveLimit, Instant) -> Option<usize>) {
+        let Some(adaptive) = &self.adaptive else {
+            return;
+        };
+        let mut adaptive = match adaptive.lock() {
+            Ok(adaptive) => adaptive,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(limit) = change(&mut adaptive, Instant::now()) {
+            let before = self.limit.swap(limit, Ordering::AcqRel);
+            crate::telemetry::metrics().set_admission_limit(limit);
+            if limit > before {
+                self.freed.notify_waiters();
+            }
+        }
+    }
+}
+
+/// One admitted request or stream item; frees its slot (and reports its latency to the
+/// adaptive limit) when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    inner: Arc<Inner>,
+    admitted: Instant,
+    sampled: bool,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.inner.freed.notify_one();
+        if self.sampled {
+            let latency = self.admitted.elapsed();
+            self.inner
+                .with_adaptive(|adaptive, now| adaptive.record(latency, now));
+        }
+    }
+}
+
 impl Slots {
-    /// `limit` slots (at least one); a taker waits up to `max_wait` for one.
-    pub fn new(limit: usize, max_wait: Duration) -> Self {
+    /// `limit` slots (at least one); a taker waits up to `max_wait` for one. When `adaptive`,
+    /// `limit` is the ceiling of an [`AdaptiveLimit`] steered by the requests' latency.
+    pub fn new(limit: usize, max_wait: Duration, adaptive: bool) -> Self {
+        let limit = limit.max(1);
+        crate::telemetry::metrics().set_admission_limit(limit);
         Self {
-            semaphore: Arc::new(Semaphore::new(limit.clamp(1, Semaphore::MAX_PERMITS))),
+            inner: Arc::new(Inner {
+                in_flight: AtomicUsize::new(0),
+                limit: AtomicUsize::new(limit),
+                ceiling: limit,
+                adaptive: adaptive.then(|| Mutex::new(AdaptiveLimit::new(limit, Instant::now()))),
+                freed: Notify::new(),
+            }),
             max_wait,
         }
     }
 
-    /// A slot, held until dropped; `None` when none came free within the wait (the caller
-    /// refuses with RESOURCE_EXHAUSTED).
-    pub async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
-        if let Ok(slot) = Arc::clone(&self.semaphore).try_acquire_owned() {
+    /// The limit in force now.
+    pub fn limit(&self) -> usize {
+        self.inner.limit.load(Ordering::Acquire)
+    }
+
+    /// A slot, held until dropped; `None` when none came free within the wait, or at once
+    /// under declared overload (the caller refuses with RESOURCE_EXHAUSTED).
+    pub async fn acquire(&self) -> Option<Slot> {
+        if let Some(slot) = self.try_take() {
             return Some(slot);
         }
-        let waited =
-            tokio::time::timeout(self.max_wait, Arc::clone(&self.semaphore).acquire_owned());
-        waited.await.ok()?.ok()
+        self.inner.with_adaptive(|adaptive, _| {
+            adaptive.limited();
+            None
+        });
+        if self.limit() < self.inner.ceiling {
+            // Overload is not a burst: waiting would only add latency to what is accepted.
+            crate::telemetry::metrics().admission_refused.inc();
+            return None;
+        }
+        let deadline = Instant::now() + self.max_wait;
+        loop {
+            let freed = self.inner.freed.notified();
+            tokio::pin!(freed);
+            // Registered before looking, so a slot freed in between still wakes this taker.
+            freed.as_mut().enable();
+            if let Some(slot) = self.try_take() {
+                return Some(slot);
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                let last_chance = self.try_take();
+                if last_chance.is_none() {
+                    crate::telemetry::metrics().admission_refused.inc();
+                }
+                return last_chance;
+            }
+        }
+    }
+
+    fn try_take(&self) -> Option<Slot> {
+        let limit = self.inner.limit.load(Ordering::Acquire);
+        self.inner
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |taken| {
+                (taken < limit).then_some(taken + 1)
+            })
+            .ok()?;
+        Some(Slot {
+            inner: Arc::clone(&self.inner),
+            admitted: Instant::now(),
+            sampled: true,
+        })
     }
 }
 
@@ -66,10 +185,11 @@ pub struct AdmissionLayer {
 }
 
 impl AdmissionLayer {
-    /// `limit` requests in the handlers at once (at least one); others wait up to `max_wait`.
-    pub fn new(limit: usize, max_wait: Duration) -> Self {
+    /// `limit` requests in the handlers at once (at least one; the ceiling when `adaptive`);
+    /// others wait up to `max_wait`.
+    pub fn new(limit: usize, max_wait: Duration, adaptive: bool) -> Self {
         Self {
-            slots: Slots::new(limit, max_wait),
+            slots: Slots::new(limit, max_wait, adaptive),
         }
     }
 
@@ -123,10 +243,12 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let slots = self.slots.clone();
+        let streaming = STREAMING_CALLS.contains(&request.uri().path());
         Box::pin(async move {
-            let Some(slot) = slots.acquire().await else {
+            let Some(mut slot) = slots.acquire().await else {
                 return Ok(at_capacity().into_http());
             };
+            slot.sampled = !streaming;
             if deadline.is_some_and(|at| tokio::time::Instant::now() >= at) {
                 return Ok(Status::deadline_exceeded(
                     "the deadline passed while the request waited; it was not processed",
@@ -210,7 +332,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_request_whose_deadline_passed_while_waiting_is_not_processed() {
         let release = Arc::new(tokio::sync::Notify::new());
-        let layer = AdmissionLayer::new(1, Duration::from_millis(50));
+        let layer = AdmissionLayer::new(1, Duration::from_millis(50), false);
         let mut service = layer.layer(Hold(Arc::clone(&release)));
         let first = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
         tokio::task::yield_now().await;
@@ -230,7 +352,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn waits_for_a_slot_then_refuses() {
         let release = Arc::new(tokio::sync::Notify::new());
-        let layer = AdmissionLayer::new(1, Duration::from_millis(20));
+        let layer = AdmissionLayer::new(1, Duration::from_millis(20), false);
         let mut service = layer.layer(Hold(Arc::clone(&release)));
 
         let first = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
@@ -260,7 +382,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stream_items_share_the_slots_of_requests() {
         let release = Arc::new(tokio::sync::Notify::new());
-        let layer = AdmissionLayer::new(2, Duration::from_millis(20));
+        let layer = AdmissionLayer::new(2, Duration::from_millis(20), false);
         let slots = layer.slots();
         let mut service = layer.layer(Hold(Arc::clone(&release)));
         // One request in a handler and one stream item take both slots.
