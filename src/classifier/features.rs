@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CommentText;
 use super::intent::Intents;
-use super::normalize::{Normalized, normalize_into};
+use super::normalize::{Normalized, normalize_into_with};
 
 /// How text becomes features. Stored in the model file so scoring repeats training exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +40,11 @@ pub struct FeatureConfig {
     /// Only training reads it: the factor is folded into the stored IDF values.
     #[serde(default, skip_serializing_if = "is_false")]
     pub nb_weighting: bool,
+    /// Whether long counts ("1000000000 views") get a placeholder of their own instead of
+    /// the phone-number one (see [`super::normalize::COUNT_TOKEN`]). Absent in older model
+    /// files, which normalized both alike.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub counts: bool,
 }
 
 /// Fields added to the model file after its first layout are left out when off, so a file
@@ -59,6 +64,7 @@ impl Default for FeatureConfig {
             max_char_features: 3000,
             intent: true,
             nb_weighting: false,
+            counts: true,
         }
     }
 }
@@ -604,7 +610,7 @@ impl Extractor<'_> {
             counts,
             author,
         } = scratch;
-        normalize_into(text.content, norm);
+        normalize_into_with(text.content, norm, self.cfg.counts);
         author.clear();
         if !text.author_url.trim().is_empty() {
             author.push_str(&author_domain(text.author_url));

@@ -246,6 +246,7 @@ mod tests {
         let features = params["features"].as_object_mut().unwrap();
         features.remove("intent");
         features.remove("nb_weighting");
+        features.remove("counts");
         let mut older: ModelFile = serde_json::from_value(value).unwrap();
         older.checksum = older.compute_checksum();
         let dir = tempfile::tempdir().unwrap();
@@ -256,6 +257,15 @@ mod tests {
         let loaded = ModelFile::load(&path).unwrap();
         assert!(!loaded.params.features.intent);
         assert!(!loaded.params.average_word_char);
-        assert!(loaded.filter(&path).is_ok());
+        assert!(!loaded.params.features.counts);
+        // Normalized as before counts were told apart: a count reads as a long number.
+        let filter = loaded.filter(&path).unwrap();
+        let longnum = filter.vocab.keys.iter().position(|k| k == "w:_longnum_");
+        let longnum = longnum.expect("the shipped vocabulary has the long-number token") as u32;
+        let text = super::super::CommentText {
+            content: "1000000000 views",
+            ..Default::default()
+        };
+        assert!(filter.features_of(&text).cols.contains(&longnum));
     }
 }
