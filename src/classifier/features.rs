@@ -45,6 +45,12 @@ pub struct FeatureConfig {
     /// files, which normalized both alike.
     #[serde(default, skip_serializing_if = "is_false")]
     pub counts: bool,
+    /// Whether the first word of each sentence is also a term of its own (`s:check`, shown
+    /// as `^check`): a sentence that opens with "check", "subscribe" or "visit" is usually
+    /// an imperative, the same word later in a sentence usually is not. Absent in older model
+    /// files, which were trained without them.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lead_words: bool,
 }
 
 /// Fields added to the model file after its first layout are left out when off, so a file
@@ -65,6 +71,7 @@ impl Default for FeatureConfig {
             intent: true,
             nb_weighting: false,
             counts: true,
+            lead_words: true,
         }
     }
 }
@@ -104,6 +111,8 @@ pub enum Gram<'a> {
     AuthorDomain(&'a str),
     /// An intent the comment shows (see [`super::intent`]).
     Intent(&'a str),
+    /// The first word of a sentence.
+    Lead(&'a str),
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -131,6 +140,7 @@ impl Gram<'_> {
             Gram::Domain(_) => b'd',
             Gram::AuthorDomain(_) => b'a',
             Gram::Intent(_) => b'i',
+            Gram::Lead(_) => b's',
         }
     }
 
@@ -151,7 +161,8 @@ impl Gram<'_> {
             | Gram::Chars(s)
             | Gram::Domain(s)
             | Gram::AuthorDomain(s)
-            | Gram::Intent(s) => fnv(h, s.as_bytes()),
+            | Gram::Intent(s)
+            | Gram::Lead(s) => fnv(h, s.as_bytes()),
         }
     }
 
@@ -164,7 +175,8 @@ impl Gram<'_> {
             | Gram::Chars(s)
             | Gram::Domain(s)
             | Gram::AuthorDomain(s)
-            | Gram::Intent(s) => {
+            | Gram::Intent(s)
+            | Gram::Lead(s) => {
                 format!("{kind}:{s}")
             }
         }
@@ -184,6 +196,7 @@ pub fn parse_key(key: &str) -> Option<Gram<'_>> {
         "d" => Gram::Domain(text),
         "a" => Gram::AuthorDomain(text),
         "i" => Gram::Intent(text),
+        "s" => Gram::Lead(text),
         _ => return None,
     })
 }
@@ -200,6 +213,7 @@ pub fn display_key(key: &str) -> String {
         Some(Gram::Domain(d)) => ("url:", d, ""),
         Some(Gram::AuthorDomain(d)) => ("author_url:", d, ""),
         Some(Gram::Intent(i)) => ("intent:", i, ""),
+        Some(Gram::Lead(w)) => ("^", w, ""),
         None => ("", key, ""),
     };
     let mut out = String::with_capacity(prefix.len() + text.len() + suffix.len());
@@ -270,9 +284,21 @@ fn for_each_word_gram(
     let (word_seed, pair_seed) = (seed(b'w'), seed(b'b'));
     let mut prev: Option<(&str, u64)> = None;
     let mut intents = Intents::default();
-    for word in norm.text.split(|c: char| !is_word_char(c)) {
+    let text = norm.text.as_str();
+    let mut last_end = 0;
+    for word in text.split(|c: char| !is_word_char(c)) {
         if word.is_empty() {
             continue;
+        }
+        if cfg.lead_words {
+            // `word` is a slice of `text`: its offset is the distance between their starts.
+            let start = word.as_ptr() as usize - text.as_ptr() as usize;
+            let between = text.get(last_end..start).unwrap_or("");
+            if last_end == 0 || between.contains(['.', '!', '?']) {
+                let g = Gram::Lead(word);
+                f(g, g.hash());
+            }
+            last_end = start + word.len();
         }
         if cfg.intent {
             intents.push(word);
@@ -839,6 +865,17 @@ mod tests {
                 "{want} missing from {keys:?}"
             );
         }
+    }
+
+    #[test]
+    fn sentence_openers_are_lead_words() {
+        let keys: Vec<String> = grams("Check it out. i will check! ok?so")
+            .into_iter()
+            .map(|k| k.0)
+            .collect();
+        let leads: Vec<&str> = keys.iter().filter_map(|k| k.strip_prefix("s:")).collect();
+        assert_eq!(leads, ["check", "i", "ok", "so"]);
+        assert_eq!(display_key("s:check"), "^check");
     }
 
     #[test]

@@ -233,8 +233,9 @@ impl ModelFile {
 mod tests {
     use super::*;
 
-    /// A file written before intent terms, NB weighting, averaging and calibration existed has
-    /// none of their fields; it loads as a model without them and scores as before.
+    /// A file written before intent terms, NB weighting, averaging, calibration, counts and
+    /// lead words existed has none of their fields; it loads as a model without them and
+    /// scores as before.
     #[test]
     fn files_without_the_newer_recipe_fields_still_load() {
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.json");
@@ -247,6 +248,7 @@ mod tests {
         features.remove("intent");
         features.remove("nb_weighting");
         features.remove("counts");
+        features.remove("lead_words");
         let mut older: ModelFile = serde_json::from_value(value).unwrap();
         older.checksum = older.compute_checksum();
         let dir = tempfile::tempdir().unwrap();
@@ -258,6 +260,7 @@ mod tests {
         assert!(!loaded.params.features.intent);
         assert!(!loaded.params.average_word_char);
         assert!(!loaded.params.features.counts);
+        assert!(!loaded.params.features.lead_words);
         // Normalized as before counts were told apart: a count reads as a long number.
         let filter = loaded.filter(&path).unwrap();
         let longnum = filter.vocab.keys.iter().position(|k| k == "w:_longnum_");

@@ -70,6 +70,9 @@ pub struct RecipeArgs {
     /// counts were told apart did.
     #[arg(long)]
     pub no_counts: bool,
+    /// Leave out the sentence-opening words as terms of their own ("^check").
+    #[arg(long)]
+    pub no_lead_words: bool,
     /// Give threadless training comments (SMS) feature weights of their own, dropped after
     /// fitting.
     #[arg(long)]
@@ -111,6 +114,7 @@ impl RecipeArgs {
         features.intent = !self.no_intent;
         features.nb_weighting = self.nb_weighting;
         features.counts = !self.no_counts;
+        features.lead_words = !self.no_lead_words;
         p = p
             .average_word_char(self.average_word_char)
             .auxiliary_domain(self.auxiliary_domain)
