@@ -1,6 +1,7 @@
 //! Feature extraction: a normalized comment becomes a sparse vector of
 //! sublinear TF-IDF weights over a learned vocabulary of word unigrams, word bigrams,
-//! URL domains and character n-grams, followed by a few metadata features.
+//! sentence-opening words, intent terms, URL domains and character n-grams, followed by a few
+//! metadata features.
 //!
 //! N-grams are identified by a 64-bit FNV-1a hash of their text, computed incrementally so
 //! scoring never builds a `String` per n-gram; the vocabulary keeps the readable text for

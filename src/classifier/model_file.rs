@@ -81,7 +81,8 @@ impl CvMetrics {
 pub struct Parameters {
     /// Log-odds of spam for an empty feature vector.
     pub intercept: f64,
-    /// Term keys (`w:word`, `b:two words`, `c:chars`, `d:domain`, `a:author domain`).
+    /// Term keys (`w:word`, `b:two words`, `c:chars`, `d:domain`, `a:author domain`,
+    /// `i:intent`, `s:sentence-opening word`).
     pub vocabulary: Vec<String>,
     /// Inverse document frequency of each term.
     pub idf: Vec<f64>,
