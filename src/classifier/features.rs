@@ -1,6 +1,7 @@
 //! Feature extraction: a normalized comment becomes a sparse vector of
 //! sublinear TF-IDF weights over a learned vocabulary of word unigrams, word bigrams,
-//! URL domains and character n-grams, followed by a few metadata features.
+//! sentence-opening words, intent terms, URL domains and character n-grams, followed by a few
+//! metadata features.
 //!
 //! N-grams are identified by a 64-bit FNV-1a hash of their text, computed incrementally so
 //! scoring never builds a `String` per n-gram; the vocabulary keeps the readable text for
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CommentText;
 use super::intent::Intents;
-use super::normalize::{Normalized, normalize_into};
+use super::normalize::{Normalized, normalize_into_with};
 
 /// How text becomes features. Stored in the model file so scoring repeats training exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +41,17 @@ pub struct FeatureConfig {
     /// Only training reads it: the factor is folded into the stored IDF values.
     #[serde(default, skip_serializing_if = "is_false")]
     pub nb_weighting: bool,
+    /// Whether long counts ("1000000000 views") get a placeholder of their own instead of
+    /// the phone-number one (see [`super::normalize::COUNT_TOKEN`]). Absent in older model
+    /// files, which normalized both alike.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub counts: bool,
+    /// Whether the first word of each sentence is also a term of its own (`s:check`, shown
+    /// as `^check`): a sentence that opens with "check", "subscribe" or "visit" is usually
+    /// an imperative, the same word later in a sentence usually is not. Absent in older model
+    /// files, which were trained without them.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lead_words: bool,
 }
 
 /// Fields added to the model file after its first layout are left out when off, so a file
@@ -59,6 +71,8 @@ impl Default for FeatureConfig {
             max_char_features: 3000,
             intent: true,
             nb_weighting: false,
+            counts: true,
+            lead_words: true,
         }
     }
 }
@@ -98,6 +112,8 @@ pub enum Gram<'a> {
     AuthorDomain(&'a str),
     /// An intent the comment shows (see [`super::intent`]).
     Intent(&'a str),
+    /// The first word of a sentence.
+    Lead(&'a str),
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -125,6 +141,7 @@ impl Gram<'_> {
             Gram::Domain(_) => b'd',
             Gram::AuthorDomain(_) => b'a',
             Gram::Intent(_) => b'i',
+            Gram::Lead(_) => b's',
         }
     }
 
@@ -145,7 +162,8 @@ impl Gram<'_> {
             | Gram::Chars(s)
             | Gram::Domain(s)
             | Gram::AuthorDomain(s)
-            | Gram::Intent(s) => fnv(h, s.as_bytes()),
+            | Gram::Intent(s)
+            | Gram::Lead(s) => fnv(h, s.as_bytes()),
         }
     }
 
@@ -158,7 +176,8 @@ impl Gram<'_> {
             | Gram::Chars(s)
             | Gram::Domain(s)
             | Gram::AuthorDomain(s)
-            | Gram::Intent(s) => {
+            | Gram::Intent(s)
+            | Gram::Lead(s) => {
                 format!("{kind}:{s}")
             }
         }
@@ -178,6 +197,7 @@ pub fn parse_key(key: &str) -> Option<Gram<'_>> {
         "d" => Gram::Domain(text),
         "a" => Gram::AuthorDomain(text),
         "i" => Gram::Intent(text),
+        "s" => Gram::Lead(text),
         _ => return None,
     })
 }
@@ -194,6 +214,7 @@ pub fn display_key(key: &str) -> String {
         Some(Gram::Domain(d)) => ("url:", d, ""),
         Some(Gram::AuthorDomain(d)) => ("author_url:", d, ""),
         Some(Gram::Intent(i)) => ("intent:", i, ""),
+        Some(Gram::Lead(w)) => ("^", w, ""),
         None => ("", key, ""),
     };
     let mut out = String::with_capacity(prefix.len() + text.len() + suffix.len());
@@ -264,9 +285,21 @@ fn for_each_word_gram(
     let (word_seed, pair_seed) = (seed(b'w'), seed(b'b'));
     let mut prev: Option<(&str, u64)> = None;
     let mut intents = Intents::default();
-    for word in norm.text.split(|c: char| !is_word_char(c)) {
+    let text = norm.text.as_str();
+    let mut last_end = 0;
+    for word in text.split(|c: char| !is_word_char(c)) {
         if word.is_empty() {
             continue;
+        }
+        if cfg.lead_words {
+            // `word` is a slice of `text`: its offset is the distance between their starts.
+            let start = word.as_ptr() as usize - text.as_ptr() as usize;
+            let between = text.get(last_end..start).unwrap_or("");
+            if last_end == 0 || between.contains(['.', '!', '?']) {
+                let g = Gram::Lead(word);
+                f(g, g.hash());
+            }
+            last_end = start + word.len();
         }
         if cfg.intent {
             intents.push(word);
@@ -604,7 +637,7 @@ impl Extractor<'_> {
             counts,
             author,
         } = scratch;
-        normalize_into(text.content, norm);
+        normalize_into_with(text.content, norm, self.cfg.counts);
         author.clear();
         if !text.author_url.trim().is_empty() {
             author.push_str(&author_domain(text.author_url));
@@ -833,6 +866,17 @@ mod tests {
                 "{want} missing from {keys:?}"
             );
         }
+    }
+
+    #[test]
+    fn sentence_openers_are_lead_words() {
+        let keys: Vec<String> = grams("Check it out. i will check! ok?so")
+            .into_iter()
+            .map(|k| k.0)
+            .collect();
+        let leads: Vec<&str> = keys.iter().filter_map(|k| k.strip_prefix("s:")).collect();
+        assert_eq!(leads, ["check", "i", "ok", "so"]);
+        assert_eq!(display_key("s:check"), "^check");
     }
 
     #[test]

@@ -81,7 +81,8 @@ impl CvMetrics {
 pub struct Parameters {
     /// Log-odds of spam for an empty feature vector.
     pub intercept: f64,
-    /// Term keys (`w:word`, `b:two words`, `c:chars`, `d:domain`, `a:author domain`).
+    /// Term keys (`w:word`, `b:two words`, `c:chars`, `d:domain`, `a:author domain`,
+    /// `i:intent`, `s:sentence-opening word`).
     pub vocabulary: Vec<String>,
     /// Inverse document frequency of each term.
     pub idf: Vec<f64>,
@@ -233,8 +234,9 @@ impl ModelFile {
 mod tests {
     use super::*;
 
-    /// A file written before intent terms, NB weighting, averaging and calibration existed has
-    /// none of their fields; it loads as a model without them and scores as before.
+    /// A file written before intent terms, NB weighting, averaging, calibration, counts and
+    /// lead words existed has none of their fields; it loads as a model without them and
+    /// scores as before.
     #[test]
     fn files_without_the_newer_recipe_fields_still_load() {
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.json");
@@ -246,6 +248,8 @@ mod tests {
         let features = params["features"].as_object_mut().unwrap();
         features.remove("intent");
         features.remove("nb_weighting");
+        features.remove("counts");
+        features.remove("lead_words");
         let mut older: ModelFile = serde_json::from_value(value).unwrap();
         older.checksum = older.compute_checksum();
         let dir = tempfile::tempdir().unwrap();
@@ -256,6 +260,16 @@ mod tests {
         let loaded = ModelFile::load(&path).unwrap();
         assert!(!loaded.params.features.intent);
         assert!(!loaded.params.average_word_char);
-        assert!(loaded.filter(&path).is_ok());
+        assert!(!loaded.params.features.counts);
+        assert!(!loaded.params.features.lead_words);
+        // Normalized as before counts were told apart: a count reads as a long number.
+        let filter = loaded.filter(&path).unwrap();
+        let longnum = filter.vocab.keys.iter().position(|k| k == "w:_longnum_");
+        let longnum = longnum.expect("the shipped vocabulary has the long-number token") as u32;
+        let text = super::super::CommentText {
+            content: "1000000000 views",
+            ..Default::default()
+        };
+        assert!(filter.features_of(&text).cols.contains(&longnum));
     }
 }

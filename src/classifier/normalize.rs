@@ -18,8 +18,14 @@ pub const URL_TOKEN: &str = "_url_";
 pub const EMAIL_TOKEN: &str = "_email_";
 /// Placeholder for a run of 3 or 4 digits (years, prices, short codes).
 pub const NUM_TOKEN: &str = "_num_";
-/// Placeholder for a run of 5 or more digits (phone numbers, SMS short codes).
+/// Placeholder for a run of 5 or more digits (phone numbers, SMS short codes). With
+/// counts told apart, only for runs that look like them: 5 or 6 digits, or a leading `0` or
+/// `+`.
 pub const LONGNUM_TOKEN: &str = "_longnum_";
+/// With counts told apart, placeholder for a run of 7 or more digits that does not start
+/// with `0` or `+`: view, like and subscriber counts ("1000000000 views") rather than phone
+/// numbers, which in the training data almost always start with `0` or `+`.
+pub const COUNT_TOKEN: &str = "_bignum_";
 
 static TAG: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"<\s*/?\s*[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?\s*>"#).unwrap_or_else(|_| never())
@@ -77,8 +83,14 @@ impl Normalized {
 
 /// Normalizes `raw` into a fresh [`Normalized`].
 pub fn normalize(raw: &str) -> Normalized {
+    normalize_with(raw, false)
+}
+
+/// [`normalize`], with long counts told apart from phone numbers when `counts` is set
+/// (see [`COUNT_TOKEN`]).
+pub fn normalize_with(raw: &str, counts: bool) -> Normalized {
     let mut out = Normalized::default();
-    normalize_into(raw, &mut out);
+    normalize_into_with(raw, &mut out, counts);
     out
 }
 
@@ -170,6 +182,11 @@ fn decode_common_entities(text: &str) -> Option<String> {
 
 /// Normalizes `raw` into `out`, reusing its buffers.
 pub fn normalize_into(raw: &str, out: &mut Normalized) {
+    normalize_into_with(raw, out, false);
+}
+
+/// [`normalize_into`], with long counts told apart from phone numbers when `counts` is set.
+pub fn normalize_into_with(raw: &str, out: &mut Normalized, counts: bool) {
     out.text.clear();
     out.domains.clear();
     out.links = 0;
@@ -198,7 +215,11 @@ pub fn normalize_into(raw: &str, out: &mut Normalized) {
             // the previous match ended, as `captures_iter` would.
             while let Some(whole) = LINK.captures_read_at(&mut locs, token, at) {
                 at = whole.end();
-                push_words(&cleaned[last..offset + whole.start()], &mut out.text);
+                push_words(
+                    &cleaned[last..offset + whole.start()],
+                    &mut out.text,
+                    counts,
+                );
                 last = offset + whole.end();
                 out.links += 1;
                 if locs.get(EMAIL_GROUP).is_some() {
@@ -227,7 +248,7 @@ pub fn normalize_into(raw: &str, out: &mut Normalized) {
             }
         }
     }
-    push_words(&cleaned[last..], &mut out.text);
+    push_words(&cleaned[last..], &mut out.text, counts);
 }
 
 /// The surface statistics of [`Normalized`] that lowercasing erases.
@@ -323,16 +344,28 @@ fn push_token(token: &str, out: &mut String) {
 }
 
 /// Appends `s` lowercased, with whitespace collapsed and digit runs of 3+ replaced.
-fn push_words(s: &str, out: &mut String) {
+fn push_words(s: &str, out: &mut String, counts: bool) {
     if s.is_ascii() {
-        push_words_ascii(s, out);
+        push_words_ascii(s, out, counts);
     } else {
-        push_words_general(s, out);
+        push_words_general(s, out, counts);
+    }
+}
+
+/// The placeholder of a run of `digits` (ASCII digits) found after `before`; `None` for
+/// runs of one or two digits, which stay as they are.
+fn number_token(digits: &str, before: Option<char>, counts: bool) -> Option<&'static str> {
+    match digits.len() {
+        0..=2 => None,
+        3 | 4 => Some(NUM_TOKEN),
+        5 | 6 => Some(LONGNUM_TOKEN),
+        _ if !counts || digits.starts_with('0') || before == Some('+') => Some(LONGNUM_TOKEN),
+        _ => Some(COUNT_TOKEN),
     }
 }
 
 /// [`push_words`] for any text.
-fn push_words_general(s: &str, out: &mut String) {
+fn push_words_general(s: &str, out: &mut String, counts: bool) {
     let mut pending_space = !out.is_empty();
     let mut chars = s.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -354,11 +387,8 @@ fn push_words_general(s: &str, out: &mut String) {
                     break;
                 }
             }
-            match end - i {
-                1 | 2 => out.push_str(&s[i..end]),
-                3 | 4 => out.push_str(NUM_TOKEN),
-                _ => out.push_str(LONGNUM_TOKEN),
-            }
+            let before = s[..i].chars().next_back();
+            out.push_str(number_token(&s[i..end], before, counts).unwrap_or(&s[i..end]));
             continue;
         }
         if c.is_ascii() {
@@ -378,7 +408,7 @@ fn is_ascii_space(b: u8) -> bool {
 /// [`push_words`] for ASCII text, with the same output: comments are usually ASCII, and
 /// copying a run of bytes at a time and lowercasing it in place is several times cheaper
 /// than decoding and pushing each character.
-fn push_words_ascii(s: &str, out: &mut String) {
+fn push_words_ascii(s: &str, out: &mut String, counts: bool) {
     let start = out.len();
     let bytes = s.as_bytes();
     let mut pending_space = !out.is_empty();
@@ -399,10 +429,11 @@ fn push_words_ascii(s: &str, out: &mut String) {
             .iter()
             .position(|&c| is_ascii_space(c) || c.is_ascii_digit() != digits)
             .map_or(bytes.len(), |n| i + n);
-        match (digits, end - i) {
-            (false, _) | (true, 1 | 2) => out.push_str(&s[i..end]),
-            (true, 3 | 4) => out.push_str(NUM_TOKEN),
-            (true, _) => out.push_str(LONGNUM_TOKEN),
+        let run = &s[i..end];
+        let before = i.checked_sub(1).map(|p| char::from(bytes[p]));
+        match digits.then(|| number_token(run, before, counts)).flatten() {
+            Some(token) => out.push_str(token),
+            None => out.push_str(run),
         }
         i = end;
     }
@@ -438,13 +469,14 @@ mod tests {
             "",
             "   ",
             "ABC-12.5,9999!!",
+            "+4479354541 07935454150 1000000000 2,124923004 87121 123456",
         ];
         for text in texts {
-            for prefix in ["", "_url_"] {
+            for (prefix, counts) in [("", false), ("_url_", false), ("", true)] {
                 let mut fast = prefix.to_owned();
-                push_words_ascii(text, &mut fast);
+                push_words_ascii(text, &mut fast, counts);
                 let mut slow = prefix.to_owned();
-                push_words_general(text, &mut slow);
+                push_words_general(text, &mut slow, counts);
                 assert_eq!(fast, slow, "{text:?} after {prefix:?}");
             }
         }
@@ -509,6 +541,19 @@ mod tests {
         assert_eq!(n.text, "call _longnum_ now!!! win £_num_ in 2 days");
         assert_eq!(n.repeated_runs, 2, "\"!!!\" and \"000\"");
         assert!(n.uppercase_ratio() > 0.0);
+    }
+
+    #[test]
+    fn counts_differ_from_phone_numbers_when_asked() {
+        let text = "1000000000 views, call 08452810075 or +4479354541 or 87121";
+        assert_eq!(
+            normalize_with(text, true).text,
+            "_bignum_ views, call _longnum_ or +_longnum_ or _longnum_"
+        );
+        assert_eq!(
+            normalize(text).text,
+            "_longnum_ views, call _longnum_ or +_longnum_ or _longnum_"
+        );
     }
 
     #[test]

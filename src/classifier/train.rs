@@ -12,7 +12,7 @@ use super::CommentText;
 use super::features::{
     Block, FeatureConfig, PremixedHasher, SparseRow, build_vocabulary, for_each_gram,
 };
-use super::normalize::normalize;
+use super::normalize::normalize_with;
 use super::score::SpamFilter;
 use super::solver;
 use crate::dataset::LabelledComment;
@@ -88,6 +88,13 @@ pub struct SpamFilterValidParams {
     /// `k` folds of the training data; 0 leaves them as fitted. Absent in older model files.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub calibration_folds: usize,
+    /// Training comments without a thread (empty `post_id`: SMS) also feed a copy of every
+    /// feature and an intercept of their own, dropped after fitting: what is peculiar to text
+    /// messages is learned apart, and only what they share with thread comments shapes the
+    /// served weights. No effect when the training data is all of one kind. Only training
+    /// reads it. Absent in older model files.
+    #[serde(default, skip_serializing_if = "super::features::is_false")]
+    pub auxiliary_domain: bool,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -108,6 +115,7 @@ impl Default for SpamFilterParams {
             gradient_tolerance: 1e-4,
             average_word_char: false,
             calibration_folds: 0,
+            auxiliary_domain: false,
         })
     }
 }
@@ -145,6 +153,12 @@ impl SpamFilterParams {
     /// Sets the folds of out-of-fold calibration (0: none); defaults to `0`.
     pub fn calibration_folds(mut self, k: usize) -> Self {
         self.0.calibration_folds = k;
+        self
+    }
+
+    /// Sets whether threadless comments (SMS) get weights of their own; defaults to `false`.
+    pub fn auxiliary_domain(mut self, on: bool) -> Self {
+        self.0.auxiliary_domain = on;
         self
     }
 
@@ -196,6 +210,8 @@ impl ParamGuard for SpamFilterParams {
 struct Prepared<'a> {
     text: CommentText<'a>,
     spam: bool,
+    /// From the auxiliary domain: no thread (SMS).
+    aux: bool,
     terms: Vec<u64>,
     group: String,
 }
@@ -217,7 +233,7 @@ fn prepare<'a>(cfg: &FeatureConfig, data: &'a [LabelledComment]) -> Corpus<'a> {
                 author_name: &c.author_name,
                 author_url: &c.author_url,
             };
-            let norm = normalize(&c.content);
+            let norm = normalize_with(&c.content, cfg.counts);
             let author = super::features::author_domain(&c.author_url);
             let mut terms = Vec::new();
             for_each_gram(cfg, &norm, &author, &mut padded, &mut bounds, |g, h| {
@@ -230,6 +246,7 @@ fn prepare<'a>(cfg: &FeatureConfig, data: &'a [LabelledComment]) -> Corpus<'a> {
             Prepared {
                 text,
                 spam: c.label.is_spam(),
+                aux: c.post_id.is_empty(),
                 terms,
                 group,
             }
@@ -312,9 +329,12 @@ impl SpamFilterValidParams {
             .map(|&i| filter.features_of(&corpus.docs[i].text))
             .collect();
         let labels: Vec<bool> = rows.iter().map(|&i| corpus.docs[i].spam).collect();
+        let aux: Vec<bool> = rows.iter().map(|&i| corpus.docs[i].aux).collect();
+        let split = self.auxiliary_domain && aux.contains(&true) && aux.contains(&false);
+        let aux = if split { aux } else { Vec::new() };
         let n_cols = filter.n_features();
         if !self.average_word_char {
-            (filter.weights, filter.intercept) = self.fit_linfa(&sparse, &labels, n_cols)?;
+            (filter.weights, filter.intercept) = self.fit_split(&sparse, &labels, &aux, n_cols)?;
             return Ok(filter);
         }
         // Two models over the same columns, each seeing one block plus the metadata; the
@@ -324,7 +344,7 @@ impl SpamFilterValidParams {
             let blocks = &filter.vocab.blocks;
             let masked: Vec<SparseRow> =
                 sparse.iter().map(|r| only_block(r, blocks, keep)).collect();
-            let (w, b) = self.fit_linfa(&masked, &labels, n_cols)?;
+            let (w, b) = self.fit_split(&masked, &labels, &aux, n_cols)?;
             filter
                 .weights
                 .iter_mut()
@@ -333,6 +353,40 @@ impl SpamFilterValidParams {
             filter.intercept += 0.5 * b;
         }
         Ok(filter)
+    }
+
+    /// [`fit_linfa`](Self::fit_linfa), where each row marked in `aux` (empty: none) also
+    /// carries a copy of its features in columns of its own and an intercept of its own;
+    /// those are dropped from the result.
+    fn fit_split(
+        &self,
+        sparse: &[SparseRow],
+        labels: &[bool],
+        aux: &[bool],
+        n_cols: usize,
+    ) -> Result<(Vec<f64>, f64), TrainError> {
+        if aux.is_empty() {
+            return self.fit_linfa(sparse, labels, n_cols);
+        }
+        let own = n_cols as u32;
+        let widened: Vec<SparseRow> = sparse
+            .iter()
+            .zip(aux)
+            .map(|(row, &a)| {
+                let mut row = row.clone();
+                if a {
+                    let copy: Vec<u32> = row.cols.iter().map(|&c| c + own).collect();
+                    row.cols.extend(copy);
+                    row.vals.extend_from_within(..);
+                    row.cols.push(2 * own);
+                    row.vals.push(1.0);
+                }
+                row
+            })
+            .collect();
+        let (mut w, b) = self.fit_linfa(&widened, labels, 2 * n_cols + 1)?;
+        w.truncate(n_cols);
+        Ok((w, b))
     }
 
     /// Fits linfa's logistic regression (warm-started by the sparse solver) and returns the

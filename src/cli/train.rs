@@ -66,6 +66,17 @@ pub struct RecipeArgs {
     /// Scale each term by its naive-Bayes log-count ratio (NB-LR).
     #[arg(long)]
     pub nb_weighting: bool,
+    /// Give long counts ("1000000000 views") the phone-number placeholder, as models before
+    /// counts were told apart did.
+    #[arg(long)]
+    pub no_counts: bool,
+    /// Leave out the sentence-opening words as terms of their own ("^check").
+    #[arg(long)]
+    pub no_lead_words: bool,
+    /// Give threadless training comments (SMS) feature weights of their own, dropped after
+    /// fitting.
+    #[arg(long)]
+    pub auxiliary_domain: bool,
     /// Average a word model and a character model instead of fitting one over both.
     #[arg(long)]
     pub average_word_char: bool,
@@ -102,8 +113,11 @@ impl RecipeArgs {
         }
         features.intent = !self.no_intent;
         features.nb_weighting = self.nb_weighting;
+        features.counts = !self.no_counts;
+        features.lead_words = !self.no_lead_words;
         p = p
             .average_word_char(self.average_word_char)
+            .auxiliary_domain(self.auxiliary_domain)
             .calibration_folds(self.calibration_folds);
         Ok(p.features(features).check()?)
     }
