@@ -5,6 +5,10 @@ use std::io::Write as _;
 use clap::{Parser, Subcommand};
 use commentguard::cli;
 
+/// mimalloc rather than glibc's malloc: see BENCHMARKS.md, "Allocator".
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A comment moderation and spam-filtering gRPC service.
 #[derive(Debug, Parser)]
 #[command(version, about)]
