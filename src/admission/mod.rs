@@ -1,7 +1,8 @@
 //! Admission control: a limited number of requests in the handlers at once; a request that
 //! finds them all busy waits a short, bounded time for a slot and is then refused with
-//! RESOURCE_EXHAUSTED. The limit adapts to the latency requests see ([`AdaptiveLimit`]), with
-//! `max_concurrent_requests` as its ceiling, unless the operator fixes it.
+//! RESOURCE_EXHAUSTED. Under a standing queue the limit shrinks to what the service completes
+//! within a latency target and waiting stops ([`AdaptiveLimit`]); `max_concurrent_requests` is
+//! its ceiling, and the operator can fix it there.
 //!
 //! Refusing at once (plain load shedding) turns every short burst at normal load into refused
 //! comments; queueing without bound turns overload into ever-growing latency and memory. An
@@ -100,7 +101,7 @@ impl Drop for Slot {
 
 impl Slots {
     /// `limit` slots (at least one); a taker waits up to `max_wait` for one. When `adaptive`,
-    /// `limit` is the ceiling of an [`AdaptiveLimit`] steered by the requests' latency.
+    /// `limit` is the ceiling of an [`AdaptiveLimit`] fed with the requests' completions.
     pub fn new(limit: usize, max_wait: Duration, adaptive: bool) -> Self {
         let limit = limit.max(1);
         crate::telemetry::metrics().set_admission_limit(limit);
