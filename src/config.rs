@@ -59,9 +59,9 @@ pub struct Config {
     /// How long a request may wait for a slot when `max_concurrent_requests` are being
     /// handled, in milliseconds: bursts wait this long, sustained overload is refused.
     pub admission_wait_ms: u64,
-    /// Whether the in-flight limit adapts to latency (`max_concurrent_requests` is then its
-    /// ceiling), so accepted requests keep near their normal latency under overload; `false`
-    /// keeps the limit fixed at `max_concurrent_requests`.
+    /// Whether the in-flight limit shrinks under a standing queue to what the service completes
+    /// within a latency target (`max_concurrent_requests` is then its ceiling), so accepted
+    /// requests keep near their normal latency under overload; `false` keeps it fixed.
     pub adaptive_admission: bool,
     /// Requests being handled at once on one connection (same refusal past it).
     pub max_concurrent_per_connection: usize,

@@ -86,7 +86,8 @@ pub struct Metrics {
     pub model_info: Family<ModelLabel, Gauge>,
     /// Requests allowed in the handlers at once (the adaptive limit, or the fixed one).
     pub admission_limit: Gauge,
-    /// Requests and stream items refused because no slot came free within the wait.
+    /// Requests and stream items refused for want of a slot (after the wait, or at once under
+    /// declared overload).
     pub admission_refused: Counter,
     /// The shadow policy's figures, set at scrape time (none without a shadow policy).
     shadow: Arc<shadow::ShadowCollector>,
@@ -167,7 +168,7 @@ impl Metrics {
         let admission_refused = Counter::default();
         registry.register(
             "admission_refused",
-            "Requests and stream items refused at capacity after waiting for a slot",
+            "Requests and stream items refused at capacity (after the wait, or at once under overload)",
             admission_refused.clone(),
         );
         let shadow = Arc::new(shadow::ShadowCollector::default());
