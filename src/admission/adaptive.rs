@@ -156,7 +156,7 @@ impl AdaptiveLimit {
         self.observe_rate(f64::from(window.samples) / elapsed.as_secs_f64(), now);
         let before = self.limit;
         self.limited_in_a_row = if window.limited {
-            self.limited_in_a_row + 1
+            self.limited_in_a_row.saturating_add(1)
         } else {
             0
         };
