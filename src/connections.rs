@@ -72,18 +72,9 @@ async fn accept_loop(
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let refused = AtomicU64::new(0);
     loop {
-        let accepted = tokio::select! {
+        let (tcp, remote) = tokio::select! {
             () = ready.closed() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (tcp, remote) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(cause = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+            accepted = accept_backing_off(&listener) => accepted,
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             let count = refused.fetch_add(1, Ordering::Relaxed) + 1;
@@ -129,6 +120,20 @@ async fn accept_loop(
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
                 });
+            }
+        }
+    }
+}
+
+/// The next connection on `listener`. A failed accept (out of file descriptors and the like)
+/// is logged and retried after a pause instead of spinning.
+pub(crate) async fn accept_backing_off(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(pair) => return pair,
+            Err(e) => {
+                tracing::warn!(cause = %e, address = ?listener.local_addr().ok(), "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }

@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::server::TlsStream;
 
+use crate::connections::accept_backing_off;
 use crate::tls::ServerTls;
 
 /// How long a new connection has to finish its TLS handshake.
@@ -76,18 +77,9 @@ async fn accept_loop(
 ) {
     let handshakes = Arc::new(Semaphore::new(HANDSHAKES_AT_ONCE));
     loop {
-        let accepted = tokio::select! {
+        let (tcp, remote) = tokio::select! {
             () = ready.closed() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (tcp, remote) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(cause = %e, "HTTP accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+            accepted = accept_backing_off(&listener) => accepted,
         };
         let Ok(handshake) = Arc::clone(&handshakes).try_acquire_owned() else {
             drop(tcp);
