@@ -61,12 +61,13 @@ proptest! {
     fn well_formed_submissions_are_accepted(
         post_id in "[a-z0-9/-]{1,60}",
         author_name in "[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ .'-]{0,40}",
-        email in "[a-z0-9][a-z0-9._+-]{0,20}[a-z0-9]@[a-z][a-z0-9-]{0,15}[a-z0-9]\\.(com|org|de|co\\.uk)",
-        url in prop::option::of("https://[a-z][a-z0-9-]{0,15}[a-z0-9]\\.(com|net)(/[a-z0-9_-]{0,20})?"),
+        // No `..` in the local part, and no label starting `xn--`: that claims punycode, which
+        // random letters after it rarely are, and such a domain is rightly refused.
+        email in "[a-z0-9]([a-z0-9_+-]|\\.[a-z0-9_+-]){0,10}[a-z0-9]@[a-wyz][a-z0-9-]{0,15}[a-z0-9]\\.(com|org|de|co\\.uk)",
+        url in prop::option::of("https://[a-wyz][a-z0-9-]{0,15}[a-z0-9]\\.(com|net)(/[a-z0-9_-]{0,20})?"),
         content in "[A-Za-z0-9À-ÿ][A-Za-z0-9À-ÿ ,.!?;:()\\n\\t'\"-]{0,2000}",
         ip in prop::option::of(any::<std::net::IpAddr>()),
     ) {
-        prop_assume!(!email.contains(".."));
         let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
         let url = url.unwrap_or_default();
         let input = SubmissionInput {
