@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | comment | `c` id | record ([`crate::store::record`]) |
 //! | post | `p` len(post) post status id | empty |
-//! | status | `s` status id | empty |
+//! | status | `s` status id | when it last changed: u64 ms (empty when written before 0.4) |
 //! | author stats | `a` author `s` | [`crate::store::AuthorStats`] |
 //! | author's comments | `a` author `d` digest id | empty |
 //! | label | `l` id | label ([`crate::store::labels`]) |
@@ -24,7 +24,7 @@
 //! the duplicate digest: one entry per comment serves both the duplicate check (a point
 //! prefix) and erasure (the author's range), next to the author's stats.
 
-use crate::comment::{CommentId, Status};
+use crate::comment::{CommentId, Status, StoredComment};
 
 pub(super) const COMMENT: u8 = b'c';
 pub(super) const POST: u8 = b'p';
@@ -128,6 +128,17 @@ pub(super) fn status(status: Status, id: CommentId) -> [u8; 18] {
     key[1] = status as u8;
     key[2..].copy_from_slice(id.as_bytes());
     key
+}
+
+/// A status entry's value: when the comment last changed, so the retention purge finds
+/// expired SPAM and TRASH by reading the index alone, without decoding every record.
+pub(super) fn status_since(comment: &StoredComment) -> [u8; 8] {
+    crate::store::decide::last_change_ms(comment).to_be_bytes()
+}
+
+/// The time a status entry's value holds; `None` for the empty values older releases wrote.
+pub(super) fn since_of_status(value: &[u8]) -> Option<u64> {
+    value.try_into().ok().map(u64::from_be_bytes)
 }
 
 pub(super) fn author_prefix(email_hash: &[u8; 32]) -> [u8; 1 + AUTHOR_BYTES] {

@@ -220,7 +220,8 @@ fn comment(labels: &sled::Tree, plan: &mut Plan, value: &[u8]) -> Result<()> {
         .insert(&keys::comment(id), record::encode(&comment));
     plan.batch
         .insert(keys::post(&s.post_id, status, id), &[] as &[u8]);
-    plan.batch.insert(&keys::status(status, id), &[] as &[u8]);
+    plan.batch
+        .insert(&keys::status(status, id), &keys::status_since(&comment));
     plan.batch.insert(
         &keys::author_comment(&comment.email_hash, &digest, id)[..],
         &[] as &[u8],

@@ -203,13 +203,20 @@ impl SledStore {
         let mut ids = Vec::new();
         for status in [Status::Spam, Status::Trash] {
             let prefix = keys::status(status, CommentId::from_bytes([0; 16]));
-            for key in self.inner()?.tree.scan_prefix(&prefix[..2]).keys() {
-                let Some(id) = keys::trailing_id(&key.map_err(backend)?) else {
+            for entry in self.inner()?.tree.scan_prefix(&prefix[..2]) {
+                let (key, since) = entry.map_err(backend)?;
+                let Some(id) = keys::trailing_id(&key) else {
                     continue;
                 };
-                if let Some(comment) = self.inner()?.get(id)?
-                    && crate::store::decide::last_change_ms(&comment) < cutoff_ms
-                {
+                let since = match keys::since_of_status(&since) {
+                    Some(since) => since,
+                    // Written before the index held the time: the record tells.
+                    None => match self.inner()?.get(id)? {
+                        Some(comment) => crate::store::decide::last_change_ms(&comment),
+                        None => continue,
+                    },
+                };
+                if since < cutoff_ms {
                     ids.push(id);
                 }
             }
@@ -806,5 +813,50 @@ mod tests {
             .await
             .unwrap();
         store.insert(reply).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn expiry_reads_the_status_index_and_entries_of_older_releases_still_expire() {
+        const DAY_MS: u64 = 24 * 3600 * 1000;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let now = crate::comment::now_ms();
+        let spam = |n: u8, age_days: u64| {
+            let mut c = fresh("p", n, &format!("spam {n}"));
+            c.verdict.status = Status::Spam;
+            c.created_at_ms = now - age_days * DAY_MS;
+            c
+        };
+        let (old, recent, older_release) = (spam(1, 20), spam(2, 1), spam(4, 20));
+        let mut decided_now = spam(3, 20);
+        decided_now.verdict.status = Status::Pending;
+        for c in [&old, &recent, &decided_now, &older_release] {
+            store.insert(c.clone()).await.unwrap();
+        }
+        // Held long ago, marked spam just now: retention counts from the decision.
+        store
+            .moderate(DecisionRequest {
+                id: decided_now.id,
+                action: Action::MarkSpam,
+                moderator: "m".into(),
+                note: String::new(),
+                at_ms: now,
+            })
+            .await
+            .unwrap();
+        // A status entry as releases before the time was kept wrote it.
+        let entry = keys::status(Status::Spam, older_release.id);
+        store
+            .inner()
+            .unwrap()
+            .tree
+            .insert(entry, &[] as &[u8])
+            .unwrap();
+
+        let mut expired = store.expired(now - 15 * DAY_MS).unwrap();
+        expired.sort();
+        let mut want = vec![old.id, older_release.id];
+        want.sort();
+        assert_eq!(expired, want);
     }
 }

@@ -225,7 +225,8 @@ impl Plan<'_> {
         self.batch.insert(&keys::comment(id), record);
         self.batch
             .insert(keys::post(&s.post_id, status, id), &[] as &[u8]);
-        self.batch.insert(&keys::status(status, id), &[] as &[u8]);
+        self.batch
+            .insert(&keys::status(status, id), &keys::status_since(&comment));
         self.batch
             .insert(&keys::author_comment(&hash, &digest, id)[..], &[] as &[u8]);
         self.taken.insert(prefix, id);
@@ -266,7 +267,8 @@ impl Plan<'_> {
             .insert(&keys::comment(id), record::encode(&comment));
         self.batch
             .insert(keys::post(&s.post_id, status, id), &[] as &[u8]);
-        self.batch.insert(&keys::status(status, id), &[] as &[u8]);
+        self.batch
+            .insert(&keys::status(status, id), &keys::status_since(&comment));
         if let Some(label) = label {
             self.batch
                 .insert(&keys::label(id), labels::encode(&comment, label));
@@ -301,7 +303,8 @@ impl Plan<'_> {
         self.batch.remove(keys::post(post, from, id));
         self.batch.insert(keys::post(post, to, id), &[] as &[u8]);
         self.batch.remove(&keys::status(from, id));
-        self.batch.insert(&keys::status(to, id), &[] as &[u8]);
+        self.batch
+            .insert(&keys::status(to, id), &keys::status_since(&comment));
         self.count(from, -1);
         self.count(to, 1);
         match request.action.label() {
