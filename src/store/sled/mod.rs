@@ -151,6 +151,18 @@ impl SledStore {
         self.slot.inner()
     }
 
+    /// Runs a long read (a scan of a whole key space) on a blocking thread, so it does not
+    /// hold up the runtime's workers and the requests they serve.
+    async fn off_the_runtime<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner()?;
+        tokio::task::spawn_blocking(move || read(&inner))
+            .await
+            .map_err(StoreError::backend)?
+    }
+
     /// Opens the database once more after every handle on it is gone, so that the next start
     /// is fast: sled 0.34 writes its recovery snapshot only when it opens a database, so a
     /// start otherwise replays everything logged since the previous start.
@@ -196,32 +208,6 @@ impl SledStore {
             author_keys.push(key);
         }
         Ok((ids, author_keys))
-    }
-
-    /// SPAM and TRASH comments that were last changed before `cutoff_ms`.
-    fn expired(&self, cutoff_ms: u64) -> Result<Vec<CommentId>> {
-        let mut ids = Vec::new();
-        for status in [Status::Spam, Status::Trash] {
-            let prefix = keys::status(status, CommentId::from_bytes([0; 16]));
-            for entry in self.inner()?.tree.scan_prefix(&prefix[..2]) {
-                let (key, since) = entry.map_err(backend)?;
-                let Some(id) = keys::trailing_id(&key) else {
-                    continue;
-                };
-                let since = match keys::since_of_status(&since) {
-                    Some(since) => since,
-                    // Written before the index held the time: the record tells.
-                    None => match self.inner()?.get(id)? {
-                        Some(comment) => crate::store::decide::last_change_ms(&comment),
-                        None => continue,
-                    },
-                };
-                if since < cutoff_ms {
-                    ids.push(id);
-                }
-            }
-        }
-        Ok(ids)
     }
 }
 
@@ -323,7 +309,10 @@ impl Storage for SledStore {
 
     async fn purge_expired(&self, cutoff_ms: u64) -> Result<u64> {
         let mut purged = 0;
-        for chunk in self.expired(cutoff_ms)?.chunks(REMOVAL_CHUNK) {
+        let expired = self
+            .off_the_runtime(move |inner| inner.expired(cutoff_ms))
+            .await?;
+        for chunk in expired.chunks(REMOVAL_CHUNK) {
             purged += self
                 .remove(
                     Removal::ExpiredBefore(cutoff_ms),
@@ -417,7 +406,9 @@ impl Storage for SledStore {
     }
 
     async fn prune_events(&self, window: EventWindow, now_ms: u64) -> Result<u64> {
-        let doomed = self.inner()?.events_outside(window, now_ms)?;
+        let doomed = self
+            .off_the_runtime(move |inner| inner.events_outside(window, now_ms))
+            .await?;
         let mut pruned = 0;
         for chunk in doomed.chunks(REMOVAL_CHUNK * 4) {
             let Some(newest) = chunk.last().and_then(|k| keys::event_sequence(k)) else {
@@ -853,7 +844,7 @@ mod tests {
             .insert(entry, &[] as &[u8])
             .unwrap();
 
-        let mut expired = store.expired(now - 15 * DAY_MS).unwrap();
+        let mut expired = store.inner().unwrap().expired(now - 15 * DAY_MS).unwrap();
         expired.sort();
         let mut want = vec![old.id, older_release.id];
         want.sort();

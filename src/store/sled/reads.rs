@@ -327,4 +327,30 @@ impl Inner {
         }
         Ok(doomed)
     }
+
+    /// SPAM and TRASH comments that were last changed before `cutoff_ms`.
+    pub(super) fn expired(&self, cutoff_ms: u64) -> Result<Vec<CommentId>> {
+        let mut ids = Vec::new();
+        for status in [Status::Spam, Status::Trash] {
+            let prefix = keys::status(status, CommentId::from_bytes([0; 16]));
+            for entry in self.tree.scan_prefix(&prefix[..2]) {
+                let (key, since) = entry.map_err(backend)?;
+                let Some(id) = keys::trailing_id(&key) else {
+                    continue;
+                };
+                let since = match keys::since_of_status(&since) {
+                    Some(since) => since,
+                    // Written before the index held the time: the record tells.
+                    None => match self.get(id)? {
+                        Some(comment) => crate::store::decide::last_change_ms(&comment),
+                        None => continue,
+                    },
+                };
+                if since < cutoff_ms {
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(ids)
+    }
 }
