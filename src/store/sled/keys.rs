@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | comment | `c` id | record ([`crate::store::record`]) |
 //! | post | `p` len(post) post status id | empty |
-//! | status | `s` status id | when it last changed: u64 ms (empty when written before 0.4) |
+//! | status | `s` status id | when it last changed: u64 ms (empty when an earlier build wrote it) |
 //! | author stats | `a` author `s` | [`crate::store::AuthorStats`] |
 //! | author's comments | `a` author `d` digest id | empty |
 //! | label | `l` id | label ([`crate::store::labels`]) |
@@ -136,7 +136,7 @@ pub(super) fn status_since(comment: &StoredComment) -> [u8; 8] {
     crate::store::decide::last_change_ms(comment).to_be_bytes()
 }
 
-/// The time a status entry's value holds; `None` for the empty values older releases wrote.
+/// The time a status entry's value holds; `None` for the empty values earlier builds wrote.
 pub(super) fn since_of_status(value: &[u8]) -> Option<u64> {
     value.try_into().ok().map(u64::from_be_bytes)
 }
