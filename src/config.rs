@@ -293,8 +293,9 @@ impl Config {
     /// Default committer batch size.
     pub const DEFAULT_COMMIT_BATCH: usize = 256;
     /// Default page cache. Index pages of author and duplicate digests are hit at random,
-    /// so the cache decides how many of them are found in memory: at 400,000 comments,
-    /// filling ran at 8,500/s with 64 MiB and 6,500/s with 16 MiB (which held ~70 MB less).
+    /// so the cache decides how many of them are found in memory: filling 400,000 comments
+    /// ran at 11,054–11,180/s with 64 MiB and 10,541–10,622/s with 16 MiB, which held about
+    /// 90 MB less (BENCHMARKS.md); a small host can trade that throughput for the memory.
     pub const DEFAULT_STORAGE_CACHE_MB: u64 = 64;
     /// Default request deadline.
     pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
