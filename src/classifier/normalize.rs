@@ -31,18 +31,19 @@ static TAG: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"<\s*/?\s*[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?\s*>"#).unwrap_or_else(|_| never())
 });
 
+/// An e-mail address, as `LINK`'s first alternative and [`EMAIL_AT_START`] read it.
+const EMAIL_PATTERN: &str = r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}";
+
 static LINK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r#"(?i)(?P<email>[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})|(?:https?://|www\.)(?P<host>[^\s/?#<>"']+)[^\s<>"']*|\b(?P<bare>[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|net|org|info|biz|co|uk|us|ly|me|tv|io|de|ru|gl|tk|cc))\b(?:/[^\s<>"']*)?"#,
-    )
+    Regex::new(&format!(
+        r#"(?i)(?P<email>{EMAIL_PATTERN})|(?:https?://|www\.)(?P<host>[^\s/?#<>"']+)[^\s<>"']*|\b(?P<bare>[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|net|org|info|biz|co|uk|us|ly|me|tv|io|de|ru|gl|tk|cc))\b(?:/[^\s<>"']*)?"#
+    ))
     .unwrap_or_else(|_| never())
 });
 
 /// `LINK`'s `email` alternative, anchored: whether a match is an address (see [`link_at`]).
-static EMAIL_AT_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
-        .unwrap_or_else(|_| never())
-});
+static EMAIL_AT_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!("(?i)^{EMAIL_PATTERN}")).unwrap_or_else(|_| never()));
 
 /// The prefixes of `LINK`'s URL alternative (matched ignoring ASCII case).
 const URL_PREFIXES: [&str; 3] = ["http://", "https://", "www."];

@@ -37,6 +37,17 @@ impl Inner {
                     }
                 }
             }
+            // The status entry's time (empty when an earlier build wrote it) decides expiry.
+            let since = self
+                .tree
+                .get(keys::status(status, id))
+                .map_err(backend)?
+                .and_then(|value| keys::since_of_status(&value));
+            if since.is_some_and(|t| t != crate::store::decide::last_change_ms(&comment)) {
+                report
+                    .problems
+                    .push(format!("{id}: status entry's time is not its last change"));
+            }
             let s = &comment.submission;
             let digest = duplicate_digest(&s.post_id, &comment.email_hash, &s.content);
             let author = keys::author_comment(&comment.email_hash, &digest, id);

@@ -29,7 +29,9 @@ mod writes;
 pub use options::StoreOptions;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use recovery::Slot;
 
@@ -77,7 +79,30 @@ pub struct SledStore {
     slot: Arc<Slot>,
     committer: Committer,
     task: Mutex<Option<CommitterTask>>,
+    /// Shared with every scan running on a blocking thread: they stop early once closing
+    /// begins, and closing waits for them (they hold the database open).
+    scans: Arc<Scans>,
 }
+
+/// What long scans on blocking threads share with [`SledStore::close`].
+#[derive(Debug, Default)]
+pub(super) struct Scans {
+    closing: AtomicBool,
+}
+
+impl Scans {
+    /// [`StoreError::Closed`] once the store is closing, so a scan ends at its next entry.
+    pub(super) fn go_on(&self) -> Result<()> {
+        if self.closing.load(Ordering::Relaxed) {
+            Err(StoreError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// How long closing waits for scans on blocking threads to notice and end.
+const SCANS_END_WITHIN: Duration = Duration::from_secs(5);
 
 fn open_db(dir: &Path, options: StoreOptions) -> Result<sled::Db> {
     sled::Config::new()
@@ -140,6 +165,7 @@ impl SledStore {
             slot,
             committer,
             task: Mutex::new(Some(task)),
+            scans: Arc::default(),
         }))
     }
 
@@ -153,14 +179,26 @@ impl SledStore {
 
     /// Runs a long read (a scan of a whole key space) on a blocking thread, so it does not
     /// hold up the runtime's workers and the requests they serve.
+    /// The scan gets [`Scans`] to check between entries, so closing need not wait for all of it.
     async fn off_the_runtime<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+        read: impl FnOnce(&Inner, &Scans) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.scans.go_on()?;
         let inner = self.inner()?;
-        tokio::task::spawn_blocking(move || read(&inner))
+        let scans = Arc::clone(&self.scans);
+        tokio::task::spawn_blocking(move || read(&inner, &scans))
             .await
             .map_err(StoreError::backend)?
+    }
+
+    /// Tells running scans to stop and waits (a bounded time) until none holds the database.
+    async fn end_scans(&self) {
+        self.scans.closing.store(true, Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + SCANS_END_WITHIN;
+        while Arc::strong_count(&self.scans) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// Opens the database once more after every handle on it is gone, so that the next start
@@ -310,7 +348,7 @@ impl Storage for SledStore {
     async fn purge_expired(&self, cutoff_ms: u64) -> Result<u64> {
         let mut purged = 0;
         let expired = self
-            .off_the_runtime(move |inner| inner.expired(cutoff_ms))
+            .off_the_runtime(move |inner, scans| inner.expired(cutoff_ms, scans))
             .await?;
         for chunk in expired.chunks(REMOVAL_CHUNK) {
             purged += self
@@ -407,7 +445,7 @@ impl Storage for SledStore {
 
     async fn prune_events(&self, window: EventWindow, now_ms: u64) -> Result<u64> {
         let doomed = self
-            .off_the_runtime(move |inner| inner.events_outside(window, now_ms))
+            .off_the_runtime(move |inner, scans| inner.events_outside(window, now_ms, scans))
             .await?;
         let mut pruned = 0;
         for chunk in doomed.chunks(REMOVAL_CHUNK * 4) {
@@ -422,6 +460,7 @@ impl Storage for SledStore {
     }
 
     async fn close(&self) -> Result<()> {
+        self.end_scans().await;
         let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(task) = task {
             task.stop().await;
@@ -844,10 +883,47 @@ mod tests {
             .insert(entry, &[] as &[u8])
             .unwrap();
 
-        let mut expired = store.inner().unwrap().expired(now - 15 * DAY_MS).unwrap();
+        let scans = Scans::default();
+        let mut expired = store
+            .inner()
+            .unwrap()
+            .expired(now - 15 * DAY_MS, &scans)
+            .unwrap();
         expired.sort();
         let mut want = vec![old.id, older_release.id];
         want.sort();
         assert_eq!(expired, want);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_ends_scans_on_blocking_threads_so_the_snapshot_can_open_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        // As at shutdown: a retention pass is scanning when its task is aborted and the store
+        // closed. This scan goes on until told to stop (at most 10 s).
+        let (started, scanning) = std::sync::mpsc::channel();
+        let pass = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .off_the_runtime(move |_inner, scans| {
+                        let _ = started.send(());
+                        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                        while std::time::Instant::now() < deadline {
+                            scans.go_on()?;
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        scanning.recv_timeout(Duration::from_secs(10)).unwrap();
+        pass.abort();
+        let _ = pass.await;
+        store.close().await.unwrap();
+        drop(store);
+        // The next open of the directory finds it free.
+        SledStore::write_snapshot(dir.path(), StoreOptions::default()).unwrap();
     }
 }

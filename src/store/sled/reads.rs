@@ -4,7 +4,7 @@
 use prost::Message as _;
 
 use super::keys::{self, Kind};
-use super::{Inner, backend};
+use super::{Inner, Scans, backend};
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::moderation::AuditEntry;
 use crate::store::{
@@ -310,8 +310,14 @@ impl Inner {
         &self,
         window: EventWindow,
         now_ms: u64,
+        scans: &Scans,
     ) -> Result<Vec<sled::IVec>> {
-        let total = self.tree.scan_prefix([keys::EVENT]).keys().count() as u64;
+        let mut total = 0u64;
+        for key in self.tree.scan_prefix([keys::EVENT]).keys() {
+            key.map_err(backend)?;
+            scans.go_on()?;
+            total += 1;
+        }
         let cutoff = now_ms.saturating_sub(window.keep_ms);
         let mut doomed = Vec::new();
         for entry in self
@@ -320,6 +326,7 @@ impl Inner {
             .take(total.saturating_sub(window.keep_count) as usize)
         {
             let (key, value) = entry.map_err(backend)?;
+            scans.go_on()?;
             if events::decode(&value)?.at_ms >= cutoff {
                 break;
             }
@@ -329,12 +336,13 @@ impl Inner {
     }
 
     /// SPAM and TRASH comments that were last changed before `cutoff_ms`.
-    pub(super) fn expired(&self, cutoff_ms: u64) -> Result<Vec<CommentId>> {
+    pub(super) fn expired(&self, cutoff_ms: u64, scans: &Scans) -> Result<Vec<CommentId>> {
         let mut ids = Vec::new();
         for status in [Status::Spam, Status::Trash] {
             let prefix = keys::status(status, CommentId::from_bytes([0; 16]));
             for entry in self.tree.scan_prefix(&prefix[..2]) {
                 let (key, since) = entry.map_err(backend)?;
+                scans.go_on()?;
                 let Some(id) = keys::trailing_id(&key) else {
                     continue;
                 };
