@@ -123,6 +123,11 @@ pub(super) fn post(post_id: &str, status: Status, id: CommentId) -> Vec<u8> {
     key
 }
 
+/// The range of one status's entries (the queue of that status).
+pub(super) fn status_prefix(status: Status) -> [u8; 2] {
+    [STATUS, status as u8]
+}
+
 pub(super) fn status(status: Status, id: CommentId) -> [u8; 18] {
     let mut key = [STATUS; 18];
     key[1] = status as u8;

@@ -178,8 +178,8 @@ impl SledStore {
     }
 
     /// Runs a long read (a scan of a whole key space) on a blocking thread, so it does not
-    /// hold up the runtime's workers and the requests they serve.
-    /// The scan gets [`Scans`] to check between entries, so closing need not wait for all of it.
+    /// hold up the runtime's workers and the requests they serve. The read gets [`Scans`] to
+    /// check between entries, so closing need not wait for all of it.
     async fn off_the_runtime<T: Send + 'static>(
         &self,
         read: impl FnOnce(&Inner, &Scans) -> Result<T> + Send + 'static,

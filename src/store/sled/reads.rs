@@ -93,7 +93,7 @@ impl Inner {
     ) -> Result<Page> {
         let prefix = match post_id {
             Some(post) => keys::post_status_prefix(post, status),
-            None => keys::status(status, CommentId::from_bytes([0; 16]))[..2].to_vec(),
+            None => keys::status_prefix(status).to_vec(),
         };
         let end = match before {
             Some(id) => [prefix.as_slice(), id.as_bytes()].concat(),
@@ -339,8 +339,7 @@ impl Inner {
     pub(super) fn expired(&self, cutoff_ms: u64, scans: &Scans) -> Result<Vec<CommentId>> {
         let mut ids = Vec::new();
         for status in [Status::Spam, Status::Trash] {
-            let prefix = keys::status(status, CommentId::from_bytes([0; 16]));
-            for entry in self.tree.scan_prefix(&prefix[..2]) {
+            for entry in self.tree.scan_prefix(keys::status_prefix(status)) {
                 let (key, since) = entry.map_err(backend)?;
                 scans.go_on()?;
                 let Some(id) = keys::trailing_id(&key) else {
