@@ -7,77 +7,66 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::api::Shared;
+use crate::app::App;
+use crate::comment::{CommentId, StoredComment};
+use crate::error::Chain;
 use crate::moderation::QueueEvent;
 use crate::store::RemoteChange;
 
 /// Applies other frontends' changes until the store stops sending them.
-pub async fn follow(shared: Arc<Shared>, mut changes: broadcast::Receiver<RemoteChange>) {
+pub async fn follow(app: Arc<App>, mut changes: broadcast::Receiver<RemoteChange>) {
     loop {
         match changes.recv().await {
-            Ok(change) => apply(&shared, change).await,
+            Ok(change) => apply(&app, change).await,
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "fell behind other frontends' changes; catching up");
-                catch_up(&shared).await;
+                catch_up(&app).await;
             }
             Err(RecvError::Closed) => return,
         }
     }
 }
 
-async fn apply(shared: &Shared, change: RemoteChange) {
+async fn apply(app: &App, change: RemoteChange) {
     match change {
         RemoteChange::Submitted(id) => {
-            if let Some(comment) = fetch(shared, id).await {
-                shared.publish(|| QueueEvent::Submitted(Box::new(comment)));
+            if let Some(comment) = fetch(app, id).await {
+                app.publish(|| QueueEvent::Submitted(Box::new(comment)));
             }
         }
         RemoteChange::Decided { id, action, from } => {
-            if let Some(comment) = fetch(shared, id).await {
-                shared.learn_from(action, &comment);
-                shared.publish(|| QueueEvent::Decided {
-                    comment: Box::new(comment),
-                    action,
-                    from,
-                });
+            if let Some(comment) = fetch(app, id).await {
+                app.learn_from(action, &comment);
+                app.publish_decision(comment, action, from);
             }
         }
-        RemoteChange::Settings => reload_rules(shared).await,
-        RemoteChange::Gap => catch_up(shared).await,
+        RemoteChange::Settings => reload_rules(app).await,
+        RemoteChange::Gap => catch_up(app).await,
     }
 }
 
 /// The comment as stored now; `None` when it is gone (erased since) or cannot be read.
-async fn fetch(
-    shared: &Shared,
-    id: crate::comment::CommentId,
-) -> Option<crate::comment::StoredComment> {
-    match shared.store.get(id).await {
+async fn fetch(app: &App, id: CommentId) -> Option<StoredComment> {
+    match app.store.get(id).await {
         Ok(found) => found,
         Err(e) => {
-            tracing::warn!(cause = %crate::error::Chain(&e), "cannot read a comment another frontend changed");
+            tracing::warn!(cause = %Chain(&e), "cannot read a comment another frontend changed");
             None
         }
     }
 }
 
-async fn reload_rules(shared: &Shared) {
-    if let Err(e) = shared.pipeline.reload_stored_rules().await {
-        tracing::warn!(cause = %crate::error::Chain(&e), "cannot read the site rules another frontend changed");
+async fn reload_rules(app: &App) {
+    if let Err(e) = app.pipeline.reload_stored_rules().await {
+        tracing::warn!(cause = %Chain(&e), "cannot read the site rules another frontend changed");
     }
 }
 
 /// After missed notifications: rebuild the learner from every label and reload the rules,
 /// so nothing another frontend taught or changed meanwhile is lost.
-async fn catch_up(shared: &Shared) {
-    match shared.store.labels().await {
-        Ok(labels) => shared
-            .pipeline
-            .scorer()
-            .rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text()))),
-        Err(e) => {
-            tracing::warn!(cause = %crate::error::Chain(&e), "cannot read labels to catch up")
-        }
+async fn catch_up(app: &App) {
+    if let Err(e) = app.relearn_all().await {
+        tracing::warn!(cause = %Chain(&e), "cannot read labels to catch up");
     }
-    reload_rules(shared).await;
+    reload_rules(app).await;
 }

@@ -309,7 +309,7 @@ pub struct StoredComment {
     /// Keyed hash of the normalized email (see [`crate::privacy::EmailHasher`]).
     pub email_hash: [u8; 32],
     /// The last moderator decision, if a moderator has decided on it.
-    pub decision: Option<crate::moderation::Decision>,
+    pub decision: Option<Decision>,
     /// How the submission was answered, beyond the verdict's current state.
     pub receipt: Receipt,
 }
@@ -354,6 +354,28 @@ pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The last moderator decision on a comment, kept in its record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The moderator's configured name.
+    pub by: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The status the comment had before it went to the trash, so RESTORE can return it.
+    pub before_trash: Option<Status>,
+}
+
+/// The parts of a submission the classifier looks at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommentText<'a> {
+    /// The comment body as submitted.
+    pub content: &'a str,
+    /// The display name.
+    pub author_name: &'a str,
+    /// The author's website; empty when none was given.
+    pub author_url: &'a str,
 }
 
 #[cfg(test)]

@@ -287,7 +287,7 @@ impl Config {
     /// Default model file: the one shipped in `models/`.
     pub const DEFAULT_MODEL: &'static str = "models/default.json";
     /// Default link limit, as WordPress's default `comment_max_links`.
-    pub const DEFAULT_MAX_LINKS: u32 = 2;
+    pub const DEFAULT_MAX_LINKS: u32 = crate::policy::DEFAULT_MAX_LINKS;
     /// Default request size limit: far above the 64 KiB comment limit, far below memory trouble.
     pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
     /// Default committer batch size.

@@ -2,8 +2,13 @@
 //! which, and the records a decision leaves (the decision on the comment, the audit entry, the
 //! label the classifier learns from, the event watchers see).
 
+pub use crate::comment::Decision;
 use crate::comment::Label;
 use crate::comment::{CommentId, Status, StoredComment};
+
+/// Queue events a watcher may fall behind by before it lags (and catches up from the
+/// durable log): bounded, so a slow watcher never blocks the service.
+pub const WATCH_BUFFER: usize = 1024;
 
 /// What a moderator can do to a comment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,17 +84,6 @@ impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// The last moderator decision on a comment, kept in its record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    /// The moderator's configured name.
-    pub by: String,
-    /// When, in milliseconds since the Unix epoch.
-    pub at_ms: u64,
-    /// The status the comment had before it went to the trash, so RESTORE can return it.
-    pub before_trash: Option<Status>,
 }
 
 /// One line of the audit log: who did what to which comment, when, and why.

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use crate::store::{EventWindow, Storage};
 
+/// How often the retention task looks for expired SPAM and TRASH.
+pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
 /// How long after start the first pass waits (or `every`, when shorter). A pass scans the
 /// SPAM and TRASH indexes and the event log; right after a start, answering comments comes
 /// first: at 1,000,000 stored comments a pass at once delayed the first answer by seconds.
@@ -56,7 +59,7 @@ mod tests {
 
     const DAY_MS: u64 = 24 * 60 * 60 * 1000;
     const KEEP: Duration = Duration::from_secs(15 * 24 * 60 * 60);
-    const EVERY: Duration = crate::server::PURGE_EVERY;
+    const EVERY: Duration = super::PURGE_EVERY;
 
     /// A comment `n` in `status`, submitted `age_days` ago and never decided on.
     fn comment(n: u8, status: Status, age_days: u64) -> StoredComment {

@@ -3,6 +3,7 @@
 use prost_types::Timestamp;
 
 use super::pb;
+use crate::app::Stats;
 use crate::comment::{CommentId, Reason, Status, StoredComment, Verdict};
 use crate::moderation::{Action, AuditEntry, QueueEvent};
 use crate::pipeline::ShadowSnapshot;
@@ -62,8 +63,47 @@ pub(super) fn verdict_response(
     }
 }
 
+/// The figures of `GetStats`, with activity in intervals of `interval_ms`.
+pub(super) fn stats(stats: &Stats, interval_ms: u64) -> pb::GetStatsResponse {
+    let by_status = stats
+        .by_status
+        .iter()
+        .map(|&(s, count)| pb::StatusCount {
+            status: status(s).into(),
+            count,
+        })
+        .collect();
+    let intervals = stats
+        .activity
+        .iter()
+        .zip(0..)
+        .map(|(a, i)| pb::IntervalCount {
+            start: Some(timestamp(stats.start_ms + i * interval_ms)),
+            submissions: a.submissions,
+            decisions: a.decisions,
+        })
+        .collect();
+    let policy_versions = stats
+        .policy_versions
+        .iter()
+        .map(|(policy_version, count)| pb::PolicyVersionCount {
+            policy_version: policy_version.clone(),
+            count: *count,
+        })
+        .collect();
+    pb::GetStatsResponse {
+        by_status,
+        intervals,
+        model_version: stats.model_version.clone(),
+        agreement_rate: stats.agreement.rate(),
+        labels: stats.agreement.labels,
+        policy_versions,
+        shadow: stats.shadow.clone().map(shadow_stats),
+    }
+}
+
 /// The shadow policy's figures for `GetStats`.
-pub(super) fn shadow_stats(s: ShadowSnapshot) -> pb::ShadowStats {
+fn shadow_stats(s: ShadowSnapshot) -> pb::ShadowStats {
     let rate = |agreed: u64| {
         if s.labels == 0 {
             0.0

@@ -2,12 +2,9 @@
 //! its own (a bad one fails alone); the good ones go to the store in one `import_batch`, and
 //! the labelled ones teach the classifier once stored.
 
-use tracing::info;
-
 use super::errors::Refusal;
-use super::moderation::text_of;
 use super::pb;
-use super::service::Shared;
+use crate::app::App;
 use crate::comment::{
     ClientContext, CommentId, Label, Status, StoredComment, Submission, Verdict, now_ms,
 };
@@ -29,7 +26,7 @@ const IMPORTED_POLICY: &str = "imported";
 /// # Errors
 /// A batch over [`MAX_IMPORT_BATCH`] (nothing is stored).
 pub(super) async fn import(
-    shared: &Shared,
+    app: &App,
     moderator: &str,
     comments: &[pb::ImportedComment],
 ) -> Result<pb::ImportCommentsResponse, Refusal> {
@@ -43,7 +40,7 @@ pub(super) async fn import(
     let mut positions = Vec::new();
     let mut batch = Vec::new();
     for (position, comment) in comments.iter().enumerate() {
-        match imported(shared, comment, moderator, now) {
+        match imported(app, comment, moderator, now) {
             Ok(comment) => {
                 positions.push(position);
                 batch.push(comment);
@@ -51,46 +48,22 @@ pub(super) async fn import(
             Err(why) => results[position].error = why,
         }
     }
-    let scorer = shared.pipeline.scorer();
-    let pending = shared.pipeline.rules().policy.thresholds.pending;
-    // The classifier's own call on each labelled comment, before it learns from the batch.
-    let calls: Vec<bool> = batch
-        .iter()
-        .map(|c| scorer.score(&text_of(&c.comment)).scored.probability >= pending)
-        .collect();
-    let outcomes = shared.store.import_batch(batch.clone()).await;
-    let (mut agreed, mut labels) = (0, 0);
-    let mut counts = [0_u64; 3];
-    for (((position, comment), stored), calls_spam) in
-        positions.into_iter().zip(batch).zip(outcomes).zip(calls)
-    {
+    let imported = app.import(batch).await;
+    for (position, stored) in positions.into_iter().zip(imported.outcomes) {
         results[position] = match stored {
             Ok(ImportOutcome::Imported) => {
-                if let Some(label) = comment.label {
-                    scorer.learn(comment.comment.id, label, &text_of(&comment.comment));
-                    labels += 1;
-                    agreed += u64::from(calls_spam == label.is_spam());
-                }
-                counts[0] += 1;
                 outcome(pb::import_result::Outcome::Imported, String::new())
             }
             Ok(ImportOutcome::AlreadyPresent) => {
-                counts[1] += 1;
                 outcome(pb::import_result::Outcome::AlreadyPresent, String::new())
             }
             Err(e) => outcome(pb::import_result::Outcome::Failed, e.to_string()),
         };
     }
-    info!(
-        imported = counts[0],
-        already_present = counts[1],
-        failed = comments.len() as u64 - counts[0] - counts[1],
-        "history imported"
-    );
     Ok(pb::ImportCommentsResponse {
         results,
-        agreed,
-        labels,
+        agreed: imported.agreed,
+        labels: imported.labels,
     })
 }
 
@@ -148,7 +121,7 @@ fn created_ms(t: Option<&prost_types::Timestamp>) -> Option<u64> {
 
 /// The comment to store, or why it cannot be (fields named, values never quoted).
 fn imported(
-    shared: &Shared,
+    app: &App,
     c: &pb::ImportedComment,
     moderator: &str,
     now: u64,
@@ -190,7 +163,7 @@ fn imported(
         email_hash: if email.is_empty() {
             NO_AUTHOR
         } else {
-            shared.pipeline.hasher().hash(email)
+            app.pipeline.hasher().hash(email)
         },
         // A status other than PENDING was someone's decision; it is recorded as the importer's.
         decision: (status != Status::Pending).then(|| Decision {

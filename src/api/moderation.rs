@@ -11,11 +11,9 @@ use tracing::{info, instrument};
 use super::convert;
 use super::errors::Refusal;
 use super::pb;
-use super::service::Shared;
-use crate::classifier::CommentText;
-use crate::comment::{CommentId, Status as CommentStatus, StoredComment, now_ms};
-use crate::moderation::{Action, Agreement, QueueEvent};
-use crate::store::{AuditCursor, Decided, DecisionRequest};
+use crate::app::{App, StatsWindow};
+use crate::comment::{CommentId, Status as CommentStatus};
+use crate::store::AuditCursor;
 use crate::validate::FieldViolation;
 
 /// Default and largest page of `ListQueue` and `ListAudit`.
@@ -31,7 +29,7 @@ const MAX_INTERVALS: u64 = 1000;
 /// The `ModerationService` implementation.
 #[derive(Debug, Clone)]
 pub struct ModerationApi {
-    shared: Arc<Shared>,
+    app: Arc<App>,
 }
 
 fn page_size(requested: u32) -> usize {
@@ -47,78 +45,15 @@ fn comment_id(field: &'static str, text: &str) -> Result<CommentId, Refusal> {
         .ok_or_else(|| Refusal::Invalid(vec![FieldViolation::new(field, "is not a comment id")]))
 }
 
-pub(super) fn text_of(comment: &StoredComment) -> CommentText<'_> {
-    let s = &comment.submission;
-    CommentText {
-        content: &s.content,
-        author_name: &s.author_name,
-        author_url: s.author_url.as_deref().unwrap_or(""),
-    }
-}
-
-impl Shared {
-    /// A moderator's decision, the same from every door (gRPC `ModerateComment`, the console):
-    /// the durable change with its audit entry under `moderator`'s name, the label the
-    /// classifier learns (or forgets, when trashed), and the event watchers see. Returns the
-    /// comment as it is now.
-    ///
-    /// # Errors
-    /// Those of [`crate::store::Storage::moderate`]; nothing changes then.
-    pub async fn decide(
-        &self,
-        id: CommentId,
-        action: Action,
-        moderator: &str,
-        note: &str,
-    ) -> Result<StoredComment, crate::store::StoreError> {
-        let decision = DecisionRequest {
-            id,
-            action,
-            moderator: moderator.to_owned(),
-            note: note.to_owned(),
-            at_ms: now_ms(),
-        };
-        let Decided { comment, from } = self.store.moderate(decision).await?;
-        let to = comment.verdict.status;
-        self.learn_from(action, &comment);
-        if let Some(label) = action.label() {
-            self.pipeline.count_label(&comment, label);
-        }
-        info!(from = from.as_str(), to = to.as_str(), "moderated");
-        let event = comment.clone();
-        self.publish(|| QueueEvent::Decided {
-            comment: Box::new(event),
-            action,
-            from,
-        });
-        Ok(comment)
-    }
-}
-
-impl Shared {
-    /// What the classifier's online layer takes from a decision on `comment`: the label a
-    /// moderator gave, or forgetting it when trashed.
-    pub fn learn_from(&self, action: Action, comment: &StoredComment) {
-        let scorer = self.pipeline.scorer();
-        match action.label() {
-            Some(label) => scorer.learn(comment.id, label, &text_of(comment)),
-            None if comment.verdict.status == CommentStatus::Trash => {
-                scorer.forget(comment.id, &text_of(comment));
-            }
-            None => {}
-        }
-    }
-}
-
 impl ModerationApi {
-    /// A service over shared state.
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    /// A service over the application.
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
     }
 
     /// The name of the moderator whose bearer token the request carries.
     fn moderator<T>(&self, request: &Request<T>) -> Result<String, Refusal> {
-        if self.shared.moderators.is_empty() {
+        if self.app.moderators.is_empty() {
             return Err(Refusal::Unauthenticated(
                 "no moderator tokens are configured on this server",
             ));
@@ -136,7 +71,7 @@ impl ModerationApi {
             .ok_or(Refusal::Unauthenticated(
                 "authorization must be `Bearer <token>`",
             ))?;
-        self.shared
+        self.app
             .moderators
             .authenticate(token.trim())
             .map(str::to_owned)
@@ -168,7 +103,7 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
         };
         let post = Some(request.post_id.trim()).filter(|p| !p.is_empty());
         let page = self
-            .shared
+            .app
             .store
             .list_queue(status, post, before, page_size(request.page_size))
             .await?;
@@ -193,7 +128,7 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
         tracing::Span::current().record("moderator", moderator.as_str());
         let id = comment_id("comment_id", &request.get_ref().comment_id)?;
         let comment = self
-            .shared
+            .app
             .store
             .get(id)
             .await?
@@ -231,7 +166,7 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
         span.record("comment_id", tracing::field::display(id));
         span.record("action", action.as_str());
         let comment = self
-            .shared
+            .app
             .decide(id, action, &moderator, request.note.trim())
             .await
             .map_err(Refusal::from)?;
@@ -251,16 +186,8 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
                 Refusal::Invalid(vec![FieldViolation::new("author_email", "is required")]).into(),
             );
         }
-        let hash = self.shared.pipeline.hasher().hash(email);
-        let erased = self.shared.store.erase_author(hash).await?;
-        // The erased comments' labels are gone from the store; count from what remains.
-        let labels = self.shared.store.labels().await?;
-        self.shared
-            .pipeline
-            .scorer()
-            .rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
+        let erased = self.app.erase_author(email).await?;
         tracing::Span::current().record("erased", erased);
-        info!("author erased");
         Ok(Response::new(pb::EraseAuthorResponse {
             erased_comments: erased,
         }))
@@ -295,8 +222,8 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
             post: request.post_id.trim().to_owned(),
         };
         let events =
-            super::watch::start(Arc::clone(&self.shared), filter, &request.after_cursor).await?;
-        let mut closing = self.shared.closing.clone();
+            super::watch::start(Arc::clone(&self.app), filter, &request.after_cursor).await?;
+        let mut closing = self.app.closing.clone();
         let events = events.take_until(async move {
             let _ = closing.wait_for(|closing| *closing).await;
         });
@@ -319,54 +246,14 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
             0 => DEFAULT_INTERVALS,
             n => n.min(MAX_INTERVALS),
         };
-        let store = &self.shared.store;
-        let by_status = store
-            .status_counts()
-            .await?
-            .into_iter()
-            .map(|(status, count)| pb::StatusCount {
-                status: convert::status(status).into(),
-                count,
+        let stats = self
+            .app
+            .stats(StatsWindow {
+                interval_ms,
+                intervals,
             })
-            .collect();
-        // Intervals end now; the oldest starts `intervals` lengths back.
-        let start = now_ms().saturating_sub(interval_ms * intervals);
-        let activity = store
-            .activity(start, interval_ms, intervals as usize)
             .await?;
-        let buckets = activity
-            .iter()
-            .zip(0..)
-            .map(|(a, i)| pb::IntervalCount {
-                start: Some(convert::timestamp(start + i * interval_ms)),
-                submissions: a.submissions,
-                decisions: a.decisions,
-            })
-            .collect();
-        let pending = self.shared.pipeline.rules().policy.thresholds.pending;
-        let agreement = Agreement::of(&store.audit_since(0).await?, pending);
-        let policy_versions = store
-            .policy_version_counts()
-            .await?
-            .into_iter()
-            .map(|(policy_version, count)| pb::PolicyVersionCount {
-                policy_version,
-                count,
-            })
-            .collect();
-        Ok(Response::new(pb::GetStatsResponse {
-            by_status,
-            intervals: buckets,
-            model_version: self.shared.pipeline.scorer().model_version(),
-            agreement_rate: agreement.rate(),
-            labels: agreement.labels,
-            policy_versions,
-            shadow: self
-                .shared
-                .pipeline
-                .shadow_snapshot()
-                .map(convert::shadow_stats),
-        }))
+        Ok(Response::new(convert::stats(&stats, interval_ms)))
     }
 
     #[instrument(skip_all, fields(moderator))]
@@ -391,7 +278,7 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
             })?),
         };
         let page = self
-            .shared
+            .app
             .store
             .list_audit(comment, before, page_size(request.page_size))
             .await?;
@@ -408,7 +295,7 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
     ) -> Result<Response<pb::Rules>, Status> {
         let moderator = self.moderator(&request)?;
         tracing::Span::current().record("moderator", moderator.as_str());
-        Ok(Response::new(convert::rules(&self.shared.pipeline.rules())))
+        Ok(Response::new(convert::rules(&self.app.pipeline.rules())))
     }
 
     #[instrument(skip_all, fields(moderator, version))]
@@ -432,7 +319,7 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
             return Err(Refusal::Invalid(vec![missing]).into());
         }
         let updated = self
-            .shared
+            .app
             .pipeline
             .update_rules(convert::editable_rules(rules), Some(expected), &moderator)
             .await
@@ -452,7 +339,7 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
         span.record("moderator", moderator.as_str());
         span.record("comments", request.get_ref().comments.len());
         let answer =
-            super::import::import(&self.shared, &moderator, &request.get_ref().comments).await?;
+            super::import::import(&self.app, &moderator, &request.get_ref().comments).await?;
         Ok(Response::new(answer))
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::broadcast::{self, error::TryRecvError};
 use super::convert;
 use super::errors::Refusal;
 use super::pb;
-use super::service::Shared;
+use crate::app::App;
 use crate::comment::Status;
 use crate::moderation::QueueEvent;
 use crate::store::events::{self, Change};
@@ -37,7 +37,7 @@ pub(super) struct Filter {
 
 /// One watch's position in the log and what it has read but not sent yet.
 struct Follower {
-    shared: Arc<Shared>,
+    app: Arc<App>,
     filter: Filter,
     /// The last sequence read; `None` before the first event of the log.
     position: Option<u64>,
@@ -51,13 +51,13 @@ struct Follower {
 /// # Errors
 /// A violation on `after_cursor` when it is not a cursor of this log; store failures.
 pub(super) async fn start(
-    shared: Arc<Shared>,
+    app: Arc<App>,
     filter: Filter,
     after_cursor: &str,
 ) -> Result<impl Stream<Item = Result<pb::QueueEvent, tonic::Status>> + Send + 'static, Refusal> {
     // Subscribed before the log is read: a commit after that read wakes this watch.
-    let wake = shared.events.subscribe();
-    let now = shared.store.events_after(None, 0).await?;
+    let wake = app.events.subscribe();
+    let now = app.store.events_after(None, 0).await?;
     let last_issued = now.newest.max(now.pruned_through);
     let position = match after_cursor.trim() {
         "" => last_issued,
@@ -72,7 +72,7 @@ pub(super) async fn start(
         },
     };
     let follower = Follower {
-        shared,
+        app,
         filter,
         position,
         ready: VecDeque::new(),
@@ -109,7 +109,7 @@ impl Follower {
     /// Reads the log after the position into `ready`; false when nothing new was there.
     async fn read(&mut self) -> Result<bool, StoreError> {
         let page = self
-            .shared
+            .app
             .store
             .events_after(self.position, READ_BATCH)
             .await?;
@@ -142,7 +142,7 @@ impl Follower {
         if !self.filter.statuses.is_empty() && !self.filter.statuses.contains(&event.to) {
             return Ok(None);
         }
-        let Some(mut comment) = self.shared.store.get(event.comment_id).await? else {
+        let Some(mut comment) = self.app.store.get(event.comment_id).await? else {
             return Ok(None);
         };
         // Replayed events tell the statuses as they went, not today's status each time.

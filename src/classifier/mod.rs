@@ -25,16 +25,7 @@ pub use model_file::ModelFile;
 pub use score::SpamFilter;
 pub use train::{SpamFilterParams, SpamFilterValidParams, TrainError};
 
-/// The parts of a submission the classifier looks at.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CommentText<'a> {
-    /// The comment body as submitted.
-    pub content: &'a str,
-    /// The display name.
-    pub author_name: &'a str,
-    /// The author's website; empty when none was given.
-    pub author_url: &'a str,
-}
+pub use crate::comment::CommentText;
 
 /// One feature's push on a score.
 #[derive(Debug, Clone, PartialEq)]

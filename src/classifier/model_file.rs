@@ -13,8 +13,8 @@ use super::ModelError;
 use super::features::{META_NAMES, Vocabulary};
 use super::score::SpamFilter;
 use super::train::{CvReport, SpamFilterValidParams};
+use crate::confusion::Metrics;
 use crate::dataset::DatasetInfo;
-use crate::metrics::Metrics;
 
 /// The model file layout this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;

@@ -15,8 +15,8 @@ use super::features::{
 use super::normalize::normalize_with;
 use super::score::SpamFilter;
 use super::solver;
+use crate::confusion::Confusion;
 use crate::dataset::LabelledComment;
-use crate::metrics::Confusion;
 
 /// The warm start aims this much below linfa's tolerance, so linfa only confirms.
 const WARM_START_TOLERANCE_FACTOR: f64 = 0.1;

@@ -3,8 +3,8 @@
 
 use std::io::Write as _;
 
-use crate::api::pb::comment_service_client::CommentServiceClient;
-use crate::api::pb::{self, CommentStatus};
+use crate::proto::comment_service_client::CommentServiceClient;
+use crate::proto::{self as pb, CommentStatus};
 
 /// Default server address of the client commands.
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";

@@ -13,8 +13,8 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::classifier::{CommentText, SpamFilterValidParams, SpamModel};
+use crate::confusion::{Confusion, Metrics};
 use crate::dataset::{self, Format, LabelledComment, LoadedDataset};
-use crate::metrics::{Confusion, Metrics};
 use crate::policy::Thresholds;
 
 /// Model used when `--model` is not given.
@@ -215,7 +215,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .flat_map(|d| &d.comments)
                 .map(|c| (model.score(&text_of(c)).probability, c.label.is_spam()))
                 .collect();
-            crate::plot::draw(path, &scores, Thresholds::default())?;
+            crate::replay::plot::draw(path, &scores, Thresholds::default())?;
         }
         ("model", Some(model.version().to_owned()), pooled)
     };

@@ -6,8 +6,8 @@ use std::io::{self, Write};
 use quick_xml::escape::escape;
 
 use super::client::status_name;
-use super::history::{rfc3339, wxr_date};
-use crate::api::pb::{self, CommentStatus};
+use crate::import::dates;
+use crate::proto::{self as pb, CommentStatus};
 
 /// One JSON object per comment and line.
 pub(super) fn jsonl(out: &mut impl Write, comments: &[pb::ModeratedComment]) -> io::Result<()> {
@@ -104,4 +104,21 @@ fn comment(out: &mut impl Write, c: &pb::ModeratedComment) -> io::Result<()> {
         writeln!(out, "<wp:{name}>{}</wp:{name}>", escape(value))?;
     }
     writeln!(out, "</wp:comment>")
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of a timestamp, for WXR.
+fn wxr_date(t: Option<prost_types::Timestamp>) -> String {
+    dates::wxr(ms(t))
+}
+
+/// RFC 3339 of a timestamp, for JSON lines.
+fn rfc3339(t: Option<prost_types::Timestamp>) -> String {
+    dates::rfc3339(ms(t))
+}
+
+fn ms(t: Option<prost_types::Timestamp>) -> u64 {
+    t.map_or(0, |t| {
+        u64::try_from(t.seconds).unwrap_or(0) * 1000
+            + u64::try_from(t.nanos).unwrap_or(0) / 1_000_000
+    })
 }

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use super::client::{DEFAULT_ADDR, describe_status};
 use super::queue::{Client, moderator_client};
-use crate::api::pb::{self, CommentStatus, import_result::Outcome};
-use crate::import::{self, Format, Parsed, SourceComment, dates};
+use crate::import::{self, Format, Parsed, SourceComment};
+use crate::proto::{self as pb, CommentStatus, import_result::Outcome};
 
 /// Comments per `ImportComments` call at most (the server's limit).
 const MAX_BATCH: usize = 500;
@@ -332,21 +332,4 @@ async fn all_in(
         }
         page_token = page.next_page_token;
     }
-}
-
-/// `YYYY-MM-DD HH:MM:SS` of a timestamp, for WXR.
-pub(super) fn wxr_date(t: Option<prost_types::Timestamp>) -> String {
-    dates::wxr(ms(t))
-}
-
-/// RFC 3339 of a timestamp, for JSON lines.
-pub(super) fn rfc3339(t: Option<prost_types::Timestamp>) -> String {
-    dates::rfc3339(ms(t))
-}
-
-fn ms(t: Option<prost_types::Timestamp>) -> u64 {
-    t.map_or(0, |t| {
-        u64::try_from(t.seconds).unwrap_or(0) * 1000
-            + u64::try_from(t.nanos).unwrap_or(0) / 1_000_000
-    })
 }

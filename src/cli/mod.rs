@@ -9,4 +9,3 @@ pub mod queue;
 pub mod replay;
 pub mod serve;
 pub mod train;
-mod watch;

@@ -129,7 +129,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             replay::feedback::replay_with_feedback(channel, &records, token, window, &tick).await?;
         bar.finish_and_clear();
         if let Some(path) = &args.plot {
-            crate::plot::draw_learning_curve(path, &report.windows)?;
+            crate::replay::plot::draw_learning_curve(path, &report.windows)?;
         }
         if args.json {
             println!("{}", serde_json::to_string(&report)?);
@@ -141,7 +141,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let report = replay::replay(&channels, &records, mode, args.concurrency, &tick).await?;
     bar.finish_and_clear();
     if let Some(path) = &args.plot {
-        crate::plot::draw(path, &report.scores, crate::policy::Thresholds::default())?;
+        crate::replay::plot::draw(path, &report.scores, crate::policy::Thresholds::default())?;
     }
     let mut out = std::io::stdout().lock();
     if args.json {

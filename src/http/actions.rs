@@ -1,5 +1,5 @@
 //! `POST /moderate` and `POST /bulk`: a moderator's decisions, through the same
-//! [`crate::api::Shared::decide`] as the gRPC `ModerateComment`. Forms work without script
+//! [`crate::app::App::decide`] as the gRPC `ModerateComment`. Forms work without script
 //! (answered with a redirect back to the queue); the page's script asks for JSON instead.
 
 use axum::body::Bytes;
@@ -97,7 +97,7 @@ pub async fn moderate(
         let note = note_field(&form)?;
         Ok::<_, HttpError>(
             console
-                .shared
+                .app
                 .decide(id, action, &session.moderator, note)
                 .instrument(decision_span(&session, id, action))
                 .await?,
@@ -150,7 +150,7 @@ pub async fn bulk(
     let (mut done, mut failed) = (Vec::new(), Vec::new());
     for id in ids {
         match console
-            .shared
+            .app
             .decide(id, action, &session.moderator, "")
             .instrument(decision_span(&session, id, action))
             .await

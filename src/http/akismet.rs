@@ -146,7 +146,7 @@ fn authenticate<'a>(
     if key.is_empty() {
         return Err(Answer::ok("invalid").header("x-akismet-debug-help", "Empty \"api_key\" value"));
     }
-    match console.shared.akismet_keys.check(key, blog) {
+    match console.app.akismet_keys.check(key, blog) {
         KeyCheck::Valid(site) => Ok(site),
         KeyCheck::OtherBlog(site) => {
             tracing::info!(site, "akismet: key used for a blog it is not bound to");
@@ -241,18 +241,16 @@ async fn judge(console: &Console, form: &Form) -> Answer {
         referrer: form.get("referrer"),
         honeypot: "",
     };
-    let pipeline = &console.shared.pipeline;
-    match pipeline.check(&input).await {
-        Ok(judged) => {
-            let spam_threshold = pipeline.rules().policy.thresholds.spam;
-            let verdict = &judged.verdict;
+    match console.app.check(&input, "").await {
+        Ok(checked) => {
+            let verdict = &checked.verdict;
             let mut answer = Answer::ok(if verdict.status == Status::Spam {
                 "true"
             } else {
                 "false"
             })
             .header("x-commentguard-status", verdict.status.as_str());
-            if verdict.status == Status::Spam && f64::from(verdict.spam_score) >= spam_threshold {
+            if checked.discard {
                 answer = answer.header("x-akismet-pro-tip", "discard");
             }
             answer
@@ -272,7 +270,7 @@ async fn judge(console: &Console, form: &Form) -> Answer {
             .header("x-akismet-debug-help", "The post is closed to comments."),
         // The same comment is stored already: answer as it stands now.
         Err(Rejection::Store(StoreError::Duplicate(existing))) => {
-            match console.shared.store.get(existing).await {
+            match console.app.store.get(existing).await {
                 Ok(stored) => {
                     let status = stored.map_or(Status::Pending, |c| c.verdict.status);
                     let spam = matches!(status, Status::Spam | Status::Trash);
@@ -346,14 +344,9 @@ async fn feedback(console: &Console, headers: &HeaderMap, body: &[u8], label: La
         author_name: form.get("comment_author").to_owned(),
         author_url: form.get("comment_author_url").to_owned(),
     };
-    if let Err(e) = console.shared.store.put_label(labelled.clone()).await {
+    if let Err(e) = console.app.learn_label(labelled).await {
         return Answer::unavailable(&e).into_response();
     }
-    console
-        .shared
-        .pipeline
-        .scorer()
-        .learn(labelled.comment_id, label, &labelled.text());
     tracing::info!(site, spam = label.is_spam(), "akismet: feedback learned");
     Answer::ok(THANKS).into_response()
 }

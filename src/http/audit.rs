@@ -104,7 +104,7 @@ pub async fn audit_page(
 ) -> Result<Html<String>, HttpError> {
     let filters = Filters::parse(&query)?;
     let AuditPage { entries, next } = console
-        .shared
+        .app
         .store
         .list_audit(filters.comment, filters.before, AUDIT_PAGE)
         .await?;

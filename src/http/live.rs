@@ -29,7 +29,7 @@ pub async fn events(
     let status = status_param(query.status.as_deref())?;
     let post = query.post.unwrap_or_default().trim().to_owned();
     let csrf = session.csrf;
-    let events = BroadcastStream::new(console.shared.events.subscribe()).filter_map(move |item| {
+    let events = BroadcastStream::new(console.app.events.subscribe()).filter_map(move |item| {
         let event = match item {
             Ok(event) => {
                 let comment = event.comment();
@@ -57,7 +57,7 @@ pub async fn events(
         std::future::ready(event)
     });
     // Graceful shutdown waits for open responses: end the stream when the service closes.
-    let mut closing = console.shared.closing.clone();
+    let mut closing = console.app.closing.clone();
     let events = events.take_until(async move {
         let _ = closing.wait_for(|closing| *closing).await;
     });

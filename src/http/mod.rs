@@ -1,6 +1,6 @@
 //! The HTTP listener: the moderator console (server-rendered pages, one embedded script and
 //! stylesheet), `/metrics` for Prometheus and `/healthz` + `/readyz` for orchestrators. It runs
-//! on the gRPC server's runtime over the same [`Shared`] state and stops with it.
+//! on the gRPC server's runtime over the same [`App`] and stops with it.
 
 mod actions;
 mod akismet;
@@ -28,9 +28,8 @@ use axum::routing::{get, post};
 use axum::serve::{IncomingStream, Listener, ListenerExt as _};
 use tokio::sync::watch;
 
-use crate::api::Shared;
+use crate::app::App;
 use crate::config::HttpListen;
-use crate::error::ServeError;
 use crate::tls::ServerTls;
 pub use session::Sessions;
 
@@ -39,11 +38,27 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
 
+/// Why the HTTP listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configured address could not be bound.
+    #[error("cannot listen for HTTP on {address}")]
+    Listen {
+        /// The configured `http_listen` address.
+        address: SocketAddr,
+        /// Why it could not be bound.
+        source: std::io::Error,
+    },
+    /// The bound socket could not be used.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// What every handler of the console gets.
 #[derive(Debug, Clone)]
 pub struct Console {
     /// The service's state, shared with the gRPC handlers.
-    pub shared: Arc<Shared>,
+    pub app: Arc<App>,
     /// Logged-in moderators and failed login attempts.
     pub sessions: Arc<Sessions>,
     /// Whether the listener speaks TLS itself (session cookies are then `Secure`).
@@ -93,22 +108,22 @@ impl HttpServer {
 /// When the address cannot be bound.
 pub async fn start(
     listen: HttpListen,
-    shared: Arc<Shared>,
+    app: Arc<App>,
     tls: Option<Arc<ServerTls>>,
-) -> Result<Option<HttpServer>, ServeError> {
+) -> Result<Option<HttpServer>, StartError> {
     let HttpListen::On(addr) = listen else {
         return Ok(None);
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| ServeError::HttpListen {
+        .map_err(|source| StartError::Listen {
             address: addr,
             source,
         })?;
     let address = listener.local_addr()?;
-    let closing = shared.closing.clone();
+    let closing = app.closing.clone();
     let console = Console {
-        shared,
+        app,
         sessions: Arc::new(Sessions::default()),
         tls: tls.is_some(),
     };
@@ -198,8 +213,8 @@ async fn security_headers(request: Request, next: Next) -> Response {
 }
 
 /// The console's state, for extractors.
-impl axum::extract::FromRef<Console> for Arc<Shared> {
+impl axum::extract::FromRef<Console> for Arc<App> {
     fn from_ref(console: &Console) -> Self {
-        Arc::clone(&console.shared)
+        Arc::clone(&console.app)
     }
 }

@@ -17,8 +17,8 @@ const STYLESHEET: &str = include_str!("assets/console.css");
 /// private in it: labels come from fixed sets.
 pub async fn metrics(State(console): State<Console>) -> impl IntoResponse {
     let m = telemetry::metrics();
-    let shared = &console.shared;
-    if let Ok(counts) = shared.store.status_counts().await {
+    let app = &console.app;
+    if let Ok(counts) = app.store.status_counts().await {
         for (status, count) in counts {
             m.queue_depth
                 .get_or_create(&StatusLabel {
@@ -27,9 +27,9 @@ pub async fn metrics(State(console): State<Console>) -> impl IntoResponse {
                 .set(count as i64);
         }
     }
-    m.watchers.set(shared.events.receiver_count() as i64);
-    m.set_model(shared.pipeline.scorer().model_version());
-    m.set_shadow(shared.pipeline.shadow_snapshot());
+    m.watchers.set(app.events.receiver_count() as i64);
+    m.set_model(app.pipeline.scorer().model_version());
+    m.set_shadow(app.pipeline.shadow_snapshot());
     (
         [(header::CONTENT_TYPE, telemetry::CONTENT_TYPE)],
         m.encode(),
@@ -44,20 +44,20 @@ pub async fn healthz() -> &'static str {
 /// `GET /readyz`: the store answers reads and can write, a model is loaded, and the service is
 /// not closing.
 pub async fn readyz(State(console): State<Console>) -> (StatusCode, &'static str) {
-    let shared = &console.shared;
-    if *shared.closing.borrow() {
+    let app = &console.app;
+    if *app.closing.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "closing\n");
     }
     let probe = crate::comment::CommentId::from_bytes([0; 16]);
-    if shared.store.get(probe).await.is_err() {
+    if app.store.get(probe).await.is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n");
     }
     // Like the gRPC health service: not ready while the store cannot write (full disk,
     // failed device), until it recovers.
-    if !*shared.store.writable().borrow() {
+    if !*app.store.writable().borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "store not writable\n");
     }
-    if shared.pipeline.scorer().model_version().is_empty() {
+    if app.pipeline.scorer().model_version().is_empty() {
         return (StatusCode::SERVICE_UNAVAILABLE, "no model\n");
     }
     (StatusCode::OK, "ready\n")

@@ -63,7 +63,7 @@ fn campaign_param(text: &str) -> Result<String, HttpError> {
 /// compared as campaign detection compares texts.
 fn campaign_copies(scanned: Vec<StoredComment>, id: &str) -> Vec<StoredComment> {
     let signature_of = |c: &StoredComment| {
-        let (text, _) = near_duplicate::matching_text(&c.submission.content);
+        let (text, _) = crate::policy::trackers::matching_text(&c.submission.content);
         near_duplicate::signature(&text, SHINGLE)
     };
     let named: Vec<Signature> = scanned
@@ -107,7 +107,7 @@ pub async fn queue_page(
         ),
         None => None,
     };
-    let store = &console.shared.store;
+    let store = &console.app.store;
     let (comments, more, campaign) = match query.campaign.as_deref().filter(|c| !c.is_empty()) {
         Some(text) => {
             let wanted = campaign_param(text)?;

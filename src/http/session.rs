@@ -232,7 +232,7 @@ pub async fn login(
         return Err(HttpError::TooManyAttempts);
     }
     let presented = form.first("token").unwrap_or("").trim();
-    let Some(moderator) = console.shared.moderators.authenticate(presented) else {
+    let Some(moderator) = console.app.moderators.authenticate(presented) else {
         console.sessions.failed(peer.ip());
         tracing::info!("console login failed");
         let page = views::login_page(form_token, Some("That token is not a moderator token."));

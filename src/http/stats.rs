@@ -38,7 +38,7 @@ async fn last_day(console: &Console, start: u64) -> Result<Day, HttpError> {
     let mut reasons: HashMap<ReasonCode, u64> = HashMap::new();
     for (series, (status, _)) in CHARTED.iter().enumerate() {
         let Page { comments, .. } = console
-            .shared
+            .app
             .store
             .list_queue(*status, None, None, STATS_SCAN)
             .await?;
@@ -70,8 +70,8 @@ pub async fn stats_page(
     let now = now_ms();
     let start = (now / HOUR_MS + 1).saturating_sub(HOURS) * HOUR_MS;
     let day = last_day(&console, start).await?;
-    let store = &console.shared.store;
-    let pending = console.shared.pipeline.rules().policy.thresholds.pending;
+    let store = &console.app.store;
+    let pending = console.app.pipeline.rules().policy.thresholds.pending;
     let agreement = Agreement::of(&store.audit_since(0).await?, pending);
     let totals = store.status_counts().await?;
     let body = html! {

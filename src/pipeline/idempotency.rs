@@ -54,6 +54,22 @@ pub fn key_violation(key: &str) -> Option<FieldViolation> {
         .then(|| FieldViolation::new("idempotency_key", "contains control characters"))
 }
 
+/// Refuses a malformed key, listing its violation first and then the fields' own, so a
+/// submission and a check answer the same.
+///
+/// # Errors
+/// [`Rejection::Invalid`] when the key is malformed.
+pub fn check_key(input: &SubmissionInput<'_>, key: &str) -> Result<(), Rejection> {
+    match key_violation(key) {
+        None => Ok(()),
+        Some(violation) => {
+            let mut violations = validate(input).err().unwrap_or_default();
+            violations.insert(0, violation);
+            Err(Rejection::Invalid(violations))
+        }
+    }
+}
+
 /// The violation of a key used before with another request.
 fn reused_violation() -> FieldViolation {
     FieldViolation::new(
@@ -85,11 +101,7 @@ impl Pipeline {
         input: &SubmissionInput<'_>,
         key: &str,
     ) -> Result<Submitted, Rejection> {
-        if let Some(violation) = key_violation(key) {
-            let mut violations = validate(input).err().unwrap_or_default();
-            violations.insert(0, violation);
-            return Err(Rejection::Invalid(violations));
-        }
+        check_key(input, key)?;
         let idempotency = Idempotency {
             key: key.to_owned(),
             request_digest: request_digest(input),

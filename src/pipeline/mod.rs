@@ -13,6 +13,7 @@ use crate::comment::{
     CommentId, Idempotency, Label, Receipt, Status, StoredComment, Submission, Verdict, now_ms,
 };
 use crate::config::{Config, ShadowConfig};
+use crate::policy::trackers::{campaign_hit, campaign_signature};
 use crate::policy::{HistorySettings, Hit, LocalHistory, RuleSet, SubmissionHistory, builtin};
 use crate::privacy::EmailHasher;
 use crate::scoring::{Scorer, Scoring};
@@ -24,7 +25,7 @@ mod idempotency;
 mod rules;
 mod shadow;
 
-pub use idempotency::{key_violation, request_digest};
+pub use idempotency::{check_key, key_violation, request_digest};
 pub use rules::{RULES_KEY, RulesRejection, stored_rules};
 pub use shadow::{Shadow, ShadowError, ShadowInput, ShadowSnapshot};
 
@@ -125,6 +126,8 @@ pub struct Pipeline {
     rules_update: tokio::sync::Mutex<()>,
     /// Flood timers and campaign sightings: the store's shared ones when it has them.
     history: Arc<dyn SubmissionHistory>,
+    /// The settings the history was made with (a campaign's reason names them).
+    history_settings: HistorySettings,
     require_prior_approval: bool,
     close_after: Option<Duration>,
     /// Digest of the settings that only a restart changes.
@@ -153,6 +156,7 @@ impl Pipeline {
             .unwrap_or_else(|| Arc::new(LocalHistory::new(settings)));
         Self {
             history,
+            history_settings: settings,
             store: parts.store,
             scorer: parts.scorer,
             hasher: parts.hasher,
@@ -183,12 +187,21 @@ impl Pipeline {
         Ok(self)
     }
 
-    /// The verdict a submission would get; nothing is stored and no tracker changes.
+    /// The verdict a submission would get; nothing is stored and no tracker changes. A key,
+    /// when given, is checked as [`Pipeline::submit`] checks it.
     ///
     /// # Errors
-    /// As [`Pipeline::judge`], and a duplicate of a stored comment.
-    pub async fn check(&self, input: &SubmissionInput<'_>) -> Result<Judged, Rejection> {
+    /// As [`Pipeline::judge`], a malformed key, and a duplicate of a stored comment.
+    pub async fn check(&self, input: &SubmissionInput<'_>, key: &str) -> Result<Judged, Rejection> {
+        check_key(input, key)?;
         self.judge(input, Mode::Check).await
+    }
+
+    /// Spam so blatant that a site may drop it unseen: marked SPAM with a score at or above
+    /// the spam threshold (rather than by a rule alone).
+    pub fn is_blatant_spam(&self, verdict: &Verdict) -> bool {
+        verdict.status == Status::Spam
+            && f64::from(verdict.spam_score) >= self.rules().policy.thresholds.spam
     }
 
     /// Judges and stores a submission; returns once it is on disk. With an idempotency key
@@ -359,10 +372,16 @@ impl Pipeline {
             self.refuse_duplicate(submission, &email_hash).await?;
             return Err(Rejection::Flooded(wait));
         }
-        Ok(self
+        let Some(signature) = campaign_signature(&submission.content) else {
+            return Ok(None);
+        };
+        let campaign = self
             .history
-            .observe_campaign(&submission.content, email_hash)
-            .await?)
+            .observe_campaign(&signature, email_hash)
+            .await?;
+        let settings = &self.history_settings;
+        Ok(campaign
+            .map(|id| campaign_hit(id, settings.campaign_min_authors, settings.campaign_window)))
     }
 
     /// The submission validated, with a parent that is an approved comment of its post.

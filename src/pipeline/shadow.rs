@@ -17,6 +17,7 @@ use crate::config::ShadowConfig;
 use crate::policy::{EditableRules, Hit, RuleError, RuleSet};
 use crate::privacy::EmailHasher;
 use crate::scoring::{Scorer, Scoring};
+pub use crate::telemetry::ShadowSnapshot;
 
 /// Why the shadow policy cannot be used; the server refuses to start then.
 #[derive(Debug, thiserror::Error)]
@@ -69,25 +70,6 @@ struct Counts {
     labels: AtomicU64,
     live_agreed: AtomicU64,
     shadow_agreed: AtomicU64,
-}
-
-/// The shadow's figures at one moment.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ShadowSnapshot {
-    /// Stored submissions the shadow judged.
-    pub evaluated: u64,
-    /// Of those, the ones it would have given another status.
-    pub would_change: u64,
-    /// Those changes: (live status, shadow status, count), only counts above zero.
-    pub changes: Vec<(Status, Status, u64)>,
-    /// Moderator labels on comments that carry a shadow verdict.
-    pub labels: u64,
-    /// Of those, the labels that agreed with the live verdict.
-    pub live_agreed: u64,
-    /// Of those, the labels that agreed with the shadow's verdict.
-    pub shadow_agreed: u64,
-    /// The shadow's policy version now.
-    pub policy_version: String,
 }
 
 impl Shadow {

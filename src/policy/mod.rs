@@ -25,6 +25,9 @@ pub use trackers::{Campaigns, Flood};
 use crate::classifier::Scored;
 use crate::comment::{Reason, ReasonCode, Status, Submission, Verdict};
 
+/// Links at or above this count hold a comment unless the site sets its own limit.
+pub const DEFAULT_MAX_LINKS: u32 = 2;
+
 /// Weight of a reason that decides SPAM on its own.
 pub const DECISIVE: f32 = 1.0;
 /// Weight of a reason that holds a comment for review.
@@ -70,7 +73,7 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             thresholds: Thresholds::default(),
-            max_links: crate::config::Config::DEFAULT_MAX_LINKS,
+            max_links: DEFAULT_MAX_LINKS,
         }
     }
 }

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::classifier::normalize::normalize;
 use crate::comment::ReasonCode;
-use crate::near_duplicate::{Signature, band_keys, digest, matching_text, signature, similarity};
+pub use crate::near_duplicate::{MIN_SIMILARITY, SHINGLE};
+use crate::near_duplicate::{Signature, band_keys, digest, signature, similarity};
 
 use super::Hit;
 
@@ -129,10 +131,6 @@ pub struct Campaigns {
 /// Distinct words of three letters or more a text without a link needs to count. Fewer is
 /// what viewers of a popular post write alike ("Love this song, makes me wanna dance!").
 pub const MIN_DISTINCT_WORDS: usize = 8;
-/// Characters per shingle.
-pub const SHINGLE: usize = 5;
-/// Estimated Jaccard similarity of shingles at or above which two texts are copies.
-pub const MIN_SIMILARITY: f64 = 0.5;
 
 #[derive(Debug)]
 struct Sighting {
@@ -147,6 +145,18 @@ struct CampaignState {
     campaigns: Swept<u64, Sighting>,
     /// `(band, band digest)` → campaign id.
     bands: HashMap<(u8, u64), u64>,
+}
+
+/// A comment as near-duplicates are judged: the normalized words (links as `_url_`, numbers
+/// dropped), and whether it had a link or an email address.
+pub fn matching_text(content: &str) -> (String, bool) {
+    let normalized = normalize(content);
+    let kept: Vec<&str> = normalized
+        .text
+        .split_whitespace()
+        .filter(|w| !w.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    (kept.join(" "), normalized.links > 0)
 }
 
 /// The text as campaigns compare it, or `None` when it lacks substance.
@@ -177,11 +187,18 @@ impl Campaigns {
     /// Records a stored comment and says whether it belongs to a campaign, with the campaign's
     /// reason (naming its id).
     pub fn observe(&self, content: &str, email_hash: [u8; 32]) -> Option<Hit> {
+        let sig = campaign_signature(content)?;
+        let id = self.observe_signature(&sig, email_hash)?;
+        Some(campaign_hit(id, self.min_authors, self.window))
+    }
+
+    /// Records a stored comment's signature and returns its campaign's id once the campaign
+    /// has `min_authors` authors.
+    pub fn observe_signature(&self, sig: &Signature, email_hash: [u8; 32]) -> Option<u64> {
         if self.min_authors == 0 {
             return None;
         }
-        let text = substantive_text(content)?;
-        let sig = signature(&text, SHINGLE);
+        let sig = *sig;
         let now = Instant::now();
         let window = self.window;
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -221,9 +238,13 @@ impl Campaigns {
         if !sighting.authors.contains(&email_hash) && sighting.authors.len() < self.min_authors {
             sighting.authors.push(email_hash);
         }
-        (sighting.authors.len() >= self.min_authors)
-            .then(|| campaign_hit(id, self.min_authors, window))
+        (sighting.authors.len() >= self.min_authors).then_some(id)
     }
+}
+
+/// The signature campaigns compare, for a text substantive enough to count.
+pub fn campaign_signature(content: &str) -> Option<Signature> {
+    substantive_text(content).map(|text| signature(&text, SHINGLE))
 }
 
 /// The reason a comment of campaign `id` is held.

@@ -11,12 +11,12 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
 use super::{Recorder, ReplayReport, flagged, run_id, to_request};
-use crate::api::pb::comment_service_client::CommentServiceClient;
-use crate::api::pb::moderate_comment_request::Action;
-use crate::api::pb::moderation_service_client::ModerationServiceClient;
-use crate::api::pb::{self, CommentStatus};
+use crate::confusion::{Confusion, Metrics};
 use crate::dataset::LabelledComment;
-use crate::metrics::{Confusion, Metrics};
+use crate::proto::comment_service_client::CommentServiceClient;
+use crate::proto::moderate_comment_request::Action;
+use crate::proto::moderation_service_client::ModerationServiceClient;
+use crate::proto::{self as pb, CommentStatus};
 
 /// Figures of one consecutive window of the stream.
 #[derive(Debug, Clone, Serialize)]

@@ -11,8 +11,8 @@ use tonic::transport::Channel;
 
 use super::ReplayError;
 use super::report::{LatencyMs, Recorder};
-use crate::api::pb;
-use crate::api::pb::comment_service_client::CommentServiceClient;
+use crate::proto as pb;
+use crate::proto::comment_service_client::CommentServiceClient;
 
 /// How to load the service.
 #[derive(Debug, Clone, Copy)]

@@ -3,6 +3,7 @@
 
 pub mod feedback;
 pub mod load;
+pub mod plot;
 mod report;
 
 use std::collections::VecDeque;
@@ -16,9 +17,9 @@ use tonic::transport::Channel;
 
 pub use report::{LatencyMs, Recorder, ReplayReport};
 
-use crate::api::pb::comment_service_client::CommentServiceClient;
-use crate::api::pb::{self, CommentStatus};
 use crate::dataset::LabelledComment;
+use crate::proto::comment_service_client::CommentServiceClient;
+use crate::proto::{self as pb, CommentStatus};
 
 /// Why a replay or load run could not be carried out (refused submissions are not errors:
 /// they are counted in the report).

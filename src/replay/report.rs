@@ -7,9 +7,9 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::flagged;
-use crate::api::pb::CommentStatus;
+use crate::confusion::{Confusion, Metrics};
 use crate::dataset::LabelledComment;
-use crate::metrics::{Confusion, Metrics};
+use crate::proto::CommentStatus;
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

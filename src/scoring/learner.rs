@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::classifier::{CommentText, Contribution, Scored};
 use crate::comment::CommentId;
 use crate::comment::Label;
-use crate::near_duplicate::{Signature, band_keys, matching_text, signature, similarity};
+use crate::near_duplicate::{Signature, band_keys, signature, similarity};
+use crate::policy::trackers::matching_text;
 
 /// Largest shift, in log-odds, that labels can give a score.
 pub const MAX_ADJUSTMENT: f64 = 4.0;

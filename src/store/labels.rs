@@ -5,7 +5,7 @@ use prost::Message as _;
 
 use super::StoreError;
 use super::record::id_from;
-use crate::classifier::CommentText;
+use crate::comment::CommentText;
 use crate::comment::Label;
 use crate::comment::{CommentId, StoredComment};
 

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod decide;
 mod error;
 pub mod events;
+mod history;
 pub mod labels;
 pub mod postgres;
 pub mod record;
@@ -26,6 +27,7 @@ pub mod sled;
 
 pub use error::{Result, StoreError};
 pub use events::{EventPage, EventWindow, LoggedEvent, QueueChange};
+pub use history::{HistorySettings, SubmissionHistory};
 pub use labels::LabelledText;
 
 use sha2::{Digest as _, Sha256};
@@ -215,8 +217,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// `None` for a store only one process opens (the pipeline then keeps them in memory).
     fn shared_history(
         &self,
-        _settings: crate::policy::HistorySettings,
-    ) -> Option<std::sync::Arc<dyn crate::policy::SubmissionHistory>> {
+        _settings: HistorySettings,
+    ) -> Option<std::sync::Arc<dyn SubmissionHistory>> {
         None
     }
 

@@ -8,6 +8,8 @@
 mod grpc;
 mod shadow;
 
+pub use shadow::ShadowSnapshot;
+
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -208,7 +210,7 @@ impl Metrics {
     }
 
     /// Sets the shadow policy's figures (`None`: no shadow series at all).
-    pub fn set_shadow(&self, figures: Option<crate::pipeline::ShadowSnapshot>) {
+    pub fn set_shadow(&self, figures: Option<ShadowSnapshot>) {
         *self
             .shadow
             .figures
@@ -293,7 +295,7 @@ mod tests {
     #[test]
     fn shadow_series_appear_once_set() {
         let m = Metrics::new();
-        m.set_shadow(Some(crate::pipeline::ShadowSnapshot {
+        m.set_shadow(Some(ShadowSnapshot {
             evaluated: 5,
             would_change: 2,
             changes: vec![(Status::Approved, Status::Pending, 2)],

@@ -7,7 +7,26 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _};
 use prometheus_client::metrics::counter::ConstCounter;
 
-use crate::pipeline::ShadowSnapshot;
+use crate::comment::Status;
+
+/// The shadow's figures at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShadowSnapshot {
+    /// Stored submissions the shadow judged.
+    pub evaluated: u64,
+    /// Of those, the ones it would have given another status.
+    pub would_change: u64,
+    /// Those changes: (live status, shadow status, count), only counts above zero.
+    pub changes: Vec<(Status, Status, u64)>,
+    /// Moderator labels on comments that carry a shadow verdict.
+    pub labels: u64,
+    /// Of those, the labels that agreed with the live verdict.
+    pub live_agreed: u64,
+    /// Of those, the labels that agreed with the shadow's verdict.
+    pub shadow_agreed: u64,
+    /// The shadow's policy version now.
+    pub policy_version: String,
+}
 
 /// Labels of one change of status between the live and the shadow policy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]

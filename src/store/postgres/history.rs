@@ -13,10 +13,8 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 
 use super::errors::{db_error, pool_error};
-use crate::near_duplicate::{Signature, band_keys, digest, signature, similarity};
-use crate::policy::trackers::{MIN_SIMILARITY, SHINGLE, campaign_hit, substantive_text};
-use crate::policy::{HistorySettings, Hit, SubmissionHistory};
-use crate::store::StoreError;
+use crate::near_duplicate::{MIN_SIMILARITY, Signature, band_keys, digest, similarity};
+use crate::store::{HistorySettings, StoreError, SubmissionHistory};
 
 /// The database's clock in milliseconds, as SQL.
 const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
@@ -113,17 +111,14 @@ impl SubmissionHistory for SharedHistory {
 
     async fn observe_campaign(
         &self,
-        content: &str,
+        sig: &Signature,
         email_hash: [u8; 32],
-    ) -> Result<Option<Hit>, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let min_authors = self.settings.campaign_min_authors;
         if min_authors == 0 {
             return Ok(None);
         }
-        let Some(text) = substantive_text(content) else {
-            return Ok(None);
-        };
-        let sig = signature(&text, SHINGLE);
+        let sig = *sig;
         let window = self.settings.campaign_window;
         let client = self.pool.get().await.map_err(pool_error)?;
         let campaign = match self.similar_campaign(&client, &sig).await? {
@@ -165,7 +160,7 @@ impl SubmissionHistory for SharedHistory {
         let authors = usize::try_from(others)
             .unwrap_or(usize::MAX)
             .saturating_add(1);
-        Ok((authors >= min_authors).then(|| campaign_hit(campaign as u64, min_authors, window)))
+        Ok((authors >= min_authors).then_some(campaign as u64))
     }
 }
 
@@ -259,6 +254,7 @@ pub(super) async fn sweep(pool: &Pool, window: Duration) -> Result<(), StoreErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::near_duplicate::{SHINGLE, signature};
 
     #[test]
     fn signatures_round_trip_and_flood_keys_are_ordered() {

@@ -37,13 +37,13 @@ pub use self::errors::KeyMismatch;
 use self::errors::{db_error, pool_error};
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::moderation::AuditEntry;
-use crate::policy::{HistorySettings, SubmissionHistory};
 use crate::privacy::EmailHasher;
 use crate::store::{
     Activity, AuditCursor, AuditPage, AuthorStats, Consistency, Decided, DecisionRequest,
     EventPage, EventWindow, ImportOutcome, ImportedComment, LabelledText, Page, RemoteChange,
     Result, Storage, StoreError,
 };
+use crate::store::{HistorySettings, SubmissionHistory};
 
 /// The notification channel of every commit another frontend must know about.
 pub const CHANNEL: &str = "commentguard";
@@ -154,7 +154,7 @@ impl PgStore {
         // A first connection now, so a wrong password fails the start, not the first comment.
         drop(pool.get().await.map_err(pool_error)?);
         let frontend = format!("{:016x}", rand::random::<u64>());
-        let (remote, _) = broadcast::channel(crate::server::WATCH_BUFFER);
+        let (remote, _) = broadcast::channel(crate::moderation::WATCH_BUFFER);
         let listener = tokio::spawn(listener::run(config, tls, frontend.clone(), remote.clone()));
         let committer = Committer::start(pool.clone(), options.batch_limit, frontend.clone());
         Ok(Arc::new(Self {

@@ -19,6 +19,7 @@
 
 mod check;
 mod committer;
+mod jobs;
 mod keys;
 mod migrate;
 mod options;
@@ -35,7 +36,8 @@ use std::time::Duration;
 
 use recovery::Slot;
 
-use committer::{Committer, CommitterTask, InsertJob, Job, Removal, RemoveJob};
+use committer::{Committer, CommitterTask};
+use jobs::{InsertJob, Job, Removal, RemoveJob};
 use options::segment_size;
 use tokio::sync::{oneshot, watch};
 

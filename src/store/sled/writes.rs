@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use prost::Message as _;
 
-use super::committer::{InsertJob, Job, Removal, RemoveJob, Reply};
+use super::jobs::{InsertJob, Job, Removal, RemoveJob, Reply};
 use super::keys::{self, Kind};
 use super::{Inner, backend};
 use crate::comment::{CommentId, Status, StoredComment};

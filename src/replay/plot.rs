@@ -218,7 +218,7 @@ pub fn draw_learning_curve(
         .label_style(text(14))
         .axis_desc_style(text(15))
         .draw()?;
-    type Figure = fn(&crate::metrics::Metrics) -> f64;
+    type Figure = fn(&crate::confusion::Metrics) -> f64;
     let series: [(&str, RGBColor, Figure); 3] = [
         ("mcc", BLUE, |m| m.mcc),
         ("recall", GREEN, |m| m.recall),

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use super::ServeError;
 use crate::config::Config;
-use crate::error::ServeError;
 use crate::privacy::EmailHasher;
 use crate::store::Storage;
 use crate::store::postgres::{PgOptions, PgStore};

@@ -1,6 +1,8 @@
 //! `commentguard queue ...`: working the review queue from a terminal over the moderation API.
 //! Human-readable tables by default, one JSON object per line with `--json`.
 
+mod watch;
+
 use std::io::{self, Write};
 
 use tonic::metadata::{Ascii, MetadataValue};
@@ -8,9 +10,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use super::client::{DEFAULT_ADDR, describe_status, status_name};
-use crate::api::pb::moderate_comment_request::Action as ModerationAction;
-use crate::api::pb::moderation_service_client::ModerationServiceClient;
-use crate::api::pb::{self, CommentStatus};
+use crate::proto::moderate_comment_request::Action as ModerationAction;
+use crate::proto::moderation_service_client::ModerationServiceClient;
+use crate::proto::{self as pb, CommentStatus};
 
 /// Arguments of `commentguard queue`.
 #[derive(Debug, clap::Args)]
@@ -312,7 +314,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .iter()
                 .map(|s| parse_status(s).map(i32::from))
                 .collect::<anyhow::Result<_>>()?;
-            let watch = super::watch::Watch {
+            let watch = watch::Watch {
                 request: pb::WatchQueueRequest {
                     statuses,
                     post_id: post.clone(),
@@ -322,7 +324,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 resume,
                 cursor_file: cursor_file.clone(),
             };
-            super::watch::run(&args, client, watch, out).await?;
+            watch::run(&args, client, watch, out).await?;
         }
         Command::Erase { email } => {
             let erased = client

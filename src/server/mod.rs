@@ -17,21 +17,23 @@ use tonic::transport::Server;
 use crate::admission::AdmissionLayer;
 use crate::api::pb::comment_service_server::CommentServiceServer;
 use crate::api::pb::moderation_service_server::ModerationServiceServer;
-use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, Shared, pb};
-use crate::backend::Backend;
+use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, pb};
+use crate::app::App;
 use crate::config::Config;
 use crate::connections::{self, ActivityLayer};
-pub use crate::error::ServeError;
 use crate::pipeline::{Parts, Pipeline, stored_rules};
 use crate::scoring::Scorer;
 use crate::tls::{Protocol, ServerTls};
 
-pub use crate::backend::HMAC_KEY_FILE;
+mod backend;
+mod error;
 
-/// Queue events buffered for watchers; one further behind than this lags (and is told).
-pub const WATCH_BUFFER: usize = 1024;
-/// How often the retention task looks for expired SPAM and TRASH.
-pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
+use backend::Backend;
+pub use backend::HMAC_KEY_FILE;
+pub use error::ServeError;
+
+use crate::moderation::WATCH_BUFFER;
+use crate::retention::PURGE_EVERY;
 const DAY_SECONDS: u64 = 24 * 60 * 60;
 /// Who the audit names for rule changes made by reloading the configuration file.
 pub const CONFIG_FILE_EDITOR: &str = "config-file";
@@ -65,7 +67,7 @@ pub async fn run(
     // It is bound before the listening line, so a taken HTTP port fails the start instead.
     let http = match crate::http::start(
         config.http_listen,
-        Arc::clone(&opened.shared),
+        Arc::clone(&opened.app),
         http_tls.clone(),
     )
     .await
@@ -73,11 +75,11 @@ pub async fn run(
         Ok(http) => http,
         Err(e) => {
             close(config, opened).await?;
-            return Err(e);
+            return Err(e.into());
         }
     };
     let reloadable = [tls.clone(), http_tls].into_iter().flatten().collect();
-    let tasks = Background::start(config, &opened.shared, reloadable);
+    let tasks = Background::start(config, &opened.app, reloadable);
     let address = listener.local_addr()?;
     warn_if_exposed("moderation API", address, tls.is_some());
     if let Some(http) = &http {
@@ -85,7 +87,7 @@ pub async fn run(
     }
     tracing::info!(
         %address,
-        model = opened.shared.pipeline.scorer().model_version(),
+        model = opened.app.pipeline.scorer().model_version(),
         "listening"
     );
     // Scripts wait for this line; a closed stdout must not stop the service.
@@ -96,7 +98,7 @@ pub async fn run(
     let served = serve(
         config,
         connections::incoming(listener, config.connection_limits(), tls),
-        Arc::clone(&opened.shared),
+        Arc::clone(&opened.app),
         Limits { admission, closing },
         shutdown,
     )
@@ -111,7 +113,7 @@ pub async fn run(
 
 /// What [`open`] makes and [`close`] takes apart.
 struct Opened {
-    shared: Arc<Shared>,
+    app: Arc<App>,
     backend: Backend,
 }
 
@@ -147,7 +149,7 @@ async fn open(
         rules,
     };
     let (closing, closing_rx) = watch::channel(false);
-    let shared = Arc::new(Shared {
+    let app = Arc::new(App {
         admission: admission.slots(),
         store: Arc::clone(&store),
         pipeline: Arc::new(
@@ -160,13 +162,13 @@ async fn open(
         akismet_keys: config.akismet_keys.clone(),
         closing: closing_rx,
     });
-    if shared.moderators.is_empty() {
+    if app.moderators.is_empty() {
         tracing::warn!(
             "no moderator tokens configured: the moderation API refuses every call \
              (set COMMENTGUARD_MODERATOR_TOKENS or --moderator-token NAME=TOKEN)"
         );
     }
-    let opened = Opened { shared, backend };
+    let opened = Opened { app, backend };
     Ok((opened, closing))
 }
 
@@ -180,21 +182,21 @@ struct Background {
 }
 
 impl Background {
-    fn start(config: &Config, shared: &Arc<Shared>, tls: Vec<Arc<ServerTls>>) -> Self {
-        let pipeline = Arc::clone(&shared.pipeline);
+    fn start(config: &Config, app: &Arc<App>, tls: Vec<Arc<ServerTls>>) -> Self {
+        let pipeline = Arc::clone(&app.pipeline);
         let reloader = tokio::spawn(reload_on_sighup(pipeline, config.file.clone(), tls));
         // Always running: even without retention, the queue's event log is pruned.
         let retention = tokio::spawn(crate::retention::run(
-            Arc::clone(&shared.store),
+            Arc::clone(&app.store),
             (config.retention_days > 0)
                 .then(|| Duration::from_secs(config.retention_days * DAY_SECONDS)),
             crate::store::EventWindow::DEFAULT,
             PURGE_EVERY,
         ));
-        let follower = shared
+        let follower = app
             .store
             .remote_changes()
-            .map(|changes| tokio::spawn(crate::cluster::follow(Arc::clone(shared), changes)));
+            .map(|changes| tokio::spawn(crate::cluster::follow(Arc::clone(app), changes)));
         Self {
             reloader,
             retention,
@@ -226,18 +228,18 @@ struct Limits {
 async fn serve(
     config: &Config,
     incoming: tokio_stream::wrappers::ReceiverStream<std::io::Result<connections::Conn>>,
-    shared: Arc<Shared>,
+    app: Arc<App>,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let Limits { admission, closing } = limits;
-    let comments = CommentServiceServer::new(CommentApi::new(Arc::clone(&shared)))
+    let comments = CommentServiceServer::new(CommentApi::new(Arc::clone(&app)))
         .max_decoding_message_size(config.max_message_bytes);
-    let moderation = ModerationServiceServer::new(ModerationApi::new(Arc::clone(&shared)))
+    let moderation = ModerationServiceServer::new(ModerationApi::new(Arc::clone(&app)))
         .max_decoding_message_size(config.max_message_bytes);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     // Set before serving, so the first health check already has an answer.
-    let writable = shared.store.writable();
+    let writable = app.store.writable();
     let writable_now = *writable.borrow();
     set_health(&health_reporter, writable_now).await;
     let health_task = tokio::spawn(report_health(health_reporter, writable));
@@ -245,7 +247,7 @@ async fn serve(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    drop(shared);
+    drop(app);
 
     let (signalled, on_signal) = tokio::sync::oneshot::channel();
     // Past the limits, requests are refused (RESOURCE_EXHAUSTED) rather than queued without
@@ -325,7 +327,7 @@ async fn set_health(reporter: &tonic_health::server::HealthReporter, writable: b
 
 /// Commits and flushes what is queued, then closes the store (see [`Backend::close`]).
 async fn close(config: &Config, opened: Opened) -> Result<(), ServeError> {
-    drop(opened.shared);
+    drop(opened.app);
     // No new request reaches the handlers any more: commit what is queued, then flush.
     opened.backend.close(config).await?;
     tracing::info!("stopped");

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use tonic::Code;
 
-use super::client::describe_status;
-use super::queue::{Args, Client, connect, print_event};
-use crate::api::pb;
+use super::{Args, Client, connect, print_event};
+use crate::cli::client::describe_status;
+use crate::proto as pb;
 
 /// First wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);

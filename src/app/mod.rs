@@ -1,0 +1,56 @@
+//! The application: the state every edge shares, and each domain operation once — submit,
+//! check, decide, learn, import, erase, gather stats, publish an event. The gRPC services, the
+//! HTTP console and Akismet endpoint, and the follower of other frontends call these and only
+//! convert and map errors themselves.
+
+mod decide;
+mod import;
+mod stats;
+mod submit;
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use crate::admission::Slots;
+use crate::akismet::AkismetKeys;
+use crate::auth::ModeratorTokens;
+use crate::moderation::QueueEvent;
+use crate::pipeline::Pipeline;
+use crate::store::Storage;
+
+pub use decide::text_of;
+pub use import::Imported;
+pub use stats::{Stats, StatsWindow};
+pub use submit::{Answered, Checked};
+
+/// What every edge needs, built once by the server and shared by all of them.
+#[derive(Debug)]
+pub struct App {
+    /// Durable storage: reads, moderation, erasure.
+    pub store: Arc<dyn Storage>,
+    /// Submission in, verdict out.
+    pub pipeline: Arc<Pipeline>,
+    /// Queue changes as this process learns of them: the console's live page reads them, and
+    /// they wake `WatchQueue` streams (which read the durable log). Bounded, so a slow reader
+    /// lags instead of blocking.
+    pub events: broadcast::Sender<QueueEvent>,
+    /// In-flight slots: each item of a `SubmitComments` stream holds one while it is handled.
+    pub admission: Slots,
+    /// Who may call the moderation API.
+    pub moderators: ModeratorTokens,
+    /// Who may call the Akismet-compatible endpoint.
+    pub akismet_keys: AkismetKeys,
+    /// Turns true when the server starts shutting down, so open watch streams end and the
+    /// graceful shutdown does not wait on them forever.
+    pub closing: tokio::sync::watch::Receiver<bool>,
+}
+
+impl App {
+    /// Tells watchers about a change; never waits (a full buffer makes slow watchers lag).
+    pub fn publish(&self, event: impl FnOnce() -> QueueEvent) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(event());
+        }
+    }
+}

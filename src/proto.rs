@@ -1,0 +1,10 @@
+//! The wire contract: code generated from `proto/commentguard/v1/*.proto`. The gRPC edge
+//! serves it and the command-line clients speak it; nothing below the edges uses it.
+
+#![allow(missing_docs, clippy::all, clippy::pedantic)]
+
+tonic::include_proto!("commentguard.v1");
+
+/// The encoded descriptors of the contract, served through gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    tonic::include_file_descriptor_set!("commentguard_descriptor");
