@@ -1,37 +1,31 @@
 //! commentguard: a comment moderation and spam-filtering gRPC service.
 //!
 //! # Layout
-//! - [`api`]: the tonic services; the only place protobuf meets domain types.
-//! - [`admission`]: the concurrency limit over all connections, with a short wait for a slot.
-//! - [`validate`]: field rules and email privacy checks on a submission.
-//! - [`classifier`]: text in, spam probability and its explanation out (pure library).
-//! - [`scoring`]: the model in service (reloaded on `SIGHUP`) and the online layer learning
-//!   from moderators' labels, behind one scorer.
-//! - [`pipeline`]: submission in, verdict out — validation, checks, scoring, every rule.
-//! - [`plot`]: score distribution and ROC plots.
-//! - [`policy`]: every rule and threshold: built-in rules, configured lists, trackers (flood,
-//!   campaigns), thresholds; the strictest wins.
-//! - [`moderation`]: moderator actions, status transitions, audit entries, queue events.
-//! - [`auth`]: moderator tokens, compared in constant time.
-//! - [`store`]: the storage seam and its backends (sled embedded, PostgreSQL shared), records,
-//!   group commit.
-//! - [`backend`]: which store the configuration names, opened with the email key.
-//! - [`cluster`]: following the other frontends of a shared store.
-//! - [`privacy`]: finding and masking emails; the keyed hash that replaces them in indexes.
-//! - [`comment`]: the domain types.
-//! - [`config`]: settings from defaults, file, environment and flags.
-//! - [`dataset`]: readers for labelled comment datasets (YouTube CSV, SMS, JSON Lines).
-//! - [`metrics`]: confusion matrix and the figures derived from it.
-//! - [`replay`]: replaying labelled datasets and generating load against a live service.
-//! - [`server`]: starts and stops the service.
-//! - [`connections`]: accepting connections within bounds (count, first request, idle).
-//! - [`tls`]: the listeners' rustls configuration, re-read on `SIGHUP`.
-//! - [`retention`]: the periodic purge of expired SPAM and TRASH.
-//! - [`error`]: why the service could not start or stopped.
-//! - [`cli`]: the subcommands of the `commentguard` binary.
+//! Seven layers; a module imports only its own layer and those below, edges never import each
+//! other, and no files import each other in a circle (`tests/architecture.rs` checks all three;
+//! `docs/architecture.md` walks a request through them).
+//! 1. The command line: [`cli`] (tools) and the binary.
+//! 2. The composition root: [`server`] opens the store, builds the application, starts the
+//!    listeners and background tasks and stops them.
+//! 3. Edges: [`api`] (gRPC, the only place protobuf meets domain types besides [`http`]),
+//!    [`http`] (console, Akismet-compatible API, metrics and health), [`cluster`] (following
+//!    the other frontends of a shared store), [`replay`] (tools: datasets replayed against a
+//!    live service, load, plots).
+//! 4. The application: [`app`], the state every edge shares and each domain operation once.
+//! 5. Domain services: [`pipeline`] (submission in, verdict out), [`policy`] (rules,
+//!    thresholds, trackers; the strictest wins), [`classifier`] (text in, spam probability and
+//!    explanation out), [`scoring`] (the model in service and the online layer learning from
+//!    moderators), [`import`] (WordPress and Disqus exports), [`retention`] (the purge of
+//!    expired SPAM and TRASH), [`admission`] (the in-flight limit), [`config`] (settings from
+//!    defaults, file, environment and flags).
+//! 6. Storage: [`store`], the seam and its backends (sled embedded, PostgreSQL shared).
+//! 7. Domain types and leaf helpers: [`comment`], [`moderation`] (actions, transitions, audit,
+//!    queue events), [`validate`], [`privacy`], [`near_duplicate`], [`telemetry`], [`auth`],
+//!    [`akismet`] (the endpoint's keys), [`tls`], [`connections`], [`error`], [`dataset`],
+//!    [`confusion`] (the confusion matrix), [`proto`] (the generated contract).
 //!
 //! # Features
-//! - `tools` (default): the command-line tools — [`cli`], [`replay`], [`plot`] and the
+//! - `tools` (default): the command-line tools — [`cli`], [`replay`] and the
 //!   dataset readers — with the crates only they need (clap, plotters, indicatif,
 //!   hdrhistogram, csv, anyhow, tracing-subscriber). Without it the library is the service
 //!   alone.

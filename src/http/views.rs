@@ -3,7 +3,6 @@
 //! only markup not escaped is what these functions build themselves.
 
 use std::collections::HashMap;
-use std::time::{Duration, UNIX_EPOCH};
 
 use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
@@ -95,7 +94,7 @@ pub fn error_page(status: StatusCode, message: &str) -> Markup {
 
 /// `at_ms` as an RFC 3339 UTC time to the second.
 pub fn time(at_ms: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(at_ms)).to_string()
+    crate::import::dates::rfc3339_seconds(at_ms)
 }
 
 /// The action's name in forms and `data-action` attributes.

@@ -72,6 +72,12 @@ pub fn rfc3339(ms: u64) -> String {
     format!("{date}T{time}.{:03}Z", ms % 1000)
 }
 
+/// RFC 3339 in UTC to the second (`2019-03-04T12:34:56Z`).
+pub fn rfc3339_seconds(ms: u64) -> String {
+    let (date, time) = parts(ms);
+    format!("{date}T{time}Z")
+}
+
 fn parts(ms: u64) -> (String, String) {
     let seconds = i64::try_from(ms / 1000).unwrap_or(i64::MAX / 2);
     let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));

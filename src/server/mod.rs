@@ -327,11 +327,30 @@ async fn set_health(reporter: &tonic_health::server::HealthReporter, writable: b
 
 /// Commits and flushes what is queued, then closes the store (see [`Backend::close`]).
 async fn close(config: &Config, opened: Opened) -> Result<(), ServeError> {
-    drop(opened.app);
+    released(opened.app).await;
     // No new request reaches the handlers any more: commit what is queued, then flush.
     opened.backend.close(config).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long the last connection tasks may take to let go of the application at shutdown.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+/// Drops this handle on the application and waits (at most [`RELEASE_WAIT`]) until the
+/// connection tasks that still hold one have dropped theirs: a served connection's task ends
+/// a moment after the server stops waiting for it. Once `run` returns, a sled data directory
+/// is free for the next process to open.
+async fn released(app: Arc<App>) {
+    let held = Arc::downgrade(&app);
+    drop(app);
+    let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+    while held.strong_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    if held.strong_count() > 0 {
+        tracing::warn!("the application is still in use at shutdown; closing the store anyway");
+    }
 }
 
 /// On every `SIGHUP`, until aborted: reloads the model file and, when the service was started

@@ -3,31 +3,35 @@
 //! the body, so the body is wrapped to see them.
 
 use std::pin::Pin;
+use std::sync::LazyLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http_body::{Body, Frame, SizeHint};
+use prost::Message as _;
 use tonic::codegen::http;
 
 use super::{RpcLabels, RpcName, metrics};
 
-/// The methods counted by name; any other path counts as `other`.
-const RPCS: [&str; 14] = [
-    "SubmitComment",
-    "CheckComment",
-    "SubmitComments",
-    "ListComments",
-    "ListQueue",
-    "GetComment",
-    "ModerateComment",
-    "EraseAuthor",
-    "WatchQueue",
-    "GetStats",
-    "ListAudit",
-    "Check",
-    "Watch",
-    "ServerReflectionInfo",
-];
+/// The methods counted by name, read from the descriptors of every service the server offers
+/// (ours, health, reflection), so a new RPC is counted without a list to keep up to date. Any
+/// other path counts as `other`: the label set stays bounded whatever a client sends.
+static RPCS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    [
+        crate::proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    ]
+    .into_iter()
+    .filter_map(|encoded| prost_types::FileDescriptorSet::decode(encoded).ok())
+    .flat_map(|set| set.file)
+    .flat_map(|file| file.service)
+    .flat_map(|service| service.method)
+    .filter_map(|method| method.name)
+    // Leaked once: a few dozen bytes for the life of the process, as metric labels need.
+    .map(|name| &*Box::leak(name.into_boxed_str()))
+    .collect()
+});
 
 /// gRPC status codes by number, as the specification names them.
 const CODES: [&str; 17] = [
@@ -52,7 +56,10 @@ const CODES: [&str; 17] = [
 
 fn rpc_of(path: &str) -> &'static str {
     let method = path.rsplit('/').next().unwrap_or("");
-    RPCS.into_iter().find(|r| *r == method).unwrap_or("other")
+    RPCS.iter()
+        .copied()
+        .find(|r| *r == method)
+        .unwrap_or("other")
 }
 
 fn code_of(headers: &http::HeaderMap) -> Option<&'static str> {
@@ -196,11 +203,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_come_from_fixed_lists() {
-        assert_eq!(
-            rpc_of("/commentguard.v1.CommentService/SubmitComment"),
-            "SubmitComment"
-        );
+    fn names_come_from_the_served_contracts() {
+        for (path, name) in [
+            (
+                "/commentguard.v1.CommentService/SubmitComment",
+                "SubmitComment",
+            ),
+            ("/commentguard.v1.ModerationService/GetRules", "GetRules"),
+            (
+                "/commentguard.v1.ModerationService/UpdateRules",
+                "UpdateRules",
+            ),
+            (
+                "/commentguard.v1.ModerationService/ImportComments",
+                "ImportComments",
+            ),
+            ("/grpc.health.v1.Health/Check", "Check"),
+            (
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                "ServerReflectionInfo",
+            ),
+        ] {
+            assert_eq!(rpc_of(path), name);
+        }
         assert_eq!(rpc_of("/x/../../etc/passwd"), "other");
         let mut headers = http::HeaderMap::new();
         headers.insert("grpc-status", http::HeaderValue::from_static("3"));
