@@ -572,7 +572,7 @@ async fn without_a_session_nothing_private_and_posts_without_csrf_are_refused() 
 }
 
 /// Fills the console with a realistic queue, checks the queue and stats pages render, and with
-/// `COMMENTGUARD_SCREENSHOTS=1` saves them as the README's screenshots.
+/// `COMMENTGUARD_SCREENSHOTS=1` saves them as the screenshots in docs/ (README and docs/moderation.md).
 #[tokio::test]
 async fn queue_and_stats_pages_render_for_screenshots() {
     let Some(env) = Env::start().await else {

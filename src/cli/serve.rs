@@ -10,7 +10,7 @@ use crate::config::{Config, ConfigError, HttpListen, LogFormat};
 /// named in its help; flags win over the environment, which wins over the file.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// TOML configuration file; keys as in the README.
+    /// TOML configuration file; keys as in docs/operations.md (Configuration).
     #[arg(long, env = "COMMENTGUARD_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:50051].

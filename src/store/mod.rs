@@ -8,7 +8,7 @@
 //!   group of writes).
 //!
 //! # Promises every backend keeps
-//! - A write that returned `Ok` is on disk (see the README's durability section for what that
+//! - A write that returned `Ok` is on disk (see docs/reliability.md, Durability, for what that
 //!   means per backend).
 //! - A submission's duplicate check and its insert are one atomic step: two identical
 //!   submissions racing store one comment.
