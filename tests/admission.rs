@@ -4,7 +4,7 @@
 mod support;
 
 use commentguard::api::pb::comment_service_client::CommentServiceClient;
-use support::{TestServer, config, submission};
+use support::{TestServer, config, submission, within};
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,7 +27,10 @@ async fn stream_items_are_admitted_one_by_one() {
         .unwrap()
         .into_inner();
     let (mut stored, mut refused) = (0, 0);
-    while let Some(answer) = answers.message().await.unwrap() {
+    while let Some(answer) = within("the next streamed answer", answers.message())
+        .await
+        .unwrap()
+    {
         match answer.error {
             None => stored += 1,
             Some(error) => {
@@ -94,7 +97,7 @@ async fn streams_and_calls_past_the_limit_share_it_and_refusals_store_nothing() 
     let mut codes = Vec::new();
     let mut refused_streams = 0;
     for stream in streams {
-        match stream.await.unwrap() {
+        match within("a stream's answers", stream).await.unwrap() {
             Ok(answers) => {
                 assert_eq!(answers.len(), 100, "one answer per item");
                 codes.extend(answers);
@@ -107,7 +110,7 @@ async fn streams_and_calls_past_the_limit_share_it_and_refusals_store_nothing() 
         }
     }
     for call in calls {
-        codes.push(call.await.unwrap());
+        codes.push(within("a call's answer", call).await.unwrap());
     }
     let stored = codes.iter().filter(|code| **code == Code::Ok).count();
     let refused = codes.len() - stored;

@@ -341,34 +341,21 @@ async fn held_comment_appears_live_and_decisions_elsewhere_update_the_page() {
     env.log_in().await;
     let empty = env.browser.find(Locator::Css("p.empty")).await.unwrap();
     assert_eq!(empty.text().await.unwrap(), "Nothing here.");
-    // The page's event stream opens after load: submit until one arrives live.
+    // The page marks its list once the event stream is open (the server answers once it is
+    // subscribed); a comment held from then on appears live.
     assert_eq!(
         env.script("return typeof EventSource").await,
         json!("function")
     );
-    let mut live = None;
-    for attempt in 0..30 {
-        let (id, status) = submit_as(
-            &env.server.grpc,
-            "p1",
-            &format!("Dee {attempt}"),
-            &format!("Live one {attempt} referendum"),
-        )
-        .await;
-        assert_eq!(status, "PENDING");
-        let css = format!("article.comment[data-comment-id=\"{id}\"]");
-        let waited = env
-            .browser
-            .wait()
-            .at_most(Duration::from_millis(500))
-            .for_element(Locator::Css(&css))
-            .await;
-        if waited.is_ok() {
-            live = Some(id);
-            break;
-        }
-    }
-    let id = live.expect("a comment held after the page loaded appears without a reload");
+    env.browser
+        .wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("[data-live=\"open\"]"))
+        .await
+        .unwrap();
+    let (id, status) = submit_as(&env.server.grpc, "p1", "Dee", "Live one referendum").await;
+    assert_eq!(status, "PENDING");
+    // Shown without a reload.
     let row = env.shown(&id).await;
     assert!(row.text().await.unwrap().contains("Live one"));
     // A decision made through the gRPC API takes it off the page.

@@ -338,18 +338,23 @@ async fn queue_lists_newest_first_by_post_with_pages(backend: Backend) {
     server.stop().await;
 }
 
-/// Follows `WatchQueue` on its own task (the call may only complete with a first event) and
-/// forwards every event; the task ends with the stream or when the receiver is dropped.
+/// Starts `WatchQueue` and follows it on its own task, forwarding every event; the task ends
+/// with the stream or when the receiver is dropped. The server answers the call (its response
+/// headers) once the watch is subscribed, so every event committed after this returns is
+/// seen.
 ///
 /// # Panics
-/// The task panics (and the receiver sees the channel closed) when the call is refused.
-fn watch(
+/// When the call is refused or not answered within [`support::WAIT`].
+async fn watch(
     mut moderator: Moderator,
     request: pb::WatchQueueRequest,
 ) -> tokio::sync::mpsc::Receiver<pb::QueueEvent> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let mut events = within("the watch to be subscribed", moderator.watch_queue(request))
+        .await
+        .unwrap()
+        .into_inner();
     tokio::spawn(async move {
-        let mut events = moderator.watch_queue(request).await.unwrap().into_inner();
         while let Ok(Some(event)) = events.message().await {
             if tx.send(event).await.is_err() {
                 break;
@@ -406,30 +411,15 @@ async fn watchers_see_submissions_and_decisions_in_order(backend: Backend) {
     let server = TestServer::start(site.config()).await;
     let mut public = server.client().await;
     let mut alice = server.moderator(Some(ALICE)).await;
-    let mut all = watch(alice.clone(), pb::WatchQueueRequest::default());
+    let mut all = watch(alice.clone(), pb::WatchQueueRequest::default()).await;
     let mut spam_only = watch(
         alice.clone(),
         pb::WatchQueueRequest {
             statuses: vec![CommentStatus::Spam.into()],
             ..Default::default()
         },
-    );
-    // Send honeypot probes until both watchers have seen one: from then on they are
-    // subscribed.
-    let (mut all_ready, mut spam_ready) = (false, false);
-    let deadline = Deadline::start("both watchers seeing a probe");
-    for n in 0.. {
-        deadline.check();
-        let mut probe = submission("probe", &format!("probe number {n}"));
-        probe.context.as_mut().unwrap().honeypot = "bot".into();
-        submit(&mut public, probe).await;
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        all_ready |= all.try_recv().is_ok();
-        spam_ready |= spam_only.try_recv().is_ok();
-        if all_ready && spam_ready {
-            break;
-        }
-    }
+    )
+    .await;
 
     submit(&mut public, submission("w", BENIGN)).await; // approved: no event
     let first = submit(&mut public, submission("w", HELD)).await.comment_id;

@@ -153,10 +153,9 @@ impl Drop for Killed {
     }
 }
 
-/// Reads `child`'s standard output line by line on its own thread.
-fn lines_of(child: &mut std::process::Child) -> tokio::sync::mpsc::Receiver<String> {
+/// Reads a child's output (stdout or stderr) line by line on its own thread.
+fn lines_of(out: impl std::io::Read + Send + 'static) -> tokio::sync::mpsc::Receiver<String> {
     use std::io::{BufRead as _, BufReader};
-    let out = child.stdout.take().unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines() {
@@ -191,26 +190,18 @@ async fn watch_resume_prints_what_happened_while_the_server_was_down() {
             .arg(&cursor_file)
             .env("COMMENTGUARD_TOKEN", ALICE)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap(),
     );
-    let mut lines = lines_of(&mut child.0);
+    let mut lines = lines_of(child.0.stdout.take().unwrap());
+    let mut notices = lines_of(child.0.stderr.take().unwrap());
     let event = |line: &str| -> serde_json::Value { serde_json::from_str(line).unwrap() };
-    // Submit until the watcher (which connects on its own time) prints one.
-    let deadline = Deadline::start("a line from `queue watch --resume`");
-    for n in 0.. {
-        deadline.check();
-        let content = format!("Reply {n}: happy to help, write to me at ada.helper@example.org");
-        client
-            .submit_comment(submission("watched", &content))
-            .await
-            .unwrap();
-        let wait = std::time::Duration::from_millis(100);
-        if let Ok(Some(_)) = tokio::time::timeout(wait, lines.recv()).await {
-            break;
-        }
-    }
+    // The watcher says on stderr once its watch is subscribed.
+    let notice = within("`queue watch` to start watching", notices.recv())
+        .await
+        .unwrap();
+    assert!(notice.starts_with("watching the queue"), "{notice}");
     let last = client
         .submit_comment(submission("watched", "Last one before, to b@example.org"))
         .await

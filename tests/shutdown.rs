@@ -49,7 +49,12 @@ async fn sigterm_drains_and_exits_cleanly() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // SIGTERM lands while writes are in flight: once the first 200 were acknowledged.
+    let deadline = Deadline::start("200 acknowledged submissions before SIGTERM");
+    while stored.lock().unwrap().len() < 200 {
+        deadline.check();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

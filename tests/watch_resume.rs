@@ -7,9 +7,7 @@ mod support;
 use commentguard::api::pb::moderate_comment_request::Action as ModerationAction;
 use commentguard::api::pb::{self, CommentStatus, QueueEventKind};
 use commentguard::store::EventWindow;
-use support::{
-    ALICE, Backend, Deadline, Moderator, Site, TestServer, submission, violated_fields, within,
-};
+use support::{ALICE, Backend, Moderator, Site, TestServer, submission, violated_fields, within};
 use tonic::Code;
 
 /// Held for review whatever the score: an address in the text.
@@ -31,14 +29,18 @@ impl Drop for Watching {
 }
 
 /// Watches on `moderator`'s frontend after `after_cursor` (empty: from the next event).
-fn watch(mut moderator: Moderator, after_cursor: &str) -> Watching {
+async fn watch(mut moderator: Moderator, after_cursor: &str) -> Watching {
     let (tx, events) = tokio::sync::mpsc::channel(256);
     let request = pb::WatchQueueRequest {
         after_cursor: after_cursor.to_owned(),
         ..Default::default()
     };
+    // The server answers the call once the watch is subscribed.
+    let mut stream = within("the watch to be subscribed", moderator.watch_queue(request))
+        .await
+        .unwrap()
+        .into_inner();
     let task = tokio::spawn(async move {
-        let mut stream = moderator.watch_queue(request).await.unwrap().into_inner();
         while let Ok(Some(event)) = stream.message().await {
             if tx.send(event).await.is_err() {
                 break;
@@ -88,32 +90,13 @@ async fn decide(moderator: &mut Moderator, id: &str, action: ModerationAction) {
         .expect("decision accepted");
 }
 
-/// The cursor of the newest event now: a watch started here sees a probe it can recognise.
+/// The cursor of the newest event now: a watch subscribed here sees the next probe first.
 async fn cursor_now(public: &mut Public, moderator: &Moderator) -> String {
-    let mut watching = watch(moderator.clone(), "");
-    let deadline = Deadline::start("a watch seeing a probe");
-    // The call is subscribed once its first event arrives: probe until one does.
-    for n in 0.. {
-        deadline.check();
-        submit(public, bot("probe", &format!("probe number {n}"))).await;
-        if let Ok(Ok(_)) = tokio::time::timeout(
-            std::time::Duration::from_millis(100),
-            watching.events.recv(),
-        )
-        .await
-        .map(|e| e.ok_or(()))
-        {
-            break;
-        }
-    }
-    // Every probe is stored by now; the last one's event is the newest.
-    let last = submit(public, bot("probe", "the last probe")).await;
-    loop {
-        let event = watching.next().await;
-        if id_of(&event) == last {
-            return event.cursor;
-        }
-    }
+    let mut watching = watch(moderator.clone(), "").await;
+    let probe = submit(public, bot("probe", "the probe")).await;
+    let event = watching.next().await;
+    assert_eq!(id_of(&event), probe, "the first event after subscribing");
+    event.cursor
 }
 
 /// The next events' kinds and comment ids.
@@ -149,7 +132,7 @@ async fn a_resumed_watch_gets_exactly_what_it_missed_also_after_a_restart(backen
         (QueueEventKind::Decided, held.clone()),
     ];
 
-    let mut resumed = watch(alice.clone(), &start);
+    let mut resumed = watch(alice.clone(), &start).await;
     let got = next_events(&mut resumed, 3).await;
     assert_eq!(summary(&got), missed);
     // Each event with the status it left the comment in, its own action and origin.
@@ -181,7 +164,7 @@ async fn a_resumed_watch_gets_exactly_what_it_missed_also_after_a_restart(backen
     let server = TestServer::start(site.config()).await;
     let mut public = server.client().await;
     let alice = server.moderator(Some(ALICE)).await;
-    let mut again = watch(alice.clone(), &start);
+    let mut again = watch(alice.clone(), &start).await;
     let got = next_events(&mut again, 4).await;
     let mut expected = missed.clone();
     expected.push((QueueEventKind::Submitted, live.clone()));
@@ -194,7 +177,7 @@ async fn a_resumed_watch_gets_exactly_what_it_missed_also_after_a_restart(backen
         cursors
     );
     // Resuming from the middle gives the rest, then what comes after the restart.
-    let mut rest = watch(alice.clone(), &cursors[2]);
+    let mut rest = watch(alice.clone(), &cursors[2]).await;
     let after = submit(
         &mut public,
         submission("r", "Later, write to b@example.org"),
@@ -275,7 +258,7 @@ async fn a_cursor_older_than_the_window_gets_lagged_then_the_oldest_kept(backend
 
     let server = TestServer::start(site.config()).await;
     let alice = server.moderator(Some(ALICE)).await;
-    let mut resumed = watch(alice.clone(), &start);
+    let mut resumed = watch(alice.clone(), &start).await;
     let lagged = resumed.next().await;
     assert_eq!(lagged.kind(), QueueEventKind::Lagged);
     assert!(lagged.lagged >= 1 && lagged.cursor.is_empty(), "{lagged:?}");
@@ -285,7 +268,7 @@ async fn a_cursor_older_than_the_window_gets_lagged_then_the_oldest_kept(backend
         (QueueEventKind::Submitted, kept)
     );
     // The newest event's cursor is still good.
-    let mut current = watch(alice.clone(), &next.cursor);
+    let mut current = watch(alice.clone(), &next.cursor).await;
     let mut public = server.client().await;
     let later = submit(&mut public, submission("old", "Then, from y@example.org")).await;
     assert_eq!(id_of(&current.next().await), later);
@@ -321,10 +304,10 @@ async fn a_cursor_from_one_frontend_resumes_on_the_other() {
         (QueueEventKind::Decided, first),
         (QueueEventKind::Submitted, second),
     ];
-    let mut on_b_watch = watch(alice_b.clone(), &start);
+    let mut on_b_watch = watch(alice_b.clone(), &start).await;
     let from_b = next_events(&mut on_b_watch, 3).await;
     assert_eq!(summary(&from_b), expected);
-    let mut on_a_watch = watch(alice_a.clone(), &start);
+    let mut on_a_watch = watch(alice_a.clone(), &start).await;
     let from_a = next_events(&mut on_a_watch, 3).await;
     assert_eq!(summary(&from_a), expected);
     let cursors = |events: &[pb::QueueEvent]| -> Vec<String> {

@@ -76,6 +76,13 @@ async fn follow(
         Err(status) => return Ok(Err(status)),
     };
     *backoff = FIRST_BACKOFF;
+    // The server answers once the watch is subscribed: from here on, nothing is missed. Said
+    // on stderr so stdout stays the events; a closed stderr is no reason to stop.
+    let _ = writeln!(
+        std::io::stderr(),
+        "watching the queue after {}",
+        cursor_name(&watch.request.after_cursor)
+    );
     loop {
         let event = match events.message().await {
             Ok(Some(event)) => event,

@@ -164,6 +164,8 @@
     if (list.dataset.post) query.set("post", list.dataset.post);
     if (!document.querySelector("form.campaign-actions") && !document.querySelector("a.older")) {
       const source = new EventSource("/events?" + query.toString());
+      // The server answers once it is subscribed: from then on nothing held is missed.
+      source.addEventListener("open", () => { list.dataset.live = "open"; });
       source.addEventListener("comment", (event) => {
         const change = JSON.parse(event.data);
         if (!change.html) {
