@@ -335,22 +335,18 @@ impl Drop for Busy {
     }
 }
 
-/// Marks each request busy on its connection until its response body is done.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ActivityLayer;
-
-impl<S> tower::Layer<S> for ActivityLayer {
-    type Service = ActivityService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ActivityService { inner }
-    }
-}
-
-/// The service [`ActivityLayer`] wraps around.
+/// Marks each request busy on its connection until its response body is done (put around
+/// the services with `tower::layer::layer_fn(ActivityService::new)`).
 #[derive(Debug, Clone)]
 pub struct ActivityService<S> {
     inner: S,
+}
+
+impl<S> ActivityService<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
 }
 
 impl<S, B, ResBody> tower::Service<http::Request<B>> for ActivityService<S>

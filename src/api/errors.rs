@@ -1,6 +1,5 @@
 //! Mapping failures to gRPC statuses, at the boundary only.
 
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tonic::codegen::http;
@@ -177,62 +176,26 @@ impl From<StoreError> for Status {
     }
 }
 
-/// tonic answers a request message over the size limit with OUT_OF_RANGE; the contract (like
-/// grpc-go and grpc-java) says RESOURCE_EXHAUSTED, so this layer rewrites that one answer.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OversizeAsResourceExhausted;
-
-impl<S> tower::Layer<S> for OversizeAsResourceExhausted {
-    type Service = OversizeService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        OversizeService { inner }
-    }
-}
-
-/// The service [`OversizeAsResourceExhausted`] wraps around.
-#[derive(Debug, Clone)]
-pub struct OversizeService<S> {
-    inner: S,
-}
-
 /// The start of tonic's message for an oversize request, as it travels in the percent-encoded
 /// `grpc-message` header.
 const OVERSIZE_MESSAGE: &str = "Error,%20decoded%20message%20length%20too%20large";
 
-impl<S, Req, B> tower::Service<Req> for OversizeService<S>
-where
-    S: tower::Service<Req, Response = http::Response<B>>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<B>;
-    type Error = S::Error;
-    type Future = std::pin::Pin<
-        Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
-    >;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+/// tonic answers a request message over the size limit with OUT_OF_RANGE; the contract (like
+/// grpc-go and grpc-java) says RESOURCE_EXHAUSTED, so this rewrites that one answer (a
+/// `tower::util::MapResponseLayer` around the services applies it).
+pub fn oversize_as_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers_mut();
+    let out_of_range = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"11");
+    let oversize = headers
+        .get("grpc-message")
+        .is_some_and(|v| v.as_bytes().starts_with(OVERSIZE_MESSAGE.as_bytes()));
+    if out_of_range && oversize {
+        headers.insert(
+            "grpc-status",
+            http::HeaderValue::from(Code::ResourceExhausted as i32),
+        );
     }
-
-    fn call(&mut self, request: Req) -> Self::Future {
-        let future = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = future.await?;
-            let headers = response.headers_mut();
-            let out_of_range = headers
-                .get("grpc-status")
-                .is_some_and(|v| v.as_bytes() == b"11");
-            let oversize = headers
-                .get("grpc-message")
-                .is_some_and(|v| v.as_bytes().starts_with(OVERSIZE_MESSAGE.as_bytes()));
-            if out_of_range && oversize {
-                headers.insert(
-                    "grpc-status",
-                    http::HeaderValue::from(Code::ResourceExhausted as i32),
-                );
-            }
-            Ok(response)
-        })
-    }
+    response
 }

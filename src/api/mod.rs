@@ -8,7 +8,7 @@ mod service;
 mod watch;
 
 pub use convert::submission_input;
-pub use errors::OversizeAsResourceExhausted;
+pub use errors::oversize_as_resource_exhausted;
 pub use moderation::ModerationApi;
 pub use service::CommentApi;
 

@@ -17,10 +17,10 @@ use tonic::transport::Server;
 use crate::admission::AdmissionLayer;
 use crate::api::pb::comment_service_server::CommentServiceServer;
 use crate::api::pb::moderation_service_server::ModerationServiceServer;
-use crate::api::{CommentApi, ModerationApi, OversizeAsResourceExhausted, pb};
+use crate::api::{CommentApi, ModerationApi, oversize_as_resource_exhausted, pb};
 use crate::app::App;
 use crate::config::Config;
-use crate::connections::{self, ActivityLayer};
+use crate::connections::{self, ActivityService};
 use crate::pipeline::{Parts, Pipeline, stored_rules};
 use crate::scoring::Scorer;
 use crate::tls::{Protocol, ServerTls};
@@ -263,9 +263,11 @@ async fn serve(
         .max_concurrent_streams(config.max_concurrent_streams.max(1))
         .http2_keepalive_interval(keepalive)
         .http2_keepalive_timeout(Some(Duration::from_millis(config.keepalive_timeout_ms)))
-        .layer(ActivityLayer)
+        .layer(tower::layer::layer_fn(ActivityService::new))
         .layer(crate::telemetry::RpcMetricsLayer)
-        .layer(OversizeAsResourceExhausted)
+        .layer(tower::util::MapResponseLayer::new(
+            oversize_as_resource_exhausted,
+        ))
         .layer(admission)
         .add_service(health)
         .add_service(reflection)

@@ -551,11 +551,11 @@ pub async fn moderator_at(url: &str, token: &str) -> Moderator {
     ModerationServiceClient::with_interceptor(channel, Bearer(bearer))
 }
 
-/// One HTTP/1.1 exchange over a fresh connection: the status, the headers (names lower-case)
-/// and the body. Enough for tests, with no client library in between.
+/// One HTTP/1.1 exchange over a fresh connection (hyper's client): the status, the headers
+/// (names lower-case, one entry per value) and the body. A POST body is sent as a form.
 ///
 /// # Panics
-/// When the server cannot be reached or answers something that is not HTTP.
+/// When the server cannot be reached or does not answer within [`WAIT`].
 pub async fn http_request(
     base: &str,
     method: &str,
@@ -563,65 +563,39 @@ pub async fn http_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Vec<(String, String)>, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let host = base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    use axum::http;
+    use http_body_util::{BodyExt as _, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("{base}{path}"));
     for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+        request = request.header(*name, *value);
     }
     if method == "POST" {
-        request.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+        request = request.header("content-type", "application/x-www-form-urlencoded");
     }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.read_to_end(&mut answer),
-    )
-    .await
-    .expect("no answer within 10 s")
-    .unwrap();
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+    let request = request
+        .body(Full::new(bytes::Bytes::from(body.to_owned())))
+        .unwrap();
+    let response = within("an HTTP answer", client.request(request))
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
         .collect();
-    (status, headers, dechunk(body))
-}
-
-/// The body of a chunked answer, or the body itself when it is not chunked.
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    loop {
-        let Some((size, after)) = rest.split_once("\r\n") else {
-            return body.to_owned();
-        };
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            return body.to_owned();
-        };
-        if size == 0 {
-            return out;
-        }
-        let Some(chunk) = after.get(..size) else {
-            return body.to_owned();
-        };
-        out.push_str(chunk);
-        rest = after.get(size + 2..).unwrap_or("");
-    }
+    let body = within("an HTTP body", response.into_body().collect())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The value of the header `name` (lower-case) in an answer's headers.
