@@ -32,9 +32,9 @@ enum Command {
     /// Work the moderation queue of a running service (needs a moderator token).
     Queue(cli::queue::Args),
     /// Load a WordPress (WXR) or Disqus export into a running service (needs a moderator token).
-    Import(cli::history::ImportArgs),
+    Import(cli::import_export::ImportArgs),
     /// Write every stored comment out as JSON lines or WXR (needs a moderator token).
-    Export(cli::history::ExportArgs),
+    Export(cli::import_export::ExportArgs),
     /// Train a spam model from labelled datasets.
     Train(cli::train::Args),
     /// Measure a model (or the training recipe, with --cv) on labelled datasets.
@@ -64,8 +64,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(args) => client_runtime()?.block_on(cli::replay::run(args)),
         Command::Load(args) => multi_thread_runtime()?.block_on(cli::load::run(args)),
         Command::Queue(args) => client_runtime()?.block_on(cli::queue::run(args)),
-        Command::Import(args) => client_runtime()?.block_on(cli::history::import(args)),
-        Command::Export(args) => client_runtime()?.block_on(cli::history::export(args)),
+        Command::Import(args) => client_runtime()?.block_on(cli::import_export::import(args)),
+        Command::Export(args) => client_runtime()?.block_on(cli::import_export::export(args)),
         Command::Train(args) => cli::train::run(args),
         Command::Eval(args) => cli::eval::run(args),
     }

@@ -3,7 +3,7 @@
 pub mod client;
 pub mod eval;
 mod export;
-pub mod history;
+pub mod import_export;
 pub mod load;
 pub mod queue;
 pub mod replay;

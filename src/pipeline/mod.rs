@@ -22,11 +22,11 @@ use crate::validate::{FieldViolation, SubmissionInput, validate};
 use sha2::{Digest as _, Sha256};
 
 mod idempotency;
-mod rules;
+mod rule_updates;
 mod shadow;
 
 pub use idempotency::{check_key, key_violation, request_digest};
-pub use rules::{RULES_KEY, RulesRejection, stored_rules};
+pub use rule_updates::{RULES_KEY, RulesRejection, stored_rules};
 pub use shadow::{Shadow, ShadowError, ShadowInput, ShadowSnapshot};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);

@@ -7,17 +7,18 @@
 //! - [`lists`]: the configured lists (words, bans, closed posts), compiled once.
 //! - [`trackers`]: in-memory state across submissions (flood control, campaigns).
 //! - [`ruleset`]: the editable rules (lists, link limit, thresholds) as one versioned value.
+//! - [`local_history`]: what flood control and campaigns remember, kept in this process.
 
 pub mod builtin;
-pub mod history;
 pub mod lists;
+pub mod local_history;
 pub mod ruleset;
 pub mod thresholds;
 pub mod trackers;
 
 pub use builtin::count_links;
-pub use history::{HistorySettings, LocalHistory, SubmissionHistory};
 pub use lists::{RuleError, RuleLists, SiteRules};
+pub use local_history::{HistorySettings, LocalHistory, SubmissionHistory};
 pub use ruleset::{EditableRules, RuleSet};
 pub use thresholds::Thresholds;
 pub use trackers::{Campaigns, Flood};
@@ -78,6 +79,18 @@ impl Default for Policy {
     }
 }
 
+/// The strictest of the statuses the rules asked for; APPROVED when none fired. The one rule
+/// by which a verdict (live or shadow) is decided.
+pub fn strictest(asked: impl IntoIterator<Item = Status>) -> Status {
+    asked.into_iter().fold(Status::Approved, |status, hit| {
+        if hit.severity() > status.severity() {
+            hit
+        } else {
+            status
+        }
+    })
+}
+
 impl Policy {
     /// The verdict from the built-in rules and the thresholds alone.
     pub fn decide(&self, submission: &Submission, scored: &Scored) -> Verdict {
@@ -94,13 +107,7 @@ impl Policy {
             .chain(&builtin)
             .map(|h| h.status)
             .chain(by_score);
-        fired.fold(Status::Approved, |status, hit| {
-            if hit.severity() > status.severity() {
-                hit
-            } else {
-                status
-            }
-        })
+        strictest(fired)
     }
 
     /// The verdict on a valid submission with its score, counting rules that already fired
@@ -116,9 +123,7 @@ impl Policy {
         let mut status = Status::Approved;
         let mut reasons = Vec::new();
         for hit in fired {
-            if hit.status.severity() > status.severity() {
-                status = hit.status;
-            }
+            status = strictest([status, hit.status]);
             reasons.push(hit.reason);
         }
         let explanation = scored.toward_spam.iter().chain(&scored.toward_ham);

@@ -19,16 +19,16 @@ pub mod audit;
 pub mod decide;
 mod error;
 pub mod events;
-mod history;
 pub mod labels;
 pub mod postgres;
 pub mod record;
 pub mod sled;
+mod submission_history;
 
 pub use error::{Result, StoreError};
 pub use events::{EventPage, EventWindow, LoggedEvent, QueueChange};
-pub use history::{HistorySettings, SubmissionHistory};
 pub use labels::LabelledText;
+pub use submission_history::{HistorySettings, SubmissionHistory};
 
 use sha2::{Digest as _, Sha256};
 

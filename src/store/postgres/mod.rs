@@ -13,15 +13,15 @@
 //!   Decisions, erasure, purges and settings are transactions of their own.
 //! - **Across frontends.** Commits notify (`LISTEN`/`NOTIFY` on [`CHANNEL`]); every frontend
 //!   turns the others' notifications into [`RemoteChange`]s (watchers, learner, rules). Flood
-//!   timers and campaign sightings live in unlogged tables (see [`history`]).
+//!   timers and campaign sightings live in unlogged tables (see [`shared_history`]).
 
 mod committer;
 mod errors;
 mod events;
-mod history;
 mod import;
 mod listener;
 mod reads;
+mod shared_history;
 mod writes;
 
 use std::sync::Arc;
@@ -268,8 +268,8 @@ impl Storage for PgStore {
     }
 
     fn shared_history(&self, settings: HistorySettings) -> Option<Arc<dyn SubmissionHistory>> {
-        history::spawn_sweeper(self.pool.clone(), settings.campaign_window);
-        Some(Arc::new(history::SharedHistory::new(
+        shared_history::spawn_sweeper(self.pool.clone(), settings.campaign_window);
+        Some(Arc::new(shared_history::SharedHistory::new(
             self.pool.clone(),
             settings,
         )))
