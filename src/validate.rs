@@ -77,79 +77,18 @@ impl FieldViolation {
 /// The list of field violations, never empty.
 pub fn validate(input: &SubmissionInput<'_>) -> Result<Submission, Vec<FieldViolation>> {
     let mut violations = Vec::new();
-    let mut check = |field: &'static str, result: Result<(), String>| {
-        if let Err(description) = result {
-            violations.push(FieldViolation::new(field, description));
-        }
-    };
 
     let post_id = input.post_id.trim();
-    check("post_id", required_line(post_id, MAX_ID_BYTES));
-
-    let parent_text = input.parent_id.trim();
-    let parent_id = if parent_text.is_empty() {
-        None
-    } else {
-        let parsed = CommentId::parse(parent_text);
-        check(
-            "parent_id",
-            match parsed {
-                Some(_) => Ok(()),
-                None if parent_text.len() > MAX_ID_BYTES => Err(too_long(MAX_ID_BYTES)),
-                None => Err("is not a comment id".to_owned()),
-            },
-        );
-        parsed
-    };
-
-    let author_name = input.author_name.trim();
-    check(
-        "author_name",
-        required_line(author_name, MAX_NAME_BYTES).and_then(|()| no_email(author_name)),
+    note(
+        &mut violations,
+        "post_id",
+        required_line(post_id, MAX_ID_BYTES),
     );
-
-    let author_email = input.author_email.trim();
-    check(
-        "author_email",
-        required_line(author_email, MAX_EMAIL_BYTES).and_then(|()| email_syntax(author_email)),
-    );
-
-    let author_url = input.author_url.trim();
-    if !author_url.is_empty() {
-        check(
-            "author_url",
-            optional_line(author_url, MAX_URL_BYTES)
-                .and_then(|()| url_syntax(author_url))
-                .and_then(|()| no_email(author_url)),
-        );
-    }
-
+    let parent_id = check_parent_id(input.parent_id.trim(), &mut violations);
+    let (author_name, author_email, author_url) = check_author(input, &mut violations);
     let content = input.content.trim().replace("\r\n", "\n");
-    check("content", content_rules(&content));
-
-    let ip_text = input.ip.trim();
-    let ip = if ip_text.is_empty() {
-        None
-    } else {
-        let parsed = ip_text.parse::<IpAddr>().ok();
-        if parsed.is_none() {
-            check(
-                "context.ip",
-                Err("is not an IPv4 or IPv6 address".to_owned()),
-            );
-        }
-        parsed
-    };
-    let user_agent = input.user_agent.trim();
-    check(
-        "context.user_agent",
-        optional_line(user_agent, MAX_USER_AGENT_BYTES),
-    );
-    let referrer = input.referrer.trim();
-    check(
-        "context.referrer",
-        optional_line(referrer, MAX_REFERRER_BYTES),
-    );
+    note(&mut violations, "content", content_rules(&content));
+    let (ip, user_agent, referrer) = check_context(input, &mut violations);
 
     if !violations.is_empty() {
         return Err(violations);
@@ -168,6 +107,101 @@ pub fn validate(input: &SubmissionInput<'_>) -> Result<Submission, Vec<FieldViol
             honeypot: input.honeypot.to_owned(),
         },
     })
+}
+
+/// Records a failed rule as a violation of `field`, so each check reads as one line.
+#[inline]
+fn note(violations: &mut Vec<FieldViolation>, field: &'static str, result: Result<(), String>) {
+    if let Err(description) = result {
+        violations.push(FieldViolation::new(field, description));
+    }
+}
+
+/// The optional parent id (already trimmed): parsed when given, noting why it is not one.
+#[inline]
+fn check_parent_id(text: &str, violations: &mut Vec<FieldViolation>) -> Option<CommentId> {
+    if text.is_empty() {
+        return None;
+    }
+    let parsed = CommentId::parse(text);
+    note(
+        violations,
+        "parent_id",
+        match parsed {
+            Some(_) => Ok(()),
+            None if text.len() > MAX_ID_BYTES => Err(too_long(MAX_ID_BYTES)),
+            None => Err("is not a comment id".to_owned()),
+        },
+    );
+    parsed
+}
+
+/// The author's name, email and URL, trimmed and checked (the URL is empty when not given).
+#[inline]
+fn check_author<'a>(
+    input: &SubmissionInput<'a>,
+    violations: &mut Vec<FieldViolation>,
+) -> (&'a str, &'a str, &'a str) {
+    let author_name = input.author_name.trim();
+    note(
+        violations,
+        "author_name",
+        required_line(author_name, MAX_NAME_BYTES).and_then(|()| no_email(author_name)),
+    );
+
+    let author_email = input.author_email.trim();
+    note(
+        violations,
+        "author_email",
+        required_line(author_email, MAX_EMAIL_BYTES).and_then(|()| email_syntax(author_email)),
+    );
+
+    let author_url = input.author_url.trim();
+    if !author_url.is_empty() {
+        note(
+            violations,
+            "author_url",
+            optional_line(author_url, MAX_URL_BYTES)
+                .and_then(|()| url_syntax(author_url))
+                .and_then(|()| no_email(author_url)),
+        );
+    }
+    (author_name, author_email, author_url)
+}
+
+/// The client context's IP address (parsed when given), User-Agent and Referer, checked.
+#[inline]
+fn check_context<'a>(
+    input: &SubmissionInput<'a>,
+    violations: &mut Vec<FieldViolation>,
+) -> (Option<IpAddr>, &'a str, &'a str) {
+    let ip_text = input.ip.trim();
+    let ip = if ip_text.is_empty() {
+        None
+    } else {
+        let parsed = ip_text.parse::<IpAddr>().ok();
+        if parsed.is_none() {
+            note(
+                violations,
+                "context.ip",
+                Err("is not an IPv4 or IPv6 address".to_owned()),
+            );
+        }
+        parsed
+    };
+    let user_agent = input.user_agent.trim();
+    note(
+        violations,
+        "context.user_agent",
+        optional_line(user_agent, MAX_USER_AGENT_BYTES),
+    );
+    let referrer = input.referrer.trim();
+    note(
+        violations,
+        "context.referrer",
+        optional_line(referrer, MAX_REFERRER_BYTES),
+    );
+    (ip, user_agent, referrer)
 }
 
 fn too_long(max: usize) -> String {

@@ -638,18 +638,31 @@ impl Extractor<'_> {
             author,
         } = scratch;
         normalize_into_with(text.content, norm, self.cfg.counts);
+        let has_author_url = !text.author_url.trim().is_empty();
         author.clear();
-        if !text.author_url.trim().is_empty() {
+        if has_author_url {
             author.push_str(&author_domain(text.author_url));
         }
+        let n_words = grow_tallies(self.vocab.len(), present, counts);
+        self.count_terms(norm, author, padded, bounds, present, counts);
+        push_term_frequencies(&mut present[..n_words], counts, row);
+        weigh_and_normalize(self.vocab, row);
+        push_meta(self.vocab.len(), norm, has_author_url, row);
+    }
+
+    /// Tallies every vocabulary term of the comment (word grams, then character n-grams):
+    /// its occurrences in `counts` and its column's bit in `present`.
+    #[inline]
+    fn count_terms(
+        &self,
+        norm: &Normalized,
+        author: &str,
+        padded: &mut String,
+        bounds: &mut Vec<usize>,
+        present: &mut [u64],
+        counts: &mut [u32],
+    ) {
         let vocab = self.vocab;
-        if counts.len() < vocab.len() {
-            counts.resize(vocab.len(), 0);
-        }
-        let n_words = vocab.len().div_ceil(64);
-        if present.len() < n_words {
-            present.resize(n_words, 0);
-        }
         let mut count = |col: u32| {
             let c = col as usize;
             if let (Some(n), Some(bits)) = (counts.get_mut(c), present.get_mut(c >> 6)) {
@@ -667,46 +680,77 @@ impl Extractor<'_> {
                 count(col);
             }
         });
-        // Columns ascending, each with its sublinear term frequency `1 + ln(tf)`. No float
-        // state is live here, across the pushes and the logarithm (calls that clobber every
-        // float register), so the norm sums of the next loop can stay in registers.
-        for (w, bits) in present.iter_mut().enumerate().take(n_words) {
-            let mut rest = std::mem::take(bits);
-            while rest != 0 {
-                let col = w * 64 + rest.trailing_zeros() as usize;
-                rest &= rest - 1;
-                let tf = counts.get_mut(col).map_or(1, std::mem::take);
-                row.cols.push(col as u32);
-                // 1 + ln(1) is exactly 1: skip the logarithm for the common single occurrence.
-                row.vals.push(if tf == 1 {
-                    1.0
-                } else {
-                    1.0 + f64::from(tf).ln()
-                });
-            }
-        }
-        // Each block's squared norm is summed in column order.
-        let (mut words2, mut chars2) = (0.0f64, 0.0f64);
-        for (&c, v) in row.cols.iter().zip(row.vals.iter_mut()) {
-            *v *= vocab.idf.get(c as usize).copied().unwrap_or(0.0);
-            if block_index(vocab, c as usize) == 1 {
-                chars2 += *v * *v;
+    }
+}
+
+/// Grows the tally buffers to a vocabulary of `n_columns` terms (once, while the scratch is
+/// warming up) and returns how many words of the `present` bitset it uses.
+#[inline]
+fn grow_tallies(n_columns: usize, present: &mut Vec<u64>, counts: &mut Vec<u32>) -> usize {
+    if counts.len() < n_columns {
+        counts.resize(n_columns, 0);
+    }
+    let n_words = n_columns.div_ceil(64);
+    if present.len() < n_words {
+        present.resize(n_words, 0);
+    }
+    n_words
+}
+
+/// Moves the tallies into `row` and clears them for the next comment: the columns
+/// ascending, each with its sublinear term frequency `1 + ln(tf)`.
+#[inline]
+fn push_term_frequencies(present: &mut [u64], counts: &mut [u32], row: &mut SparseRow) {
+    // No float state is live here, across the pushes and the logarithm (calls that clobber
+    // every float register), so the norm sums of the next step can stay in registers.
+    for (w, bits) in present.iter_mut().enumerate() {
+        let mut rest = std::mem::take(bits);
+        while rest != 0 {
+            let col = w * 64 + rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let tf = counts.get_mut(col).map_or(1, std::mem::take);
+            row.cols.push(col as u32);
+            // 1 + ln(1) is exactly 1: skip the logarithm for the common single occurrence.
+            row.vals.push(if tf == 1 {
+                1.0
             } else {
-                words2 += *v * *v;
-            }
+                1.0 + f64::from(tf).ln()
+            });
         }
-        let norm2 = [words2, chars2];
-        let inv = norm2.map(|n| if n > 0.0 { 1.0 / n.sqrt() } else { 1.0 });
-        for (&c, v) in row.cols.iter().zip(row.vals.iter_mut()) {
-            *v *= inv[block_index(vocab, c as usize)];
+    }
+}
+
+/// Scales each term frequency by its IDF, then each block (words, characters) of the row
+/// to unit length.
+#[inline]
+fn weigh_and_normalize(vocab: &Vocabulary, row: &mut SparseRow) {
+    // Each block's squared norm is summed in column order.
+    let (mut words2, mut chars2) = (0.0f64, 0.0f64);
+    for (&c, v) in row.cols.iter().zip(row.vals.iter_mut()) {
+        *v *= vocab.idf.get(c as usize).copied().unwrap_or(0.0);
+        if block_index(vocab, c as usize) == 1 {
+            chars2 += *v * *v;
+        } else {
+            words2 += *v * *v;
         }
-        let meta = meta_values(norm, !text.author_url.trim().is_empty());
-        let base = vocab.len() as u32;
-        for (k, v) in meta.into_iter().enumerate() {
-            if v != 0.0 {
-                row.cols.push(base + k as u32);
-                row.vals.push(v);
-            }
+    }
+    let norm2 = [words2, chars2];
+    let inv = norm2.map(|n| if n > 0.0 { 1.0 / n.sqrt() } else { 1.0 });
+    for (&c, v) in row.cols.iter().zip(row.vals.iter_mut()) {
+        *v *= inv[block_index(vocab, c as usize)];
+    }
+}
+
+/// Appends the non-zero metadata features, whose columns follow the vocabulary's
+/// `n_terms` term columns.
+#[inline]
+fn push_meta(n_terms: usize, norm: &Normalized, has_author_url: bool, row: &mut SparseRow) {
+    let meta = meta_values(norm, has_author_url);
+    let base = n_terms as u32;
+    for (k, v) in meta.into_iter().enumerate() {
+        if v != 0.0 {
+            row.cols.push(base + k as u32);
+            row.vals.push(v);
         }
     }
 }

@@ -129,6 +129,18 @@ fn train_and_test(
     Ok(c)
 }
 
+/// What one mode measured, before the means over its parts are taken.
+struct Outcome {
+    /// The mode's name in the report.
+    mode: &'static str,
+    /// The version of the model file scored, in the model mode.
+    model: Option<String>,
+    /// The figures over all parts together.
+    pooled: Confusion,
+    /// One entry per holdout file, fold or dataset.
+    parts: Vec<Part>,
+}
+
 /// Runs `commentguard eval`.
 ///
 /// # Errors
@@ -142,97 +154,162 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let params = args.recipe.params()?;
     let all: Vec<LabelledComment> = loaded.iter().flat_map(|d| d.comments.clone()).collect();
     let threshold = args.threshold;
-    let mut parts = Vec::new();
-    let (mode, model_version, pooled) = if let Some(k) = args.cv {
-        let report = params.cross_validate_with(&all, k, threshold, !args.cv_ungrouped, |_| {})?;
-        for (i, c) in report.per_fold.iter().enumerate() {
-            parts.push(Part {
-                name: format!("fold {}", i + 1),
-                metrics: c.metrics(),
-            });
-        }
-        ("cv", None, report.pooled)
+    let outcome = if let Some(k) = args.cv {
+        cross_validate(&params, &all, k, threshold, !args.cv_ungrouped)?
     } else if let Some(holdout) = &args.holdout {
         let test = dataset::read(holdout, args.format)?;
         let c = train_and_test(&params, &all, &test, threshold)?;
-        parts.push(Part {
+        let parts = vec![Part {
             name: file_name(holdout),
             metrics: c.metrics(),
-        });
-        ("holdout", None, c)
+        }];
+        Outcome {
+            mode: "holdout",
+            model: None,
+            pooled: c,
+            parts,
+        }
     } else if args.leave_one_out {
-        let mut pooled = Confusion::default();
-        for (i, held) in loaded.iter().enumerate() {
-            if held.info.format != Format::Youtube {
-                continue;
-            }
-            let train: Vec<LabelledComment> = loaded
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .flat_map(|(_, d)| d.comments.iter().cloned())
-                .collect();
-            let c = train_and_test(&params, &train, &held.comments, threshold)?;
-            pooled.merge(&c);
-            parts.push(Part {
-                name: held.info.file.clone(),
-                metrics: c.metrics(),
-            });
-        }
-        anyhow::ensure!(
-            !parts.is_empty(),
-            "--leave-one-out needs at least one YouTube dataset"
-        );
-        ("leave-one-out", None, pooled)
+        leave_one_out(&params, &loaded, threshold)?
     } else {
-        let model = SpamModel::load(&args.model)
-            .with_context(|| format!("loading model {}", args.model.display()))?;
-        let mut pooled = Confusion::default();
-        for d in &loaded {
-            if args.show_errors {
-                for c in &d.comments {
-                    let s = model.score(&text_of(c));
-                    if (s.probability >= threshold) != c.label.is_spam() {
-                        let why: Vec<&str> =
-                            s.toward_spam.iter().map(|c| c.feature.as_str()).collect();
-                        eprintln!(
-                            "{:.3} {:?} {:?} spam-features {:?}",
-                            s.probability, c.label, c.content, why
-                        );
-                    }
-                }
-            }
-            let c = score_all(&model, &d.comments, threshold);
-            pooled.merge(&c);
-            parts.push(Part {
-                name: d.info.file.clone(),
-                metrics: c.metrics(),
-            });
-        }
-        if let Some(path) = &args.plot {
-            let scores: Vec<(f64, bool)> = loaded
-                .iter()
-                .flat_map(|d| &d.comments)
-                .map(|c| (model.score(&text_of(c)).probability, c.label.is_spam()))
-                .collect();
-            crate::replay::plot::draw(path, &scores, Thresholds::default())?;
-        }
-        ("model", Some(model.version().to_owned()), pooled)
+        score_model(&args, &loaded)?
     };
-    let n = parts.len().max(1) as f64;
-    let mean = |f: fn(&Metrics) -> f64| Some(parts.iter().map(|p| f(&p.metrics)).sum::<f64>() / n);
-    let report = Report {
-        mode,
-        model: model_version,
-        threshold,
-        metrics: pooled.metrics(),
-        mean_mcc: mean(|m| m.mcc),
-        mean_ham_false_positive_rate: mean(|m| m.ham_false_positive_rate),
-        mean_accuracy: mean(|m| m.accuracy),
-        parts,
-    };
+    let report = Report::new(outcome, threshold);
     print_report(&mut std::io::stdout().lock(), &report, args.json)?;
     Ok(())
+}
+
+impl Report {
+    /// The report of a mode's outcome, with the means over its parts.
+    fn new(outcome: Outcome, threshold: f64) -> Self {
+        let parts = outcome.parts;
+        let n = parts.len().max(1) as f64;
+        let mean =
+            |f: fn(&Metrics) -> f64| Some(parts.iter().map(|p| f(&p.metrics)).sum::<f64>() / n);
+        Self {
+            mode: outcome.mode,
+            model: outcome.model,
+            threshold,
+            metrics: outcome.pooled.metrics(),
+            mean_mcc: mean(|m| m.mcc),
+            mean_ham_false_positive_rate: mean(|m| m.ham_false_positive_rate),
+            mean_accuracy: mean(|m| m.accuracy),
+            parts,
+        }
+    }
+}
+
+/// `--cv K`: cross-validates the recipe on all datasets together, one part per fold.
+fn cross_validate(
+    params: &SpamFilterValidParams,
+    all: &[LabelledComment],
+    k: usize,
+    threshold: f64,
+    grouped: bool,
+) -> anyhow::Result<Outcome> {
+    let report = params.cross_validate_with(all, k, threshold, grouped, |_| {})?;
+    let parts = report
+        .per_fold
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Part {
+            name: format!("fold {}", i + 1),
+            metrics: c.metrics(),
+        })
+        .collect();
+    Ok(Outcome {
+        mode: "cv",
+        model: None,
+        pooled: report.pooled,
+        parts,
+    })
+}
+
+/// `--leave-one-out`: trains on all other datasets and tests on each YouTube one in turn.
+fn leave_one_out(
+    params: &SpamFilterValidParams,
+    loaded: &[LoadedDataset],
+    threshold: f64,
+) -> anyhow::Result<Outcome> {
+    let mut pooled = Confusion::default();
+    let mut parts = Vec::new();
+    for (i, held) in loaded.iter().enumerate() {
+        if held.info.format != Format::Youtube {
+            continue;
+        }
+        let train: Vec<LabelledComment> = loaded
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .flat_map(|(_, d)| d.comments.iter().cloned())
+            .collect();
+        let c = train_and_test(params, &train, &held.comments, threshold)?;
+        pooled.merge(&c);
+        parts.push(Part {
+            name: held.info.file.clone(),
+            metrics: c.metrics(),
+        });
+    }
+    anyhow::ensure!(
+        !parts.is_empty(),
+        "--leave-one-out needs at least one YouTube dataset"
+    );
+    Ok(Outcome {
+        mode: "leave-one-out",
+        model: None,
+        pooled,
+        parts,
+    })
+}
+
+/// The default mode: scores each dataset with the model file, one part per dataset, with
+/// the misclassified comments and the plot when asked for.
+fn score_model(args: &Args, loaded: &[LoadedDataset]) -> anyhow::Result<Outcome> {
+    let threshold = args.threshold;
+    let model = SpamModel::load(&args.model)
+        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let mut pooled = Confusion::default();
+    let mut parts = Vec::new();
+    for d in loaded {
+        if args.show_errors {
+            print_errors(&model, &d.comments, threshold);
+        }
+        let c = score_all(&model, &d.comments, threshold);
+        pooled.merge(&c);
+        parts.push(Part {
+            name: d.info.file.clone(),
+            metrics: c.metrics(),
+        });
+    }
+    if let Some(path) = &args.plot {
+        let scores: Vec<(f64, bool)> = loaded
+            .iter()
+            .flat_map(|d| &d.comments)
+            .map(|c| (model.score(&text_of(c)).probability, c.label.is_spam()))
+            .collect();
+        crate::replay::plot::draw(path, &scores, Thresholds::default())?;
+    }
+    Ok(Outcome {
+        mode: "model",
+        model: Some(model.version().to_owned()),
+        pooled,
+        parts,
+    })
+}
+
+/// `--show-errors`: prints each comment the model gets wrong, with its score and the
+/// features that pushed it toward spam, to stderr.
+fn print_errors(model: &SpamModel, comments: &[LabelledComment], threshold: f64) {
+    for c in comments {
+        let s = model.score(&text_of(c));
+        if (s.probability >= threshold) != c.label.is_spam() {
+            let why: Vec<&str> = s.toward_spam.iter().map(|c| c.feature.as_str()).collect();
+            eprintln!(
+                "{:.3} {:?} {:?} spam-features {:?}",
+                s.probability, c.label, c.content, why
+            );
+        }
+    }
 }
 
 /// Prints the report as text, or as one JSON object.

@@ -97,6 +97,16 @@ impl Args {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
         };
+        self.override_locations(&mut config);
+        self.override_tuning(&mut config);
+        self.add_credentials(&mut config)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies the flags saying where the service listens and where it finds its data, its
+    /// model and its TLS files.
+    fn override_locations(&self, config: &mut Config) {
         if let Some(listen) = self.listen {
             config.listen = listen;
         }
@@ -112,9 +122,19 @@ impl Args {
         if let Some(model) = &self.model {
             config.model.clone_from(model);
         }
-        if let Some(secret) = &self.hmac_secret {
-            config.hmac_secret = Some(secret.clone());
+        for (flag, field) in [
+            (&self.tls_cert, &mut config.tls_cert),
+            (&self.tls_key, &mut config.tls_key),
+            (&self.tls_client_ca, &mut config.tls_client_ca),
+        ] {
+            if flag.is_some() {
+                field.clone_from(flag);
+            }
         }
+    }
+
+    /// Applies the flags tuning how the service logs, judges and limits.
+    fn override_tuning(&self, config: &mut Config) {
         if let Some(format) = self.log_format {
             config.log_format = format;
         }
@@ -126,6 +146,23 @@ impl Args {
         }
         if let Some(pending) = self.pending_threshold {
             config.thresholds.pending = pending;
+        }
+        if let Some(seconds) = self.flood_interval {
+            config.flood_interval = seconds;
+        }
+        if let Some(days) = self.retention_days {
+            config.retention_days = days;
+        }
+        if let Some(max) = self.max_connections {
+            config.max_connections = max;
+        }
+    }
+
+    /// Applies the HMAC secret and adds the moderators' tokens and the Akismet keys, naming
+    /// the flag or variable of an entry that does not parse.
+    fn add_credentials(&self, config: &mut Config) -> Result<(), ConfigError> {
+        if let Some(secret) = &self.hmac_secret {
+            config.hmac_secret = Some(secret.clone());
         }
         if let Some(list) = &self.moderator_token_list {
             let from_env =
@@ -153,26 +190,7 @@ impl Args {
                     reason: e.to_string(),
                 })?;
         }
-        if let Some(seconds) = self.flood_interval {
-            config.flood_interval = seconds;
-        }
-        if let Some(days) = self.retention_days {
-            config.retention_days = days;
-        }
-        for (flag, field) in [
-            (&self.tls_cert, &mut config.tls_cert),
-            (&self.tls_key, &mut config.tls_key),
-            (&self.tls_client_ca, &mut config.tls_client_ca),
-        ] {
-            if flag.is_some() {
-                field.clone_from(flag);
-            }
-        }
-        if let Some(max) = self.max_connections {
-            config.max_connections = max;
-        }
-        config.validate()?;
-        Ok(config)
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! `commentguard train`: fit a spam model on labelled datasets, cross-validate the recipe on
 //! the same data, and write a model file.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -10,7 +10,9 @@ use linfa::ParamGuard as _;
 
 use crate::classifier::features::FeatureConfig;
 use crate::classifier::model_file::CvMetrics;
-use crate::classifier::{ModelFile, SpamFilterParams, SpamFilterValidParams, SpamModel};
+use crate::classifier::{
+    ModelFile, SpamFilter, SpamFilterParams, SpamFilterValidParams, SpamModel,
+};
 use crate::dataset::{self, Format};
 use crate::policy::Thresholds;
 
@@ -199,61 +201,9 @@ pub fn store_labels(dir: &std::path::Path) -> anyhow::Result<dataset::LoadedData
 /// Any failure, with context for the user.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let params = args.recipe.params()?;
-    let mut infos = Vec::new();
-    let mut data = Vec::new();
-    for path in &args.datasets {
-        let d = dataset::load(path, args.format)?;
-        eprintln!(
-            "read {}: {} comments ({} spam, {} ham)",
-            path.display(),
-            d.info.records,
-            d.info.spam,
-            d.info.ham
-        );
-        infos.push(d.info);
-        data.extend(d.comments);
-    }
-    if let Some(dir) = &args.from_store {
-        let d = store_labels(dir)?;
-        eprintln!(
-            "read moderator labels in {}: {} comments ({} spam, {} ham)",
-            dir.display(),
-            d.info.records,
-            d.info.spam,
-            d.info.ham
-        );
-        infos.push(d.info);
-        data.extend(d.comments);
-    }
+    let (infos, data) = read_training_data(&args)?;
     anyhow::ensure!(!data.is_empty(), "no labelled comments to train on");
-    let threshold = Thresholds::default().pending;
-    let bar = ProgressBar::new(args.folds as u64 + 1);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let started = std::time::Instant::now();
-    let cv = if args.folds > 0 {
-        bar.set_message(format!("cross-validating ({} folds)", args.folds));
-        let report =
-            params.cross_validate(&data, args.folds, threshold, |k| bar.set_position(k as u64))?;
-        eprintln!(
-            "cross-validation took {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        Some(CvMetrics::from_report(&report, threshold))
-    } else {
-        None
-    };
-    bar.set_message("fitting the final model");
-    let filter = params.fit(&data)?;
-    bar.inc(1);
-    bar.finish_with_message("done");
-    eprintln!(
-        "training took {:.1} s in total",
-        started.elapsed().as_secs_f64()
-    );
+    let (cv, filter) = cross_validate_and_fit(&params, &data, args.folds)?;
 
     let name = args
         .out
@@ -280,25 +230,102 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         model.version()
     )?;
     if let Some(cv) = cv {
-        let m = cv.metrics;
-        writeln!(
-            out,
-            "{}-fold grouped CV at threshold {}: accuracy {:.4} precision {:.4} recall {:.4} f1 {:.4} mcc {:.4} ham flagged {:.4} (tp {} fp {} tn {} fn {}), log-loss {:.4}, brier {:.4}",
-            cv.folds,
-            cv.threshold,
-            m.accuracy,
-            m.precision,
-            m.recall,
-            m.f1,
-            m.mcc,
-            m.ham_false_positive_rate,
-            m.true_positive,
-            m.false_positive,
-            m.true_negative,
-            m.false_negative,
-            cv.log_loss,
-            cv.brier
-        )?;
+        print_cv(&mut out, &cv)?;
     }
     Ok(())
+}
+
+/// Reads the datasets and the stored moderator labels to train on, saying on stderr how
+/// many comments of each kind every source held.
+fn read_training_data(
+    args: &Args,
+) -> anyhow::Result<(Vec<dataset::DatasetInfo>, Vec<dataset::LabelledComment>)> {
+    let mut infos = Vec::new();
+    let mut data = Vec::new();
+    for path in &args.datasets {
+        let d = dataset::load(path, args.format)?;
+        eprintln!(
+            "read {}: {} comments ({} spam, {} ham)",
+            path.display(),
+            d.info.records,
+            d.info.spam,
+            d.info.ham
+        );
+        infos.push(d.info);
+        data.extend(d.comments);
+    }
+    if let Some(dir) = &args.from_store {
+        let d = store_labels(dir)?;
+        eprintln!(
+            "read moderator labels in {}: {} comments ({} spam, {} ham)",
+            dir.display(),
+            d.info.records,
+            d.info.spam,
+            d.info.ham
+        );
+        infos.push(d.info);
+        data.extend(d.comments);
+    }
+    Ok((infos, data))
+}
+
+/// Cross-validates the recipe with `folds` folds (none for 0), then fits the final model on
+/// all the data, under a progress bar on stderr.
+fn cross_validate_and_fit(
+    params: &SpamFilterValidParams,
+    data: &[dataset::LabelledComment],
+    folds: usize,
+) -> anyhow::Result<(Option<CvMetrics>, SpamFilter)> {
+    let threshold = Thresholds::default().pending;
+    let bar = ProgressBar::new(folds as u64 + 1);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let cv = if folds > 0 {
+        bar.set_message(format!("cross-validating ({folds} folds)"));
+        let report =
+            params.cross_validate(data, folds, threshold, |k| bar.set_position(k as u64))?;
+        eprintln!(
+            "cross-validation took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Some(CvMetrics::from_report(&report, threshold))
+    } else {
+        None
+    };
+    bar.set_message("fitting the final model");
+    let filter = params.fit(data)?;
+    bar.inc(1);
+    bar.finish_with_message("done");
+    eprintln!(
+        "training took {:.1} s in total",
+        started.elapsed().as_secs_f64()
+    );
+    Ok((cv, filter))
+}
+
+/// Prints the cross-validation figures stored with the model, on one line.
+fn print_cv(out: &mut impl Write, cv: &CvMetrics) -> std::io::Result<()> {
+    let m = &cv.metrics;
+    writeln!(
+        out,
+        "{}-fold grouped CV at threshold {}: accuracy {:.4} precision {:.4} recall {:.4} f1 {:.4} mcc {:.4} ham flagged {:.4} (tp {} fp {} tn {} fn {}), log-loss {:.4}, brier {:.4}",
+        cv.folds,
+        cv.threshold,
+        m.accuracy,
+        m.precision,
+        m.recall,
+        m.f1,
+        m.mcc,
+        m.ham_false_positive_rate,
+        m.true_positive,
+        m.false_positive,
+        m.true_negative,
+        m.false_negative,
+        cv.log_loss,
+        cv.brier
+    )
 }

@@ -61,83 +61,21 @@ pub async fn run(
         return Err(ReplayError::NoSubmissions);
     }
     let recorder = Arc::new(Recorder::new());
-    let counter = Arc::new(AtomicU64::new(0));
-    let run = super::run_id();
-    let started = Instant::now();
-    let deadline = started + options.duration;
-    let concurrency = options.concurrency.max(1);
-    let limit = options.max_requests.unwrap_or(u64::MAX);
-    let make = {
-        let templates = Arc::clone(&templates);
-        let counter = Arc::clone(&counter);
-        move || {
-            let n = counter.fetch_add(1, Ordering::Relaxed);
-            let mut request = templates[(n as usize) % templates.len()].clone();
-            request.author_email = format!("load-{run}-{n}@example.com");
-            request.post_id = format!("load-{run}-{}", n % 1000);
-            request
-        }
+    let requests = Requests {
+        templates,
+        counter: Arc::new(AtomicU64::new(0)),
+        run: super::run_id(),
     };
-
+    let started = Instant::now();
+    let bounds = Bounds {
+        started,
+        deadline: started + options.duration,
+        concurrency: options.concurrency.max(1),
+        limit: options.max_requests.unwrap_or(u64::MAX),
+    };
     match options.rate {
-        None => {
-            let workers: Vec<_> = (0..concurrency)
-                .map(|w| {
-                    let mut client =
-                        CommentServiceClient::new(channels[w % channels.len()].clone());
-                    let recorder = Arc::clone(&recorder);
-                    let make = make.clone();
-                    let counter = Arc::clone(&counter);
-                    tokio::spawn(async move {
-                        while Instant::now() < deadline && counter.load(Ordering::Relaxed) < limit {
-                            let sent = Instant::now();
-                            match client.submit_comment(make()).await {
-                                Ok(_) => recorder.latency(sent.elapsed()),
-                                Err(_) => recorder.error(),
-                            }
-                        }
-                    })
-                })
-                .collect();
-            for worker in workers {
-                worker.await?;
-            }
-        }
-        Some(rate) => {
-            if rate.is_nan() || rate <= 0.0 {
-                return Err(ReplayError::BadRate);
-            }
-            let slots = Arc::new(Semaphore::new(concurrency));
-            let interval = Duration::from_secs_f64(1.0 / rate);
-            let mut sent: u64 = 0;
-            let mut ticker = tokio::time::interval(Duration::from_millis(1));
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            while Instant::now() < deadline && sent < limit {
-                ticker.tick().await;
-                let due = ((started.elapsed().as_secs_f64() * rate) as u64).min(limit);
-                while sent < due {
-                    let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                        break;
-                    };
-                    let intended = started + interval.mul_f64(sent as f64);
-                    let mut client = CommentServiceClient::new(
-                        channels[(sent as usize) % channels.len()].clone(),
-                    );
-                    let recorder = Arc::clone(&recorder);
-                    let request = make();
-                    tokio::spawn(async move {
-                        match client.submit_comment(request).await {
-                            Ok(_) => recorder.latency(intended.elapsed()),
-                            Err(_) => recorder.error(),
-                        }
-                        drop(permit);
-                    });
-                    sent += 1;
-                }
-            }
-            // Wait for the requests still in flight.
-            let _ = slots.acquire_many(concurrency as u32).await;
-        }
+        None => closed_loop(channels, &requests, &recorder, bounds).await?,
+        Some(rate) => open_loop(channels, &requests, &recorder, bounds, rate).await?,
     }
     let elapsed = started.elapsed();
     let (requests, errors, histogram) = recorder.snapshot();
@@ -148,4 +86,125 @@ pub async fn run(
         latency_ms: LatencyMs::from_micros(&histogram),
         elapsed_s: elapsed.as_secs_f64(),
     })
+}
+
+/// The submissions of one run, made on demand from the templates in turn, each with an
+/// email of its own (so none is a duplicate) and one of 1000 posts.
+#[derive(Clone)]
+struct Requests {
+    templates: Arc<Vec<pb::SubmitCommentRequest>>,
+    /// How many were made so far, across workers.
+    counter: Arc<AtomicU64>,
+    /// The run's id, which keeps emails and posts apart from other runs'.
+    run: u64,
+}
+
+impl Requests {
+    /// The next submission.
+    fn make(&self) -> pb::SubmitCommentRequest {
+        let run = self.run;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut request = self.templates[(n as usize) % self.templates.len()].clone();
+        request.author_email = format!("load-{run}-{n}@example.com");
+        request.post_id = format!("load-{run}-{}", n % 1000);
+        request
+    }
+
+    /// How many submissions were made so far.
+    fn made(&self) -> u64 {
+        self.counter.load(Ordering::Relaxed)
+    }
+}
+
+/// When a run started and what bounds it: a deadline, requests in flight, requests in all.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    started: Instant,
+    deadline: Instant,
+    concurrency: usize,
+    limit: u64,
+}
+
+/// A closed-loop run: `concurrency` workers, each sending its next request as soon as the
+/// last is answered, until the deadline or the limit.
+async fn closed_loop(
+    channels: &[Channel],
+    requests: &Requests,
+    recorder: &Arc<Recorder>,
+    bounds: Bounds,
+) -> Result<(), ReplayError> {
+    let Bounds {
+        deadline, limit, ..
+    } = bounds;
+    let workers: Vec<_> = (0..bounds.concurrency)
+        .map(|w| {
+            let mut client = CommentServiceClient::new(channels[w % channels.len()].clone());
+            let recorder = Arc::clone(recorder);
+            let requests = requests.clone();
+            tokio::spawn(async move {
+                while Instant::now() < deadline && requests.made() < limit {
+                    let sent = Instant::now();
+                    match client.submit_comment(requests.make()).await {
+                        Ok(_) => recorder.latency(sent.elapsed()),
+                        Err(_) => recorder.error(),
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await?;
+    }
+    Ok(())
+}
+
+/// An open-loop run: requests sent on a fixed schedule of `rate` per second whether or not
+/// answers keep up (at most `concurrency` in flight), each timed from when it was due; then
+/// waits for the last answers.
+async fn open_loop(
+    channels: &[Channel],
+    requests: &Requests,
+    recorder: &Arc<Recorder>,
+    bounds: Bounds,
+    rate: f64,
+) -> Result<(), ReplayError> {
+    if rate.is_nan() || rate <= 0.0 {
+        return Err(ReplayError::BadRate);
+    }
+    let Bounds {
+        started,
+        deadline,
+        concurrency,
+        limit,
+    } = bounds;
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut sent: u64 = 0;
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while Instant::now() < deadline && sent < limit {
+        ticker.tick().await;
+        let due = ((started.elapsed().as_secs_f64() * rate) as u64).min(limit);
+        while sent < due {
+            let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                break;
+            };
+            let intended = started + interval.mul_f64(sent as f64);
+            let mut client =
+                CommentServiceClient::new(channels[(sent as usize) % channels.len()].clone());
+            let recorder = Arc::clone(recorder);
+            let request = requests.make();
+            tokio::spawn(async move {
+                match client.submit_comment(request).await {
+                    Ok(_) => recorder.latency(intended.elapsed()),
+                    Err(_) => recorder.error(),
+                }
+                drop(permit);
+            });
+            sent += 1;
+        }
+    }
+    // Wait for the requests still in flight.
+    let _ = slots.acquire_many(concurrency as u32).await;
+    Ok(())
 }

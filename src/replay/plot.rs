@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::policy::Thresholds;
@@ -92,9 +93,26 @@ fn render(
     let root = BitMapBackend::new(path, (1200, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(650);
-    let text = |size| (FONT, size).into_font();
+    draw_histograms(&left, scores, thresholds)?;
+    draw_roc(&right, scores, thresholds)?;
+    root.present()?;
+    Ok(())
+}
 
-    const BINS: usize = 20;
+/// A part of the image to draw one chart in.
+type Panel<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+/// The embedded font at `size`, for every text of the plots.
+fn text(size: i32) -> FontDesc<'static> {
+    (FONT, size).into_font()
+}
+
+/// Score bins of the histograms, each 1 / `BINS` wide.
+const BINS: usize = 20;
+
+/// How many spam and how many ham comments fall in each score bin (scores outside [0, 1]
+/// count in the first or last).
+fn bin_counts(scores: &[(f64, bool)]) -> ([u32; BINS], [u32; BINS]) {
     let mut spam = [0u32; BINS];
     let mut ham = [0u32; BINS];
     for &(score, is_spam) in scores {
@@ -105,8 +123,18 @@ fn render(
             ham[bin] += 1;
         }
     }
+    (spam, ham)
+}
+
+/// The left panel: the spam and ham score histograms, with the thresholds as vertical lines.
+fn draw_histograms(
+    area: &Panel<'_>,
+    scores: &[(f64, bool)],
+    thresholds: Thresholds,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (spam, ham) = bin_counts(scores);
     let top = spam.iter().chain(&ham).copied().max().unwrap_or(1).max(1);
-    let mut chart = ChartBuilder::on(&left)
+    let mut chart = ChartBuilder::on(area)
         .caption("Spam score distribution", text(22))
         .margin(15)
         .x_label_area_size(40)
@@ -147,9 +175,17 @@ fn render(
         .border_style(BLACK)
         .position(SeriesLabelPosition::UpperMiddle)
         .draw()?;
+    Ok(())
+}
 
+/// The right panel: the ROC curve, with each threshold's operating point marked.
+fn draw_roc(
+    area: &Panel<'_>,
+    scores: &[(f64, bool)],
+    thresholds: Thresholds,
+) -> Result<(), Box<dyn std::error::Error>> {
     let curve = roc_curve(scores);
-    let mut roc = ChartBuilder::on(&right)
+    let mut roc = ChartBuilder::on(area)
         .caption("ROC", text(22))
         .margin(15)
         .x_label_area_size(40)
@@ -186,7 +222,6 @@ fn render(
         .border_style(BLACK)
         .position(SeriesLabelPosition::LowerRight)
         .draw()?;
-    root.present()?;
     Ok(())
 }
 
@@ -203,7 +238,6 @@ pub fn draw_learning_curve(
     register_font();
     let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
     root.fill(&WHITE)?;
-    let text = |size| (FONT, size).into_font();
     let last = windows.last().map_or(1, |w| w.end).max(1) as f64;
     let mut chart = ChartBuilder::on(&root)
         .caption("Learning curve with moderator feedback", text(22))

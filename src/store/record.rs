@@ -189,47 +189,25 @@ pub fn encode(comment: &StoredComment) -> Vec<u8> {
 /// [`StoreError::UnsupportedVersion`] for a record written by a newer build, and
 /// [`StoreError::Corrupt`] for bytes that do not decode.
 pub fn decode(bytes: &[u8]) -> Result<StoredComment, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("comment record: {what}"));
-    let (&version, body) = bytes.split_first().ok_or_else(|| corrupt("empty"))?;
-    if version > RECORD_VERSION {
-        return Err(StoreError::UnsupportedVersion(version));
-    }
-    if version == 0 {
-        return Err(corrupt("version 0"));
-    }
-    let r = RecordV1::decode(body).map_err(|_| corrupt("undecodable"))?;
+    let r = record_body(bytes)?;
     let id = id_from(&r.id).ok_or_else(|| corrupt("bad id"))?;
     let parent_id = if r.parent_id.is_empty() {
         None
     } else {
         Some(id_from(&r.parent_id).ok_or_else(|| corrupt("bad parent id"))?)
     };
-    let status = u8::try_from(r.status)
-        .ok()
-        .and_then(Status::from_byte)
-        .ok_or_else(|| corrupt("bad status"))?;
+    let status = status_from(r.status).ok_or_else(|| corrupt("bad status"))?;
     let email_hash: [u8; 32] = r
         .email_hash
         .as_slice()
         .try_into()
         .map_err(|_| corrupt("bad email hash"))?;
-    let idempotency = if r.idempotency_key.is_empty() {
-        None
-    } else {
-        Some(Idempotency {
-            key: r.idempotency_key,
-            request_digest: r
-                .request_digest
-                .as_slice()
-                .try_into()
-                .map_err(|_| corrupt("bad request digest"))?,
-        })
-    };
-    let receipt = Receipt {
-        idempotency,
-        submitted_status: status_from(r.submitted_status),
-        shadow_status: status_from(r.shadow_status),
-    };
+    let receipt = receipt_from(
+        r.idempotency_key,
+        &r.request_digest,
+        r.submitted_status,
+        r.shadow_status,
+    )?;
     Ok(StoredComment {
         id,
         created_at_ms: r.created_at_ms,
@@ -259,15 +237,64 @@ pub fn decode(bytes: &[u8]) -> Result<StoredComment, StoreError> {
         model_version: r.model_version,
         policy_version: r.policy_version,
         email_hash,
-        // A decision always names its moderator, so an empty name means none was made.
-        decision: (!r.decided_by.is_empty()).then(|| Decision {
-            by: r.decided_by,
-            at_ms: r.decided_at_ms,
-            before_trash: u8::try_from(r.before_trash)
-                .ok()
-                .and_then(Status::from_byte),
-        }),
+        decision: decision_from(r.decided_by, r.decided_at_ms, r.before_trash),
         receipt,
+    })
+}
+
+/// The error for a record whose bytes do not make a comment, saying what is wrong.
+#[inline]
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("comment record: {what}"))
+}
+
+/// The message after the version byte, once the version is known to be one this build reads.
+#[inline]
+fn record_body(bytes: &[u8]) -> Result<RecordV1, StoreError> {
+    let (&version, body) = bytes.split_first().ok_or_else(|| corrupt("empty"))?;
+    if version > RECORD_VERSION {
+        return Err(StoreError::UnsupportedVersion(version));
+    }
+    if version == 0 {
+        return Err(corrupt("version 0"));
+    }
+    RecordV1::decode(body).map_err(|_| corrupt("undecodable"))
+}
+
+/// The receipt of a record: its idempotency key (none when empty) with the request digest
+/// that must come with one, and the submitted and shadow statuses.
+#[inline]
+fn receipt_from(
+    idempotency_key: String,
+    request_digest: &[u8],
+    submitted_status: u32,
+    shadow_status: u32,
+) -> Result<Receipt, StoreError> {
+    let idempotency = if idempotency_key.is_empty() {
+        None
+    } else {
+        Some(Idempotency {
+            key: idempotency_key,
+            request_digest: request_digest
+                .try_into()
+                .map_err(|_| corrupt("bad request digest"))?,
+        })
+    };
+    Ok(Receipt {
+        idempotency,
+        submitted_status: status_from(submitted_status),
+        shadow_status: status_from(shadow_status),
+    })
+}
+
+/// The moderator's decision of a record, if one was made.
+#[inline]
+fn decision_from(decided_by: String, decided_at_ms: u64, before_trash: u32) -> Option<Decision> {
+    // A decision always names its moderator, so an empty name means none was made.
+    (!decided_by.is_empty()).then(|| Decision {
+        by: decided_by,
+        at_ms: decided_at_ms,
+        before_trash: status_from(before_trash),
     })
 }
 

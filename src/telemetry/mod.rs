@@ -102,104 +102,110 @@ const LATENCY_BUCKETS: [f64; 11] = [
 
 impl Metrics {
     fn new() -> Self {
-        let mut registry = Registry::with_prefix("commentguard");
-        let rpc_requests = Family::<RpcLabels, Counter>::default();
+        let mut metrics = Self {
+            registry: Registry::with_prefix("commentguard"),
+            rpc_requests: Family::default(),
+            rpc_duration: Family::new_with_constructor(
+                (|| Histogram::new(LATENCY_BUCKETS)) as fn() -> Histogram,
+            ),
+            verdicts: Family::default(),
+            reasons: Family::default(),
+            commit_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            commit_flush: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            queue_depth: Family::default(),
+            watchers: Gauge::default(),
+            model_info: Family::default(),
+            admission_limit: Gauge::default(),
+            admission_refused: Counter::default(),
+            shadow: Arc::new(shadow::ShadowCollector::default()),
+        };
+        metrics.register_event_series();
+        metrics.register_state_series();
+        metrics.seed_known_labels();
+        metrics
+    }
+
+    /// Registers the series counted as things happen: RPCs, verdicts and their reasons,
+    /// committer batches.
+    fn register_event_series(&mut self) {
+        let registry = &mut self.registry;
         registry.register(
             "grpc_requests",
             "Finished gRPC requests by method and status code",
-            rpc_requests.clone(),
-        );
-        let rpc_duration = Family::<RpcName, Histogram>::new_with_constructor(
-            (|| Histogram::new(LATENCY_BUCKETS)) as fn() -> Histogram,
+            self.rpc_requests.clone(),
         );
         registry.register_with_unit(
             "grpc_request_duration",
             "gRPC request latency until the final status",
             Unit::Seconds,
-            rpc_duration.clone(),
+            self.rpc_duration.clone(),
         );
-        let verdicts = Family::<StatusLabel, Counter>::default();
         registry.register(
             "verdicts",
             "Stored submissions by verdict status",
-            verdicts.clone(),
+            self.verdicts.clone(),
         );
-        let reasons = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "reasons",
             "Reasons in stored verdicts by code",
-            reasons.clone(),
+            self.reasons.clone(),
         );
-        let commit_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 12));
         registry.register(
             "commit_batch_size",
             "Jobs written and flushed as one committer batch",
-            commit_batch_size.clone(),
+            self.commit_batch_size.clone(),
         );
-        let commit_flush = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         registry.register_with_unit(
             "commit_flush_duration",
             "Time to apply and flush one committer batch",
             Unit::Seconds,
-            commit_flush.clone(),
+            self.commit_flush.clone(),
         );
-        let queue_depth = Family::<StatusLabel, Gauge>::default();
+    }
+
+    /// Registers the series that describe current state (mostly set at scrape time): queue
+    /// depth, watchers, the model, admission, and the shadow policy's collector.
+    fn register_state_series(&mut self) {
+        let registry = &mut self.registry;
         registry.register(
             "queue_depth",
             "Stored comments by status",
-            queue_depth.clone(),
+            self.queue_depth.clone(),
         );
-        let watchers = Gauge::default();
         registry.register(
             "watchers",
             "Open queue watchers (WatchQueue streams and console pages)",
-            watchers.clone(),
+            self.watchers.clone(),
         );
-        let model_info = Family::<ModelLabel, Gauge>::default();
         registry.register(
             "model_info",
             "The loaded spam model (value 1, version as a label)",
-            model_info.clone(),
+            self.model_info.clone(),
         );
-        let admission_limit = Gauge::default();
         registry.register(
             "admission_limit",
             "Requests allowed in the handlers at once (adaptive unless configured fixed)",
-            admission_limit.clone(),
+            self.admission_limit.clone(),
         );
-        let admission_refused = Counter::default();
         registry.register(
             "admission_refused",
             "Requests and stream items refused at capacity (after the wait, or at once under overload)",
-            admission_refused.clone(),
+            self.admission_refused.clone(),
         );
-        let shadow = Arc::new(shadow::ShadowCollector::default());
-        registry.register_collector(Box::new(Arc::clone(&shadow)));
-        // Known label values start at 0 rather than appearing only once they happen.
+        registry.register_collector(Box::new(Arc::clone(&self.shadow)));
+    }
+
+    /// Known label values start at 0 rather than appearing only once they happen.
+    fn seed_known_labels(&self) {
         for status in [Status::Approved, Status::Pending, Status::Spam] {
-            let _ = verdicts.get_or_create(&StatusLabel {
+            let _ = self.verdicts.get_or_create(&StatusLabel {
                 status: status.as_str(),
             });
         }
         for code in ReasonCode::ALL {
-            let _ = reasons.get_or_create(&ReasonLabel {
+            let _ = self.reasons.get_or_create(&ReasonLabel {
                 code: code.as_str(),
             });
-        }
-        Self {
-            registry,
-            rpc_requests,
-            rpc_duration,
-            verdicts,
-            reasons,
-            commit_batch_size,
-            commit_flush,
-            queue_depth,
-            watchers,
-            model_info,
-            admission_limit,
-            admission_refused,
-            shadow,
         }
     }
 

@@ -264,41 +264,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             status,
             post,
             limit,
-        } => {
-            let page = client
-                .list_queue(pb::ListQueueRequest {
-                    status: parse_status(&status)?.into(),
-                    post_id: post,
-                    page_size: limit,
-                    page_token: String::new(),
-                })
-                .await
-                .map_err(describe_status)?
-                .into_inner();
-            if json {
-                for m in &page.comments {
-                    writeln!(out, "{}", comment_json(m))?;
-                }
-            } else {
-                writeln!(out, "{HEADER}")?;
-                for m in &page.comments {
-                    writeln!(out, "{}", row(m))?;
-                }
-                writeln!(out, "{} comment(s)", page.comments.len())?;
-            }
-        }
-        Command::Show { id } => {
-            let m = client
-                .get_comment(pb::GetCommentRequest { comment_id: id })
-                .await
-                .map_err(describe_status)?
-                .into_inner();
-            if json {
-                writeln!(out, "{}", comment_json(&m))?;
-            } else {
-                show(out, &m)?;
-            }
-        }
+        } => list(&mut client, &status, post, limit, json, out).await?,
+        Command::Show { id } => show_comment(&mut client, id, json, out).await?,
         Command::Approve(d) => decide(&mut client, ModerationAction::Approve, d, json, out).await?,
         Command::Spam(d) => decide(&mut client, ModerationAction::MarkSpam, d, json, out).await?,
         Command::Trash(d) => decide(&mut client, ModerationAction::Trash, d, json, out).await?,
@@ -310,40 +277,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             resume,
             ref cursor_file,
         } => {
-            let statuses = status
-                .iter()
-                .map(|s| parse_status(s).map(i32::from))
-                .collect::<anyhow::Result<_>>()?;
-            let watch = watch::Watch {
-                request: pb::WatchQueueRequest {
-                    statuses,
-                    post_id: post.clone(),
-                    after_cursor: String::new(),
-                },
-                json,
-                resume,
-                cursor_file: cursor_file.clone(),
-            };
+            let watch = watch_of(status, post, resume, cursor_file.as_deref(), json)?;
             watch::run(&args, client, watch, out).await?;
         }
-        Command::Erase { email } => {
-            let erased = client
-                .erase_author(pb::EraseAuthorRequest {
-                    author_email: email,
-                })
-                .await
-                .map_err(describe_status)?
-                .into_inner()
-                .erased_comments;
-            if json {
-                writeln!(out, "{}", serde_json::json!({ "erased_comments": erased }))?;
-            } else {
-                writeln!(
-                    out,
-                    "erased {erased} comment(s) and the author's statistics"
-                )?;
-            }
-        }
+        Command::Erase { email } => erase(&mut client, email, json, out).await?,
         Command::Stats => {
             let stats = client
                 .get_stats(pb::GetStatsRequest::default())
@@ -364,6 +301,109 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .into_inner();
             print_audit(out, &page, json)?;
         }
+    }
+    Ok(())
+}
+
+/// `queue list`: one page of comments in a status, as a table or JSON lines.
+async fn list(
+    client: &mut Client,
+    status: &str,
+    post: String,
+    limit: u32,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let page = client
+        .list_queue(pb::ListQueueRequest {
+            status: parse_status(status)?.into(),
+            post_id: post,
+            page_size: limit,
+            page_token: String::new(),
+        })
+        .await
+        .map_err(describe_status)?
+        .into_inner();
+    if json {
+        for m in &page.comments {
+            writeln!(out, "{}", comment_json(m))?;
+        }
+    } else {
+        writeln!(out, "{HEADER}")?;
+        for m in &page.comments {
+            writeln!(out, "{}", row(m))?;
+        }
+        writeln!(out, "{} comment(s)", page.comments.len())?;
+    }
+    Ok(())
+}
+
+/// `queue show`: one comment, in full or as JSON.
+async fn show_comment(
+    client: &mut Client,
+    id: String,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let m = client
+        .get_comment(pb::GetCommentRequest { comment_id: id })
+        .await
+        .map_err(describe_status)?
+        .into_inner();
+    if json {
+        writeln!(out, "{}", comment_json(&m))?;
+    } else {
+        show(out, &m)?;
+    }
+    Ok(())
+}
+
+/// What `queue watch` asks for and how it prints, from its arguments (statuses checked).
+fn watch_of(
+    status: &[String],
+    post: &str,
+    resume: bool,
+    cursor_file: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<watch::Watch> {
+    let statuses = status
+        .iter()
+        .map(|s| parse_status(s).map(i32::from))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(watch::Watch {
+        request: pb::WatchQueueRequest {
+            statuses,
+            post_id: post.to_owned(),
+            after_cursor: String::new(),
+        },
+        json,
+        resume,
+        cursor_file: cursor_file.map(std::path::Path::to_path_buf),
+    })
+}
+
+/// `queue erase`: erases an author's comments and says how many went.
+async fn erase(
+    client: &mut Client,
+    email: String,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let erased = client
+        .erase_author(pb::EraseAuthorRequest {
+            author_email: email,
+        })
+        .await
+        .map_err(describe_status)?
+        .into_inner()
+        .erased_comments;
+    if json {
+        writeln!(out, "{}", serde_json::json!({ "erased_comments": erased }))?;
+    } else {
+        writeln!(
+            out,
+            "erased {erased} comment(s) and the author's statistics"
+        )?;
     }
     Ok(())
 }

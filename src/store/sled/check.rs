@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::keys;
 use super::{Inner, backend};
-use crate::comment::Status;
+use crate::comment::{Status, StoredComment};
 use crate::store::{Consistency, Result, duplicate_digest, record};
 
 impl Inner {
@@ -17,54 +17,9 @@ impl Inner {
             let (_, bytes) = entry.map_err(backend)?;
             let comment = record::decode(&bytes)?;
             report.comments += 1;
-            let id = comment.id;
-            let status = comment.verdict.status;
-            *counts.entry(status).or_default() += 1;
-            for other in Status::ALL {
-                let post = keys::post(&comment.submission.post_id, other, id);
-                let in_post = self.tree.contains_key(post).map_err(backend)?;
-                let in_status = self
-                    .tree
-                    .contains_key(keys::status(other, id))
-                    .map_err(backend)?;
-                let expected = other == status;
-                for (index, present) in [("post", in_post), ("status", in_status)] {
-                    if present != expected {
-                        let what = if expected { "missing" } else { "extra" };
-                        report
-                            .problems
-                            .push(format!("{id}: {index} index {what} under {other}"));
-                    }
-                }
-            }
-            // The status entry's time (empty when an earlier build wrote it) decides expiry.
-            let since = self
-                .tree
-                .get(keys::status(status, id))
-                .map_err(backend)?
-                .and_then(|value| keys::since_of_status(&value));
-            if since.is_some_and(|t| t != crate::store::decide::last_change_ms(&comment)) {
-                report
-                    .problems
-                    .push(format!("{id}: status entry's time is not its last change"));
-            }
-            let s = &comment.submission;
-            let digest = duplicate_digest(&s.post_id, &comment.email_hash, &s.content);
-            let author = keys::author_comment(&comment.email_hash, &digest, id);
-            // Comments without an author (imported without an email) have no author entry.
-            if comment.email_hash != crate::store::NO_AUTHOR
-                && !self.tree.contains_key(author).map_err(backend)?
-            {
-                report.problems.push(format!("{id}: author entry missing"));
-            }
-            if let Some(idempotency) = &comment.receipt.idempotency {
-                let entry = self.tree.get(keys::idempotency(&idempotency.key));
-                if entry.map_err(backend)?.as_deref() != Some(id.as_bytes().as_slice()) {
-                    report
-                        .problems
-                        .push(format!("{id}: idempotency entry missing"));
-                }
-            }
+            *counts.entry(comment.verdict.status).or_default() += 1;
+            self.check_status_entries(&comment, &mut report)?;
+            self.check_lookups(&comment, &mut report)?;
             *versions.entry(comment.policy_version).or_default() += 1;
         }
         for (space, name) in [
@@ -75,6 +30,82 @@ impl Inner {
             self.check_index(space, name, &mut report)?;
         }
         self.check_idempotency_entries(&mut report)?;
+        self.check_counters(&counts, versions, &mut report)?;
+        Ok(report)
+    }
+
+    /// A comment is in the post and status indexes under its own status and no other, and
+    /// its status entry's time (which decides expiry) is its last change.
+    fn check_status_entries(
+        &self,
+        comment: &StoredComment,
+        report: &mut Consistency,
+    ) -> Result<()> {
+        let id = comment.id;
+        let status = comment.verdict.status;
+        for other in Status::ALL {
+            let post = keys::post(&comment.submission.post_id, other, id);
+            let in_post = self.tree.contains_key(post).map_err(backend)?;
+            let in_status = self
+                .tree
+                .contains_key(keys::status(other, id))
+                .map_err(backend)?;
+            let expected = other == status;
+            for (index, present) in [("post", in_post), ("status", in_status)] {
+                if present != expected {
+                    let what = if expected { "missing" } else { "extra" };
+                    report
+                        .problems
+                        .push(format!("{id}: {index} index {what} under {other}"));
+                }
+            }
+        }
+        // The status entry's time (empty when an earlier build wrote it) decides expiry.
+        let since = self
+            .tree
+            .get(keys::status(status, id))
+            .map_err(backend)?
+            .and_then(|value| keys::since_of_status(&value));
+        if since.is_some_and(|t| t != crate::store::decide::last_change_ms(comment)) {
+            report
+                .problems
+                .push(format!("{id}: status entry's time is not its last change"));
+        }
+        Ok(())
+    }
+
+    /// A comment can be found by its author (for duplicates and erasure) and by its
+    /// idempotency key, when it has them.
+    fn check_lookups(&self, comment: &StoredComment, report: &mut Consistency) -> Result<()> {
+        let id = comment.id;
+        let s = &comment.submission;
+        let digest = duplicate_digest(&s.post_id, &comment.email_hash, &s.content);
+        let author = keys::author_comment(&comment.email_hash, &digest, id);
+        // Comments without an author (imported without an email) have no author entry.
+        if comment.email_hash != crate::store::NO_AUTHOR
+            && !self.tree.contains_key(author).map_err(backend)?
+        {
+            report.problems.push(format!("{id}: author entry missing"));
+        }
+        if let Some(idempotency) = &comment.receipt.idempotency {
+            let entry = self.tree.get(keys::idempotency(&idempotency.key));
+            if entry.map_err(backend)?.as_deref() != Some(id.as_bytes().as_slice()) {
+                report
+                    .problems
+                    .push(format!("{id}: idempotency entry missing"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The maintained counters (comments per policy version, per status) match the counts
+    /// taken over the records.
+    fn check_counters(
+        &self,
+        counts: &HashMap<Status, u64>,
+        versions: HashMap<String, u64>,
+        report: &mut Consistency,
+    ) -> Result<()> {
         let mut counted = self.policy_version_counts()?;
         counted.sort();
         let mut actual: Vec<(String, u64)> = versions.into_iter().collect();
@@ -93,7 +124,7 @@ impl Inner {
                 ));
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Every idempotency entry names a stored comment that holds its key.
