@@ -10,9 +10,12 @@ use crate::comment::{ReasonCode, Submission};
 use crate::privacy::{constant_regex, contains_email};
 
 /// A link in comment text: an HTML anchor (with the URLs in it, so an anchor is one link
-/// however often it repeats its address), a URL with a scheme, or a bare `www.` host.
+/// however often it repeats its address), a URL with a scheme (to its end, so the `www.` of
+/// `https://www.…` is not a second link), or a bare `www.` host.
 static LINK: LazyLock<Regex> = LazyLock::new(|| {
-    constant_regex(r"(?is)<a\s[^>]*href[^>]*>.*?</a>|<a\s[^>]*href[^>]*|\bhttps?://|\bwww\.[\w-]")
+    constant_regex(
+        r#"(?is)<a\s[^>]*href[^>]*>.*?</a>|<a\s[^>]*href[^>]*|\bhttps?://[^\s<>"']*|\bwww\.[\w-]"#,
+    )
 });
 
 /// How many links `text` holds.

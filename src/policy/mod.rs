@@ -220,6 +220,13 @@ mod tests {
             count_links(r#"<a href="http://a.example"> and www.b.example"#),
             2
         );
+        // A scheme and a `www.` host are one link, not two.
+        assert_eq!(count_links("Reuters: https://www.reuters.com/world/x"), 1);
+        assert_eq!(
+            count_links("https://www.a.example/1 and https://www.b.example/2"),
+            2
+        );
+        assert_eq!(count_links("see www.a.example or http://b.example"), 2);
         let policy = Policy {
             max_links: 0,
             ..Policy::default()
