@@ -3,7 +3,6 @@
 //! storing. The ratio of their throughputs says how close the whole pipeline (validation,
 //! classifier, rules, durable group-committed storage) comes to the ceiling of tonic here.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -83,7 +82,7 @@ fn bench(c: &mut Criterion) {
     let (real_url, twin_url) = runtime.block_on(async {
         let config = commentguard::Config {
             data_dir: dir.path().to_path_buf(),
-            model: Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.json"),
+            model: None,
             // One IP sends everything, and the same text from many authors: measure the
             // pipeline, not flood refusals and campaign holds.
             flood_interval: 0,

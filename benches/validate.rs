@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
         ..ShadowConfig::default()
     };
     let model_shadow = ShadowConfig {
-        model: Some(storing().model),
+        model: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.json").into()),
         ..rules_shadow.clone()
     };
     for (name, shadow) in [

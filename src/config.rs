@@ -31,8 +31,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Connections each frontend keeps to PostgreSQL at most.
     pub database_pool_size: usize,
-    /// The spam model file loaded at start.
-    pub model: PathBuf,
+    /// The spam model file loaded at start; `None` (the default) serves the shipped model,
+    /// built into the binary.
+    pub model: Option<PathBuf>,
     /// Hex-encoded key (at least 32 bytes) for the keyed hash of emails. When absent, a key is
     /// generated on first start and kept in `<data_dir>/hmac.key` (mode 0600).
     pub hmac_secret: Option<String>,
@@ -284,8 +285,6 @@ impl Config {
     /// Default for `database_pool_size`: the committer's connection, readers and the
     /// trackers of a busy frontend.
     pub const DEFAULT_DATABASE_POOL_SIZE: usize = 32;
-    /// Default model file: the one shipped in `models/`.
-    pub const DEFAULT_MODEL: &'static str = "models/default.json";
     /// Default link limit, as WordPress's default `comment_max_links`.
     pub const DEFAULT_MAX_LINKS: u32 = crate::policy::DEFAULT_MAX_LINKS;
     /// Default request size limit: far above the 64 KiB comment limit, far below memory trouble.
@@ -479,7 +478,7 @@ impl Default for Config {
             data_dir: PathBuf::from(Self::DEFAULT_DATA_DIR),
             database_url: None,
             database_pool_size: Self::DEFAULT_DATABASE_POOL_SIZE,
-            model: PathBuf::from(Self::DEFAULT_MODEL),
+            model: None,
             hmac_secret: None,
             log_format: LogFormat::Text,
             thresholds: Thresholds::default(),

@@ -29,7 +29,7 @@ static PIPELINE: LazyLock<(Pipeline, tokio::runtime::Runtime)> = LazyLock::new(|
         .block_on(async { SledStore::open(&dir, StoreOptions::default(), 64) })
         .expect("a scratch store");
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/default.json");
-    let scorer = Scorer::load(model.into()).expect("the shipped model loads");
+    let scorer = Scorer::load(Some(model.into())).expect("the shipped model loads");
     for (text, label) in [("cheap pills here", Label::Spam), ("lovely post", Label::Ham)] {
         let text = CommentText { content: text, author_name: "", author_url: "" };
         scorer.learn(CommentId::generate(), label, &text);

@@ -94,6 +94,14 @@ pub enum ModelError {
     },
 }
 
+/// The shipped model (`models/default.json`), compiled into the binary so the service starts
+/// from any directory and after `cargo install`.
+pub const SHIPPED_MODEL: &[u8] =
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.json"));
+
+/// What [`SHIPPED_MODEL`] is called in logs and errors.
+pub const SHIPPED_MODEL_NAME: &str = "the shipped model (models/default.json, built in)";
+
 /// A trained spam model, cheap to share between request handlers (`Send + Sync`).
 #[derive(Debug, Clone)]
 pub struct SpamModel {
@@ -110,6 +118,24 @@ impl SpamModel {
         let file = ModelFile::load(path)?;
         let filter = file.filter(path)?;
         Ok(Self::from_parts(&file, filter))
+    }
+
+    /// The shipped model, as compiled into the binary.
+    ///
+    /// # Errors
+    /// Only if the build embedded a damaged file (a test loads it).
+    pub fn shipped() -> Result<Self, ModelError> {
+        let file = ModelFile::from_bytes(SHIPPED_MODEL, SHIPPED_MODEL_NAME)?;
+        let filter = file.filter(Path::new(SHIPPED_MODEL_NAME))?;
+        Ok(Self::from_parts(&file, filter))
+    }
+
+    /// Loads the model file at `path`, or the shipped model when `path` is `None`.
+    ///
+    /// # Errors
+    /// As [`SpamModel::load`] and [`SpamModel::shipped`].
+    pub fn load_or_shipped(path: Option<&Path>) -> Result<Self, ModelError> {
+        path.map_or_else(Self::shipped, Self::load)
     }
 
     /// Wraps a filter with the identity of the file it came from.
@@ -142,6 +168,16 @@ mod tests {
     use super::*;
 
     fn has_autotraits<T: Send + Sync + Sized + Unpin>() {}
+
+    #[test]
+    fn the_shipped_model_is_built_in_and_equals_the_file() {
+        let built_in = SpamModel::shipped().unwrap();
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.json");
+        assert_eq!(
+            built_in.version(),
+            SpamModel::load(&file).unwrap().version()
+        );
+    }
 
     #[test]
     fn autotraits() {

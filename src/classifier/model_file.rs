@@ -156,8 +156,18 @@ impl ModelFile {
             path: shown.clone(),
             source,
         })?;
+        Self::from_bytes(&bytes, &shown)
+    }
+
+    /// Verifies a model held in memory (the shipped one, compiled into the binary); `shown`
+    /// names it in errors.
+    ///
+    /// # Errors
+    /// As [`ModelFile::load`], but for reading.
+    pub fn from_bytes(bytes: &[u8], shown: &str) -> Result<Self, ModelError> {
+        let shown = shown.to_owned();
         let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| ModelError::Damaged {
+            serde_json::from_slice(bytes).map_err(|e| ModelError::Damaged {
                 path: shown.clone(),
                 reason: format!("not valid JSON ({e})"),
             })?;

@@ -17,15 +17,12 @@ use crate::confusion::{Confusion, Metrics};
 use crate::dataset::{self, Format, LabelledComment, LoadedDataset};
 use crate::policy::Thresholds;
 
-/// Model used when `--model` is not given.
-pub const DEFAULT_MODEL: &str = "models/default.json";
-
 /// Arguments of `commentguard eval`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model file to score with.
-    #[arg(long, default_value = DEFAULT_MODEL)]
-    pub model: PathBuf,
+    /// Model file to score with [default: the shipped model, built into the binary].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// A labelled dataset; repeat for several.
     #[arg(long = "dataset", required = true)]
     pub datasets: Vec<PathBuf>,
@@ -266,8 +263,15 @@ fn leave_one_out(
 /// the misclassified comments and the plot when asked for.
 fn score_model(args: &Args, loaded: &[LoadedDataset]) -> anyhow::Result<Outcome> {
     let threshold = args.threshold;
-    let model = SpamModel::load(&args.model)
-        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let model = SpamModel::load_or_shipped(args.model.as_deref()).with_context(|| {
+        let shown = args.model.as_ref().map(|p| p.display().to_string());
+        format!(
+            "loading model {}",
+            shown
+                .as_deref()
+                .unwrap_or(crate::classifier::SHIPPED_MODEL_NAME)
+        )
+    })?;
     let mut pooled = Confusion::default();
     let mut parts = Vec::new();
     for d in loaded {

@@ -32,7 +32,7 @@ pub struct Args {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
-    /// Spam model file [default: models/default.json].
+    /// Spam model file [default: the shipped model, built into the binary].
     #[arg(long, env = "COMMENTGUARD_MODEL")]
     pub model: Option<PathBuf>,
     /// Hex key (≥ 32 bytes) for hashing emails [default: generated into DATA_DIR/hmac.key].
@@ -120,7 +120,7 @@ impl Args {
             config.database_url = Some(url.clone());
         }
         if let Some(model) = &self.model {
-            config.model.clone_from(model);
+            config.model = Some(model.clone());
         }
         for (flag, field) in [
             (&self.tls_cert, &mut config.tls_cert),

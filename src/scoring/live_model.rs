@@ -9,21 +9,30 @@ use crate::classifier::{ModelError, SpamModel};
 /// A shared slot holding the current model.
 #[derive(Debug)]
 pub struct LiveModel {
-    path: PathBuf,
+    /// The model file, or `None` for the shipped model built into the binary.
+    path: Option<PathBuf>,
     current: RwLock<Arc<SpamModel>>,
 }
 
 impl LiveModel {
-    /// Loads the model file at `path`.
+    /// Loads the model file at `path`, or the shipped model when `path` is `None`.
     ///
     /// # Errors
     /// When the file is missing, damaged or incompatible.
-    pub fn load(path: PathBuf) -> Result<Self, ModelError> {
-        let model = SpamModel::load(&path)?;
+    pub fn load(path: Option<PathBuf>) -> Result<Self, ModelError> {
+        let model = SpamModel::load_or_shipped(path.as_deref())?;
         Ok(Self {
             path,
             current: RwLock::new(Arc::new(model)),
         })
+    }
+
+    /// Where the model comes from, for the log: its file, or the shipped model.
+    pub fn source(&self) -> String {
+        self.path.as_ref().map_or_else(
+            || crate::classifier::SHIPPED_MODEL_NAME.to_owned(),
+            |path| path.display().to_string(),
+        )
     }
 
     /// The model to use for one request. Holding the `Arc` keeps that model alive across a
@@ -37,11 +46,12 @@ impl LiveModel {
     }
 
     /// Loads the model file again and swaps it in whole; on failure the current model stays.
+    /// The shipped model cannot change while the binary runs: reloading it keeps it.
     ///
     /// # Errors
     /// When the file is missing, damaged or incompatible.
     pub fn reload(&self) -> Result<Arc<SpamModel>, ModelError> {
-        let model = Arc::new(SpamModel::load(&self.path)?);
+        let model = Arc::new(SpamModel::load_or_shipped(self.path.as_deref())?);
         let mut slot = match self.current.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -65,7 +75,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.json");
         std::fs::copy(shipped(), &path).unwrap();
-        let live = LiveModel::load(path.clone()).unwrap();
+        let live = LiveModel::load(Some(path.clone())).unwrap();
         let first = live.get();
 
         // A retrained model (here: the same parameters under another recorded command, so

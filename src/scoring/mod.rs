@@ -32,11 +32,12 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    /// Loads the model file; the learner starts empty (see [`Scorer::rebuild`]).
+    /// Loads the model file, or the shipped model when `model` is `None`; the learner starts
+    /// empty (see [`Scorer::rebuild`]).
     ///
     /// # Errors
     /// When the file is missing, damaged or incompatible.
-    pub fn load(model: PathBuf) -> Result<Self, ModelError> {
+    pub fn load(model: Option<PathBuf>) -> Result<Self, ModelError> {
         Ok(Self {
             model: LiveModel::load(model)?,
             learner: Learner::default(),
@@ -91,6 +92,11 @@ impl Scorer {
         labels: impl IntoIterator<Item = (CommentId, Label, CommentText<'a>)>,
     ) {
         self.learner.rebuild(labels);
+    }
+
+    /// Where the model comes from: its file, or the shipped model.
+    pub fn model_source(&self) -> String {
+        self.model.source()
     }
 
     /// Loads the model file again and swaps it in whole; on failure the current model stays.

@@ -19,11 +19,11 @@ pub enum ServeError {
     Config(#[from] ConfigError),
     /// The spam model could not be loaded.
     #[error(
-        "cannot load the spam model {path}; pass --model FILE or train one with `commentguard train`"
+        "cannot load the spam model {model}; pass --model FILE or train one with `commentguard train`"
     )]
     Model {
-        /// The model file.
-        path: PathBuf,
+        /// The model file, or the shipped model.
+        model: String,
         /// Why it could not be loaded.
         source: ModelError,
     },

@@ -124,9 +124,17 @@ async fn open(
     admission: &AdmissionLayer,
 ) -> Result<(Opened, watch::Sender<bool>), ServeError> {
     let scorer = Scorer::load(config.model.clone()).map_err(|source| ServeError::Model {
-        path: config.model.clone(),
+        model: config.model.as_ref().map_or_else(
+            || crate::classifier::SHIPPED_MODEL_NAME.to_owned(),
+            |path| path.display().to_string(),
+        ),
         source,
     })?;
+    tracing::info!(
+        model = scorer.model_version(),
+        from = scorer.model_source(),
+        "spam model loaded"
+    );
     let backend = Backend::open(config).await?;
     let store = Arc::clone(&backend.store);
     // Rules changed while serving (over RPC or by a reload) were stored and win over the file.

@@ -143,7 +143,7 @@ pub const BOB: &str = "bob-token-0123456789";
 pub fn config(data_dir: &Path) -> Config {
     let mut config = Config {
         data_dir: data_dir.to_path_buf(),
-        model: shipped_model(),
+        model: Some(shipped_model()),
         flood_interval: 0,
         campaign_min_authors: 0,
         // Tests run in parallel: none may take the fixed default HTTP port.

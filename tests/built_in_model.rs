@@ -1,0 +1,71 @@
+//! The shipped model is built into the binary: `commentguard serve` started from any
+//! directory, without `--model`, serves with it and says so in its log.
+
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+
+use commentguard::api::pb::comment_service_client::CommentServiceClient;
+use support::{WAIT, submission, within};
+
+/// Reads `stream` line by line on its own thread.
+fn lines(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test]
+async fn serve_from_another_directory_uses_the_built_in_model() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commentguard"))
+        .current_dir(elsewhere.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--http-listen", "off"])
+        .env_remove("COMMENTGUARD_MODEL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = lines(child.stdout.take().unwrap());
+    let stderr = lines(child.stderr.take().unwrap());
+    let Ok(first) = stdout.recv_timeout(WAIT) else {
+        let _ = child.kill();
+        panic!("no listening line within {WAIT:?}");
+    };
+    let address = first
+        .strip_prefix("commentguard listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    // Logged before listening; the log's reader thread may deliver it a moment later.
+    let loaded = std::iter::from_fn(|| stderr.recv_timeout(WAIT).ok())
+        .find(|line| line.contains("spam model loaded"));
+    let mut client = CommentServiceClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+    let verdict = within(
+        "a verdict",
+        client.check_comment(submission(
+            "p",
+            "check out my channel http://spam.example and subscribe, free gift cards",
+        )),
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(verdict.spam_score > 0.5, "scored by the model: {verdict:?}");
+    let loaded = loaded.expect("the log names the model");
+    assert!(loaded.contains("built in"), "{loaded}");
+    assert!(
+        elsewhere.path().join("data").exists(),
+        "data in the working directory"
+    );
+}
