@@ -56,6 +56,11 @@ pub struct LabelledComment {
     pub content: String,
     /// The ground truth.
     pub label: Label,
+    /// The community the comment comes from, for measuring how a recipe travels to one it
+    /// was not trained on (`eval --leave-one-source-out`). Files without it are one source
+    /// each, named after the file.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
 }
 
 /// Why a dataset could not be read.
@@ -113,11 +118,25 @@ pub fn read(path: &Path, format: Option<Format>) -> Result<Vec<LabelledComment>,
             path: path.to_owned(),
         })?,
     };
-    match format {
+    let mut comments = match format {
         Format::Youtube => read_youtube(path, text),
         Format::Sms => read_sms(path, text),
         Format::Jsonl => read_jsonl(path, text),
+    }?;
+    let file_source = source_of_file(path);
+    for c in comments.iter_mut().filter(|c| c.source.is_empty()) {
+        c.source.clone_from(&file_source);
     }
+    Ok(comments)
+}
+
+/// The source of a file's rows that name none: the file's name without its extension.
+#[cfg(feature = "tools")]
+fn source_of_file(path: &Path) -> String {
+    path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
 }
 
 const YOUTUBE_HEADER: &str = "COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS";
@@ -193,6 +212,7 @@ fn read_youtube(path: &Path, text: &str) -> Result<Vec<LabelledComment>, Dataset
             author_url: String::new(),
             content: record.get(3).unwrap_or("").to_owned(),
             label,
+            source: String::new(),
         });
     }
     Ok(out)
@@ -232,6 +252,7 @@ fn read_sms(path: &Path, text: &str) -> Result<Vec<LabelledComment>, DatasetErro
             author_url: String::new(),
             content: content.to_owned(),
             label,
+            source: String::new(),
         });
     }
     Ok(out)

@@ -202,28 +202,6 @@ pub fn parse_key(key: &str) -> Option<Gram<'_>> {
     })
 }
 
-/// Human-readable form of a stored key for explanations: words and bigrams as they are,
-/// character n-grams quoted, domains prefixed. Built by appending rather than `format!`:
-/// every score explains itself, so this runs several times per request.
-pub fn display_key(key: &str) -> String {
-    let (prefix, text, suffix) = match parse_key(key) {
-        Some(Gram::Word(w)) => ("", w, ""),
-        // The stored text already is the pair as `a b`.
-        Some(Gram::Bigram(..)) => ("", key.split_once(':').map_or(key, |(_, pair)| pair), ""),
-        Some(Gram::Chars(c)) => ("\"", c, "\""),
-        Some(Gram::Domain(d)) => ("url:", d, ""),
-        Some(Gram::AuthorDomain(d)) => ("author_url:", d, ""),
-        Some(Gram::Intent(i)) => ("intent:", i, ""),
-        Some(Gram::Lead(w)) => ("^", w, ""),
-        None => ("", key, ""),
-    };
-    let mut out = String::with_capacity(prefix.len() + text.len() + suffix.len());
-    out.push_str(prefix);
-    out.push_str(text);
-    out.push_str(suffix);
-    out
-}
-
 /// The host of an author URL, lowercase and without `www.`; empty when there is none.
 pub fn author_domain(url: &str) -> String {
     let url = url.trim();
@@ -920,14 +898,10 @@ mod tests {
             .collect();
         let leads: Vec<&str> = keys.iter().filter_map(|k| k.strip_prefix("s:")).collect();
         assert_eq!(leads, ["check", "i", "ok", "so"]);
-        assert_eq!(display_key("s:check"), "^check");
     }
 
     #[test]
-    fn display_is_readable() {
-        assert_eq!(display_key("b:check out"), "check out");
-        assert_eq!(display_key("c:ut _"), "\"ut _\"");
-        assert_eq!(display_key("d:bit.ly"), "url:bit.ly");
+    fn author_domains_drop_scheme_case_and_www() {
         assert_eq!(author_domain("https://WWW.Example.com/me"), "example.com");
     }
 

@@ -8,11 +8,13 @@
 //! - [`train`]: hyperparameters (linfa style), fitting with linfa's logistic regression,
 //!   grouped cross-validation.
 //! - [`score`]: the fitted [`SpamFilter`]: sparse scoring and explanations.
+//! - [`explain`]: which features an explanation shows (no function words), and how.
 //! - [`solver`]: sparse warm start for linfa's logistic regression.
 //! - [`model_file`]: the versioned, checksummed JSON model file.
 
 use std::path::Path;
 
+pub mod explain;
 pub mod features;
 pub mod intent;
 pub mod model_file;

@@ -6,13 +6,17 @@ use std::cell::RefCell;
 use linfa_logistic::FittedLogisticRegression;
 use ndarray::Array2;
 
+use super::explain::{describe, is_explanatory};
 use super::features::{
-    Extractor, FeatureConfig, META_NAMES, Scratch, SparseRow, Vocabulary, display_key, n_features,
+    Extractor, FeatureConfig, META_NAMES, Scratch, SparseRow, Vocabulary, n_features,
 };
 use super::{CommentText, Contribution, Scored};
 
 /// How many features each explanation lists per direction.
 pub const EXPLAIN_TOP: usize = 3;
+/// How many of the strongest pushes each way are considered for the explanation, of which
+/// the first [`EXPLAIN_TOP`] a moderator can read are shown (see [`super::explain`]).
+const EXPLAIN_CANDIDATES: usize = 12;
 
 /// A fitted spam filter: the feature recipe, the learned vocabulary and the logistic model's
 /// parameters. Produced by [`SpamFilterValidParams::fit`](super::train::SpamFilterValidParams::fit).
@@ -105,33 +109,32 @@ impl SpamFilter {
                     ham.keep((-w, c));
                 }
             }
+            let key =
+                |c: u32| -> Option<&str> { self.vocab.keys.get(c as usize).map(String::as_str) };
+            let shown = |c: &u32| key(*c).is_none_or(is_explanatory);
             let name = |c: u32| -> String {
-                let c = c as usize;
-                match self.vocab.keys.get(c) {
-                    Some(k) => display_key(k),
+                match key(c) {
+                    Some(k) => describe(k),
                     None => META_NAMES
-                        .get(c.saturating_sub(self.vocab.len()))
+                        .get((c as usize).saturating_sub(self.vocab.len()))
                         .map_or_else(|| format!("feature {c}"), |s| (*s).to_owned()),
                 }
             };
+            let explain = |top: &Top, sign: f64| -> Vec<Contribution> {
+                top.items()
+                    .iter()
+                    .filter(|(_, c)| shown(c))
+                    .take(EXPLAIN_TOP)
+                    .map(|&(w, c)| Contribution {
+                        feature: name(c),
+                        weight: sign * w,
+                    })
+                    .collect()
+            };
             Scored {
                 probability: sigmoid(z),
-                toward_spam: spam
-                    .items()
-                    .iter()
-                    .map(|&(w, c)| Contribution {
-                        feature: name(c),
-                        weight: w,
-                    })
-                    .collect(),
-                toward_ham: ham
-                    .items()
-                    .iter()
-                    .map(|&(w, c)| Contribution {
-                        feature: name(c),
-                        weight: -w,
-                    })
-                    .collect(),
+                toward_spam: explain(&spam, 1.0),
+                toward_ham: explain(&ham, -1.0),
             }
         })
     }
@@ -174,11 +177,11 @@ fn f_unreachable<R>() -> R {
     unreachable!("the closure is only taken when the scratch path succeeds")
 }
 
-/// The `EXPLAIN_TOP` largest pushes one way, largest first. A fixed array rather than a
+/// The `EXPLAIN_CANDIDATES` largest pushes one way, largest first. A fixed array rather than a
 /// `Vec`: every score builds two of these, and they would be two allocations per call.
 #[derive(Debug, Clone, Copy, Default)]
 struct Top {
-    items: [(f64, u32); EXPLAIN_TOP],
+    items: [(f64, u32); EXPLAIN_CANDIDATES],
     len: usize,
 }
 
@@ -186,11 +189,11 @@ impl Top {
     /// Keeps `item` if it is among the largest so far; an equal earlier item stays first.
     fn keep(&mut self, item: (f64, u32)) {
         let kept = &self.items[..self.len];
-        if self.len == EXPLAIN_TOP && kept.last().is_some_and(|l| l.0 >= item.0) {
+        if self.len == EXPLAIN_CANDIDATES && kept.last().is_some_and(|l| l.0 >= item.0) {
             return;
         }
         let pos = kept.iter().position(|t| t.0 < item.0).unwrap_or(self.len);
-        let end = (self.len + 1).min(EXPLAIN_TOP);
+        let end = (self.len + 1).min(EXPLAIN_CANDIDATES);
         if pos < end {
             self.items.copy_within(pos..end - 1, pos + 1);
             self.items[pos] = item;

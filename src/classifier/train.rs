@@ -665,6 +665,7 @@ mod tests {
             author_url: String::new(),
             content: content.into(),
             label,
+            source: String::new(),
         }
     }
 

@@ -43,8 +43,12 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with = "leave_one_out")]
     pub holdout: Option<PathBuf>,
     /// Hold out each YouTube dataset in turn, training on all the other datasets.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "leave_one_source_out")]
     pub leave_one_out: bool,
+    /// Hold out each source in turn (a row's `source`, or its file's name), training the
+    /// recipe on all the others: how it does on a community it has never seen.
+    #[arg(long, conflicts_with_all = ["cv", "holdout"])]
+    pub leave_one_source_out: bool,
     /// Score at or above which a comment counts as flagged.
     #[arg(long, default_value_t = Thresholds::DEFAULT_PENDING)]
     pub threshold: f64,
@@ -82,6 +86,12 @@ struct Report {
     mean_ham_false_positive_rate: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mean_accuracy: Option<f64>,
+    /// The lowest MCC of a part holding both spam and ham.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worst_mcc: Option<f64>,
+    /// The highest share of ham flagged of a part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worst_ham_false_positive_rate: Option<f64>,
     parts: Vec<Part>,
 }
 
@@ -168,6 +178,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     } else if args.leave_one_out {
         leave_one_out(&params, &loaded, threshold)?
+    } else if args.leave_one_source_out {
+        leave_one_source_out(&params, &all, threshold)?
     } else {
         score_model(&args, &loaded)?
     };
@@ -177,20 +189,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 impl Report {
-    /// The report of a mode's outcome, with the means over its parts.
+    /// The report of a mode's outcome, with the means over its parts. MCC means and worsts
+    /// count only parts holding both spam and ham (MCC says nothing of a one-class part;
+    /// its recall or ham flagged still shows in its row).
     fn new(outcome: Outcome, threshold: f64) -> Self {
         let parts = outcome.parts;
-        let n = parts.len().max(1) as f64;
-        let mean =
-            |f: fn(&Metrics) -> f64| Some(parts.iter().map(|p| f(&p.metrics)).sum::<f64>() / n);
+        let mean_of = |values: Vec<f64>| {
+            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+        };
+        let all = |f: fn(&Metrics) -> f64| parts.iter().map(|p| f(&p.metrics)).collect::<Vec<_>>();
+        let two_class_mcc: Vec<f64> = parts
+            .iter()
+            .map(|p| &p.metrics)
+            .filter(|m| m.true_positive + m.false_negative > 0)
+            .filter(|m| m.false_positive + m.true_negative > 0)
+            .map(|m| m.mcc)
+            .collect();
+        let with_ham: Vec<f64> = parts
+            .iter()
+            .map(|p| &p.metrics)
+            .filter(|m| m.false_positive + m.true_negative > 0)
+            .map(|m| m.ham_false_positive_rate)
+            .collect();
         Self {
             mode: outcome.mode,
             model: outcome.model,
             threshold,
             metrics: outcome.pooled.metrics(),
-            mean_mcc: mean(|m| m.mcc),
-            mean_ham_false_positive_rate: mean(|m| m.ham_false_positive_rate),
-            mean_accuracy: mean(|m| m.accuracy),
+            mean_mcc: mean_of(two_class_mcc.clone()),
+            mean_ham_false_positive_rate: mean_of(with_ham.clone()),
+            mean_accuracy: mean_of(all(|m| m.accuracy)),
+            worst_mcc: two_class_mcc.into_iter().reduce(f64::min),
+            worst_ham_false_positive_rate: with_ham.into_iter().reduce(f64::max),
             parts,
         }
     }
@@ -257,6 +287,59 @@ fn leave_one_out(
         pooled,
         parts,
     })
+}
+
+/// `--leave-one-source-out`: for each source, trains on every other source and tests on it.
+/// Training rows whose text (case and spacing aside) also appears in the held-out source are
+/// left out, so no comment is on both sides.
+fn leave_one_source_out(
+    params: &SpamFilterValidParams,
+    all: &[LabelledComment],
+    threshold: f64,
+) -> anyhow::Result<Outcome> {
+    let mut sources: Vec<&str> = Vec::new();
+    for c in all {
+        if !sources.contains(&c.source.as_str()) {
+            sources.push(&c.source);
+        }
+    }
+    anyhow::ensure!(
+        sources.len() >= 2,
+        "--leave-one-source-out needs at least two sources (a `source` field, or one file each)"
+    );
+    let mut pooled = Confusion::default();
+    let mut parts = Vec::new();
+    for held in sources {
+        let test: Vec<LabelledComment> = all.iter().filter(|c| c.source == held).cloned().collect();
+        let seen: std::collections::HashSet<String> =
+            test.iter().map(|c| same_text(&c.content)).collect();
+        let train: Vec<LabelledComment> = all
+            .iter()
+            .filter(|c| c.source != held && !seen.contains(&same_text(&c.content)))
+            .cloned()
+            .collect();
+        let c = train_and_test(params, &train, &test, threshold)?;
+        pooled.merge(&c);
+        parts.push(Part {
+            name: held.to_owned(),
+            metrics: c.metrics(),
+        });
+    }
+    Ok(Outcome {
+        mode: "leave-one-source-out",
+        model: None,
+        pooled,
+        parts,
+    })
+}
+
+/// A text as duplicates are recognised across sources: lowercase, spacing collapsed.
+fn same_text(content: &str) -> String {
+    content
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The default mode: scores each dataset with the model file, one part per dataset, with
@@ -348,5 +431,13 @@ fn print_report(out: &mut impl Write, report: &Report, json: bool) -> anyhow::Re
         report.mean_mcc.unwrap_or(0.0),
         report.mean_ham_false_positive_rate.unwrap_or(0.0)
     )?;
+    if report.parts.len() > 1 {
+        writeln!(
+            out,
+            "worst part: mcc {:.4} ham flagged {:.4} (mcc over parts with spam and ham)",
+            report.worst_mcc.unwrap_or(0.0),
+            report.worst_ham_false_positive_rate.unwrap_or(0.0)
+        )?;
+    }
     Ok(())
 }

@@ -178,6 +178,7 @@ pub fn store_labels(dir: &std::path::Path) -> anyhow::Result<dataset::LoadedData
                 author_url: l.author_url,
                 content: l.content,
                 label: l.label,
+                source: "store".to_owned(),
             }
         })
         .collect();

@@ -235,6 +235,7 @@ mod tests {
             author_url: String::new(),
             content: String::new(),
             label,
+            source: String::new(),
         }
     }
 
