@@ -124,6 +124,7 @@ fn explanation_names_a_planted_token() {
         author_url: String::new(),
         content,
         label,
+        source: String::new(),
     };
     let topics = [
         "song", "video", "dance", "beat", "voice", "lyrics", "chorus", "singer",
