@@ -10,11 +10,12 @@ use crate::comment::{ReasonCode, Submission};
 use crate::privacy::{constant_regex, contains_email};
 
 /// A link in comment text: an HTML anchor (with the URLs in it, so an anchor is one link
-/// however often it repeats its address), a URL with a scheme (to its end, so the `www.` of
-/// `https://www.…` is not a second link), or a bare `www.` host.
+/// however often it repeats its address), a URL with a scheme (with its `www.`, so
+/// `https://www.…` is one link, not two), or a bare `www.` host. Only the start of a URL is
+/// matched: links run together with commas or brackets still count one by one.
 static LINK: LazyLock<Regex> = LazyLock::new(|| {
     constant_regex(
-        r#"(?is)<a\s[^>]*href[^>]*>.*?</a>|<a\s[^>]*href[^>]*|\bhttps?://[^\s<>"']*|\bwww\.[\w-]"#,
+        r"(?is)<a\s[^>]*href[^>]*>.*?</a>|<a\s[^>]*href[^>]*|\bhttps?://(?:www\.)?|\bwww\.[\w-]",
     )
 });
 

@@ -227,6 +227,16 @@ mod tests {
             2
         );
         assert_eq!(count_links("see www.a.example or http://b.example"), 2);
+        // Links run together still count one by one.
+        for (text, links) in [
+            ("http://a.example,http://b.example,http://c.example", 3),
+            ("http://a.example|www.b.example|www.c.example", 3),
+            ("http://a.example;http://b.example", 2),
+            ("(http://a.example)(http://b.example)", 2),
+            ("https://www.a.example,https://www.b.example", 2),
+        ] {
+            assert_eq!(count_links(text), links, "{text}");
+        }
         let policy = Policy {
             max_links: 0,
             ..Policy::default()
