@@ -7,7 +7,7 @@
 //! 1. The command line: [`cli`] (tools) and the binary.
 //! 2. The composition root: [`server`] opens the store, builds the application, starts the
 //!    listeners and background tasks and stops them.
-//! 3. Edges: [`api`] (gRPC, the only place protobuf meets domain types besides [`http`]),
+//! 3. Edges: [`api`] (gRPC: the only place the server converts protobuf to domain types),
 //!    [`http`] (console, Akismet-compatible API, metrics and health), [`cluster`] (following
 //!    the other frontends of a shared store), [`replay`] (tools: datasets replayed against a
 //!    live service, load, plots).

@@ -1,5 +1,6 @@
 //! The wire contract: code generated from `proto/commentguard/v1/*.proto`. The gRPC edge
-//! serves it and the command-line clients speak it; nothing below the edges uses it.
+//! serves it and the command-line clients speak it; below the edges only the metrics layer
+//! reads its descriptors (for RPC names).
 
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
 

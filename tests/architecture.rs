@@ -4,9 +4,13 @@
 //! It reads every `.rs` file under `src/` (std only, no parser crate): every path that starts
 //! with `crate::`, `super::` or `self::` — in `use` trees, grouped or on several lines, and in
 //! full paths in code — and every `use` of a child module, resolved to the module file that
-//! defines it. `#[cfg(test)]` modules at the end of a file are not read: tests may build
-//! fixtures from any layer. A module importing its own descendants (a parent re-exporting or
-//! driving its children) is how Rust modules nest and is not counted as an edge.
+//! defines it; a name a module re-exports (`pub use`) resolves to the file that defines the
+//! item. `#[cfg(test)] mod … { … }` blocks are not read: tests may build fixtures from any
+//! layer. A circle counts unless every import in it is between a module and its own
+//! descendants (a parent re-exporting or driving its children, a child using its parent's
+//! types: how Rust modules nest); so siblings that reach each other through their parent's
+//! own items are a circle. `#[path]` and `#[macro_export]` are refused, since they
+//! would hide a file's module or an import from this reading.
 //!
 //! The layers are the table in `LAYERS`, the same as `lib.rs`'s `# Layout` and
 //! `docs/architecture.md`.
@@ -19,7 +23,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("command line", &["main", "cli"]),
     ("composition root", &["server"]),
-    ("edges", &["api", "http", "cluster", "replay", "plot"]),
+    ("edges", &["api", "http", "cluster", "replay"]),
     ("application", &["app"]),
     (
         "domain services",
@@ -79,11 +83,24 @@ fn imports_point_down_and_never_close_a_circle() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let sources = read_sources(&root);
     let modules: BTreeSet<Vec<String>> = sources.iter().map(|s| s.module.clone()).collect();
+    let reexports = reexports_of(&sources, &modules);
     let mut imports = Vec::new();
     for (index, source) in sources.iter().enumerate() {
-        imports.extend(imports_of(index, source, &modules));
+        imports.extend(imports_of(index, source, &modules, &reexports));
     }
     let mut problems = String::new();
+    for source in &sources {
+        for (n, line) in source.code.lines().enumerate() {
+            if line.contains("#[path") || line.contains("#[macro_export") {
+                let _ = writeln!(
+                    problems,
+                    "{}:{}: #[path] and #[macro_export] hide imports from this test",
+                    source.file.display(),
+                    n + 1
+                );
+            }
+        }
+    }
     let mut seen_layers = BTreeSet::new();
     for import in &imports {
         let from = &sources[import.from];
@@ -289,26 +306,97 @@ fn char_literal_len(chars: &[char], i: usize) -> usize {
     }
 }
 
-/// The code before a trailing `#[cfg(test)]` module.
+/// The code with every `#[cfg(test)] mod … { … }` block blanked (lines kept, so line numbers
+/// stay right).
 fn without_tests(code: &str) -> String {
     let lines: Vec<&str> = code.lines().collect();
-    let cut = lines.iter().enumerate().position(|(n, line)| {
-        line.trim() == "#[cfg(test)]"
-            && lines
-                .get(n + 1)
-                .is_some_and(|next| next.trim_start().starts_with("mod "))
-    });
-    let kept = cut.map_or(&lines[..], |cut| &lines[..cut]);
+    let mut kept: Vec<&str> = Vec::with_capacity(lines.len());
+    let mut n = 0;
+    while n < lines.len() {
+        let test_module = lines[n].trim() == "#[cfg(test)]"
+            && lines.get(n + 1).is_some_and(|next| {
+                let next = next.trim_start();
+                let declaration = next.strip_prefix("pub(crate) ").unwrap_or(next);
+                declaration.starts_with("mod ") && next.contains('{')
+            });
+        if !test_module {
+            kept.push(lines[n]);
+            n += 1;
+            continue;
+        }
+        let mut depth = 0i32;
+        let mut end = n + 1;
+        for (offset, line) in lines[n + 1..].iter().enumerate() {
+            depth += line.matches('{').count() as i32 - line.matches('}').count() as i32;
+            end = n + 1 + offset;
+            if depth <= 0 {
+                break;
+            }
+        }
+        kept.extend(std::iter::repeat_n("", end + 1 - n));
+        n = end + 1;
+    }
     kept.join("\n")
 }
 
-/// Every module another file's code refers to, resolved to a module file.
-fn imports_of(index: usize, source: &Source, modules: &BTreeSet<Vec<String>>) -> Vec<Import> {
+/// What each module re-exports: `module::Name` → the absolute path it stands for.
+type Reexports = BTreeMap<Vec<String>, Vec<String>>;
+
+/// Every `pub use` of every file, by the name it is seen under.
+fn reexports_of(sources: &[Source], modules: &BTreeSet<Vec<String>>) -> Reexports {
+    let mut map = Reexports::new();
+    for source in sources {
+        for found in paths_in(&source.code).into_iter().filter(|f| f.reexport) {
+            let Some(absolute) = absolute_path(&source.module, &found.path, modules) else {
+                continue;
+            };
+            let Some(name) = found.alias.or_else(|| absolute.last().cloned()) else {
+                continue;
+            };
+            let mut key = source.module.clone();
+            key.push(name);
+            map.insert(key, absolute);
+        }
+    }
+    map
+}
+
+/// `path` with re-exported names replaced by what they stand for, so an import names the
+/// file that defines the item rather than the module that re-exports it.
+fn through_reexports(mut path: Vec<String>, reexports: &Reexports) -> Vec<String> {
+    for _ in 0..8 {
+        let Some(len) = (1..=path.len())
+            .rev()
+            .find(|&len| reexports.contains_key(&path[..len]))
+        else {
+            break;
+        };
+        let mut resolved = reexports[&path[..len]].clone();
+        resolved.extend_from_slice(&path[len..]);
+        if resolved == path {
+            break;
+        }
+        path = resolved;
+    }
+    path
+}
+
+/// Every module another file's code refers to, resolved to the module file that defines
+/// it.
+fn imports_of(
+    index: usize,
+    source: &Source,
+    modules: &BTreeSet<Vec<String>>,
+    reexports: &Reexports,
+) -> Vec<Import> {
     let mut found = Vec::new();
-    for (line, path) in paths_in(&source.code) {
+    // A `pub use` is an import too (the module's code may use the name), resolved like any
+    // other to the file that defines the item.
+    for Found { line, path, .. } in paths_in(&source.code) {
         let Some(absolute) = absolute_path(&source.module, &path, modules) else {
             continue;
         };
+        let absolute = through_reexports(absolute, reexports);
         let Some(target) = (1..=absolute.len())
             .rev()
             .map(|len| absolute[..len].to_vec())
@@ -316,9 +404,7 @@ fn imports_of(index: usize, source: &Source, modules: &BTreeSet<Vec<String>>) ->
         else {
             continue;
         };
-        let own_descendant =
-            target.len() > source.module.len() && target.starts_with(&source.module);
-        if target != source.module && !own_descendant {
+        if target != source.module {
             found.push(Import {
                 from: index,
                 line,
@@ -362,22 +448,39 @@ fn absolute_path(
     Some(base)
 }
 
+/// One path in the code: where, what, and for a `use`, the name it binds and whether it is
+/// re-exported (`pub use`).
+struct Found {
+    line: usize,
+    path: Vec<String>,
+    alias: Option<String>,
+    reexport: bool,
+}
+
 /// Every path in the code with its line: `use` trees expanded, and `crate::`/`super::`/
 /// `self::`/`commentguard::` paths anywhere else.
-fn paths_in(code: &str) -> Vec<(usize, Vec<String>)> {
+fn paths_in(code: &str) -> Vec<Found> {
     let tokens = tokenize(code);
     let mut paths = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
         if tokens[i].1 == "use" {
             let line = tokens[i].0;
+            let reexport = tokens[i.saturating_sub(4)..i]
+                .iter()
+                .any(|(_, t)| t == "pub");
             let end = tokens[i..]
                 .iter()
                 .position(|(_, t)| t == ";")
                 .map_or(tokens.len(), |p| i + p);
             let mut expanded = Vec::new();
             expand_use_tree(&tokens[i + 1..end], &[], &mut expanded);
-            paths.extend(expanded.into_iter().map(|p| (line, p)));
+            paths.extend(expanded.into_iter().map(|(path, alias)| Found {
+                line,
+                path,
+                alias,
+                reexport,
+            }));
             i = end;
         } else if ["crate", "super", "self", "commentguard"].contains(&tokens[i].1.as_str())
             && tokens.get(i + 1).is_some_and(|(_, t)| t == "::")
@@ -392,7 +495,12 @@ fn paths_in(code: &str) -> Vec<(usize, Vec<String>)> {
                 path.push(tokens[j + 1].1.clone());
                 j += 2;
             }
-            paths.push((line, path));
+            paths.push(Found {
+                line,
+                path,
+                alias: None,
+                reexport: false,
+            });
             i = j;
         }
         i += 1;
@@ -400,9 +508,12 @@ fn paths_in(code: &str) -> Vec<(usize, Vec<String>)> {
     paths
 }
 
-/// Expands `a::{b, c::{d, e}}` into `a::b`, `a::c::d`, `a::c::e`.
-fn expand_use_tree(tokens: &[(usize, String)], prefix: &[String], out: &mut Vec<Vec<String>>) {
+/// Expands `a::{b, c::{d as e, f}}` into `a::b`, `a::c::d` (bound as `e`), `a::c::f`.
+type UsePath = (Vec<String>, Option<String>);
+
+fn expand_use_tree(tokens: &[(usize, String)], prefix: &[String], out: &mut Vec<UsePath>) {
     let mut current = prefix.to_vec();
+    let mut alias = None;
     let mut i = 0;
     while i < tokens.len() {
         let token = tokens[i].1.as_str();
@@ -414,7 +525,10 @@ fn expand_use_tree(tokens: &[(usize, String)], prefix: &[String], out: &mut Vec<
                 }
                 return;
             }
-            "as" => break,
+            "as" => {
+                alias = tokens.get(i + 1).map(|(_, t)| t.clone());
+                break;
+            }
             "::" | "*" | "pub" | "(" | ")" | "in" => {}
             _ if is_ident(token) => current.push(token.to_owned()),
             _ => {}
@@ -422,7 +536,7 @@ fn expand_use_tree(tokens: &[(usize, String)], prefix: &[String], out: &mut Vec<
         i += 1;
     }
     if !current.is_empty() {
-        out.push(current);
+        out.push((current, alias));
     }
 }
 
@@ -498,7 +612,14 @@ fn tokenize(code: &str) -> Vec<(usize, String)> {
     tokens
 }
 
-/// Circles among files: each as the imports that close it, one per strongly connected group.
+/// Whether one module is the other or one of its ancestors (how modules nest).
+fn nested(a: &[String], b: &[String]) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Circles among files, each as the imports that close it: for every import between files
+/// that do not nest, the shortest way back. Circles made only of a module and its own
+/// descendants are how Rust modules nest and are not reported.
 fn circles(sources: &[Source], imports: &[Import]) -> Vec<Vec<Import>> {
     let index_of: BTreeMap<&[String], usize> = sources
         .iter()
@@ -515,23 +636,30 @@ fn circles(sources: &[Source], imports: &[Import]) -> Vec<Vec<Import>> {
                 .or_insert_with(|| import.clone());
         }
     }
-    let mut reported = BTreeSet::new();
+    let mut seen: BTreeSet<BTreeSet<usize>> = BTreeSet::new();
     let mut found = Vec::new();
-    for start in 0..sources.len() {
-        if reported.contains(&start) {
-            continue;
-        }
-        if let Some(cycle) = shortest_cycle_through(start, &edges) {
-            reported.extend(cycle.iter().map(|i| i.from));
-            found.push(cycle);
+    for (&from, targets) in &edges {
+        for (&to, import) in targets {
+            if nested(&sources[from].module, &sources[to].module) {
+                continue;
+            }
+            let Some(back) = shortest_path(to, from, &edges) else {
+                continue;
+            };
+            let mut cycle = vec![import.clone()];
+            cycle.extend(back);
+            if seen.insert(cycle.iter().map(|i| i.from).collect()) {
+                found.push(cycle);
+            }
         }
     }
     found
 }
 
-/// The shortest path back to `start` (breadth first), as the imports along it.
-fn shortest_cycle_through(
+/// The shortest chain of imports from `start` to `goal` (breadth first).
+fn shortest_path(
     start: usize,
+    goal: usize,
     edges: &BTreeMap<usize, BTreeMap<usize, Import>>,
 ) -> Option<Vec<Import>> {
     let mut came_from: BTreeMap<usize, Import> = BTreeMap::new();
@@ -540,21 +668,22 @@ fn shortest_cycle_through(
         let mut next = Vec::new();
         for node in frontier {
             for (&to, import) in edges.get(&node).into_iter().flatten() {
-                if to == start {
-                    let mut cycle = vec![import.clone()];
+                if to == start || came_from.contains_key(&to) {
+                    continue;
+                }
+                came_from.insert(to, import.clone());
+                if to == goal {
+                    let mut path = vec![import.clone()];
                     let mut at = node;
                     while at != start {
                         let step = came_from[&at].clone();
                         at = step.from;
-                        cycle.push(step);
+                        path.push(step);
                     }
-                    cycle.reverse();
-                    return Some(cycle);
+                    path.reverse();
+                    return Some(path);
                 }
-                if let std::collections::btree_map::Entry::Vacant(entry) = came_from.entry(to) {
-                    entry.insert(import.clone());
-                    next.push(to);
-                }
+                next.push(to);
             }
         }
         frontier = next;

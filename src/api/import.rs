@@ -2,6 +2,8 @@
 //! its own (a bad one fails alone); the good ones go to the store in one `import_batch`, and
 //! the labelled ones teach the classifier once stored.
 
+use tracing::info;
+
 use super::errors::Refusal;
 use super::pb;
 use crate::app::App;
@@ -60,6 +62,18 @@ pub(super) async fn import(
             Err(e) => outcome(pb::import_result::Outcome::Failed, e.to_string()),
         };
     }
+    let count = |wanted: pb::import_result::Outcome| {
+        results
+            .iter()
+            .filter(|r| r.outcome == wanted as i32)
+            .count()
+    };
+    info!(
+        imported = count(pb::import_result::Outcome::Imported),
+        already_present = count(pb::import_result::Outcome::AlreadyPresent),
+        failed = count(pb::import_result::Outcome::Failed),
+        "history imported"
+    );
     Ok(pb::ImportCommentsResponse {
         results,
         agreed: imported.agreed,

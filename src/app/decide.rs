@@ -4,22 +4,11 @@
 
 use tracing::info;
 
-use crate::classifier::CommentText;
 use crate::comment::{CommentId, Status, StoredComment, now_ms};
 use crate::moderation::{Action, QueueEvent};
 use crate::store::{Decided, DecisionRequest, LabelledText, StoreError};
 
-use super::App;
-
-/// The text the classifier reads of a stored comment.
-pub fn text_of(comment: &StoredComment) -> CommentText<'_> {
-    let s = &comment.submission;
-    CommentText {
-        content: &s.content,
-        author_name: &s.author_name,
-        author_url: s.author_url.as_deref().unwrap_or(""),
-    }
-}
+use super::{App, text_of};
 
 impl App {
     /// A moderator's decision: the durable change with its audit entry under `moderator`'s

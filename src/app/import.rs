@@ -1,8 +1,6 @@
 //! Importing another system's history: comments stored as they were, and the labelled ones
 //! (approved, spam) teach the classifier once stored.
 
-use tracing::info;
-
 use crate::store::{ImportOutcome, ImportedComment, StoreError};
 
 use super::{App, text_of};
@@ -38,25 +36,10 @@ impl App {
                 agreed += u64::from(calls_spam == label.is_spam());
             }
         }
-        let imported = count(&outcomes, ImportOutcome::Imported);
-        let already_present = count(&outcomes, ImportOutcome::AlreadyPresent);
-        info!(
-            imported,
-            already_present,
-            failed = outcomes.len() as u64 - imported - already_present,
-            "history imported"
-        );
         Imported {
             outcomes,
             labels,
             agreed,
         }
     }
-}
-
-fn count(outcomes: &[Result<ImportOutcome, StoreError>], wanted: ImportOutcome) -> u64 {
-    outcomes
-        .iter()
-        .filter(|o| matches!(o, Ok(x) if *x == wanted))
-        .count() as u64
 }

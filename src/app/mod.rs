@@ -15,11 +15,12 @@ use tokio::sync::broadcast;
 use crate::admission::Slots;
 use crate::akismet::AkismetKeys;
 use crate::auth::ModeratorTokens;
+use crate::classifier::CommentText;
+use crate::comment::StoredComment;
 use crate::moderation::QueueEvent;
 use crate::pipeline::Pipeline;
 use crate::store::Storage;
 
-pub use decide::text_of;
 pub use import::Imported;
 pub use stats::{Stats, StatsWindow};
 pub use submit::{Answered, Checked};
@@ -52,5 +53,15 @@ impl App {
         if self.events.receiver_count() > 0 {
             let _ = self.events.send(event());
         }
+    }
+}
+
+/// The text the classifier reads of a stored comment.
+pub fn text_of(comment: &StoredComment) -> CommentText<'_> {
+    let s = &comment.submission;
+    CommentText {
+        content: &s.content,
+        author_name: &s.author_name,
+        author_url: s.author_url.as_deref().unwrap_or(""),
     }
 }

@@ -52,8 +52,7 @@ impl App {
         if !submitted.replayed {
             crate::telemetry::metrics().record_verdict(&comment.verdict);
             if comment.verdict.status != crate::comment::Status::Approved {
-                let event = comment.clone();
-                self.publish(|| QueueEvent::Submitted(Box::new(event)));
+                self.publish(|| QueueEvent::Submitted(Box::new(comment.clone())));
             }
         }
         Ok(Answered {

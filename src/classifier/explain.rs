@@ -5,12 +5,13 @@
 //!
 //! Shown forms: words and phrases as they are, a sentence's first word as `^word`, character
 //! n-grams quoted, links as `link:DOMAIN` (or `link:any` for the placeholder of any link),
-//! contact channels as `contact:email` and `contact:phone`, the author's website as
-//! `website:DOMAIN`, intent terms as `intent:NAME`, metadata by name. Forms with a colon
+//! contact channels as `contact:email` and `contact:phone`, numbers as `number:short` and
+//! `number:count`, the author's website as `website:DOMAIN`, intent terms as `intent:NAME`,
+//! metadata by name (placeholders inside phrases too). Forms with a colon
 //! name no word of the text (the console does not underline them).
 
 use super::features::{Gram, parse_key};
-use super::normalize::{EMAIL_TOKEN, LONGNUM_TOKEN, URL_TOKEN};
+use super::normalize::{COUNT_TOKEN, EMAIL_TOKEN, LONGNUM_TOKEN, NUM_TOKEN, URL_TOKEN};
 
 /// English function words: they carry grammar, not meaning, so they never explain a
 /// verdict, though the model may weigh them.
@@ -57,30 +58,27 @@ pub fn is_explanatory(key: &str) -> bool {
 
 /// How a feature with this vocabulary key is shown.
 pub fn describe(key: &str) -> String {
-    let parts: [&str; 3] = match parse_key(key) {
-        Some(Gram::Word(w)) => match placeholder_name(w) {
-            Some(name) => [name, "", ""],
-            None => ["", w, ""],
-        },
-        // The stored text already is the pair as `a b`.
-        Some(Gram::Bigram(..)) => ["", key.split_once(':').map_or(key, |(_, pair)| pair), ""],
-        Some(Gram::Chars(c)) => ["\"", c, "\""],
-        Some(Gram::Domain(d)) => ["link:", d, ""],
-        Some(Gram::AuthorDomain(d)) => ["website:", d, ""],
-        Some(Gram::Intent(i)) => ["intent:", i, ""],
-        Some(Gram::Lead(w)) => ["^", w, ""],
-        None => ["", key, ""],
-    };
-    parts.concat()
+    match parse_key(key) {
+        Some(Gram::Word(w)) => shown_word(w).to_owned(),
+        Some(Gram::Bigram(a, b)) => [shown_word(a), " ", shown_word(b)].concat(),
+        Some(Gram::Chars(c)) => ["\"", c, "\""].concat(),
+        Some(Gram::Domain(d)) => ["link:", d].concat(),
+        Some(Gram::AuthorDomain(d)) => ["website:", d].concat(),
+        Some(Gram::Intent(i)) => ["intent:", i].concat(),
+        Some(Gram::Lead(w)) => ["^", shown_word(w)].concat(),
+        None => key.to_owned(),
+    }
 }
 
-/// The shown form of a placeholder word, when it is one.
-fn placeholder_name(word: &str) -> Option<&'static str> {
+/// A word as shown: a placeholder by what it stands for, any other word as it is.
+fn shown_word(word: &str) -> &str {
     match word {
-        URL_TOKEN => Some("link:any"),
-        EMAIL_TOKEN => Some("contact:email"),
-        LONGNUM_TOKEN => Some("contact:phone"),
-        _ => None,
+        URL_TOKEN => "link:any",
+        EMAIL_TOKEN => "contact:email",
+        LONGNUM_TOKEN => "contact:phone",
+        NUM_TOKEN => "number:short",
+        COUNT_TOKEN => "number:count",
+        other => other,
     }
 }
 
@@ -132,5 +130,9 @@ mod tests {
         assert_eq!(describe("c:grati"), "\"grati\"");
         assert_eq!(describe("s:subscribe"), "^subscribe");
         assert_eq!(describe("link_count"), "link_count");
+        assert_eq!(describe("w:_num_"), "number:short");
+        assert_eq!(describe("w:_bignum_"), "number:count");
+        assert_eq!(describe("s:_url_"), "^link:any");
+        assert_eq!(describe("b:check _url_"), "check link:any");
     }
 }

@@ -24,30 +24,10 @@ pub mod solver;
 pub mod train;
 
 pub use model_file::ModelFile;
-pub use score::SpamFilter;
+pub use score::{Contribution, Scored, SpamFilter};
 pub use train::{SpamFilterParams, SpamFilterValidParams, TrainError};
 
 pub use crate::comment::CommentText;
-
-/// One feature's push on a score.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Contribution {
-    /// A human-readable feature, such as a word, bigram or `link_count`.
-    pub feature: String,
-    /// Its contribution to the log-odds of spam (positive pushes toward spam).
-    pub weight: f64,
-}
-
-/// A score with its explanation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scored {
-    /// Probability of spam in [0, 1].
-    pub probability: f64,
-    /// The strongest pushes toward spam, strongest first.
-    pub toward_spam: Vec<Contribution>,
-    /// The strongest pushes toward ham, strongest first.
-    pub toward_ham: Vec<Contribution>,
-}
 
 /// Why a model file could not be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]

@@ -6,11 +6,31 @@ use std::cell::RefCell;
 use linfa_logistic::FittedLogisticRegression;
 use ndarray::Array2;
 
+use super::CommentText;
 use super::explain::{describe, is_explanatory};
 use super::features::{
     Extractor, FeatureConfig, META_NAMES, Scratch, SparseRow, Vocabulary, n_features,
 };
-use super::{CommentText, Contribution, Scored};
+
+/// One feature's push on a score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    /// A human-readable feature, such as a word, bigram or `link_count`.
+    pub feature: String,
+    /// Its contribution to the log-odds of spam (positive pushes toward spam).
+    pub weight: f64,
+}
+
+/// A score with its explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// Probability of spam in [0, 1].
+    pub probability: f64,
+    /// The strongest pushes toward spam, strongest first.
+    pub toward_spam: Vec<Contribution>,
+    /// The strongest pushes toward ham, strongest first.
+    pub toward_ham: Vec<Contribution>,
+}
 
 /// How many features each explanation lists per direction.
 pub const EXPLAIN_TOP: usize = 3;

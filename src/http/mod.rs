@@ -95,7 +95,8 @@ impl HttpServer {
         if tokio::time::timeout(grace, &mut task).await.is_err() {
             tracing::warn!("HTTP connections still open at the drain deadline; closing them");
             task.abort();
-            // Wait for the task to be dropped, so it no longer holds the shared state.
+            // Wait for the serving task to be dropped; connection tasks it spawned may hold the
+            // application a moment longer (the server waits for them before closing the store).
             let _ = task.await;
         }
     }

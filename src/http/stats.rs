@@ -12,7 +12,6 @@ use super::error::HttpError;
 use super::session::Session;
 use super::views::{self, Viewer};
 use crate::comment::{ReasonCode, Status, now_ms};
-use crate::moderation::Agreement;
 use crate::store::Page;
 
 /// Hours shown on the stats page.
@@ -70,10 +69,8 @@ pub async fn stats_page(
     let now = now_ms();
     let start = (now / HOUR_MS + 1).saturating_sub(HOURS) * HOUR_MS;
     let day = last_day(&console, start).await?;
-    let store = &console.app.store;
-    let pending = console.app.pipeline.rules().policy.thresholds.pending;
-    let agreement = Agreement::of(&store.audit_since(0).await?, pending);
-    let totals = store.status_counts().await?;
+    let agreement = console.app.agreement().await?;
+    let totals = console.app.store.status_counts().await?;
     let body = html! {
         h1 { "Statistics" }
         section.totals {

@@ -264,7 +264,7 @@ fn word_weights(comment: &StoredComment) -> Weights {
             continue;
         }
         if feature.contains(':') {
-            continue; // url:, author_url: and metadata features name no word of the text
+            continue; // link:, website:, contact: and intent: features name no word of the text
         }
         for word in feature.split_whitespace() {
             *weights.words.entry(word.to_lowercase()).or_insert(0.0) += reason.weight;
@@ -351,7 +351,7 @@ mod tests {
                 Reason::classifier("check out", 1.0),
                 Reason::classifier("thanks", -0.2),
                 Reason::classifier("\"hann\"", 0.3),
-                Reason::classifier("url:example.com", 2.0),
+                Reason::classifier("link:example.com", 2.0),
             ],
         );
         let html = highlighted(&c).into_string();

@@ -10,6 +10,7 @@
 //! - [`local_history`]: what flood control and campaigns remember, kept in this process.
 
 pub mod builtin;
+mod hit;
 pub mod lists;
 pub mod local_history;
 pub mod ruleset;
@@ -17,6 +18,7 @@ pub mod thresholds;
 pub mod trackers;
 
 pub use builtin::count_links;
+pub use hit::{DECISIVE, HOLD, Hit};
 pub use lists::{RuleError, RuleLists, SiteRules};
 pub use local_history::{HistorySettings, LocalHistory, SubmissionHistory};
 pub use ruleset::{EditableRules, RuleSet};
@@ -24,42 +26,10 @@ pub use thresholds::Thresholds;
 pub use trackers::{Campaigns, Flood};
 
 use crate::classifier::Scored;
-use crate::comment::{Reason, ReasonCode, Status, Submission, Verdict};
+use crate::comment::{Reason, Status, Submission, Verdict};
 
 /// Links at or above this count hold a comment unless the site sets its own limit.
 pub const DEFAULT_MAX_LINKS: u32 = 2;
-
-/// Weight of a reason that decides SPAM on its own.
-pub const DECISIVE: f32 = 1.0;
-/// Weight of a reason that holds a comment for review.
-pub const HOLD: f32 = 0.5;
-
-/// A rule that fired: the status it asks for and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hit {
-    /// The status the rule asks for (the verdict may end up stricter, never milder).
-    pub status: Status,
-    /// Why, as shown to the site and the moderators.
-    pub reason: Reason,
-}
-
-impl Hit {
-    /// A rule that decides SPAM on its own.
-    pub fn spam(code: ReasonCode, detail: impl Into<String>) -> Self {
-        Self {
-            status: Status::Spam,
-            reason: Reason::new(code, detail, DECISIVE),
-        }
-    }
-
-    /// A rule that holds the comment for a moderator.
-    pub fn hold(code: ReasonCode, detail: impl Into<String>) -> Self {
-        Self {
-            status: Status::Pending,
-            reason: Reason::new(code, detail, HOLD),
-        }
-    }
-}
 
 /// The settings that decide a verdict from the rules that fired and the score.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,7 +110,7 @@ impl Policy {
 mod tests {
     use super::*;
     use crate::classifier::Contribution;
-    use crate::comment::ClientContext;
+    use crate::comment::{ClientContext, ReasonCode};
 
     fn submission(content: &str) -> Submission {
         Submission {

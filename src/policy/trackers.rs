@@ -265,6 +265,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_varied_word_or_link_stays_similar_and_other_texts_do_not() {
+        let sig = |t: &str| signature(&matching_text(t).0, SHINGLE);
+        let a = sig("Check out my new channel for free gift cards http://a.example");
+        let b = sig("check out my new channel for free gift codes https://b.example/x");
+        let c = sig("The bridge at two minutes reminds me of their first album");
+        assert!(
+            similarity(&a, &b) >= MIN_SIMILARITY,
+            "{}",
+            similarity(&a, &b)
+        );
+        assert!(similarity(&a, &c) < 0.2, "{}", similarity(&a, &c));
+    }
+
+    #[test]
     fn a_full_map_of_live_entries_is_not_swept_on_every_insert() {
         let mut swept = Swept::new();
         let mut sweeps = 0;

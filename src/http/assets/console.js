@@ -166,6 +166,7 @@
       const source = new EventSource("/events?" + query.toString());
       // The server answers once it is subscribed: from then on nothing held is missed.
       source.addEventListener("open", () => { list.dataset.live = "open"; });
+      source.addEventListener("error", () => { delete list.dataset.live; });
       source.addEventListener("comment", (event) => {
         const change = JSON.parse(event.data);
         if (!change.html) {

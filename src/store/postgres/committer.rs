@@ -12,8 +12,9 @@ use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::columns::ms_param;
 use super::errors::{db_error, pool_error};
-use super::{CHANNEL, ms_param};
+use super::listener::CHANNEL;
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::store::decide::last_change_ms;
 use crate::store::events::Change;
@@ -178,7 +179,7 @@ async fn commit(
             .map_err(db_error)?
         {
             let digest: Vec<u8> = row.get(0);
-            existing.insert(digest, super::id_column(row.get(1))?);
+            existing.insert(digest, super::columns::id_column(row.get(1))?);
         }
     }
     let refused: Vec<&StoredComment> = candidates
@@ -239,7 +240,7 @@ async fn orphaned_replies(
     let parents: Vec<Vec<u8>> = comments
         .iter()
         .filter_map(|c| c.submission.parent_id)
-        .map(super::id_param)
+        .map(super::columns::id_param)
         .collect();
     if parents.is_empty() {
         return Ok(HashSet::new());
@@ -254,7 +255,7 @@ async fn orphaned_replies(
         .map_err(db_error)?
     {
         let post: String = row.get(1);
-        approved.insert(super::id_column(row.get(0))?, post);
+        approved.insert(super::columns::id_column(row.get(0))?, post);
     }
     Ok(comments
         .iter()
@@ -276,7 +277,10 @@ async fn insert(
     if comments.is_empty() {
         return Ok(HashSet::new());
     }
-    let ids: Vec<Vec<u8>> = comments.iter().map(|c| super::id_param(c.id)).collect();
+    let ids: Vec<Vec<u8>> = comments
+        .iter()
+        .map(|c| super::columns::id_param(c.id))
+        .collect();
     let posts: Vec<&str> = comments
         .iter()
         .map(|c| c.submission.post_id.as_str())
@@ -303,7 +307,7 @@ async fn insert(
         .await
         .map_err(db_error)?;
     rows.iter()
-        .map(|row| super::id_column(row.get(0)))
+        .map(|row| super::columns::id_column(row.get(0)))
         .collect()
 }
 
@@ -330,7 +334,7 @@ async fn key_holders(
         .await
         .map_err(db_error)?
     {
-        holders.insert(row.get(0), super::id_column(row.get(1))?);
+        holders.insert(row.get(0), super::columns::id_column(row.get(1))?);
     }
     Ok(holders)
 }

@@ -9,8 +9,8 @@
 
 use deadpool_postgres::{GenericClient, Transaction};
 
+use super::columns::{ms_column, ms_param};
 use super::errors::db_error;
-use super::{ms_column, ms_param};
 use crate::store::events::QueueChange;
 use crate::store::{EventPage, EventWindow, LoggedEvent, Result};
 
@@ -34,7 +34,7 @@ pub(super) async fn append(tx: &Transaction<'_>, events: &[QueueChange]) -> Resu
     let at: Vec<i64> = events.iter().map(|e| ms_param(e.at_ms)).collect();
     let ids: Vec<Vec<u8>> = events
         .iter()
-        .map(|e| super::id_param(e.comment_id))
+        .map(|e| super::columns::id_param(e.comment_id))
         .collect();
     let small = |f: fn(&QueueChange) -> u8| -> Vec<i16> {
         events.iter().map(|e| i16::from(f(e))).collect()

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use deadpool_postgres::Object;
 
+use super::columns::{id_column, id_param, ms_param};
 use super::errors::db_error;
 use super::writes::put_label;
-use super::{id_column, id_param, ms_param};
 use crate::comment::CommentId;
 use crate::store::decide::last_change_ms;
 use crate::store::{

@@ -13,10 +13,12 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::AsyncMessage;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::CHANNEL;
 use crate::comment::{CommentId, Status};
 use crate::moderation::Action;
 use crate::store::RemoteChange;
+
+/// The notification channel of every commit another frontend must know about.
+pub const CHANNEL: &str = "commentguard";
 
 /// Wait before reconnecting after the listening connection failed.
 const RECONNECT_AFTER: Duration = Duration::from_millis(250);

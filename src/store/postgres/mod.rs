@@ -15,6 +15,7 @@
 //!   turns the others' notifications into [`RemoteChange`]s (watchers, learner, rules). Flood
 //!   timers and campaign sightings live in unlogged tables (see [`shared_history`]).
 
+mod columns;
 mod committer;
 mod errors;
 mod events;
@@ -35,6 +36,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use self::committer::Committer;
 pub use self::errors::KeyMismatch;
 use self::errors::{db_error, pool_error};
+pub use self::listener::CHANNEL;
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::moderation::AuditEntry;
 use crate::privacy::EmailHasher;
@@ -45,8 +47,6 @@ use crate::store::{
 };
 use crate::store::{HistorySettings, SubmissionHistory};
 
-/// The notification channel of every commit another frontend must know about.
-pub const CHANNEL: &str = "commentguard";
 /// The schema version this build migrates to.
 pub const SCHEMA_VERSION: u32 = 2;
 /// Advisory lock held while migrating.
@@ -415,24 +415,4 @@ impl Storage for PgStore {
         self.pool.close();
         Ok(())
     }
-}
-
-/// A comment id as stored (its 16 bytes).
-fn id_param(id: CommentId) -> Vec<u8> {
-    id.as_bytes().to_vec()
-}
-
-/// A stored id column.
-fn id_column(bytes: &[u8]) -> Result<CommentId> {
-    crate::store::record::id_from(bytes).ok_or_else(|| StoreError::Corrupt("comment id".into()))
-}
-
-/// Milliseconds as PostgreSQL's BIGINT (saturating far beyond any real time).
-fn ms_param(ms: u64) -> i64 {
-    i64::try_from(ms).unwrap_or(i64::MAX)
-}
-
-/// A BIGINT column read back as milliseconds (negatives, which are never written, as 0).
-fn ms_column(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
 }

@@ -4,8 +4,8 @@
 use deadpool_postgres::Object;
 use tokio_postgres::Row;
 
+use super::columns::{id_column, id_param, ms_column, ms_param};
 use super::errors::db_error;
-use super::{id_column, id_param, ms_column, ms_param};
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::moderation::AuditEntry;
 use crate::store::{

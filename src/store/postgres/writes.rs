@@ -3,9 +3,11 @@
 
 use deadpool_postgres::Object;
 
+use super::PURGE_LOCK;
+use super::columns::ms_param;
 use super::errors::{KeyMismatch, db_error};
+use super::listener::{self, CHANNEL};
 use super::reads::setting;
-use super::{CHANNEL, PURGE_LOCK, listener, ms_param};
 use crate::comment::Status;
 use crate::privacy::EmailHasher;
 use crate::store::decide::{self, last_change_ms};
@@ -25,7 +27,7 @@ pub(super) async fn moderate(
     request: &DecisionRequest,
     frontend: &str,
 ) -> Result<Decided> {
-    let id = super::id_param(request.id);
+    let id = super::columns::id_param(request.id);
     let tx = client.transaction().await.map_err(db_error)?;
     let row = tx
         .query_opt(
@@ -106,7 +108,7 @@ pub(super) async fn put_label(
              DO UPDATE SET spam = EXCLUDED.spam, content = EXCLUDED.content, \
              author_name = EXCLUDED.author_name, author_url = EXCLUDED.author_url",
             &[
-                &super::id_param(label.comment_id),
+                &super::columns::id_param(label.comment_id),
                 &label.label.is_spam(),
                 &label.content,
                 &label.author_name,

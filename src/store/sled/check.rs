@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use super::handles::{Inner, backend};
 use super::keys;
-use super::{Inner, backend};
 use crate::comment::{Status, StoredComment};
 use crate::store::{Consistency, Result, duplicate_digest, record};
 

@@ -9,8 +9,8 @@
 
 use prost::Message as _;
 
+use super::handles::{Inner, backend};
 use super::keys::{self, Kind};
-use super::{Inner, backend};
 use crate::comment::Status;
 use crate::store::{AuthorStats, Result, StoreError, audit, duplicate_digest, record};
 
@@ -262,7 +262,8 @@ mod tests {
     use std::collections::HashMap;
     use std::path::Path;
 
-    use super::super::{SledStore, StoreOptions, TREE, open_db};
+    use super::super::open::{TREE, open_db};
+    use super::super::{SledStore, StoreOptions};
     use super::*;
     use crate::comment::{CommentId, StoredComment};
     use crate::moderation::AuditEntry;

@@ -19,9 +19,11 @@
 
 mod check;
 mod committer;
+mod handles;
 mod jobs;
 mod keys;
 mod migrate;
+mod open;
 mod options;
 mod reads;
 mod recovery;
@@ -34,11 +36,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use handles::{Inner, backend};
+pub use open::SCHEMA_VERSION;
+use open::{open_db, open_inner};
 use recovery::Slot;
 
 use committer::{Committer, CommitterTask};
 use jobs::{InsertJob, Job, Removal, RemoveJob};
-use options::segment_size;
 use tokio::sync::{oneshot, watch};
 
 use crate::comment::{CommentId, Status, StoredComment};
@@ -48,32 +52,6 @@ use crate::store::{
     EventPage, EventWindow, ImportOutcome, ImportedComment, LabelledText, Page, Result, Storage,
     StoreError, duplicate_digest, labels, record,
 };
-
-/// Layout version this build writes: one tree, prefixed key spaces.
-pub const SCHEMA_VERSION: u8 = 3;
-/// Comments a removal deletes per committer batch, so that submissions keep flowing.
-const REMOVAL_CHUNK: usize = 256;
-
-const SCHEMA_KEY: &[u8] = b"schema_version";
-const RECORD_VERSION_KEY: &[u8] = b"record_version";
-/// Name of the tree holding layout 3.
-const TREE: &str = "v3";
-
-/// A sled error as a storage error: I/O is the device's ([`StoreError::device`]: full, or
-/// failing), anything else the backend's.
-pub(super) fn backend(error: sled::Error) -> StoreError {
-    match error {
-        sled::Error::Io(io) => StoreError::device(io),
-        other => StoreError::backend(other),
-    }
-}
-
-/// The database handles shared by readers and the committer.
-#[derive(Debug)]
-struct Inner {
-    db: sled::Db,
-    tree: sled::Tree,
-}
 
 /// sled behind the [`Storage`] seam.
 #[derive(Debug)]
@@ -103,54 +81,11 @@ impl Scans {
     }
 }
 
+/// Comments a removal deletes per committer batch, so that submissions keep flowing.
+const REMOVAL_CHUNK: usize = 256;
+
 /// How long closing waits for scans on blocking threads to notice and end.
 const SCANS_END_WITHIN: Duration = Duration::from_secs(5);
-
-fn open_db(dir: &Path, options: StoreOptions) -> Result<sled::Db> {
-    sled::Config::new()
-        .path(dir)
-        .cache_capacity(options.cache_bytes)
-        .segment_size(segment_size(dir))
-        .open()
-        .map_err(backend)
-}
-
-/// Opens (or creates) the database in `dir`, refusing data of a newer layout or record format
-/// and migrating an older layout.
-fn open_inner(dir: &Path, options: StoreOptions) -> Result<Inner> {
-    let db = open_db(dir, options)?;
-    let meta = db.open_tree("meta").map_err(backend)?;
-    let version = |key: &[u8]| -> Result<Option<u8>> {
-        Ok(meta
-            .get(key)
-            .map_err(backend)?
-            .and_then(|v| v.first().copied()))
-    };
-    // Refuse data a newer build wrote rather than misread it.
-    if let Some(theirs) = version(RECORD_VERSION_KEY)?.filter(|v| *v > record::RECORD_VERSION) {
-        return Err(StoreError::UnsupportedVersion(theirs));
-    }
-    let tree = db.open_tree(TREE).map_err(backend)?;
-    let inner = Inner { db, tree };
-    match version(SCHEMA_KEY)? {
-        Some(theirs) if theirs > SCHEMA_VERSION => {
-            return Err(StoreError::UnsupportedVersion(theirs));
-        }
-        Some(SCHEMA_VERSION) => {}
-        Some(_) => migrate::run(&inner)?,
-        None if migrate::has_layout_1(&inner.db) => migrate::run(&inner)?,
-        None => {}
-    }
-    migrate::count_policy_versions(&inner)?;
-    meta.insert(SCHEMA_KEY, &[SCHEMA_VERSION])
-        .map_err(backend)?;
-    meta.insert(RECORD_VERSION_KEY, &[record::RECORD_VERSION])
-        .map_err(backend)?;
-    inner.db.flush().map_err(backend)?;
-    // Only once layout 3 is recorded as complete do the old trees go.
-    migrate::drop_layout_1(&inner.db)?;
-    Ok(inner)
-}
 
 impl SledStore {
     /// Opens (or creates) the database in `dir`, migrating an older layout first, and starts
@@ -474,6 +409,7 @@ impl Storage for SledStore {
 
 #[cfg(test)]
 mod tests {
+    use super::open::TREE;
     use super::*;
     use crate::moderation::Action;
     use crate::store::record::tests::sample;

@@ -3,8 +3,9 @@
 
 use prost::Message as _;
 
+use super::Scans;
+use super::handles::{Inner, backend};
 use super::keys::{self, Kind};
-use super::{Inner, Scans, backend};
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::moderation::AuditEntry;
 use crate::store::{

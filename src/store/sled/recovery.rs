@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::handles::Inner;
+use super::open::open_inner;
+use super::options::StoreOptions;
 use super::options::segment_size;
-use super::{Inner, StoreOptions, open_inner};
 use crate::store::{Result, StoreError};
 
 /// Name of the file written to test whether the device has room again.

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use prost::Message as _;
 
+use super::handles::{Inner, backend};
 use super::jobs::{InsertJob, Job, Removal, RemoveJob, Reply};
 use super::keys::{self, Kind};
-use super::{Inner, backend};
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::store::{
     AuthorStats, Decided, DecisionRequest, ImportOutcome, ImportedComment, NO_AUTHOR, QueueChange,

@@ -1,0 +1,63 @@
+//! Opening the database: refusing data a newer build wrote, migrating an older layout, and
+//! recording the layout and record format this build writes.
+
+use std::path::Path;
+
+use super::handles::{Inner, backend};
+use super::migrate;
+use super::options::{StoreOptions, segment_size};
+use crate::store::{Result, StoreError, record};
+
+/// Layout version this build writes: one tree, prefixed key spaces.
+pub const SCHEMA_VERSION: u8 = 3;
+
+pub(super) const SCHEMA_KEY: &[u8] = b"schema_version";
+pub(super) const RECORD_VERSION_KEY: &[u8] = b"record_version";
+/// Name of the tree holding layout 3.
+pub(super) const TREE: &str = "v3";
+
+pub(super) fn open_db(dir: &Path, options: StoreOptions) -> Result<sled::Db> {
+    sled::Config::new()
+        .path(dir)
+        .cache_capacity(options.cache_bytes)
+        .segment_size(segment_size(dir))
+        .open()
+        .map_err(backend)
+}
+
+/// Opens (or creates) the database in `dir`, refusing data of a newer layout or record format
+/// and migrating an older layout.
+pub(super) fn open_inner(dir: &Path, options: StoreOptions) -> Result<Inner> {
+    let db = open_db(dir, options)?;
+    let meta = db.open_tree("meta").map_err(backend)?;
+    let version = |key: &[u8]| -> Result<Option<u8>> {
+        Ok(meta
+            .get(key)
+            .map_err(backend)?
+            .and_then(|v| v.first().copied()))
+    };
+    // Refuse data a newer build wrote rather than misread it.
+    if let Some(theirs) = version(RECORD_VERSION_KEY)?.filter(|v| *v > record::RECORD_VERSION) {
+        return Err(StoreError::UnsupportedVersion(theirs));
+    }
+    let tree = db.open_tree(TREE).map_err(backend)?;
+    let inner = Inner { db, tree };
+    match version(SCHEMA_KEY)? {
+        Some(theirs) if theirs > SCHEMA_VERSION => {
+            return Err(StoreError::UnsupportedVersion(theirs));
+        }
+        Some(SCHEMA_VERSION) => {}
+        Some(_) => migrate::run(&inner)?,
+        None if migrate::has_layout_1(&inner.db) => migrate::run(&inner)?,
+        None => {}
+    }
+    migrate::count_policy_versions(&inner)?;
+    meta.insert(SCHEMA_KEY, &[SCHEMA_VERSION])
+        .map_err(backend)?;
+    meta.insert(RECORD_VERSION_KEY, &[record::RECORD_VERSION])
+        .map_err(backend)?;
+    inner.db.flush().map_err(backend)?;
+    // Only once layout 3 is recorded as complete do the old trees go.
+    migrate::drop_layout_1(&inner.db)?;
+    Ok(inner)
+}
