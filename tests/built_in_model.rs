@@ -3,25 +3,10 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
 use commentguard::api::pb::comment_service_client::CommentServiceClient;
-use support::{WAIT, submission, within};
-
-/// Reads `stream` line by line on its own thread.
-fn lines(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
+use support::{lines_of, submission, within};
 
 #[tokio::test]
 async fn serve_from_another_directory_uses_the_built_in_model() {
@@ -34,18 +19,24 @@ async fn serve_from_another_directory_uses_the_built_in_model() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = lines(child.stdout.take().unwrap());
-    let stderr = lines(child.stderr.take().unwrap());
-    let Ok(first) = stdout.recv_timeout(WAIT) else {
-        let _ = child.kill();
-        panic!("no listening line within {WAIT:?}");
-    };
+    let mut stdout = lines_of(child.stdout.take().unwrap());
+    let mut stderr = lines_of(child.stderr.take().unwrap());
+    let first = within("the listening line", stdout.recv())
+        .await
+        .expect("a listening line");
     let address = first
         .strip_prefix("commentguard listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
     // Logged before listening; the log's reader thread may deliver it a moment later.
-    let loaded = std::iter::from_fn(|| stderr.recv_timeout(WAIT).ok())
-        .find(|line| line.contains("spam model loaded"));
+    let loaded = within("the model's log line", async {
+        while let Some(line) = stderr.recv().await {
+            if line.contains("spam model loaded") {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await;
     let mut client = CommentServiceClient::connect(format!("http://{address}"))
         .await
         .unwrap();

@@ -5,7 +5,9 @@ mod support;
 use std::process::{Command, Output};
 
 use commentguard::api::pb::CommentStatus;
-use support::{ALICE, Deadline, TestServer, WAIT, config, output_within, submission, within};
+use support::{
+    ALICE, Deadline, TestServer, WAIT, config, lines_of, output_within, submission, within,
+};
 
 /// Runs `commentguard queue ARGS` with alice's token off the test's runtime.
 ///
@@ -151,21 +153,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Reads a child's output (stdout or stderr) line by line on its own thread.
-fn lines_of(out: impl std::io::Read + Send + 'static) -> tokio::sync::mpsc::Receiver<String> {
-    use std::io::{BufRead as _, BufReader};
-    let (tx, rx) = tokio::sync::mpsc::channel(256);
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { return };
-            if tx.blocking_send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
 }
 
 #[tokio::test]

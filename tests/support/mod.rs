@@ -682,3 +682,18 @@ pub fn parse_exposition(text: &str) -> std::collections::HashMap<String, String>
     }
     families
 }
+
+/// Reads a child's output (stdout or stderr) line by line on its own thread.
+pub fn lines_of(out: impl std::io::Read + Send + 'static) -> tokio::sync::mpsc::Receiver<String> {
+    use std::io::{BufRead as _, BufReader};
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            if tx.blocking_send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}

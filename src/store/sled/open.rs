@@ -2,6 +2,7 @@
 //! recording the layout and record format this build writes.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::handles::{Inner, backend};
 use super::migrate;
@@ -16,13 +17,39 @@ pub(super) const RECORD_VERSION_KEY: &[u8] = b"record_version";
 /// Name of the tree holding layout 3.
 pub(super) const TREE: &str = "v3";
 
+/// How long opening waits for the directory's lock to be let go by this process.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens sled in `dir`. sled's background threads let go of the directory's lock a moment
+/// after the last handle in this process is dropped, so reopening at once (a restart within
+/// one process, a tool reading the store after the server closed it) can find it still
+/// held: opening retries for up to [`LOCK_WAIT`] while the lock is held, then fails as sled
+/// does (another process holding it gets the same error, a little later).
 pub(super) fn open_db(dir: &Path, options: StoreOptions) -> Result<sled::Db> {
-    sled::Config::new()
+    let config = sled::Config::new()
         .path(dir)
         .cache_capacity(options.cache_bytes)
-        .segment_size(segment_size(dir))
-        .open()
-        .map_err(backend)
+        .segment_size(segment_size(dir));
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(e) if lock_held(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            opened => return opened.map_err(backend),
+        }
+    }
+}
+
+/// Whether sled refused because the directory's lock is held.
+fn lock_held(error: &sled::Error) -> bool {
+    match error {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock")
+        }
+        _ => false,
+    }
 }
 
 /// Opens (or creates) the database in `dir`, refusing data of a newer layout or record format
