@@ -236,6 +236,7 @@ impl ModelFile {
             vocab,
             weights,
             intercept: p.intercept,
+            explainable: Default::default(),
         })
     }
 }

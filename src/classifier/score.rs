@@ -32,11 +32,9 @@ pub struct Scored {
     pub toward_ham: Vec<Contribution>,
 }
 
-/// How many features each explanation lists per direction.
+/// How many features each explanation lists per direction (of those it may show, see
+/// [`super::explain`]).
 pub const EXPLAIN_TOP: usize = 3;
-/// How many of the strongest pushes each way are considered for the explanation, of which
-/// the first [`EXPLAIN_TOP`] a moderator can read are shown (see [`super::explain`]).
-const EXPLAIN_CANDIDATES: usize = 12;
 
 /// A fitted spam filter: the feature recipe, the learned vocabulary and the logistic model's
 /// parameters. Produced by [`SpamFilterValidParams::fit`](super::train::SpamFilterValidParams::fit).
@@ -50,6 +48,9 @@ pub struct SpamFilter {
     pub weights: Vec<f64>,
     /// The log-odds of spam for an empty feature vector.
     pub intercept: f64,
+    /// Which vocabulary columns an explanation may show ([`super::explain`]), worked out at
+    /// the first score so requests only look it up.
+    pub explainable: std::sync::OnceLock<Vec<bool>>,
 }
 
 thread_local! {
@@ -120,20 +121,22 @@ impl SpamFilter {
             // One pass: the log-odds accumulate in the same order as in `logit`.
             let mut z = self.intercept;
             let (mut spam, mut ham) = (Top::default(), Top::default());
+            let explainable = self.explainable();
             for (&c, &v) in row.cols.iter().zip(&row.vals) {
                 let w = self.weights.get(c as usize).copied().unwrap_or(0.0) * v;
                 z += w;
+                // Metadata columns lie past the vocabulary and are always shown.
+                if !explainable.get(c as usize).copied().unwrap_or(true) {
+                    continue;
+                }
                 if w > 0.0 {
                     spam.keep((w, c));
                 } else if w < 0.0 {
                     ham.keep((-w, c));
                 }
             }
-            let key =
-                |c: u32| -> Option<&str> { self.vocab.keys.get(c as usize).map(String::as_str) };
-            let shown = |c: &u32| key(*c).is_none_or(is_explanatory);
             let name = |c: u32| -> String {
-                match key(c) {
+                match self.vocab.keys.get(c as usize) {
                     Some(k) => describe(k),
                     None => META_NAMES
                         .get((c as usize).saturating_sub(self.vocab.len()))
@@ -143,8 +146,6 @@ impl SpamFilter {
             let explain = |top: &Top, sign: f64| -> Vec<Contribution> {
                 top.items()
                     .iter()
-                    .filter(|(_, c)| shown(c))
-                    .take(EXPLAIN_TOP)
                     .map(|&(w, c)| Contribution {
                         feature: name(c),
                         weight: sign * w,
@@ -157,6 +158,12 @@ impl SpamFilter {
                 toward_ham: explain(&ham, -1.0),
             }
         })
+    }
+
+    /// Which vocabulary columns an explanation may show.
+    fn explainable(&self) -> &[bool] {
+        self.explainable
+            .get_or_init(|| self.vocab.keys.iter().map(|k| is_explanatory(k)).collect())
     }
 
     /// Dense feature matrix of comments, one row each: the input linfa's models take.
@@ -197,11 +204,11 @@ fn f_unreachable<R>() -> R {
     unreachable!("the closure is only taken when the scratch path succeeds")
 }
 
-/// The `EXPLAIN_CANDIDATES` largest pushes one way, largest first. A fixed array rather than a
+/// The `EXPLAIN_TOP` largest pushes one way, largest first. A fixed array rather than a
 /// `Vec`: every score builds two of these, and they would be two allocations per call.
 #[derive(Debug, Clone, Copy, Default)]
 struct Top {
-    items: [(f64, u32); EXPLAIN_CANDIDATES],
+    items: [(f64, u32); EXPLAIN_TOP],
     len: usize,
 }
 
@@ -209,11 +216,11 @@ impl Top {
     /// Keeps `item` if it is among the largest so far; an equal earlier item stays first.
     fn keep(&mut self, item: (f64, u32)) {
         let kept = &self.items[..self.len];
-        if self.len == EXPLAIN_CANDIDATES && kept.last().is_some_and(|l| l.0 >= item.0) {
+        if self.len == EXPLAIN_TOP && kept.last().is_some_and(|l| l.0 >= item.0) {
             return;
         }
         let pos = kept.iter().position(|t| t.0 < item.0).unwrap_or(self.len);
-        let end = (self.len + 1).min(EXPLAIN_CANDIDATES);
+        let end = (self.len + 1).min(EXPLAIN_TOP);
         if pos < end {
             self.items.copy_within(pos..end - 1, pos + 1);
             self.items[pos] = item;

@@ -323,6 +323,7 @@ impl SpamFilterValidParams {
             vocab,
             weights: Vec::new(),
             intercept: 0.0,
+            explainable: Default::default(),
         };
         let sparse: Vec<SparseRow> = rows
             .iter()
