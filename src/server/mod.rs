@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::connections::{self, ActivityService};
 use crate::pipeline::{Parts, Pipeline, stored_rules};
 use crate::scoring::Scorer;
+use crate::telemetry::RpcMetricsService;
 use crate::tls::{Protocol, ServerTls};
 
 mod backend;
@@ -272,7 +273,7 @@ async fn serve(
         .http2_keepalive_interval(keepalive)
         .http2_keepalive_timeout(Some(Duration::from_millis(config.keepalive_timeout_ms)))
         .layer(tower::layer::layer_fn(ActivityService::new))
-        .layer(crate::telemetry::RpcMetricsLayer)
+        .layer(tower::layer::layer_fn(RpcMetricsService::new))
         .layer(tower::util::MapResponseLayer::new(
             oversize_as_resource_exhausted,
         ))

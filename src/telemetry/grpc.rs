@@ -90,22 +90,18 @@ impl InFlight {
     }
 }
 
-/// Adds request metrics to a gRPC service.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RpcMetricsLayer;
-
-impl<S> tower::Layer<S> for RpcMetricsLayer {
-    type Service = RpcMetricsService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RpcMetricsService { inner }
-    }
-}
-
-/// The service [`RpcMetricsLayer`] wraps around.
+/// Counts a gRPC service's requests by method and final status code and measures their
+/// latency (put around the services with `tower::layer::layer_fn(RpcMetricsService::new)`).
 #[derive(Debug, Clone)]
 pub struct RpcMetricsService<S> {
     inner: S,
+}
+
+impl<S> RpcMetricsService<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
 }
 
 impl<S, ReqBody, B> tower::Service<http::Request<ReqBody>> for RpcMetricsService<S>

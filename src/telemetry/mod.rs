@@ -20,7 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-pub use grpc::{RpcMetricsLayer, RpcMetricsService};
+pub use grpc::RpcMetricsService;
 
 use crate::comment::{ReasonCode, Status, Verdict};
 
