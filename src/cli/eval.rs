@@ -307,16 +307,22 @@ fn leave_one_source_out(
         sources.len() >= 2,
         "--leave-one-source-out needs at least two sources (a `source` field, or one file each)"
     );
+    let texts: Vec<String> = all.iter().map(|c| same_text(&c.content)).collect();
     let mut pooled = Confusion::default();
     let mut parts = Vec::new();
     for held in sources {
         let test: Vec<LabelledComment> = all.iter().filter(|c| c.source == held).cloned().collect();
-        let seen: std::collections::HashSet<String> =
-            test.iter().map(|c| same_text(&c.content)).collect();
+        let seen: std::collections::HashSet<&str> = all
+            .iter()
+            .zip(&texts)
+            .filter(|(c, _)| c.source == held)
+            .map(|(_, t)| t.as_str())
+            .collect();
         let train: Vec<LabelledComment> = all
             .iter()
-            .filter(|c| c.source != held && !seen.contains(&same_text(&c.content)))
-            .cloned()
+            .zip(&texts)
+            .filter(|(c, t)| c.source != held && !seen.contains(t.as_str()))
+            .map(|(c, _)| c.clone())
             .collect();
         let c = train_and_test(params, &train, &test, threshold)?;
         pooled.merge(&c);

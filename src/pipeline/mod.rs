@@ -372,6 +372,11 @@ impl Pipeline {
             self.refuse_duplicate(submission, &email_hash).await?;
             return Err(Rejection::Flooded(wait));
         }
+        let settings = &self.history_settings;
+        // With campaigns off, the text is not even normalized for a signature.
+        if settings.campaign_min_authors == 0 {
+            return Ok(None);
+        }
         let Some(signature) = campaign_signature(&submission.content) else {
             return Ok(None);
         };
@@ -379,7 +384,6 @@ impl Pipeline {
             .history
             .observe_campaign(&signature, email_hash)
             .await?;
-        let settings = &self.history_settings;
         Ok(campaign
             .map(|id| campaign_hit(id, settings.campaign_min_authors, settings.campaign_window)))
     }

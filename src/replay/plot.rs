@@ -110,6 +110,20 @@ fn text(size: i32) -> FontDesc<'static> {
 /// Score bins of the histograms, each 1 / `BINS` wide.
 const BINS: usize = 20;
 
+/// The series' legend box, drawn alike on every chart, at `position`.
+fn draw_legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>> {
+    chart
+        .configure_series_labels()
+        .label_font(text(14))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(position)
+        .draw()
+}
+
 /// How many spam and how many ham comments fall in each score bin (scores outside [0, 1]
 /// count in the first or last).
 fn bin_counts(scores: &[(f64, bool)]) -> ([u32; BINS], [u32; BINS]) {
@@ -168,13 +182,7 @@ fn draw_histograms(
             .label(format!("{name} threshold {t:.2}"))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .label_font(text(14))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperMiddle)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperMiddle)?;
     Ok(())
 }
 
@@ -216,12 +224,7 @@ fn draw_roc(
         ))
         .legend(move |(x, y)| Circle::new((x + 7, y), 5, color.filled()));
     }
-    roc.configure_series_labels()
-        .label_font(text(14))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()?;
+    draw_legend(&mut roc, SeriesLabelPosition::LowerRight)?;
     Ok(())
 }
 
@@ -265,13 +268,7 @@ pub fn draw_learning_curve(
             .label(name)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .label_font(text(14))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     root.present()?;
     Ok(())
 }
