@@ -7,6 +7,7 @@
 //! n-grams quoted, links as `link:DOMAIN` (or `link:any` for the placeholder of any link),
 //! contact channels as `contact:email` and `contact:phone`, numbers as `number:short` and
 //! `number:count`, the author's website as `website:DOMAIN`, intent terms as `intent:NAME`,
+//! signals by group and name (`contact:app`, `money:amount`, `disguise:digits`, `name:trade`),
 //! metadata by name (placeholders inside phrases too). Forms with a colon
 //! name no word of the text (the console does not underline them).
 
@@ -45,14 +46,19 @@ fn is_content_word(word: &str) -> bool {
 
 /// Whether the feature with this vocabulary key may be shown in an explanation.
 pub fn is_explanatory(key: &str) -> bool {
-    match parse_key(key) {
-        Some(Gram::Word(w) | Gram::Lead(w)) => !is_function_word(w),
-        Some(Gram::Bigram(a, b)) => is_content_word(a) || is_content_word(b),
+    parse_key(key).is_none_or(|g| shows(&g))
+}
+
+/// Whether a term may be shown in an explanation.
+pub fn shows(gram: &Gram<'_>) -> bool {
+    match *gram {
+        Gram::Word(w) | Gram::Lead(w) => !is_function_word(w),
+        Gram::Bigram(a, b) => is_content_word(a) || is_content_word(b),
         // Fragments across words or of a placeholder (`_url`) say nothing readable.
-        Some(Gram::Chars(c)) => {
+        Gram::Chars(c) => {
             !c.contains([' ', '_']) && c.chars().count() >= MIN_SHOWN_CHARS && !is_function_word(c)
         }
-        Some(Gram::Domain(_) | Gram::AuthorDomain(_) | Gram::Intent(_)) | None => true,
+        Gram::Domain(_) | Gram::AuthorDomain(_) | Gram::Intent(_) | Gram::Signal(_) => true,
     }
 }
 
@@ -66,6 +72,8 @@ pub fn describe(key: &str) -> String {
         Some(Gram::AuthorDomain(d)) => ["website:", d].concat(),
         Some(Gram::Intent(i)) => ["intent:", i].concat(),
         Some(Gram::Lead(w)) => ["^", shown_word(w)].concat(),
+        // `contact_phone` reads `contact:phone`, like the placeholders' forms.
+        Some(Gram::Signal(s)) => s.replacen('_', ":", 1),
         None => key.to_owned(),
     }
 }
@@ -134,5 +142,7 @@ mod tests {
         assert_eq!(describe("w:_bignum_"), "number:count");
         assert_eq!(describe("s:_url_"), "^link:any");
         assert_eq!(describe("b:check _url_"), "check link:any");
+        assert_eq!(describe("g:contact_phone"), "contact:phone");
+        assert_eq!(describe("g:website_cheap_tld"), "website:cheap_tld");
     }
 }

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::CommentText;
 use super::intent::Intents;
+pub use super::normalize::author_domain;
 use super::normalize::{Normalized, normalize_into_with};
+use super::signals::{self, SignalGroup, Signals};
 
 /// How text becomes features. Stored in the model file so scoring repeats training exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +54,10 @@ pub struct FeatureConfig {
     /// files, which were trained without them.
     #[serde(default, skip_serializing_if = "is_false")]
     pub lead_words: bool,
+    /// Which signals that travel between communities are terms (see [`super::signals`]).
+    /// Absent in older model files, which were trained without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<SignalGroup>,
 }
 
 /// Fields added to the model file after its first layout are left out when off, so a file
@@ -67,12 +73,13 @@ impl Default for FeatureConfig {
             char_ngram_max: 6,
             word_bigrams: true,
             min_df: 2,
-            max_word_features: 2000,
-            max_char_features: 3000,
+            max_word_features: 8000,
+            max_char_features: 12000,
             intent: true,
             nb_weighting: false,
             counts: true,
             lead_words: true,
+            signals: Vec::new(),
         }
     }
 }
@@ -114,6 +121,8 @@ pub enum Gram<'a> {
     Intent(&'a str),
     /// The first word of a sentence.
     Lead(&'a str),
+    /// A signal that travels between communities (see [`super::signals`]).
+    Signal(&'a str),
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -142,6 +151,7 @@ impl Gram<'_> {
             Gram::AuthorDomain(_) => b'a',
             Gram::Intent(_) => b'i',
             Gram::Lead(_) => b's',
+            Gram::Signal(_) => b'g',
         }
     }
 
@@ -163,7 +173,8 @@ impl Gram<'_> {
             | Gram::Domain(s)
             | Gram::AuthorDomain(s)
             | Gram::Intent(s)
-            | Gram::Lead(s) => fnv(h, s.as_bytes()),
+            | Gram::Lead(s)
+            | Gram::Signal(s) => fnv(h, s.as_bytes()),
         }
     }
 
@@ -177,7 +188,8 @@ impl Gram<'_> {
             | Gram::Domain(s)
             | Gram::AuthorDomain(s)
             | Gram::Intent(s)
-            | Gram::Lead(s) => {
+            | Gram::Lead(s)
+            | Gram::Signal(s) => {
                 format!("{kind}:{s}")
             }
         }
@@ -198,19 +210,9 @@ pub fn parse_key(key: &str) -> Option<Gram<'_>> {
         "a" => Gram::AuthorDomain(text),
         "i" => Gram::Intent(text),
         "s" => Gram::Lead(text),
+        "g" => Gram::Signal(text),
         _ => return None,
     })
-}
-
-/// The host of an author URL, lowercase and without `www.`; empty when there is none.
-pub fn author_domain(url: &str) -> String {
-    let url = url.trim();
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = host.rsplit('@').next().unwrap_or(host);
-    let host = host.split(':').next().unwrap_or(host);
-    let host = host.to_lowercase();
-    host.strip_prefix("www.").map(str::to_owned).unwrap_or(host)
 }
 
 fn is_word_char(c: char) -> bool {
@@ -221,12 +223,12 @@ fn is_word_char(c: char) -> bool {
 pub fn for_each_gram(
     cfg: &FeatureConfig,
     norm: &Normalized,
-    author_domain: &str,
+    found: (&str, &Signals),
     padded: &mut String,
     bounds: &mut Vec<usize>,
     mut f: impl FnMut(Gram<'_>, u64),
 ) {
-    for_each_word_gram(cfg, norm, author_domain, &mut f);
+    for_each_word_gram(cfg, norm, found, &mut f);
     if !fill_padded(cfg, norm, padded) {
         return;
     }
@@ -249,11 +251,23 @@ pub fn for_each_gram(
     }
 }
 
-/// Calls `f` for every word, bigram and domain occurrence (the [`Block::Words`] terms).
+/// Calls `f` for every term occurrence of a comment, from its raw fields: what training
+/// sees, for learners that keep no vocabulary of their own (the site model).
+pub fn for_each_term(cfg: &FeatureConfig, text: &CommentText<'_>, f: impl FnMut(Gram<'_>, u64)) {
+    let norm = super::normalize::normalize_with(text.content, cfg.counts);
+    let mut found = Signals::default();
+    signals::read(&cfg.signals, text, &mut found);
+    let author = author_domain(text.author_url);
+    let (mut padded, mut bounds) = (String::new(), Vec::new());
+    for_each_gram(cfg, &norm, (&author, &found), &mut padded, &mut bounds, f);
+}
+
+/// Calls `f` for every word, bigram, domain and signal occurrence (the [`Block::Words`]
+/// terms); `found` holds the author's website domain and the comment's signals.
 fn for_each_word_gram(
     cfg: &FeatureConfig,
     norm: &Normalized,
-    author_domain: &str,
+    (author_domain, signals): (&str, &Signals),
     mut f: impl FnMut(Gram<'_>, u64),
 ) {
     // Each word's bytes feed three FNV chains in one pass: the word's own hash, the bigram
@@ -307,6 +321,14 @@ fn for_each_word_gram(
     }
     if !author_domain.is_empty() {
         let g = Gram::AuthorDomain(author_domain);
+        f(g, g.hash());
+    }
+    for name in &signals.names {
+        let g = Gram::Signal(name);
+        f(g, g.hash());
+    }
+    for word in signals.words.split(' ').filter(|w| !w.is_empty()) {
+        let g = Gram::Word(word);
         f(g, g.hash());
     }
 }
@@ -591,6 +613,7 @@ pub struct Scratch {
     /// Occurrences per column, zero except while a comment is being extracted.
     counts: Vec<u32>,
     author: String,
+    signals: Signals,
 }
 
 /// Turns comments into feature vectors for one vocabulary.
@@ -614,15 +637,17 @@ impl Extractor<'_> {
             present,
             counts,
             author,
+            signals,
         } = scratch;
         normalize_into_with(text.content, norm, self.cfg.counts);
+        signals::read(&self.cfg.signals, text, signals);
         let has_author_url = !text.author_url.trim().is_empty();
         author.clear();
         if has_author_url {
             author.push_str(&author_domain(text.author_url));
         }
         let n_words = grow_tallies(self.vocab.len(), present, counts);
-        self.count_terms(norm, author, padded, bounds, present, counts);
+        self.count_terms(norm, (author, signals), padded, bounds, present, counts);
         push_term_frequencies(&mut present[..n_words], counts, row);
         weigh_and_normalize(self.vocab, row);
         push_meta(self.vocab.len(), norm, has_author_url, row);
@@ -634,7 +659,7 @@ impl Extractor<'_> {
     fn count_terms(
         &self,
         norm: &Normalized,
-        author: &str,
+        found: (&str, &Signals),
         padded: &mut String,
         bounds: &mut Vec<usize>,
         present: &mut [u64],
@@ -648,7 +673,7 @@ impl Extractor<'_> {
                 *bits |= 1 << (c & 63);
             }
         };
-        for_each_word_gram(self.cfg, norm, author, |_, h| {
+        for_each_word_gram(self.cfg, norm, found, |_, h| {
             if let Some(col) = vocab.column(h) {
                 count(col);
             }
@@ -828,9 +853,14 @@ mod tests {
         let norm = normalize(text);
         let mut out = Vec::new();
         let (mut p, mut b) = (String::new(), Vec::new());
-        for_each_gram(&cfg, &norm, "", &mut p, &mut b, |g, h| {
-            out.push((g.key(), h))
-        });
+        for_each_gram(
+            &cfg,
+            &norm,
+            ("", &Signals::default()),
+            &mut p,
+            &mut b,
+            |g, h| out.push((g.key(), h)),
+        );
         out
     }
 
@@ -865,11 +895,18 @@ mod tests {
             let norm = normalize(text);
             let (mut p, mut b) = (String::new(), Vec::new());
             let mut slow = Vec::new();
-            for_each_gram(cfg, &norm, "", &mut p, &mut b, |g, h| {
-                if let Gram::Chars(_) = g {
-                    slow.push(h);
-                }
-            });
+            for_each_gram(
+                cfg,
+                &norm,
+                ("", &Signals::default()),
+                &mut p,
+                &mut b,
+                |g, h| {
+                    if let Gram::Chars(_) = g {
+                        slow.push(h);
+                    }
+                },
+            );
             let mut fast = Vec::new();
             for_each_char_hash(cfg, &norm, &mut p, &mut b, |h| fast.push(h));
             assert_eq!(slow, fast, "{text}");

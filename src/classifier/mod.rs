@@ -4,11 +4,13 @@
 //! # Layout
 //! - [`normalize`]: raw text to canonical lowercase text plus surface statistics.
 //! - [`features`]: n-gram and metadata features, the vocabulary, sparse vectors.
+//! - [`signals`]: contact channels, money claims, disguised words, the form's other fields.
 //! - [`intent`]: does a comment ask the reader to act for the writer (intent terms).
 //! - [`train`]: hyperparameters (linfa style), fitting with linfa's logistic regression,
 //!   grouped cross-validation.
 //! - [`score`]: the fitted [`SpamFilter`]: sparse scoring and explanations.
 //! - [`explain`]: which features an explanation shows (no function words), and how.
+//! - [`ftrl`]: batch training with linfa's FTRL-Proximal, for large corpora.
 //! - [`solver`]: sparse warm start for linfa's logistic regression.
 //! - [`model_file`]: the versioned, checksummed JSON model file.
 
@@ -16,16 +18,18 @@ use std::path::Path;
 
 pub mod explain;
 pub mod features;
+pub mod ftrl;
 pub mod intent;
 pub mod model_file;
 pub mod normalize;
 pub mod score;
+pub mod signals;
 pub mod solver;
 pub mod train;
 
 pub use model_file::ModelFile;
 pub use score::{Contribution, Scored, SpamFilter};
-pub use train::{SpamFilterParams, SpamFilterValidParams, TrainError};
+pub use train::{SourceCalibration, SpamFilterParams, SpamFilterValidParams, TrainError};
 
 pub use crate::comment::CommentText;
 

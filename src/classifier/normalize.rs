@@ -483,6 +483,17 @@ fn push_words_ascii(s: &str, out: &mut String, counts: bool) {
     out[start..].make_ascii_lowercase();
 }
 
+/// The host of an author URL, lowercase and without `www.`; empty when there is none.
+pub fn author_domain(url: &str) -> String {
+    let url = url.trim();
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let host = host.split(':').next().unwrap_or(host);
+    let host = host.to_lowercase();
+    host.strip_prefix("www.").map(str::to_owned).unwrap_or(host)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,10 @@ use super::CommentText;
 use super::features::{
     Block, FeatureConfig, PremixedHasher, SparseRow, build_vocabulary, for_each_gram,
 };
+use super::ftrl::{self, FtrlSettings};
 use super::normalize::normalize_with;
 use super::score::SpamFilter;
+use super::signals::{self, Signals};
 use super::solver;
 use crate::confusion::Confusion;
 use crate::dataset::LabelledComment;
@@ -57,6 +59,9 @@ pub enum TrainError {
     /// linfa rejected the data.
     #[error(transparent)]
     Linfa(#[from] linfa::Error),
+    /// linfa-ftrl refused its settings.
+    #[error(transparent)]
+    Ftrl(#[from] super::ftrl::FtrlError),
 }
 
 /// Checked hyperparameters of the spam filter.
@@ -95,7 +100,33 @@ pub struct SpamFilterValidParams {
     /// reads it. Absent in older model files.
     #[serde(default, skip_serializing_if = "super::features::is_false")]
     pub auxiliary_domain: bool,
+    /// Fit with linfa's FTRL-Proximal in batches instead of L-BFGS plus linfa's logistic
+    /// regression (whose dense matrix does not fit a large corpus). Absent in older model
+    /// files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ftrl: Option<FtrlSettings>,
+    /// Calibrate on leave-one-source-out scores instead of `calibration_folds` folds: Platt
+    /// scaling, then the intercept lowered until the review threshold (0.5) flags at most
+    /// `ham_flagged_target` of each source's ham, so 0.5 means the same on a community the
+    /// model never saw. Needs at least two sources. Only training reads it. Absent in older
+    /// model files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrate_by_source: Option<SourceCalibration>,
 }
+
+/// How [`SpamFilterValidParams::calibrate_by_source`] calibrates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceCalibration {
+    /// Largest share of a source's ham allowed at or above 0.5.
+    pub ham_flagged_target: f64,
+    /// Sources trained on but not held to the target: auxiliary domains such as e-mail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exempt: Vec<String>,
+}
+
+/// A source needs this much ham before its ham-flagged rate constrains the calibration.
+const MIN_CALIBRATION_HAM: usize = 50;
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
@@ -116,6 +147,8 @@ impl Default for SpamFilterParams {
             average_word_char: false,
             calibration_folds: 0,
             auxiliary_domain: false,
+            ftrl: Some(FtrlSettings::default()),
+            calibrate_by_source: None,
         })
     }
 }
@@ -162,6 +195,20 @@ impl SpamFilterParams {
         self
     }
 
+    /// Fits with FTRL-Proximal and these settings (`None`: L-BFGS); defaults to
+    /// [`FtrlSettings::default`].
+    pub fn ftrl(mut self, settings: Option<FtrlSettings>) -> Self {
+        self.0.ftrl = settings;
+        self
+    }
+
+    /// Calibrates on leave-one-source-out scores (`None`: as `calibration_folds` says);
+    /// defaults to `None`.
+    pub fn calibrate_by_source(mut self, how: Option<SourceCalibration>) -> Self {
+        self.0.calibrate_by_source = how;
+        self
+    }
+
     /// Sets the gradient tolerance; defaults to `1e-4`.
     pub fn gradient_tolerance(mut self, tol: f64) -> Self {
         self.0.gradient_tolerance = tol;
@@ -193,6 +240,14 @@ impl ParamGuard for SpamFilterParams {
                 "calibration needs 0 (off) or at least 2 folds".into(),
             ));
         }
+        if let Some(how) = &p.calibrate_by_source
+            && !(0.0..1.0).contains(&how.ham_flagged_target)
+        {
+            return Err(TrainError::InvalidFeatures(format!(
+                "the ham-flagged share of source calibration must lie in [0, 1), got {}",
+                how.ham_flagged_target
+            )));
+        }
         if f.max_word_features + f.max_char_features == 0 {
             return Err(TrainError::InvalidFeatures("no features allowed".into()));
         }
@@ -214,6 +269,7 @@ struct Prepared<'a> {
     aux: bool,
     terms: Vec<u64>,
     group: String,
+    source: &'a str,
 }
 
 /// Term hashes of every comment plus the readable key of each hash.
@@ -225,6 +281,7 @@ struct Corpus<'a> {
 fn prepare<'a>(cfg: &FeatureConfig, data: &'a [LabelledComment]) -> Corpus<'a> {
     let mut keys = HashMap::with_hasher(PremixedHasher::default());
     let (mut padded, mut bounds) = (String::new(), Vec::new());
+    let mut found = Signals::default();
     let docs = data
         .iter()
         .map(|c| {
@@ -235,11 +292,19 @@ fn prepare<'a>(cfg: &FeatureConfig, data: &'a [LabelledComment]) -> Corpus<'a> {
             };
             let norm = normalize_with(&c.content, cfg.counts);
             let author = super::features::author_domain(&c.author_url);
+            signals::read(&cfg.signals, &text, &mut found);
             let mut terms = Vec::new();
-            for_each_gram(cfg, &norm, &author, &mut padded, &mut bounds, |g, h| {
-                terms.push(h);
-                keys.entry(h).or_insert_with(|| g.key());
-            });
+            for_each_gram(
+                cfg,
+                &norm,
+                (&author, &found),
+                &mut padded,
+                &mut bounds,
+                |g, h| {
+                    terms.push(h);
+                    keys.entry(h).or_insert_with(|| g.key());
+                },
+            );
             terms.sort_unstable();
             terms.dedup();
             let group = format!("{}\u{1}{}", norm.text, norm.domains);
@@ -249,6 +314,7 @@ fn prepare<'a>(cfg: &FeatureConfig, data: &'a [LabelledComment]) -> Corpus<'a> {
                 aux: c.post_id.is_empty(),
                 terms,
                 group,
+                source: &c.source,
             }
         })
         .collect();
@@ -268,12 +334,47 @@ impl SpamFilterValidParams {
 
     fn fit_indices(&self, corpus: &Corpus<'_>, rows: &[usize]) -> Result<SpamFilter, TrainError> {
         let mut filter = self.fit_uncalibrated(corpus, rows)?;
-        if self.calibration_folds >= 2 {
-            let (a, b) = self.platt_out_of_fold(corpus, rows)?;
-            filter.weights.iter_mut().for_each(|w| *w *= a);
-            filter.intercept = a * filter.intercept + b;
-        }
+        let (a, b) = match &self.calibrate_by_source {
+            Some(how) => self.calibrate_on_sources(corpus, rows, how)?,
+            None if self.calibration_folds >= 2 => self.platt_out_of_fold(corpus, rows)?,
+            None => return Ok(filter),
+        };
+        filter.weights.iter_mut().for_each(|w| *w *= a);
+        filter.intercept = a * filter.intercept + b;
         Ok(filter)
+    }
+
+    /// Platt scaling `(a, b)` on leave-one-source-out log-odds, with `b` then lowered until
+    /// at most `how.ham_flagged_target` of each non-exempt source's ham reaches 0.5.
+    fn calibrate_on_sources(
+        &self,
+        corpus: &Corpus<'_>,
+        rows: &[usize],
+        how: &SourceCalibration,
+    ) -> Result<(f64, f64), TrainError> {
+        let mut sources: Vec<&str> = rows.iter().map(|&i| corpus.docs[i].source).collect();
+        sources.sort_unstable();
+        sources.dedup();
+        let mut scored: Vec<SourceScores<'_>> = Vec::new();
+        for source in sources {
+            let (held, train): (Vec<usize>, Vec<usize>) =
+                rows.iter().partition(|&&i| corpus.docs[i].source == source);
+            let model = match self.fit_uncalibrated(corpus, &train) {
+                Ok(model) => model,
+                // The others hold one class only: this source cannot be held out.
+                Err(TrainError::OneClass { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let logits = held
+                .iter()
+                .map(|&i| {
+                    let doc = &corpus.docs[i];
+                    (model.logit(&model.features_of(&doc.text)), doc.spam)
+                })
+                .collect();
+            scored.push((source, logits));
+        }
+        Ok(fit_source_calibration(&scored, how))
     }
 
     /// Platt scaling `(a, b)` fitted on the out-of-fold log-odds of `rows`, folds keeping
@@ -367,7 +468,7 @@ impl SpamFilterValidParams {
         n_cols: usize,
     ) -> Result<(Vec<f64>, f64), TrainError> {
         if aux.is_empty() {
-            return self.fit_linfa(sparse, labels, n_cols);
+            return self.fit_solver(sparse, labels, n_cols);
         }
         let own = n_cols as u32;
         let widened: Vec<SparseRow> = sparse
@@ -385,9 +486,22 @@ impl SpamFilterValidParams {
                 row
             })
             .collect();
-        let (mut w, b) = self.fit_linfa(&widened, labels, 2 * n_cols + 1)?;
+        let (mut w, b) = self.fit_solver(&widened, labels, 2 * n_cols + 1)?;
         w.truncate(n_cols);
         Ok((w, b))
+    }
+
+    /// Fits with the recipe's solver: weights (positive means spam) and intercept.
+    fn fit_solver(
+        &self,
+        sparse: &[SparseRow],
+        labels: &[bool],
+        n_cols: usize,
+    ) -> Result<(Vec<f64>, f64), TrainError> {
+        match &self.ftrl {
+            Some(settings) => Ok(ftrl::fit(settings, sparse, labels, n_cols)?),
+            None => self.fit_linfa(sparse, labels, n_cols),
+        }
     }
 
     /// Fits linfa's logistic regression (warm-started by the sparse solver) and returns the
@@ -563,6 +677,51 @@ fn only_block(row: &SparseRow, blocks: &[Block], keep: Block) -> SparseRow {
 /// Platt scaling: `(a, b)` minimizing the log-loss of `sigmoid(a·z + b)` over `(z, spam)`
 /// pairs, by Newton's method with targets smoothed as Platt proposed. `(1, 0)` (no change)
 /// when the pairs cannot support a fit.
+/// Out-of-source log-odds of one source's comments, each with whether it is spam.
+pub type SourceScores<'a> = (&'a str, Vec<(f64, bool)>);
+
+/// The calibration `(a, b)` (probability `sigmoid(a * logit + b)`) of
+/// [`SourceCalibration`] from each source's out-of-source log-odds: Platt scaling on all of
+/// them, then `b` lowered until at most `how.ham_flagged_target` of each non-exempt source's
+/// ham (with at least 50 ham) reaches 0.5. `(1, 0)` with fewer than two sources.
+pub fn fit_source_calibration(scored: &[SourceScores<'_>], how: &SourceCalibration) -> (f64, f64) {
+    if scored.len() < 2 {
+        return (1.0, 0.0);
+    }
+    let pooled: Vec<(f64, bool)> = scored.iter().flat_map(|(_, s)| s.iter().copied()).collect();
+    let (a, b) = platt(&pooled);
+    let worst = scored
+        .iter()
+        .filter(|(source, _)| !how.exempt.iter().any(|e| e == source))
+        .map(|(_, s)| {
+            s.iter()
+                .filter(|(_, spam)| !spam)
+                .map(|(l, _)| *l)
+                .collect::<Vec<_>>()
+        })
+        .filter(|ham| ham.len() >= MIN_CALIBRATION_HAM)
+        .map(|ham| upper_quantile(&ham, how.ham_flagged_target))
+        .fold(f64::NEG_INFINITY, f64::max);
+    // The worst source's quantile must land just below log-odds 0 (p = 0.5).
+    let shift = (a * worst + b).max(0.0);
+    if shift > 0.0 {
+        (a, b - shift - 1e-9)
+    } else {
+        (a, b)
+    }
+}
+
+/// The value that `share` of `values` are strictly above (the largest when `share` is 0).
+fn upper_quantile(values: &[f64], share: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(|a, b| b.total_cmp(a));
+    let allowed = (share * sorted.len() as f64).floor() as usize;
+    sorted
+        .get(allowed.min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(f64::NEG_INFINITY)
+}
+
 fn platt(scored: &[(f64, bool)]) -> (f64, f64) {
     let n_pos = scored.iter().filter(|s| s.1).count() as f64;
     let n_neg = scored.len() as f64 - n_pos;
@@ -712,5 +871,83 @@ mod tests {
         for k in 0..5 {
             assert!(folds.iter().filter(|&&f| f == k).count() > 0);
         }
+    }
+
+    fn sourced(content: String, label: Label, source: &str) -> LabelledComment {
+        LabelledComment {
+            source: source.into(),
+            ..c(&content, label)
+        }
+    }
+
+    /// Three communities; in "shouty" the ham uses the spam's words, so a model trained on
+    /// the others flags it.
+    fn three_sources() -> Vec<LabelledComment> {
+        let mut data = Vec::new();
+        for i in 0..60 {
+            for source in ["calm", "quiet"] {
+                data.push(sourced(
+                    format!("nice talk {source} {i}"),
+                    Label::Ham,
+                    source,
+                ));
+                data.push(sourced(
+                    format!("win cash now prize {i}"),
+                    Label::Spam,
+                    source,
+                ));
+            }
+            data.push(sourced(
+                format!("win the cash prize {i} lol"),
+                Label::Ham,
+                "shouty",
+            ));
+            data.push(sourced(
+                format!("buy cash prize now {i}"),
+                Label::Spam,
+                "shouty",
+            ));
+        }
+        data
+    }
+
+    fn calibrated(exempt: &[&str]) -> SpamFilter {
+        SpamFilterParams::new()
+            .ftrl(Some(FtrlSettings::default()))
+            .calibrate_by_source(Some(SourceCalibration {
+                ham_flagged_target: 0.0,
+                exempt: exempt.iter().map(|s| s.to_string()).collect(),
+            }))
+            .check()
+            .unwrap()
+            .fit(&three_sources())
+            .unwrap()
+    }
+
+    #[test]
+    fn source_calibration_holds_unseen_ham_below_review_and_spares_exempt_sources() {
+        let held = calibrated(&[]);
+        let exempt = calibrated(&["shouty"]);
+        assert!(
+            held.intercept < exempt.intercept - 0.1,
+            "holding 'shouty' to the target lowers the intercept: {} vs {}",
+            held.intercept,
+            exempt.intercept
+        );
+        let text = CommentText {
+            content: "win the cash prize 7 lol",
+            author_name: "",
+            author_url: "",
+        };
+        let logit = |f: &SpamFilter| f.logit(&f.features_of(&text));
+        assert!(logit(&held) < logit(&exempt));
+    }
+
+    #[test]
+    fn upper_quantile_leaves_the_share_above() {
+        let v = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+        assert_eq!(upper_quantile(&v, 0.0), 9.0);
+        assert_eq!(upper_quantile(&v, 0.2), 7.0);
+        assert_eq!(upper_quantile(&[], 0.2), f64::NEG_INFINITY);
     }
 }

@@ -12,6 +12,7 @@ use super::train::RecipeArgs;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::classifier::train::{SourceScores, fit_source_calibration};
 use crate::classifier::{CommentText, SpamFilterValidParams, SpamModel};
 use crate::confusion::{Confusion, Metrics};
 use crate::dataset::{self, Format, LabelledComment, LoadedDataset};
@@ -292,6 +293,10 @@ fn leave_one_out(
 /// `--leave-one-source-out`: for each source, trains on every other source and tests on it.
 /// Training rows whose text (case and spacing aside) also appears in the held-out source are
 /// left out, so no comment is on both sides.
+///
+/// A recipe calibrated by source would nest a leave-one-source-out inside each fold; instead
+/// the folds fit uncalibrated, and each held-out source is then scored with the calibration
+/// fitted on the other sources' held-out scores (never its own).
 fn leave_one_source_out(
     params: &SpamFilterValidParams,
     all: &[LabelledComment],
@@ -307,11 +312,13 @@ fn leave_one_source_out(
         sources.len() >= 2,
         "--leave-one-source-out needs at least two sources (a `source` field, or one file each)"
     );
+    let uncalibrated = SpamFilterValidParams {
+        calibrate_by_source: None,
+        ..params.clone()
+    };
     let texts: Vec<String> = all.iter().map(|c| same_text(&c.content)).collect();
-    let mut pooled = Confusion::default();
-    let mut parts = Vec::new();
+    let mut scored: Vec<SourceScores<'_>> = Vec::new();
     for held in sources {
-        let test: Vec<LabelledComment> = all.iter().filter(|c| c.source == held).cloned().collect();
         let seen: std::collections::HashSet<&str> = all
             .iter()
             .zip(&texts)
@@ -324,10 +331,39 @@ fn leave_one_source_out(
             .filter(|(c, t)| c.source != held && !seen.contains(t.as_str()))
             .map(|(c, _)| c.clone())
             .collect();
-        let c = train_and_test(params, &train, &test, threshold)?;
+        let filter = uncalibrated.fit(&train)?;
+        let logits = all
+            .iter()
+            .filter(|c| c.source == held)
+            .map(|c| {
+                (
+                    filter.logit(&filter.features_of(&text_of(c))),
+                    c.label.is_spam(),
+                )
+            })
+            .collect();
+        scored.push((held, logits));
+    }
+    let mut pooled = Confusion::default();
+    let mut parts = Vec::new();
+    for (i, (held, logits)) in scored.iter().enumerate() {
+        let (a, b) = match &params.calibrate_by_source {
+            Some(how) => {
+                let others: Vec<SourceScores<'_>> = (scored.iter().enumerate())
+                    .filter(|&(j, _)| j != i)
+                    .map(|(_, s)| s.clone())
+                    .collect();
+                fit_source_calibration(&others, how)
+            }
+            None => (1.0, 0.0),
+        };
+        let mut c = Confusion::default();
+        for &(logit, spam) in logits {
+            c.add(spam, sigmoid(a * logit + b) >= threshold);
+        }
         pooled.merge(&c);
         parts.push(Part {
-            name: held.to_owned(),
+            name: (*held).to_owned(),
             metrics: c.metrics(),
         });
     }
@@ -337,6 +373,10 @@ fn leave_one_source_out(
         pooled,
         parts,
     })
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
 }
 
 /// A text as duplicates are recognised across sources: lowercase, spacing collapsed.

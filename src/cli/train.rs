@@ -9,9 +9,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use linfa::ParamGuard as _;
 
 use crate::classifier::features::FeatureConfig;
+use crate::classifier::ftrl::FtrlSettings;
 use crate::classifier::model_file::CvMetrics;
+use crate::classifier::signals::SignalGroup;
 use crate::classifier::{
-    ModelFile, SpamFilter, SpamFilterParams, SpamFilterValidParams, SpamModel,
+    ModelFile, SourceCalibration, SpamFilter, SpamFilterParams, SpamFilterValidParams, SpamModel,
 };
 use crate::dataset::{self, Format};
 use crate::policy::Thresholds;
@@ -39,6 +41,16 @@ pub struct Args {
     /// Training recipe overrides.
     #[command(flatten)]
     pub recipe: RecipeArgs,
+}
+
+/// How the logistic model is fitted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Solver {
+    /// linfa's FTRL-Proximal, in batches.
+    #[default]
+    Ftrl,
+    /// A sparse L-BFGS start confirmed by linfa's logistic regression.
+    Lbfgs,
 }
 
 /// Overrides of the training recipe, shared by `train` and the training modes of `eval`.
@@ -85,6 +97,46 @@ pub struct RecipeArgs {
     /// Recalibrate probabilities (Platt) on out-of-fold scores of K folds.
     #[arg(long, value_name = "K", default_value_t = 0)]
     pub calibration_folds: usize,
+    /// The signal groups to use, comma-separated (default: none; leave-one-source-out did
+    /// not keep them, see docs/classifier.md).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "GROUPS",
+        conflicts_with = "no_signals"
+    )]
+    pub signals: Option<Vec<SignalGroup>>,
+    /// Use none of the signal groups.
+    #[arg(long)]
+    pub no_signals: bool,
+    /// Calibrate on leave-one-source-out scores so that 0.5 flags at most this share of
+    /// each source's ham (for example 0.02); replaces --calibration-folds.
+    #[arg(long, value_name = "SHARE", conflicts_with = "calibration_folds")]
+    pub calibrate_by_source: Option<f64>,
+    /// With --calibrate-by-source: a source trained on but not held to the share (an
+    /// auxiliary domain such as e-mail); repeat for several.
+    #[arg(long, value_name = "SOURCE", requires = "calibrate_by_source")]
+    pub calibration_exempt: Vec<String>,
+    /// The solver: linfa's FTRL-Proximal in batches (scales to the whole corpus), or L-BFGS
+    /// plus linfa's logistic regression (the recipe of earlier models; memory grows with
+    /// rows × terms).
+    #[arg(long, value_enum, default_value_t = Solver::Ftrl)]
+    pub solver: Solver,
+    /// With FTRL: passes over the data.
+    #[arg(long, value_name = "N")]
+    pub ftrl_epochs: Option<usize>,
+    /// With FTRL: the learning rate.
+    #[arg(long)]
+    pub ftrl_learning_rate: Option<f64>,
+    /// With FTRL: the L1 penalty (0 to 1).
+    #[arg(long)]
+    pub ftrl_l1: Option<f64>,
+    /// With FTRL: the L2 penalty (0 to 1).
+    #[arg(long)]
+    pub ftrl_l2: Option<f64>,
+    /// With FTRL: rows per update.
+    #[arg(long)]
+    pub ftrl_batch: Option<usize>,
 }
 
 impl RecipeArgs {
@@ -117,11 +169,35 @@ impl RecipeArgs {
         features.nb_weighting = self.nb_weighting;
         features.counts = !self.no_counts;
         features.lead_words = !self.no_lead_words;
+        if let Some(groups) = &self.signals {
+            features.signals.clone_from(groups);
+        }
+        if self.no_signals {
+            features.signals.clear();
+        }
         p = p
             .average_word_char(self.average_word_char)
             .auxiliary_domain(self.auxiliary_domain)
-            .calibration_folds(self.calibration_folds);
+            .calibration_folds(self.calibration_folds)
+            .ftrl(self.ftrl())
+            .calibrate_by_source(self.calibrate_by_source.map(|share| SourceCalibration {
+                ham_flagged_target: share,
+                exempt: self.calibration_exempt.clone(),
+            }));
         Ok(p.features(features).check()?)
+    }
+
+    fn ftrl(&self) -> Option<FtrlSettings> {
+        if self.solver == Solver::Lbfgs {
+            return None;
+        }
+        let mut s = FtrlSettings::default();
+        s.epochs = self.ftrl_epochs.unwrap_or(s.epochs);
+        s.learning_rate = self.ftrl_learning_rate.unwrap_or(s.learning_rate);
+        s.l1 = self.ftrl_l1.unwrap_or(s.l1);
+        s.l2 = self.ftrl_l2.unwrap_or(s.l2);
+        s.batch = self.ftrl_batch.unwrap_or(s.batch);
+        Some(s)
     }
 }
 
