@@ -576,10 +576,16 @@ async fn marking_a_campaign_spam_raises_the_next_comment_score(backend: Backend)
     // The classifier's own call on each comment when it was submitted: spam at or above the
     // pending threshold.
     let pending = site.config().thresholds.pending;
-    let mut called_spam = 0;
+    let (mut called_spam, mut labelled) = (0, 0);
     for n in 0..20 {
         let submitted = submit(&mut public, campaign(n)).await;
+        // Once the labels have taught the classifier, the campaign arrives as SPAM already:
+        // there is nothing left to mark.
+        if submitted.status() == CommentStatus::Spam {
+            continue;
+        }
         called_spam += usize::from(f64::from(submitted.spam_score) >= pending);
+        labelled += 1;
         alice
             .moderate_comment(moderate(&submitted.comment_id, ModerationAction::MarkSpam))
             .await
@@ -613,7 +619,8 @@ async fn marking_a_campaign_spam_raises_the_next_comment_score(backend: Backend)
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(stats.labels, 20);
+    assert!(labelled >= 3, "only {labelled} comments needed a label");
+    assert_eq!(stats.labels, labelled);
     let spam = stats
         .by_status
         .iter()
@@ -622,11 +629,13 @@ async fn marking_a_campaign_spam_raises_the_next_comment_score(backend: Backend)
     assert_eq!(spam.count, 20);
     let submissions: u64 = stats.intervals.iter().map(|i| i.submissions).sum();
     let decisions: u64 = stats.intervals.iter().map(|i| i.decisions).sum();
-    assert_eq!((submissions, decisions), (20, 20));
+    assert_eq!((submissions, decisions), (20, labelled));
     assert!(!stats.model_version.is_empty());
     // Every label is MARK_SPAM: it agrees with the classifier where it called spam.
-    let agreement = called_spam as f64 / 20.0;
-    eprintln!("the classifier called {called_spam} of the 20 campaign comments spam");
+    let agreement = called_spam as f64 / labelled as f64;
+    eprintln!(
+        "the classifier called {called_spam} of the {labelled} labelled campaign comments spam"
+    );
     assert!(
         (stats.agreement_rate - agreement).abs() < 1e-9,
         "agreement rate {} where {called_spam} of 20 labels agree",
@@ -637,7 +646,7 @@ async fn marking_a_campaign_spam_raises_the_next_comment_score(backend: Backend)
     // The labels are stored for `train --from-store`, and survive a restart into the live
     // model.
     let labels = site.labels().await;
-    assert_eq!(labels.len(), 20);
+    assert_eq!(labels.len() as u64, labelled);
     assert!(
         labels
             .iter()
@@ -654,7 +663,146 @@ async fn marking_a_campaign_spam_raises_the_next_comment_score(backend: Backend)
     server.stop().await;
 }
 
+fn log_odds(p: f32) -> f64 {
+    let p = f64::from(p).clamp(1e-9, 1.0 - 1e-9);
+    (p / (1.0 - p)).ln()
+}
+
+/// Investment-scam testimonials in varied words: what the shipped model misses and a site's
+/// moderators teach it.
+fn testimonial(n: usize) -> String {
+    let openers = [
+        "Big thanks to",
+        "All glory to",
+        "I owe it all to",
+        "Grateful to",
+    ];
+    let gains = [
+        "my portfolio tripled",
+        "I now earn weekly",
+        "I recovered my savings",
+        "my account grew",
+    ];
+    format!(
+        "{} Mrs Nadia Carter and her bitcoin mentorship, {} (story {n})",
+        openers[n % openers.len()],
+        gains[(n / openers.len()) % gains.len()]
+    )
+}
+
+/// Comments on other topics, whose verdicts wrong labels on one topic must not move.
+const OTHER_TOPICS: [&str; 6] = [
+    "The summit communique says nothing new about grain exports, as far as I can tell.",
+    "Check out my channel for daily guitar covers, subscribe please!",
+    "Great explanation of the borrow checker, thanks for writing it.",
+    "FREE entry to win a brand new phone, text WIN to 80086 now",
+    "I disagree with the author's take on the tariffs; the figures cited are from 2019.",
+    "Visit cheap-pills-online dot shop for discount meds, no prescription needed",
+];
+
+async fn the_site_model_learns_this_site_s_spam_and_keeps_it(backend: Backend) {
+    let Some(site) = Site::new(backend) else {
+        return;
+    };
+    let server = TestServer::start(site.config()).await;
+    let mut public = server.client().await;
+    let mut alice = server.moderator(Some(ALICE)).await;
+    let probe = || {
+        submission(
+            "probe",
+            "So thankful to Mrs Nadia Carter, her bitcoin mentorship changed everything for me",
+        )
+    };
+    let before = public.check_comment(probe()).await.unwrap().into_inner();
+    let mut verdicts_before = Vec::new();
+    for text in OTHER_TOPICS {
+        let v = public
+            .check_comment(submission("other", text))
+            .await
+            .unwrap();
+        verdicts_before.push(v.into_inner().status);
+    }
+
+    for n in 0..24 {
+        let mut spam = submission(&format!("news-{n}"), &testimonial(n));
+        spam.author_email = format!("fan{n}@example.net");
+        let submitted = submit(&mut public, spam).await;
+        if submitted.status() != CommentStatus::Spam {
+            alice
+                .moderate_comment(moderate(&submitted.comment_id, ModerationAction::MarkSpam))
+                .await
+                .unwrap();
+        }
+    }
+    let after = public.check_comment(probe()).await.unwrap().into_inner();
+    eprintln!(
+        "testimonial score: before {}, after labelling the stream {}",
+        before.spam_score, after.spam_score
+    );
+    // The shipped model is sure this is no spam (log-odds near −7): the labels must move it
+    // by several units, not a rounding.
+    assert!(
+        log_odds(after.spam_score) > log_odds(before.spam_score) + 2.0,
+        "{before:?} → {after:?}"
+    );
+    assert!(
+        after
+            .reasons
+            .iter()
+            .any(|r| r.detail.contains("learned here")),
+        "{:?}",
+        after.reasons
+    );
+
+    // 200 wrong labels on one topic (spam approved) leave other topics' verdicts alone.
+    for n in 0..200 {
+        let mut spam = submission(
+            &format!("watches-{n}"),
+            &format!("Replica watches at wholesale prices, lot {n}, shipping worldwide"),
+        );
+        spam.author_email = format!("seller{n}@example.net");
+        let submitted = submit(&mut public, spam).await;
+        if submitted.status() != CommentStatus::Approved {
+            alice
+                .moderate_comment(moderate(&submitted.comment_id, ModerationAction::Approve))
+                .await
+                .unwrap();
+        }
+    }
+    for (text, before) in OTHER_TOPICS.iter().zip(&verdicts_before) {
+        let v = public
+            .check_comment(submission("other", text))
+            .await
+            .unwrap();
+        assert_eq!(v.into_inner().status, *before, "{text}");
+    }
+
+    let stats = alice
+        .get_stats(pb::GetStatsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let learned = stats.site_model.unwrap();
+    assert!(learned.labels >= 3, "{learned:?}");
+    assert!(
+        learned.version > 0 && learned.accuracy_labels > 0,
+        "{learned:?}"
+    );
+    server.stop().await;
+
+    // Rebuilt from the stored labels at start.
+    let server = TestServer::start(site.config()).await;
+    let mut public = server.client().await;
+    let restarted = public.check_comment(probe()).await.unwrap().into_inner();
+    assert!(
+        log_odds(restarted.spam_score) > log_odds(before.spam_score) + 2.0,
+        "{before:?}, then {after:?}, after a restart {restarted:?}"
+    );
+    server.stop().await;
+}
+
 on_both_backends!(
+    the_site_model_learns_this_site_s_spam_and_keeps_it,
     calls_need_a_known_moderator_token,
     each_action_moves_the_comment_between_exactly_one_listing,
     illegal_transitions_and_bad_requests_change_nothing,

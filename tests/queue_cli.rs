@@ -127,7 +127,7 @@ async fn watch_prints_events_as_they_arrive() {
             deadline.check();
         }
         n += 1;
-        let content = format!("Reply {n}: happy to help, write to me at ada.helper@example.org");
+        let content = format!("Happy to help with part {n}, write to me at ada.helper@example.org");
         client
             .submit_comment(submission("watched", &content))
             .await

@@ -99,6 +99,12 @@ pub(super) fn stats(stats: &Stats, interval_ms: u64) -> pb::GetStatsResponse {
         labels: stats.agreement.labels,
         policy_versions,
         shadow: stats.shadow.clone().map(shadow_stats),
+        site_model: Some(pb::SiteModelStats {
+            version: stats.site_model.version,
+            labels: stats.site_model.labels,
+            running_accuracy: stats.site_model.running_accuracy,
+            accuracy_labels: stats.site_model.accuracy_labels,
+        }),
     }
 }
 

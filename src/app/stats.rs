@@ -4,6 +4,7 @@
 use crate::comment::{Status, now_ms};
 use crate::moderation::Agreement;
 use crate::pipeline::ShadowSnapshot;
+use crate::scoring::site_model::SiteFigures;
 use crate::store::{Activity, StoreError};
 
 use super::App;
@@ -34,6 +35,8 @@ pub struct Stats {
     pub model_version: String,
     /// The shadow policy's agreement, when one is configured.
     pub shadow: Option<ShadowSnapshot>,
+    /// What this site's labels taught the classifier.
+    pub site_model: SiteFigures,
 }
 
 impl App {
@@ -55,6 +58,7 @@ impl App {
             policy_versions: store.policy_version_counts().await?,
             model_version: self.pipeline.scorer().model_version(),
             shadow: self.pipeline.shadow_snapshot(),
+            site_model: self.pipeline.scorer().site_model().figures(),
         })
     }
 

@@ -30,6 +30,8 @@ pub async fn metrics(State(console): State<Console>) -> impl IntoResponse {
     m.watchers.set(app.events.receiver_count() as i64);
     m.set_model(app.pipeline.scorer().model_version());
     m.set_shadow(app.pipeline.shadow_snapshot());
+    let site = app.pipeline.scorer().site_model().figures();
+    m.set_site_model(site.labels, site.version, site.running_accuracy);
     (
         [(header::CONTENT_TYPE, telemetry::CONTENT_TYPE)],
         m.encode(),

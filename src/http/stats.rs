@@ -71,6 +71,7 @@ pub async fn stats_page(
     let day = last_day(&console, start).await?;
     let agreement = console.app.agreement().await?;
     let totals = console.app.store.status_counts().await?;
+    let site = console.app.pipeline.scorer().site_model().figures();
     let body = html! {
         h1 { "Statistics" }
         section.totals {
@@ -80,6 +81,14 @@ pub async fn stats_page(
             div.total #agreement {
                 span.count { (format!("{:.0}%", agreement.rate() * 100.0)) }
                 " classifier–moderator agreement over " (agreement.labels) " decisions"
+            }
+            div.total #site-model data-version=(site.version) {
+                span.count { (site.labels) }
+                " labels learned by this site's model"
+                @if site.accuracy_labels > 0 {
+                    "; it got " (format!("{:.0}%", site.running_accuracy * 100.0))
+                    " of the latest " (site.accuracy_labels) " right before learning them"
+                }
             }
         }
         h2 { "Last 24 hours, by hour of submission" }

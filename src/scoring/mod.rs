@@ -3,9 +3,11 @@
 
 pub mod learner;
 pub mod live_model;
+pub mod site_model;
 
 pub use learner::Learner;
 pub use live_model::LiveModel;
+pub use site_model::SiteModel;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,10 +26,13 @@ pub struct Scoring {
     pub learner_generation: u64,
 }
 
-/// The live model plus what moderators' labels taught it.
+/// The live model plus what moderators' labels taught it: the site model (this site's
+/// spam, learned from its labels) and the near-duplicate layer (variants of labelled
+/// comments).
 #[derive(Debug)]
 pub struct Scorer {
     model: LiveModel,
+    site: SiteModel,
     learner: Learner,
 }
 
@@ -40,35 +45,38 @@ impl Scorer {
     pub fn load(model: Option<PathBuf>) -> Result<Self, ModelError> {
         Ok(Self {
             model: LiveModel::load(model)?,
+            site: SiteModel::default(),
             learner: Learner::default(),
         })
     }
 
-    /// The score of `text`: the model's, shifted by moderators' labels on similar comments.
+    /// The score of `text`: the model's, plus the site model's push, shifted by moderators'
+    /// labels on similar comments.
     pub fn score(&self, text: &CommentText<'_>) -> Scoring {
-        let model = self.model.get();
-        let learner_generation = self.learner.generation();
-        Scoring {
-            scored: self.learner.adjust(text, model.score(text)),
-            model_version: model.version().to_owned(),
-            learner_generation,
-        }
+        self.score_with(&self.model.get(), text)
     }
 
     /// The score `model` gives `text`, shifted by moderators' labels as the live model's is
     /// (for the shadow policy's own model).
     pub fn score_with(&self, model: &SpamModel, text: &CommentText<'_>) -> Scoring {
-        let learner_generation = self.learner.generation();
+        let learner_generation = self.learner_generation();
+        let scored = with_site_push(model.score(text), self.site.push(text));
         Scoring {
-            scored: self.learner.adjust(text, model.score(text)),
+            scored: self.learner.adjust(text, scored),
             model_version: model.version().to_owned(),
             learner_generation,
         }
     }
 
-    /// The learner's generation now (see [`Learner::generation`]).
+    /// The state of what labels taught, now: changes whenever the site model or the
+    /// near-duplicate layer does (both only count up).
     pub fn learner_generation(&self) -> u64 {
-        self.learner.generation()
+        self.learner.generation() + self.site.generation()
+    }
+
+    /// The site model, for its figures.
+    pub fn site_model(&self) -> &SiteModel {
+        &self.site
     }
 
     /// The version of the model in service now.
@@ -78,11 +86,14 @@ impl Scorer {
 
     /// Counts a moderator's label, replacing the comment's earlier one.
     pub fn learn(&self, id: CommentId, label: Label, text: &CommentText<'_>) {
+        let prior = self.prior(text);
+        self.site.learn(id, label, text, prior);
         self.learner.learn(id, label, text);
     }
 
     /// Withdraws the comment's label.
     pub fn forget(&self, id: CommentId, text: &CommentText<'_>) {
+        self.site.forget(id);
         self.learner.forget(id, text);
     }
 
@@ -91,7 +102,24 @@ impl Scorer {
         &self,
         labels: impl IntoIterator<Item = (CommentId, Label, CommentText<'a>)>,
     ) {
+        let labels: Vec<_> = labels.into_iter().collect();
+        self.site.rebuild(
+            labels
+                .iter()
+                .map(|(id, label, text)| (*id, *label, *text, self.prior(text))),
+        );
         self.learner.rebuild(labels);
+    }
+
+    /// The live model's log-odds for `text`: what the site model corrects.
+    fn prior(&self, text: &CommentText<'_>) -> f64 {
+        let p = self
+            .model
+            .get()
+            .score(text)
+            .probability
+            .clamp(1e-9, 1.0 - 1e-9);
+        (p / (1.0 - p)).ln()
     }
 
     /// Where the model comes from: its file, or the shipped model.
@@ -106,4 +134,23 @@ impl Scorer {
     pub fn reload_model(&self) -> Result<Arc<SpamModel>, ModelError> {
         self.model.reload()
     }
+}
+
+/// `scored` with the site model's push added to its log-odds and its strongest terms listed
+/// first, marked as learned here.
+fn with_site_push(mut scored: Scored, push: site_model::SitePush) -> Scored {
+    if push.shift.abs() < 1e-3 {
+        return scored;
+    }
+    let p = scored.probability.clamp(1e-12, 1.0 - 1e-12);
+    let logit = (p / (1.0 - p)).ln() + push.shift;
+    scored.probability = 1.0 / (1.0 + (-logit).exp());
+    for c in push.contributions.into_iter().rev() {
+        if c.weight > 0.0 {
+            scored.toward_spam.insert(0, c);
+        } else {
+            scored.toward_ham.insert(0, c);
+        }
+    }
+    scored
 }

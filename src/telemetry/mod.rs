@@ -91,6 +91,12 @@ pub struct Metrics {
     /// Requests and stream items refused for want of a slot (after the wait, or at once under
     /// declared overload).
     pub admission_refused: Counter,
+    /// Comments whose label the site model holds, set at scrape time.
+    pub site_model_labels: Gauge,
+    /// The site model's version (changes with every change), set at scrape time.
+    pub site_model_version: Gauge,
+    /// Share of the latest labels the classifier already got right, set at scrape time.
+    pub site_model_accuracy: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// The shadow policy's figures, set at scrape time (none without a shadow policy).
     shadow: Arc<shadow::ShadowCollector>,
 }
@@ -117,6 +123,9 @@ impl Metrics {
             model_info: Family::default(),
             admission_limit: Gauge::default(),
             admission_refused: Counter::default(),
+            site_model_labels: Gauge::default(),
+            site_model_version: Gauge::default(),
+            site_model_accuracy: Gauge::default(),
             shadow: Arc::new(shadow::ShadowCollector::default()),
         };
         metrics.register_event_series();
@@ -192,6 +201,21 @@ impl Metrics {
             "Requests and stream items refused at capacity (after the wait, or at once under overload)",
             self.admission_refused.clone(),
         );
+        registry.register(
+            "site_model_labels",
+            "Comments whose label this site's model holds",
+            self.site_model_labels.clone(),
+        );
+        registry.register(
+            "site_model_version",
+            "The site model's version (changes with every label it learns or forgets)",
+            self.site_model_version.clone(),
+        );
+        registry.register(
+            "site_model_running_accuracy",
+            "Share of the latest labels the classifier got right before learning them",
+            self.site_model_accuracy.clone(),
+        );
         registry.register_collector(Box::new(Arc::clone(&self.shadow)));
     }
 
@@ -207,6 +231,15 @@ impl Metrics {
                 code: code.as_str(),
             });
         }
+    }
+
+    /// Sets the site model's figures: labels held, version, running accuracy.
+    pub fn set_site_model(&self, labels: u64, version: u64, running_accuracy: f64) {
+        self.site_model_labels
+            .set(i64::try_from(labels).unwrap_or(i64::MAX));
+        self.site_model_version
+            .set(i64::try_from(version).unwrap_or(i64::MAX));
+        self.site_model_accuracy.set(running_accuracy);
     }
 
     /// Sets the admission limit in force.
