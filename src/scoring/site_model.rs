@@ -5,10 +5,12 @@
 //!
 //! It learns with linfa's FTRL-Proximal (`linfa-ftrl`), one update per label, against the
 //! combined score (the shipped log-odds are the prior it corrects); a relabelled or withdrawn
-//! comment refits it from the labels it holds, in a few passes. Terms are hashed into
-//! [`BUCKETS`] columns, so no vocabulary is needed: the words, phrases, links, signals and
-//! intents of the shipped recipe, but no character n-grams and no function words, which every
-//! topic shares.
+//! comment refits it from the labels it holds, in a few passes; at 64 labels and each
+//! doubling, a refit of all of them runs on a thread of its own and is swapped in at the next
+//! label. Terms are hashed into [`BUCKETS`] columns, so no vocabulary is needed: the words,
+//! phrases, links, signals and intents of the shipped recipe, but no character n-grams.
+//! Function words count (a community's ordinary register is in them) but an explanation
+//! never names them.
 //!
 //! Bounded: each term's weight is clamped to ±[`MAX_WEIGHT`] and the model's whole push on a
 //! comment to ±[`MAX_SHIFT`], and there is no intercept, so labels on one topic move only
@@ -78,6 +80,9 @@ struct State {
     /// Whether each of the latest labels agreed with the combined score before it was
     /// learned (oldest first).
     agreement: VecDeque<bool>,
+    /// Refits made in place (a changed or withdrawn label): a background refit started
+    /// before one is stale.
+    restarts: u64,
 }
 
 impl Default for State {
@@ -88,6 +93,7 @@ impl Default for State {
             names: HashMap::new(),
             labels: HashMap::new(),
             agreement: VecDeque::new(),
+            restarts: 0,
         }
     }
 }
@@ -104,6 +110,10 @@ pub struct SiteModel {
     state: RwLock<State>,
     /// Bumped by every change, so a verdict can name the state that scored it.
     generation: AtomicU64,
+    /// The refit running in the background, if any; swapped in at the next label.
+    background: std::sync::Mutex<Option<std::thread::JoinHandle<Fitted>>>,
+    /// Background refits swapped in since start.
+    refits: AtomicU64,
 }
 
 /// The site model's figures, for moderators and metrics.
@@ -194,18 +204,48 @@ impl State {
 
     /// Starts over from the labels held, in a few passes in a fixed order.
     fn refit(&mut self) {
-        self.ftrl = fresh();
-        self.weights = vec![0.0; BUCKETS];
-        let mut ids: Vec<&CommentId> = self.labels.keys().collect();
-        ids.sort_unstable();
-        let rows: Vec<Labelled> = ids.iter().map(|id| self.labels[*id].clone()).collect();
-        for _ in 0..REFIT_EPOCHS {
-            for chunk in rows.chunks(SETTINGS.batch) {
-                let batch: Vec<&Labelled> = chunk.iter().collect();
-                self.step(&batch);
-            }
+        let fitted = fit(self.labels.iter().map(|(id, l)| (*id, l.clone())).collect());
+        self.ftrl = fitted.ftrl;
+        self.weights = fitted.weights;
+        self.restarts += 1;
+    }
+}
+
+/// A model fitted away from the live one, from a snapshot of its labels.
+struct Fitted {
+    ftrl: Option<Ftrl<f64>>,
+    weights: Vec<f64>,
+    /// The labels it was fitted on.
+    ids: std::collections::HashSet<CommentId>,
+    /// The live state's `restarts` when the snapshot was taken.
+    restarts: u64,
+}
+
+/// Fits a fresh model on `labels` in [`REFIT_EPOCHS`] passes, in comment-id order.
+fn fit(mut labels: Vec<(CommentId, Labelled)>) -> Fitted {
+    labels.sort_unstable_by_key(|(id, _)| *id);
+    let mut state = State::default();
+    for _ in 0..REFIT_EPOCHS {
+        for chunk in labels.chunks(SETTINGS.batch) {
+            let batch: Vec<&Labelled> = chunk.iter().map(|(_, l)| l).collect();
+            state.step(&batch);
         }
     }
+    Fitted {
+        ftrl: state.ftrl,
+        weights: state.weights,
+        ids: labels.iter().map(|(id, _)| *id).collect(),
+        restarts: 0,
+    }
+}
+
+/// The first label count refitted in the background; then each doubling. A single online
+/// pass learns less than a few passes over the same labels (measured with
+/// `replay --feedback`).
+const FIRST_BACKGROUND_REFIT: usize = 64;
+
+fn refit_due(labels: usize) -> bool {
+    labels >= FIRST_BACKGROUND_REFIT && labels.is_power_of_two()
 }
 
 impl SiteModel {
@@ -235,6 +275,82 @@ impl SiteModel {
                 }
             }
         }
+        self.swap_in_finished_refit(&mut state);
+        if refit_due(state.labels.len()) {
+            self.start_refit(&state);
+        }
+    }
+
+    /// Starts refitting a snapshot of the labels on a thread of its own, unless one runs.
+    fn start_refit(&self, state: &State) {
+        let mut background = self.background.lock().unwrap_or_else(|p| p.into_inner());
+        if background.is_some() {
+            return;
+        }
+        let snapshot: Vec<(CommentId, Labelled)> = state
+            .labels
+            .iter()
+            .map(|(id, l)| (*id, l.clone()))
+            .collect();
+        let restarts = state.restarts;
+        let spawned = std::thread::Builder::new()
+            .name("site-model-refit".into())
+            .spawn(move || Fitted {
+                restarts,
+                ..fit(snapshot)
+            });
+        // Without a thread the model keeps learning online: only the refit is lost.
+        *background = spawned.ok();
+    }
+
+    /// Swaps in the background refit if it has finished.
+    fn swap_in_finished_refit(&self, state: &mut State) {
+        let mut background = self.background.lock().unwrap_or_else(|p| p.into_inner());
+        if background.as_ref().is_some_and(|h| h.is_finished())
+            && let Some(Ok(fitted)) = background.take().map(std::thread::JoinHandle::join)
+        {
+            self.apply(state, fitted);
+        }
+    }
+
+    /// Swaps in a refit, then learns online the labels that arrived since its snapshot.
+    /// Dropped when a label changed or was withdrawn meanwhile (the model was refitted in
+    /// place from the newer labels); true when swapped in.
+    fn apply(&self, state: &mut State, fitted: Fitted) -> bool {
+        if fitted.restarts != state.restarts {
+            return false;
+        }
+        state.ftrl = fitted.ftrl;
+        state.weights = fitted.weights;
+        let mut newer: Vec<(CommentId, Labelled)> = (state.labels.iter())
+            .filter(|(id, _)| !fitted.ids.contains(id))
+            .map(|(id, l)| (*id, l.clone()))
+            .collect();
+        newer.sort_unstable_by_key(|(id, _)| *id);
+        for (_, l) in &newer {
+            state.step(&[l]);
+        }
+        self.refits.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
+    /// Waits for the background refit, if one runs, and swaps it in; true when one was
+    /// swapped in. For tests: serving never waits.
+    pub fn settle(&self) -> bool {
+        let handle = self
+            .background
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match handle.map(std::thread::JoinHandle::join) {
+            Some(Ok(fitted)) => self.apply(&mut self.write(), fitted),
+            _ => false,
+        }
+    }
+
+    /// Background refits swapped in since start.
+    pub fn refits(&self) -> u64 {
+        self.refits.load(Ordering::Acquire)
     }
 
     /// Withdraws a comment's label (it was trashed or erased) and refits.
@@ -396,6 +512,22 @@ mod tests {
         assert!(push.shift >= -MAX_SHIFT);
         let other = site.push(&text("Subscribe to my channel for daily crypto signals"));
         assert_eq!(other.shift, 0.0, "{other:?}");
+    }
+
+    #[test]
+    fn refits_in_the_background_at_doublings_and_keeps_later_labels() {
+        let site = SiteModel::default();
+        for n in 0..64 {
+            let spam = format!("grab the zorblax token airdrop {n} before it ends");
+            site.learn(CommentId::generate(), Label::Spam, &text(&spam), 0.0);
+        }
+        let late = CommentId::generate();
+        site.learn(late, Label::Ham, &text("a quiet note on tariffs"), 0.0);
+        assert!(site.settle(), "the refit started at 64 labels swaps in");
+        assert_eq!(site.refits(), 1);
+        assert_eq!(site.labelled(), 65);
+        assert!(site.push(&text("zorblax token airdrop")).shift > 0.0);
+        assert!(!site.settle(), "no refit runs");
     }
 
     #[test]
