@@ -17,8 +17,8 @@
 //!   withdrawn.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::versioned::Versioned;
 
 use crate::classifier::{CommentText, Contribution, Scored};
 use crate::comment::CommentId;
@@ -42,9 +42,8 @@ const MAX_PER_BAND: usize = 64;
 /// Moderators' labels as signatures, updated in place as moderators decide.
 #[derive(Debug, Default)]
 pub struct Learner {
-    state: RwLock<State>,
-    /// Bumped by every change of the counts, so a verdict can name the state that shifted it.
-    generation: AtomicU64,
+    /// Bumped by every change, so a verdict can name the state that scored it.
+    state: Versioned<State>,
 }
 
 #[derive(Debug, Default)]
@@ -125,12 +124,12 @@ impl Learner {
     /// its latest label.
     pub fn learn(&self, id: CommentId, label: Label, text: &CommentText<'_>) {
         let sig = signature_of(text);
-        self.write().insert(id, label, sig);
+        self.state.write().insert(id, label, sig);
     }
 
     /// Withdraws a comment's label (it was trashed).
     pub fn forget(&self, id: CommentId, _text: &CommentText<'_>) {
-        self.write().remove(id);
+        self.state.write().remove(id);
     }
 
     /// Replaces all labels with these (at start, and after an erasure).
@@ -142,61 +141,39 @@ impl Learner {
         for (id, label, text) in labels {
             fresh.insert(id, label, signature_of(&text));
         }
-        *self.write() = fresh;
+        *self.state.write() = fresh;
     }
 
     /// How many times the counts changed since start: learning, forgetting and rebuilding
     /// each make a new generation.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.state.generation()
     }
 
     /// How many comments carry a label.
     pub fn labelled(&self) -> usize {
-        self.read().labels.len()
+        self.state.read().labels.len()
     }
 
     /// The shift in log-odds the labels give this comment (0 when no labelled comment is
     /// similar).
     pub fn adjustment(&self, text: &CommentText<'_>) -> f64 {
-        if self.read().labels.is_empty() {
+        if self.state.read().labels.is_empty() {
             return 0.0;
         }
         let sig = signature_of(text);
-        self.read().shift(&sig)
+        self.state.read().shift(&sig)
     }
 
     /// `scored` with the labels' adjustment added to its log-odds and listed as one more
     /// contribution, so the verdict says how much moderators' labels moved it.
-    pub fn adjust(&self, text: &CommentText<'_>, mut scored: Scored) -> Scored {
+    pub fn adjust(&self, text: &CommentText<'_>, scored: Scored) -> Scored {
         let shift = self.adjustment(text);
-        if shift.abs() < 1e-3 {
-            return scored;
-        }
-        let p = scored.probability.clamp(1e-12, 1.0 - 1e-12);
-        let logit = (p / (1.0 - p)).ln() + shift;
-        scored.probability = 1.0 / (1.0 + (-logit).exp());
         let contribution = Contribution {
             feature: "moderator labels on similar comments".to_owned(),
             weight: shift,
         };
-        if shift > 0.0 {
-            scored.toward_spam.insert(0, contribution);
-        } else {
-            scored.toward_ham.insert(0, contribution);
-        }
-        scored
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The counts for changing; the change is a new generation.
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        let guard = self.state.write().unwrap_or_else(|p| p.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        guard
+        super::shifted(scored, shift, vec![contribution])
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod learner;
 pub mod live_model;
 pub mod site_model;
+pub mod versioned;
 
 pub use learner::Learner;
 pub use live_model::LiveModel;
@@ -12,7 +13,7 @@ pub use site_model::SiteModel;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::classifier::{CommentText, ModelError, Scored, SpamModel};
+use crate::classifier::{CommentText, Contribution, ModelError, Scored, SpamModel};
 use crate::comment::{CommentId, Label};
 
 /// A comment's score with the version of the model that gave it.
@@ -60,7 +61,8 @@ impl Scorer {
     /// (for the shadow policy's own model).
     pub fn score_with(&self, model: &SpamModel, text: &CommentText<'_>) -> Scoring {
         let learner_generation = self.learner_generation();
-        let scored = with_site_push(model.score(text), self.site.push(text));
+        let push = self.site.push(text);
+        let scored = shifted(model.score(text), push.shift, push.contributions);
         Scoring {
             scored: self.learner.adjust(text, scored),
             model_version: model.version().to_owned(),
@@ -136,16 +138,17 @@ impl Scorer {
     }
 }
 
-/// `scored` with the site model's push added to its log-odds and its strongest terms listed
-/// first, marked as learned here.
-fn with_site_push(mut scored: Scored, push: site_model::SitePush) -> Scored {
-    if push.shift.abs() < 1e-3 {
+/// `scored` with `shift` added to its log-odds and `contributions` listed first (each on
+/// its side), so the verdict says what moved it: the site model's terms, or the labels on
+/// near variants. No change for a shift under 0.001.
+pub fn shifted(mut scored: Scored, shift: f64, contributions: Vec<Contribution>) -> Scored {
+    if shift.abs() < 1e-3 {
         return scored;
     }
     let p = scored.probability.clamp(1e-12, 1.0 - 1e-12);
-    let logit = (p / (1.0 - p)).ln() + push.shift;
+    let logit = (p / (1.0 - p)).ln() + shift;
     scored.probability = 1.0 / (1.0 + (-logit).exp());
-    for c in push.contributions.into_iter().rev() {
+    for c in contributions.into_iter().rev() {
         if c.weight > 0.0 {
             scored.toward_spam.insert(0, c);
         } else {

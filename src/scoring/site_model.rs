@@ -17,8 +17,9 @@
 //! comments sharing its terms: a burst of wrong labels cannot flip unrelated verdicts.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::versioned::Versioned;
 
 use linfa::prelude::*;
 use linfa_ftrl::Ftrl;
@@ -107,9 +108,8 @@ fn fresh() -> Option<Ftrl<f64>> {
 /// The site model, updated in place as labels arrive.
 #[derive(Debug, Default)]
 pub struct SiteModel {
-    state: RwLock<State>,
     /// Bumped by every change, so a verdict can name the state that scored it.
-    generation: AtomicU64,
+    state: Versioned<State>,
     /// The refit running in the background, if any; swapped in at the next label.
     background: std::sync::Mutex<Option<std::thread::JoinHandle<Fitted>>>,
     /// Background refits swapped in since start.
@@ -259,7 +259,7 @@ impl SiteModel {
             row,
             prior,
         };
-        let mut state = self.write();
+        let mut state = self.state.write();
         for (c, name) in names {
             state.names.entry(c).or_insert(name);
         }
@@ -343,7 +343,7 @@ impl SiteModel {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         match handle.map(std::thread::JoinHandle::join) {
-            Some(Ok(fitted)) => self.apply(&mut self.write(), fitted),
+            Some(Ok(fitted)) => self.apply(&mut self.state.write(), fitted),
             _ => false,
         }
     }
@@ -355,7 +355,7 @@ impl SiteModel {
 
     /// Withdraws a comment's label (it was trashed or erased) and refits.
     pub fn forget(&self, id: CommentId) {
-        let mut state = self.write();
+        let mut state = self.state.write();
         if state.labels.remove(&id).is_some() {
             state.refit();
         }
@@ -378,12 +378,12 @@ impl SiteModel {
             fresh.labels.insert(id, Labelled { spam, row, prior });
         }
         fresh.refit();
-        *self.write() = fresh;
+        *self.state.write() = fresh;
     }
 
     /// The site model's push on a comment, with the terms that gave it.
     pub fn push(&self, text: &CommentText<'_>) -> SitePush {
-        let state = self.read();
+        let state = self.state.read();
         if state.labels.is_empty() {
             return SitePush::default();
         }
@@ -417,20 +417,20 @@ impl SiteModel {
 
     /// How many comments carry a label.
     pub fn labelled(&self) -> usize {
-        self.read().labels.len()
+        self.state.read().labels.len()
     }
 
     /// The share of the latest labels (at most [`ACCURACY_WINDOW`]) that the combined score
     /// already got right before learning them; `None` before any label.
     pub fn running_accuracy(&self) -> Option<f64> {
-        let state = self.read();
+        let state = self.state.read();
         let n = state.agreement.len();
         (n > 0).then(|| state.agreement.iter().filter(|&&a| a).count() as f64 / n as f64)
     }
 
     /// Its figures now.
     pub fn figures(&self) -> SiteFigures {
-        let state = self.read();
+        let state = self.state.read();
         let n = state.agreement.len();
         let agreed = state.agreement.iter().filter(|&&a| a).count();
         SiteFigures {
@@ -447,18 +447,7 @@ impl SiteModel {
 
     /// How many times the model changed since start.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The state for changing; the change is a new generation.
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        let guard = self.state.write().unwrap_or_else(|p| p.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        guard
+        self.state.generation()
     }
 }
 
