@@ -114,6 +114,8 @@ pub struct SiteModel {
     background: std::sync::Mutex<Option<std::thread::JoinHandle<Fitted>>>,
     /// Background refits swapped in since start.
     refits: AtomicU64,
+    /// Set by a background refit when it finishes, so the next score swaps it in.
+    ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The site model's figures, for moderators and metrics.
@@ -239,6 +241,10 @@ fn fit(mut labels: Vec<(CommentId, Labelled)>) -> Fitted {
     }
 }
 
+/// Most labels a rebuild fits before returning (about a second); more are fitted in the
+/// background.
+const SYNC_REBUILD_LIMIT: usize = 2_000;
+
 /// The first label count refitted in the background; then each doubling. A single online
 /// pass learns less than a few passes over the same labels (measured with
 /// `replay --feedback`).
@@ -293,11 +299,16 @@ impl SiteModel {
             .map(|(id, l)| (*id, l.clone()))
             .collect();
         let restarts = state.restarts;
+        let ready = std::sync::Arc::clone(&self.ready);
         let spawned = std::thread::Builder::new()
             .name("site-model-refit".into())
-            .spawn(move || Fitted {
-                restarts,
-                ..fit(snapshot)
+            .spawn(move || {
+                let fitted = Fitted {
+                    restarts,
+                    ..fit(snapshot)
+                };
+                ready.store(true, Ordering::Release);
+                fitted
             });
         // Without a thread the model keeps learning online: only the refit is lost.
         *background = spawned.ok();
@@ -306,10 +317,12 @@ impl SiteModel {
     /// Swaps in the background refit if it has finished.
     fn swap_in_finished_refit(&self, state: &mut State) {
         let mut background = self.background.lock().unwrap_or_else(|p| p.into_inner());
-        if background.as_ref().is_some_and(|h| h.is_finished())
-            && let Some(Ok(fitted)) = background.take().map(std::thread::JoinHandle::join)
-        {
-            self.apply(state, fitted);
+        // `ready` is set just before the thread ends: until it has, leave it for the next call.
+        if background.as_ref().is_some_and(|h| h.is_finished()) {
+            self.ready.store(false, Ordering::Release);
+            if let Some(Ok(fitted)) = background.take().map(std::thread::JoinHandle::join) {
+                self.apply(state, fitted);
+            }
         }
     }
 
@@ -342,6 +355,7 @@ impl SiteModel {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
+        self.ready.store(false, Ordering::Release);
         match handle.map(std::thread::JoinHandle::join) {
             Some(Ok(fitted)) => self.apply(&mut self.state.write(), fitted),
             _ => false,
@@ -362,7 +376,9 @@ impl SiteModel {
     }
 
     /// Replaces everything learned with these labels, each with its shipped log-odds (at
-    /// start, from the store).
+    /// start, from the store). Up to [`SYNC_REBUILD_LIMIT`] labels are fitted before it
+    /// returns; more are fitted in the background (about half a millisecond each), the model
+    /// pushing nothing until then, so a large history does not hold up the start.
     pub fn rebuild<'a>(
         &self,
         labels: impl IntoIterator<Item = (CommentId, Label, CommentText<'a>, f64)>,
@@ -377,12 +393,22 @@ impl SiteModel {
             let spam = label == Label::Spam;
             fresh.labels.insert(id, Labelled { spam, row, prior });
         }
-        fresh.refit();
-        *self.state.write() = fresh;
+        let in_background = fresh.labels.len() > SYNC_REBUILD_LIMIT;
+        if !in_background {
+            fresh.refit();
+        }
+        let mut state = self.state.write();
+        *state = fresh;
+        if in_background {
+            self.start_refit(&state);
+        }
     }
 
     /// The site model's push on a comment, with the terms that gave it.
     pub fn push(&self, text: &CommentText<'_>) -> SitePush {
+        if self.ready.load(Ordering::Acquire) {
+            self.swap_in_finished_refit(&mut self.state.write());
+        }
         let state = self.state.read();
         if state.labels.is_empty() {
             return SitePush::default();
@@ -517,6 +543,25 @@ mod tests {
         assert_eq!(site.labelled(), 65);
         assert!(site.push(&text("zorblax token airdrop")).shift > 0.0);
         assert!(!site.settle(), "no refit runs");
+    }
+
+    #[test]
+    fn a_large_history_is_rebuilt_in_the_background() {
+        let site = SiteModel::default();
+        let texts: Vec<String> = (0..=SYNC_REBUILD_LIMIT)
+            .map(|n| format!("grab the zorblax token airdrop {n} before it ends"))
+            .collect();
+        site.rebuild(
+            texts
+                .iter()
+                .map(|t| (CommentId::generate(), Label::Spam, text(t), 0.0)),
+        );
+        assert_eq!(site.labelled(), SYNC_REBUILD_LIMIT + 1);
+        assert!(
+            site.settle(),
+            "the rebuild's fit runs in the background and swaps in"
+        );
+        assert!(site.push(&text("zorblax token airdrop")).shift > 0.0);
     }
 
     #[test]
