@@ -245,6 +245,10 @@ fn fit(mut labels: Vec<(CommentId, Labelled)>) -> Fitted {
 /// background.
 const SYNC_REBUILD_LIMIT: usize = 2_000;
 
+/// Most labels refitted in place after a label changed (about a quarter of a second, with
+/// scores waiting); more are refitted in the background.
+const SYNC_RELEARN_LIMIT: usize = 500;
+
 /// The first label count refitted in the background; then each doubling. A single online
 /// pass learns less than a few passes over the same labels (measured with
 /// `replay --feedback`).
@@ -272,7 +276,7 @@ impl SiteModel {
         let agreed = (sigmoid(prior + dot(&state.weights, &labelled.row)) >= 0.5) == labelled.spam;
         match state.labels.insert(id, labelled.clone()) {
             Some(before) if before.spam == labelled.spam => {}
-            Some(_) => state.refit(),
+            Some(_) => self.relearn(&mut state),
             None => {
                 state.step(&[&labelled]);
                 state.agreement.push_back(agreed);
@@ -314,15 +318,34 @@ impl SiteModel {
         *background = spawned.ok();
     }
 
-    /// Swaps in the background refit if it has finished.
+    /// Swaps in the background refit if it has finished; a stale one (a label changed
+    /// since its snapshot) is dropped and a fresh one started.
     fn swap_in_finished_refit(&self, state: &mut State) {
-        let mut background = self.background.lock().unwrap_or_else(|p| p.into_inner());
-        // `ready` is set just before the thread ends: until it has, leave it for the next call.
-        if background.as_ref().is_some_and(|h| h.is_finished()) {
-            self.ready.store(false, Ordering::Release);
-            if let Some(Ok(fitted)) = background.take().map(std::thread::JoinHandle::join) {
-                self.apply(state, fitted);
+        let finished = {
+            let mut background = self.background.lock().unwrap_or_else(|p| p.into_inner());
+            // `ready` is set just before the thread ends: until it has, leave it be.
+            if !background.as_ref().is_some_and(|h| h.is_finished()) {
+                return;
             }
+            self.ready.store(false, Ordering::Release);
+            background.take()
+        };
+        if let Some(Ok(fitted)) = finished.map(std::thread::JoinHandle::join)
+            && !self.apply(state, fitted)
+        {
+            self.start_refit(state);
+        }
+    }
+
+    /// Unlearns after a label changed or was withdrawn: a refit from the labels held, in
+    /// place when they are few (a quarter of a second at most), else in the background (the
+    /// old label keeps its pull until the refit is swapped in).
+    fn relearn(&self, state: &mut State) {
+        if state.labels.len() <= SYNC_RELEARN_LIMIT {
+            state.refit();
+        } else {
+            state.restarts += 1;
+            self.start_refit(state);
         }
     }
 
@@ -350,15 +373,22 @@ impl SiteModel {
     /// Waits for the background refit, if one runs, and swaps it in; true when one was
     /// swapped in. For tests: serving never waits.
     pub fn settle(&self) -> bool {
-        let handle = self
-            .background
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        self.ready.store(false, Ordering::Release);
-        match handle.map(std::thread::JoinHandle::join) {
-            Some(Ok(fitted)) => self.apply(&mut self.state.write(), fitted),
-            _ => false,
+        loop {
+            let handle = self
+                .background
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            self.ready.store(false, Ordering::Release);
+            let Some(Ok(fitted)) = handle.map(std::thread::JoinHandle::join) else {
+                return false;
+            };
+            let mut state = self.state.write();
+            if self.apply(&mut state, fitted) {
+                return true;
+            }
+            // Stale: a label changed since its snapshot; wait for a fresh one.
+            self.start_refit(&state);
         }
     }
 
@@ -371,7 +401,7 @@ impl SiteModel {
     pub fn forget(&self, id: CommentId) {
         let mut state = self.state.write();
         if state.labels.remove(&id).is_some() {
-            state.refit();
+            self.relearn(&mut state);
         }
     }
 
@@ -562,6 +592,25 @@ mod tests {
             "the rebuild's fit runs in the background and swaps in"
         );
         assert!(site.push(&text("zorblax token airdrop")).shift > 0.0);
+    }
+
+    #[test]
+    fn a_changed_label_in_a_long_history_is_unlearned_in_the_background() {
+        let site = SiteModel::default();
+        let spam = "join the zorblax pyramid scheme now";
+        let ids: Vec<CommentId> = (0..=SYNC_RELEARN_LIMIT)
+            .map(|_| CommentId::generate())
+            .collect();
+        for id in &ids {
+            site.learn(*id, Label::Spam, &text(spam), 0.0);
+        }
+        site.settle();
+        assert!(site.push(&text(spam)).shift > 0.0);
+        for id in &ids {
+            site.learn(*id, Label::Ham, &text(spam), 0.0);
+        }
+        assert!(site.settle(), "the relabels are refitted in the background");
+        assert!(site.push(&text(spam)).shift < 0.0);
     }
 
     #[test]
