@@ -650,6 +650,18 @@ async fn queue_and_stats_pages_render_for_screenshots() {
         .await
         .unwrap();
     assert!(agreement.contains("over 2 decisions"), "{agreement}");
+    let site_model = env
+        .browser
+        .find(Locator::Css("#site-model"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        site_model.contains("2 labels learned by this site's model"),
+        "{site_model}"
+    );
     let reasons = env
         .browser
         .find_all(Locator::Css("svg#reasons rect"))

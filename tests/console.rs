@@ -242,6 +242,9 @@ async fn metrics_parse_as_prometheus_text() {
         "commentguard_queue_depth",
         "commentguard_watchers",
         "commentguard_model_info",
+        "commentguard_site_model_labels",
+        "commentguard_site_model_version",
+        "commentguard_site_model_running_accuracy",
     ] {
         assert!(families.contains_key(family), "{family} missing in\n{text}");
     }
@@ -266,6 +269,11 @@ async fn metrics_parse_as_prometheus_text() {
         1.0
     );
     assert!(sample("commentguard_commit_batch_size_count") >= 2.0);
+    assert_eq!(
+        sample("commentguard_site_model_labels"),
+        0.0,
+        "no label yet"
+    );
 }
 
 #[tokio::test]
