@@ -57,8 +57,14 @@ thread_local! {
     static SCRATCH: RefCell<(Scratch, SparseRow)> = RefCell::new(Default::default());
 }
 
-fn sigmoid(z: f64) -> f64 {
+/// The probability of log-odds `z`.
+pub fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
+}
+
+/// The log-odds of probability `p` (callers clamp `p` away from 0 and 1).
+pub fn log_odds(p: f64) -> f64 {
+    (p / (1.0 - p)).ln()
 }
 
 impl SpamFilter {

@@ -12,6 +12,7 @@ use super::train::RecipeArgs;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::classifier::score::sigmoid;
 use crate::classifier::train::{SourceScores, fit_source_calibration};
 use crate::classifier::{CommentText, SpamFilterValidParams, SpamModel};
 use crate::confusion::{Confusion, Metrics};
@@ -373,10 +374,6 @@ fn leave_one_source_out(
         pooled,
         parts,
     })
-}
-
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// A text as duplicates are recognised across sources: lowercase, spacing collapsed.

@@ -13,6 +13,7 @@ pub use site_model::SiteModel;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::classifier::score::{log_odds, sigmoid};
 use crate::classifier::{CommentText, Contribution, ModelError, Scored, SpamModel};
 use crate::comment::{CommentId, Label};
 
@@ -121,7 +122,7 @@ impl Scorer {
             .score(text)
             .probability
             .clamp(1e-9, 1.0 - 1e-9);
-        (p / (1.0 - p)).ln()
+        log_odds(p)
     }
 
     /// Where the model comes from: its file, or the shipped model.
@@ -146,8 +147,7 @@ pub fn shifted(mut scored: Scored, shift: f64, contributions: Vec<Contribution>)
         return scored;
     }
     let p = scored.probability.clamp(1e-12, 1.0 - 1e-12);
-    let logit = (p / (1.0 - p)).ln() + shift;
-    scored.probability = 1.0 / (1.0 + (-logit).exp());
+    scored.probability = sigmoid(log_odds(p) + shift);
     for c in contributions.into_iter().rev() {
         if c.weight > 0.0 {
             scored.toward_spam.insert(0, c);

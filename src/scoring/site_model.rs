@@ -19,6 +19,7 @@
 //! (`tests/moderation.rs`: 200 wrong labels leave six other topics' verdicts unchanged).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::versioned::Versioned;
@@ -30,6 +31,7 @@ use ndarray::{Array1, Array2};
 use crate::classifier::explain::{describe, shows};
 use crate::classifier::features::{FeatureConfig, for_each_term};
 use crate::classifier::ftrl::{FtrlSettings, zero_start};
+use crate::classifier::score::sigmoid;
 use crate::classifier::signals::ALL_GROUPS;
 use crate::classifier::{CommentText, Contribution};
 use crate::comment::{CommentId, Label};
@@ -144,20 +146,18 @@ pub struct SitePush {
 
 /// The recipe whose terms the site model hashes: the shipped recipe's words and phrases,
 /// with every signal group (a site's own labels weigh them), without character n-grams.
-fn recipe() -> FeatureConfig {
-    FeatureConfig {
-        char_ngram_max: 0,
-        signals: ALL_GROUPS.to_vec(),
-        ..FeatureConfig::default()
-    }
-}
+/// Built once: every score reads it.
+static RECIPE: LazyLock<FeatureConfig> = LazyLock::new(|| FeatureConfig {
+    char_ngram_max: 0,
+    signals: ALL_GROUPS.to_vec(),
+    ..FeatureConfig::default()
+});
 
 /// The hashed, unit-length row of a comment; with `names`, also the readable key of each
 /// column an explanation may show (only learning needs them: scoring builds no strings).
 fn row_of(text: &CommentText<'_>, mut names: Option<&mut Vec<(u32, String)>>) -> Vec<(u32, f64)> {
-    let cfg = recipe();
     let mut cols: Vec<u32> = Vec::new();
-    for_each_term(&cfg, text, |gram, hash| {
+    for_each_term(&RECIPE, text, |gram, hash| {
         let col = (hash % BUCKETS as u64) as u32;
         cols.push(col);
         if let Some(names) = names.as_deref_mut().filter(|_| shows(&gram)) {
@@ -176,10 +176,6 @@ fn dot(weights: &[f64], row: &[(u32, f64)]) -> f64 {
         .map(|&(c, v)| weights.get(c as usize).copied().unwrap_or(0.0) * v)
         .sum();
     z.clamp(-MAX_SHIFT, MAX_SHIFT)
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
 }
 
 impl State {
