@@ -1,6 +1,6 @@
 //! Following the other frontends of a shared store: comments they hold reach this
-//! frontend's watchers, their moderators' decisions its watchers and its learner, their rule
-//! changes its pipeline. Fed by [`Storage::remote_changes`](crate::store::Storage); a store
+//! frontend's watchers, their moderators' decisions (and other labels) its watchers and its
+//! learner, their rule changes and site model resets its pipeline. Fed by [`Storage::remote_changes`](crate::store::Storage); a store
 //! only one process opens has none, and this task is not started.
 
 use std::sync::Arc;
@@ -40,7 +40,11 @@ async fn apply(app: &App, change: RemoteChange) {
                 app.publish_decision(comment, action, from);
             }
         }
-        RemoteChange::Settings => reload_rules(app).await,
+        RemoteChange::Labelled(id) => learn_label(app, id).await,
+        RemoteChange::Settings => {
+            reload_rules(app).await;
+            follow_site_model_reset(app).await;
+        }
         RemoteChange::Gap => catch_up(app).await,
     }
 }
@@ -56,9 +60,24 @@ async fn fetch(app: &App, id: CommentId) -> Option<StoredComment> {
     }
 }
 
+/// A label another frontend stored without a decision (Akismet feedback, an import).
+async fn learn_label(app: &App, id: CommentId) {
+    match app.store.label(id).await {
+        Ok(Some(labelled)) => app.learn_stored_label(&labelled),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(cause = %Chain(&e), "cannot read a label another frontend stored"),
+    }
+}
+
 async fn reload_rules(app: &App) {
     if let Err(e) = app.pipeline.reload_stored_rules().await {
         tracing::warn!(cause = %Chain(&e), "cannot read the site rules another frontend changed");
+    }
+}
+
+async fn follow_site_model_reset(app: &App) {
+    if let Err(e) = app.follow_site_model_reset().await {
+        tracing::warn!(cause = %Chain(&e), "cannot read the site model's reset another frontend made");
     }
 }
 

@@ -255,6 +255,110 @@ async fn a_decision_on_one_frontend_teaches_the_other_and_rules_follow() {
     b.stop().await;
 }
 
+/// The site model's figures on one frontend.
+async fn site_model(moderator: &mut Moderator) -> pb::SiteModelStats {
+    let stats = moderator.get_stats(pb::GetStatsRequest::default()).await;
+    stats.unwrap().into_inner().site_model.unwrap()
+}
+
+/// Waits until `moderator`'s frontend's site model holds `labels` labels, and says how long
+/// that took.
+async fn site_model_labels(moderator: &mut Moderator, labels: u64, what: &str) -> Duration {
+    let started = std::time::Instant::now();
+    let deadline = Deadline::start(what);
+    while site_model(moderator).await.labels != labels {
+        deadline.check();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn both_frontends_site_models_learn_each_label_and_a_reset() {
+    let Some((_site, a, b)) = two_frontends(|_| {}).await else {
+        return;
+    };
+    let mut on_a = a.client().await;
+    let mut alice_on_a = a.moderator(Some(ALICE)).await;
+    let mut alice_on_b = b.moderator(Some(ALICE)).await;
+    for n in 0..5 {
+        let stored = on_a
+            .submit_comment(submission(
+                &format!("gardening-{n}"),
+                &format!("{HELD} ({n})"),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        alice_on_a
+            .moderate_comment(pb::ModerateCommentRequest {
+                comment_id: stored.comment_id,
+                action: ModerationAction::Approve.into(),
+                note: String::new(),
+            })
+            .await
+            .unwrap();
+        let n = n + 1;
+        let took = site_model_labels(&mut alice_on_b, n, "B's site model to learn A's label").await;
+        eprintln!(
+            "label {n} learned on B {} ms after A answered",
+            took.as_millis()
+        );
+    }
+    assert_eq!(site_model(&mut alice_on_a).await.labels, 5);
+
+    let reset = alice_on_b
+        .reset_site_model(pb::ResetSiteModelRequest {
+            note: "start over".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((reset.labels, reset.labels_dropped), (0, 5));
+    let took = site_model_labels(&mut alice_on_a, 0, "A's site model to follow B's reset").await;
+    eprintln!(
+        "reset followed on A {} ms after B answered",
+        took.as_millis()
+    );
+    let on_a = site_model(&mut alice_on_a).await;
+    assert_eq!(
+        (on_a.reset_by.as_str(), on_a.reset_note.as_str()),
+        ("alice", "start over")
+    );
+
+    // Labels stored without a decision (here imported statuses; Akismet feedback the same
+    // way) reach the other frontend too.
+    let imported = |n: u128, status: CommentStatus| pb::ImportedComment {
+        comment_id: format!("0190f0c1-7e55-7000-8000-{n:012x}"),
+        post_id: "imported".into(),
+        author_name: "Ada".into(),
+        content: format!("An imported comment from the old system, number {n}"),
+        created_at: Some(prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        }),
+        status: status.into(),
+        ..Default::default()
+    };
+    alice_on_a
+        .import_comments(pb::ImportCommentsRequest {
+            comments: vec![
+                imported(1, CommentStatus::Approved),
+                imported(2, CommentStatus::Spam),
+            ],
+        })
+        .await
+        .unwrap();
+    site_model_labels(
+        &mut alice_on_b,
+        2,
+        "B's site model to learn A's imported labels",
+    )
+    .await;
+    a.stop().await;
+    b.stop().await;
+}
+
 #[tokio::test]
 async fn a_frontend_with_another_email_key_refuses_to_start() {
     let Some(site) = Site::new(Backend::Postgres) else {

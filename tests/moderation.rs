@@ -95,6 +95,12 @@ async fn calls_need_a_known_moderator_token(backend: Backend) {
         .list_queue(queue(CommentStatus::Pending))
         .await;
     assert_eq!(none.unwrap_err().code(), Code::Unauthenticated);
+    let reset = server
+        .moderator(None)
+        .await
+        .reset_site_model(pb::ResetSiteModelRequest::default())
+        .await;
+    assert_eq!(reset.unwrap_err().code(), Code::Unauthenticated);
     let wrong = server
         .moderator(Some("not-a-moderator-token"))
         .await
@@ -798,6 +804,114 @@ async fn the_site_model_learns_this_site_s_spam_and_keeps_it(backend: Backend) {
         log_odds(restarted.spam_score) > log_odds(before.spam_score) + 2.0,
         "{before:?}, then {after:?}, after a restart {restarted:?}"
     );
+    resetting_the_site_model_drops_what_it_learned(&site, server, probe()).await;
+}
+
+/// A reset (with a bad note refused first) leaves the site model nothing learned, changes
+/// its version and the policy version, lasts across a restart, and later labels teach again.
+async fn resetting_the_site_model_drops_what_it_learned(
+    site: &Site,
+    server: TestServer,
+    probe: pb::SubmitCommentRequest,
+) {
+    let mut public = server.client().await;
+    let mut alice = server.moderator(Some(ALICE)).await;
+    let learned =
+        |r: &pb::SubmitCommentResponse| r.reasons.iter().any(|r| r.detail.contains("learned here"));
+    let taught = public
+        .check_comment(probe.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(learned(&taught), "{taught:?}");
+    let site_model = |stats: pb::GetStatsResponse| stats.site_model.unwrap();
+    let held = site_model(
+        alice
+            .get_stats(pb::GetStatsRequest::default())
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+
+    let refused = alice
+        .reset_site_model(pb::ResetSiteModelRequest {
+            note: "x".repeat(1001),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&refused), ["note"]);
+    let unchanged = site_model(
+        alice
+            .get_stats(pb::GetStatsRequest::default())
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(
+        (unchanged.labels, unchanged.reset_time),
+        (held.labels, None)
+    );
+
+    let reset = alice
+        .reset_site_model(pb::ResetSiteModelRequest {
+            note: "labels from the stolen token".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reset.labels, 0, "{reset:?}");
+    assert_eq!(reset.labels_dropped, held.labels);
+    assert_eq!(reset.reset_by, "alice");
+    assert_eq!(reset.reset_note, "labels from the stolen token");
+    assert!(
+        reset.reset_time.is_some() && reset.version != held.version,
+        "{held:?} → {reset:?}"
+    );
+    let after_reset = public
+        .check_comment(probe.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!learned(&after_reset), "{after_reset:?}");
+    assert_ne!(after_reset.policy_version, taught.policy_version);
+    server.stop().await;
+
+    // The reset lasts: the stored labels before it teach nothing after a restart, and a new
+    // label teaches again.
+    let server = TestServer::start(site.config()).await;
+    let mut public = server.client().await;
+    let mut alice = server.moderator(Some(ALICE)).await;
+    let restarted = public.check_comment(probe).await.unwrap().into_inner();
+    assert!(!learned(&restarted), "{restarted:?}");
+    let stats = site_model(
+        alice
+            .get_stats(pb::GetStatsRequest::default())
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!((stats.labels, stats.reset_by.as_str()), (0, "alice"));
+    let mut spam = submission("news-after-reset", &testimonial(99));
+    spam.author_email = "fan99@example.net".into();
+    let submitted = submit(&mut public, spam).await;
+    let action = if submitted.status() == CommentStatus::Spam {
+        ModerationAction::Approve
+    } else {
+        ModerationAction::MarkSpam
+    };
+    alice
+        .moderate_comment(moderate(&submitted.comment_id, action))
+        .await
+        .unwrap();
+    let stats = site_model(
+        alice
+            .get_stats(pb::GetStatsRequest::default())
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(stats.labels, 1, "{stats:?}");
     server.stop().await;
 }
 

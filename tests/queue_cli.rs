@@ -88,6 +88,16 @@ async fn a_moderator_works_the_queue_from_the_terminal() {
     let stats: serde_json::Value = serde_json::from_str(stats.trim()).unwrap();
     assert_eq!(stats["by_status"]["APPROVED"], 1);
     assert_eq!(stats["labels"], 1);
+    assert_eq!(stats["site_model"]["labels"], 1);
+
+    let reset = stdout(&queue(&server.url, &["reset-site-model", "--note", "fresh start"]).await);
+    assert!(
+        reset.contains("learned from 0 label(s)")
+            && reset.contains("by alice (1 label(s) dropped): fresh start"),
+        "{reset}"
+    );
+    let stats = stdout(&queue(&server.url, &["stats"]).await);
+    assert!(stats.contains("site      reset "), "{stats}");
 
     let erased = stdout(&queue(&server.url, &["erase", "ada@example.com", "--json"]).await);
     assert_eq!(erased.trim(), r#"{"erased_comments":1}"#);

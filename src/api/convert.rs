@@ -9,6 +9,8 @@ use crate::moderation::{Action, AuditEntry, QueueEvent};
 use crate::pipeline::ShadowSnapshot;
 use crate::policy::{EditableRules, RuleLists, RuleSet, Thresholds};
 use crate::privacy::mask_emails;
+use crate::scoring::SiteModelReset;
+use crate::scoring::site_model::SiteFigures;
 use crate::validate::{FieldViolation, SubmissionInput};
 
 /// Borrows the request's strings for validation. Public so the fuzz target drives the same
@@ -99,12 +101,28 @@ pub(super) fn stats(stats: &Stats, interval_ms: u64) -> pb::GetStatsResponse {
         labels: stats.agreement.labels,
         policy_versions,
         shadow: stats.shadow.clone().map(shadow_stats),
-        site_model: Some(pb::SiteModelStats {
-            version: stats.site_model.version,
-            labels: stats.site_model.labels,
-            running_accuracy: stats.site_model.running_accuracy,
-            accuracy_labels: stats.site_model.accuracy_labels,
-        }),
+        site_model: Some(site_model_stats(
+            &stats.site_model,
+            stats.site_model_reset.as_ref(),
+        )),
+    }
+}
+
+/// The site model's figures and latest reset, for `GetStats` and `ResetSiteModel`.
+pub(super) fn site_model_stats(
+    figures: &SiteFigures,
+    reset: Option<&SiteModelReset>,
+) -> pb::SiteModelStats {
+    let reset = reset.cloned().unwrap_or_default();
+    pb::SiteModelStats {
+        version: figures.version,
+        labels: figures.labels,
+        running_accuracy: figures.running_accuracy,
+        accuracy_labels: figures.accuracy_labels,
+        reset_time: (reset.at_ms > 0).then(|| timestamp(reset.at_ms)),
+        reset_by: reset.by,
+        reset_note: reset.note,
+        labels_dropped: reset.labels_dropped,
     }
 }
 

@@ -329,6 +329,30 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
         Ok(Response::new(convert::rules(&updated)))
     }
 
+    #[instrument(skip_all, fields(moderator))]
+    async fn reset_site_model(
+        &self,
+        request: Request<pb::ResetSiteModelRequest>,
+    ) -> Result<Response<pb::SiteModelStats>, Status> {
+        let moderator = self.moderator(&request)?;
+        tracing::Span::current().record("moderator", moderator.as_str());
+        let note = request.into_inner().note;
+        if note.len() > MAX_NOTE_BYTES {
+            let long = FieldViolation::new("note", "is longer than 1000 bytes");
+            return Err(Refusal::Invalid(vec![long]).into());
+        }
+        let reset = self
+            .app
+            .reset_site_model(&moderator, note.trim())
+            .await
+            .map_err(Refusal::from)?;
+        let figures = self.app.pipeline.scorer().site_model().figures();
+        Ok(Response::new(convert::site_model_stats(
+            &figures,
+            Some(&reset),
+        )))
+    }
+
     #[instrument(skip_all, fields(moderator, comments))]
     async fn import_comments(
         &self,

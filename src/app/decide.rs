@@ -72,10 +72,16 @@ impl App {
     /// The store could not keep it; nothing is learned then.
     pub async fn learn_label(&self, labelled: LabelledText) -> Result<(), StoreError> {
         self.store.put_label(labelled.clone()).await?;
+        self.learn_stored_label(&labelled);
+        Ok(())
+    }
+
+    /// What the classifier's online layer takes from a stored label (here or on another
+    /// frontend).
+    pub fn learn_stored_label(&self, labelled: &LabelledText) {
         self.pipeline
             .scorer()
             .learn(labelled.comment_id, labelled.label, &labelled.text());
-        Ok(())
     }
 
     /// Erases everything held about one email address, and forgets what its comments taught.
@@ -92,16 +98,21 @@ impl App {
         Ok(erased)
     }
 
-    /// Rebuilds the online layer from every stored label (after an erasure, or after missing
-    /// another frontend's notifications).
+    /// Rebuilds the online layer from every stored label, the site model from those given
+    /// since its last reset (at start, after an erasure or a reset, or after missing another
+    /// frontend's notifications).
     ///
     /// # Errors
     /// The labels could not be read; the layer is unchanged then.
     pub async fn relearn_all(&self) -> Result<(), StoreError> {
+        let reset_ms = self.site_model_reset().await?.map_or(0, |r| r.at_ms);
         let labels = self.store.labels().await?;
-        self.pipeline
-            .scorer()
-            .rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
+        self.pipeline.scorer().rebuild(
+            labels
+                .iter()
+                .map(|l| (l.comment_id, l.label, l.text(), l.decided_ms)),
+            reset_ms,
+        );
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 
 mod decide;
 mod import;
+mod site_model;
 mod stats;
 mod submit;
 

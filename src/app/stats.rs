@@ -4,6 +4,7 @@
 use crate::comment::{Status, now_ms};
 use crate::moderation::Agreement;
 use crate::pipeline::ShadowSnapshot;
+use crate::scoring::SiteModelReset;
 use crate::scoring::site_model::SiteFigures;
 use crate::store::{Activity, StoreError};
 
@@ -37,6 +38,8 @@ pub struct Stats {
     pub shadow: Option<ShadowSnapshot>,
     /// What this site's labels taught the classifier.
     pub site_model: SiteFigures,
+    /// The site model's latest reset, if any.
+    pub site_model_reset: Option<SiteModelReset>,
 }
 
 impl App {
@@ -59,6 +62,7 @@ impl App {
             model_version: self.pipeline.scorer().model_version(),
             shadow: self.pipeline.shadow_snapshot(),
             site_model: self.pipeline.scorer().site_model().figures(),
+            site_model_reset: self.site_model_reset().await?,
         })
     }
 

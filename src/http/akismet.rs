@@ -343,6 +343,7 @@ async fn feedback(console: &Console, headers: &HeaderMap, body: &[u8], label: La
         content,
         author_name: form.get("comment_author").to_owned(),
         author_url: form.get("comment_author_url").to_owned(),
+        decided_ms: crate::comment::now_ms(),
     };
     if let Err(e) = console.app.learn_label(labelled).await {
         return Answer::unavailable(&e).into_response();

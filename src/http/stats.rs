@@ -72,6 +72,7 @@ pub async fn stats_page(
     let agreement = console.app.agreement().await?;
     let totals = console.app.store.status_counts().await?;
     let site = console.app.pipeline.scorer().site_model().figures();
+    let reset = console.app.site_model_reset().await?;
     let body = html! {
         h1 { "Statistics" }
         section.totals {
@@ -88,6 +89,12 @@ pub async fn stats_page(
                 @if site.accuracy_labels > 0 {
                     "; it got " (format!("{:.0}%", site.running_accuracy * 100.0))
                     " of the latest " (site.accuracy_labels) " right before learning them"
+                }
+                @if let Some(reset) = &reset {
+                    span.reset data-reset-ms=(reset.at_ms) {
+                        "; reset " (views::time(reset.at_ms)) " by " (reset.by)
+                        " (" (reset.labels_dropped) " labels dropped)"
+                    }
                 }
             }
         }

@@ -3,15 +3,18 @@
 
 pub mod learner;
 pub mod live_model;
+pub mod reset;
 pub mod site_model;
 pub mod versioned;
 
 pub use learner::Learner;
 pub use live_model::LiveModel;
+pub use reset::SiteModelReset;
 pub use site_model::SiteModel;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::classifier::score::{log_odds, sigmoid};
 use crate::classifier::{CommentText, Contribution, ModelError, Scored, SpamModel};
@@ -36,6 +39,8 @@ pub struct Scorer {
     model: LiveModel,
     site: SiteModel,
     learner: Learner,
+    /// The site model learns only labels given after this (a reset's time, 0 before any).
+    site_reset_ms: AtomicU64,
 }
 
 impl Scorer {
@@ -49,6 +54,7 @@ impl Scorer {
             model: LiveModel::load(model)?,
             site: SiteModel::default(),
             learner: Learner::default(),
+            site_reset_ms: AtomicU64::new(0),
         })
     }
 
@@ -100,18 +106,33 @@ impl Scorer {
         self.learner.forget(id, text);
     }
 
-    /// Replaces everything learned with these labels (at start, from the store).
+    /// Replaces everything learned with these labels, each with the time it was given (at
+    /// start, from the store): the near-duplicate layer takes them all, the site model those
+    /// given after `site_reset_ms` (see [`Scorer::site_reset_ms`]).
     pub fn rebuild<'a>(
         &self,
-        labels: impl IntoIterator<Item = (CommentId, Label, CommentText<'a>)>,
+        labels: impl IntoIterator<Item = (CommentId, Label, CommentText<'a>, u64)>,
+        site_reset_ms: u64,
     ) {
         let labels: Vec<_> = labels.into_iter().collect();
+        self.site_reset_ms.store(site_reset_ms, Ordering::Release);
         self.site.rebuild(
             labels
                 .iter()
-                .map(|(id, label, text)| (*id, *label, *text, self.prior(text))),
+                .filter(|(.., decided_ms)| *decided_ms > site_reset_ms)
+                .map(|(id, label, text, _)| (*id, *label, *text, self.prior(text))),
         );
-        self.learner.rebuild(labels);
+        self.learner.rebuild(
+            labels
+                .into_iter()
+                .map(|(id, label, text, _)| (id, label, text)),
+        );
+    }
+
+    /// When the site model was last reset (milliseconds since the epoch; 0 if never): it
+    /// holds only labels given since.
+    pub fn site_reset_ms(&self) -> u64 {
+        self.site_reset_ms.load(Ordering::Acquire)
     }
 
     /// The live model's log-odds for `text`: what the site model corrects.

@@ -149,8 +149,6 @@ async fn open(
     let rules = editable
         .compile(&backend.hasher)
         .map_err(ServeError::Rules)?;
-    let labels = store.labels().await.map_err(ServeError::Labels)?;
-    scorer.rebuild(labels.iter().map(|l| (l.comment_id, l.label, l.text())));
     let parts = Parts {
         store: Arc::clone(&store),
         scorer: Arc::new(scorer),
@@ -171,6 +169,7 @@ async fn open(
         akismet_keys: config.akismet_keys.clone(),
         closing: closing_rx,
     });
+    app.relearn_all().await.map_err(ServeError::Labels)?;
     if app.moderators.is_empty() {
         tracing::warn!(
             "no moderator tokens configured: the moderation API refuses every call \

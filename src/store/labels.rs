@@ -19,6 +19,10 @@ struct LabelV1 {
     author_name: String,
     #[prost(string, tag = "4")]
     author_url: String,
+    /// Absent (0) in labels written before it was kept: they count as given before any
+    /// reset of the site model.
+    #[prost(uint64, tag = "5")]
+    decided_ms: u64,
 }
 
 /// A labelled example taken from a moderator decision.
@@ -34,11 +38,14 @@ pub struct LabelledText {
     pub author_name: String,
     /// The author's website, empty when none.
     pub author_url: String,
+    /// When the label was given, in milliseconds since the epoch (0 when not known: labels
+    /// stored before it was kept). A reset of the site model drops the labels given before it.
+    pub decided_ms: u64,
 }
 
 impl LabelledText {
-    /// The label `label` given to `comment`.
-    pub fn of(comment: &StoredComment, label: Label) -> Self {
+    /// The label `label` given to `comment` at `decided_ms`.
+    pub fn of(comment: &StoredComment, label: Label, decided_ms: u64) -> Self {
         let s = &comment.submission;
         Self {
             comment_id: comment.id,
@@ -46,6 +53,7 @@ impl LabelledText {
             content: s.content.clone(),
             author_name: s.author_name.clone(),
             author_url: s.author_url.clone().unwrap_or_default(),
+            decided_ms,
         }
     }
 
@@ -59,9 +67,9 @@ impl LabelledText {
     }
 }
 
-/// Encodes the label a moderator gave `comment`.
-pub fn encode(comment: &StoredComment, label: Label) -> Vec<u8> {
-    encode_text(&LabelledText::of(comment, label))
+/// Encodes the label a moderator gave `comment` at `decided_ms`.
+pub fn encode(comment: &StoredComment, label: Label, decided_ms: u64) -> Vec<u8> {
+    encode_text(&LabelledText::of(comment, label, decided_ms))
 }
 
 /// Encodes a label given without a stored comment (see `Storage::put_label`).
@@ -71,6 +79,7 @@ pub fn encode_text(label: &LabelledText) -> Vec<u8> {
         content: label.content.clone(),
         author_name: label.author_name.clone(),
         author_url: label.author_url.clone(),
+        decided_ms: label.decided_ms,
     }
     .encode_to_vec()
 }
@@ -88,5 +97,6 @@ pub fn decode(key: &[u8], bytes: &[u8]) -> Result<LabelledText, StoreError> {
         content: r.content,
         author_name: r.author_name,
         author_url: r.author_url,
+        decided_ms: r.decided_ms,
     })
 }

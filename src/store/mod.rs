@@ -193,6 +193,8 @@ pub enum RemoteChange {
         /// The comment's status before.
         from: Status,
     },
+    /// A label was stored without a decision (Akismet feedback, an imported status).
+    Labelled(CommentId),
     /// Settings (such as the editable rules) changed.
     Settings,
     /// Changes may have been missed (the notification connection was lost and restored).
@@ -326,6 +328,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Every moderator label, for retraining.
     async fn labels(&self) -> Result<Vec<LabelledText>>;
+
+    /// The label kept under `id`, if any.
+    async fn label(&self, id: CommentId) -> Result<Option<LabelledText>>;
 
     /// The stats of the author with this email hash (zero for an unknown author).
     async fn author_stats(&self, email_hash: &[u8; 32]) -> Result<AuthorStats>;

@@ -1,6 +1,7 @@
 //! `commentguard queue ...`: working the review queue from a terminal over the moderation API.
 //! Human-readable tables by default, one JSON object per line with `--json`.
 
+mod site_model;
 mod watch;
 
 use std::io::{self, Write};
@@ -94,6 +95,13 @@ pub enum Command {
     },
     /// Counts by status, activity per hour, model and agreement.
     Stats,
+    /// Drop what this site's labels taught the site model (the labels stay stored); it
+    /// learns again from the labels given after. Recorded with your name and the note.
+    ResetSiteModel {
+        /// Why, for the record.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
     /// The audit log, newest first.
     Audit {
         /// Only this comment's entries.
@@ -289,6 +297,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .into_inner();
             print_stats(out, &stats, json)?;
         }
+        Command::ResetSiteModel { note } => {
+            site_model::reset(&mut client, note, json, out).await?;
+        }
         Command::Audit { comment, limit } => {
             let page = client
                 .list_audit(pb::ListAuditRequest {
@@ -438,6 +449,7 @@ fn print_stats(out: &mut impl Write, stats: &pb::GetStatsResponse, json: bool) -
                 "labels": stats.labels,
                 "policy_versions": versions,
                 "shadow": stats.shadow.as_ref().map(shadow_json),
+                "site_model": stats.site_model.as_ref().map(site_model::to_json),
             })
         )?;
         return Ok(());
@@ -467,6 +479,9 @@ fn print_stats(out: &mut impl Write, stats: &pb::GetStatsResponse, json: bool) -
             "policy    {version} judged {} stored comment(s)",
             v.count
         )?;
+    }
+    if let Some(site) = &stats.site_model {
+        site_model::print(out, site)?;
     }
     if let Some(shadow) = &stats.shadow {
         print_shadow(out, shadow)?;

@@ -7,8 +7,8 @@ use deadpool_postgres::Object;
 
 use super::columns::{id_column, id_param, ms_param};
 use super::errors::db_error;
-use super::writes::put_label;
-use crate::comment::CommentId;
+use super::writes::{put_label, tell_labelled};
+use crate::comment::{CommentId, now_ms};
 use crate::store::decide::last_change_ms;
 use crate::store::{
     AuthorStats, ImportOutcome, ImportedComment, LabelledText, NO_AUTHOR, Result, duplicate_digest,
@@ -19,6 +19,7 @@ use crate::store::{
 pub(super) async fn import_batch(
     client: &mut Object,
     comments: &[ImportedComment],
+    frontend: &str,
 ) -> Result<Vec<Result<ImportOutcome>>> {
     let tx = client.transaction().await.map_err(db_error)?;
     let mut seen = HashSet::new();
@@ -36,7 +37,9 @@ pub(super) async fn import_batch(
     add_author_stats(&tx, &stored).await?;
     for imported in &stored {
         if let Some(label) = imported.label {
-            put_label(&tx, &LabelledText::of(&imported.comment, label)).await?;
+            let decided = LabelledText::of(&imported.comment, label, now_ms());
+            put_label(&tx, &decided).await?;
+            tell_labelled(&tx, frontend, decided.comment_id).await?;
         }
     }
     tx.commit().await.map_err(db_error)?;

@@ -4,7 +4,8 @@
 //! one ignores its own; they carry ids, never comment text or emails.
 //!
 //! Payload forms: `<frontend> s <id>` (stored held or as spam), `<frontend> d <id> <action>
-//! <from>` (decided), `<frontend> r` (settings changed).
+//! <from>` (decided), `<frontend> l <id>` (labelled without a decision: Akismet feedback, an
+//! imported status), `<frontend> r` (settings changed).
 
 use std::time::Duration;
 
@@ -36,6 +37,10 @@ pub(super) fn decided_payload(
     format!("{frontend} d {id} {} {}", action as u8, from as u8)
 }
 
+pub(super) fn labelled_payload(frontend: &str, id: CommentId) -> String {
+    format!("{frontend} l {id}")
+}
+
 pub(super) fn settings_payload(frontend: &str) -> String {
     format!("{frontend} r")
 }
@@ -53,6 +58,7 @@ fn parse(payload: &str, own: &str) -> Option<RemoteChange> {
     let id = CommentId::parse(parts.next()?)?;
     match kind {
         "s" => Some(RemoteChange::Submitted(id)),
+        "l" => Some(RemoteChange::Labelled(id)),
         "d" => Some(RemoteChange::Decided {
             id,
             action: Action::from_byte(parts.next()?.parse().ok()?)?,
@@ -140,6 +146,10 @@ mod tests {
         assert_eq!(
             parse(&settings_payload("a"), "b"),
             Some(RemoteChange::Settings)
+        );
+        assert_eq!(
+            parse(&labelled_payload("a", id), "b"),
+            Some(RemoteChange::Labelled(id))
         );
         assert_eq!(parse("a x", "b"), None);
         assert_eq!(parse("", "b"), None);

@@ -48,7 +48,7 @@ use crate::store::{
 use crate::store::{HistorySettings, SubmissionHistory};
 
 /// The schema version this build migrates to.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// Advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x636f_6d6d_656e_7401;
 /// Advisory lock held by the frontend running the retention purge.
@@ -357,6 +357,10 @@ impl Storage for PgStore {
         reads::labels(&self.client().await?).await
     }
 
+    async fn label(&self, id: CommentId) -> Result<Option<LabelledText>> {
+        reads::label(&self.client().await?, id).await
+    }
+
     async fn author_stats(&self, email_hash: &[u8; 32]) -> Result<AuthorStats> {
         reads::author_stats(&self.client().await?, email_hash).await
     }
@@ -388,7 +392,7 @@ impl Storage for PgStore {
 
     async fn import_batch(&self, comments: Vec<ImportedComment>) -> Vec<Result<ImportOutcome>> {
         let imported = match self.client().await {
-            Ok(mut client) => import::import_batch(&mut client, &comments).await,
+            Ok(mut client) => import::import_batch(&mut client, &comments, &self.frontend).await,
             Err(e) => Err(e),
         };
         match imported {
@@ -398,7 +402,7 @@ impl Storage for PgStore {
     }
 
     async fn put_label(&self, label: LabelledText) -> Result<()> {
-        writes::put_label(&self.client().await?, &label).await
+        writes::put_told_label(&mut self.client().await?, &label, &self.frontend).await
     }
 
     async fn events_after(&self, after: Option<u64>, limit: usize) -> Result<EventPage> {

@@ -215,27 +215,43 @@ pub(super) async fn audit_since(client: &Object, since_ms: u64) -> Result<Vec<Au
 
 pub(super) async fn labels(client: &Object) -> Result<Vec<LabelledText>> {
     client
-        .query(
-            "SELECT comment_id, spam, content, author_name, author_url FROM labels",
-            &[],
-        )
+        .query(&format!("SELECT {LABEL_COLUMNS} FROM labels"), &[])
         .await
         .map_err(db_error)?
         .iter()
-        .map(|row| {
-            Ok(LabelledText {
-                comment_id: id_column(row.get(0))?,
-                label: if row.get(1) {
-                    crate::comment::Label::Spam
-                } else {
-                    crate::comment::Label::Ham
-                },
-                content: row.get(2),
-                author_name: row.get(3),
-                author_url: row.get(4),
-            })
-        })
+        .map(label_of)
         .collect()
+}
+
+pub(super) async fn label(client: &Object, id: CommentId) -> Result<Option<LabelledText>> {
+    client
+        .query_opt(
+            &format!("SELECT {LABEL_COLUMNS} FROM labels WHERE comment_id = $1"),
+            &[&id_param(id)],
+        )
+        .await
+        .map_err(db_error)?
+        .as_ref()
+        .map(label_of)
+        .transpose()
+}
+
+/// The columns [`label_of`] reads, in its order.
+const LABEL_COLUMNS: &str = "comment_id, spam, content, author_name, author_url, decided_ms";
+
+fn label_of(row: &Row) -> Result<LabelledText> {
+    Ok(LabelledText {
+        comment_id: id_column(row.get(0))?,
+        label: if row.get(1) {
+            crate::comment::Label::Spam
+        } else {
+            crate::comment::Label::Ham
+        },
+        content: row.get(2),
+        author_name: row.get(3),
+        author_url: row.get(4),
+        decided_ms: ms_column(row.get(5)),
+    })
 }
 
 pub(super) async fn author_stats(client: &Object, email_hash: &[u8; 32]) -> Result<AuthorStats> {

@@ -63,7 +63,7 @@ pub(super) async fn moderate(
     }
     match request.action.label() {
         Some(label) => {
-            put_label(&tx, &LabelledText::of(&comment, label)).await?;
+            put_label(&tx, &LabelledText::of(&comment, label, request.at_ms)).await?;
         }
         // Trashing withdraws a label: the comment is no longer an example of either.
         None if to == Status::Trash => {
@@ -97,6 +97,32 @@ pub(super) async fn moderate(
     Ok(Decided { comment, from })
 }
 
+/// Stores or replaces a label given without a decision, and tells the other frontends.
+pub(super) async fn put_told_label(
+    client: &mut Object,
+    label: &LabelledText,
+    frontend: &str,
+) -> Result<()> {
+    let tx = client.transaction().await.map_err(db_error)?;
+    put_label(&tx, label).await?;
+    tell_labelled(&tx, frontend, label.comment_id).await?;
+    tx.commit().await.map_err(db_error)
+}
+
+/// Tells the other frontends, when `client`'s transaction commits, that `id` was labelled.
+pub(super) async fn tell_labelled(
+    client: &impl deadpool_postgres::GenericClient,
+    frontend: &str,
+    id: crate::comment::CommentId,
+) -> Result<()> {
+    let payload = listener::labelled_payload(frontend, id);
+    client
+        .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 /// Stores or replaces a label by its comment id.
 pub(super) async fn put_label(
     client: &impl deadpool_postgres::GenericClient,
@@ -104,15 +130,18 @@ pub(super) async fn put_label(
 ) -> Result<()> {
     client
         .execute(
-            "INSERT INTO labels VALUES ($1, $2, $3, $4, $5) ON CONFLICT (comment_id) \
+            "INSERT INTO labels (comment_id, spam, content, author_name, author_url, decided_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (comment_id) \
              DO UPDATE SET spam = EXCLUDED.spam, content = EXCLUDED.content, \
-             author_name = EXCLUDED.author_name, author_url = EXCLUDED.author_url",
+             author_name = EXCLUDED.author_name, author_url = EXCLUDED.author_url, \
+             decided_ms = EXCLUDED.decided_ms",
             &[
                 &super::columns::id_param(label.comment_id),
                 &label.label.is_spam(),
                 &label.content,
                 &label.author_name,
                 &label.author_url,
+                &ms_param(label.decided_ms),
             ],
         )
         .await

@@ -316,6 +316,10 @@ impl Storage for SledStore {
         self.inner()?.labels()
     }
 
+    async fn label(&self, id: CommentId) -> Result<Option<LabelledText>> {
+        self.inner()?.label(id)
+    }
+
     async fn author_stats(&self, email_hash: &[u8; 32]) -> Result<AuthorStats> {
         self.inner()?.author_stats(email_hash)
     }
@@ -753,6 +757,7 @@ mod tests {
             content: "free money".into(),
             author_name: "x".into(),
             author_url: String::new(),
+            decided_ms: 7,
         };
         {
             let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();

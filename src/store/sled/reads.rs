@@ -182,6 +182,14 @@ impl Inner {
             .collect()
     }
 
+    pub(super) fn label(&self, id: CommentId) -> Result<Option<LabelledText>> {
+        let key = keys::label(id);
+        let value = self.tree.get(key).map_err(backend)?;
+        value
+            .map(|bytes| labels::decode(&key[1..], &bytes))
+            .transpose()
+    }
+
     pub(super) fn author_stats(&self, email_hash: &[u8; 32]) -> Result<AuthorStats> {
         match self
             .tree

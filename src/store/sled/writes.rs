@@ -10,7 +10,7 @@ use prost::Message as _;
 use super::handles::{Inner, backend};
 use super::jobs::{InsertJob, Job, Removal, RemoveJob, Reply};
 use super::keys::{self, Kind};
-use crate::comment::{CommentId, Status, StoredComment};
+use crate::comment::{CommentId, Status, StoredComment, now_ms};
 use crate::store::{
     AuthorStats, Decided, DecisionRequest, ImportOutcome, ImportedComment, NO_AUTHOR, QueueChange,
     Result, StoreError, audit, decide, events, labels, record,
@@ -271,7 +271,7 @@ impl Plan<'_> {
             .insert(&keys::status(status, id), &keys::status_since(&comment));
         if let Some(label) = label {
             self.batch
-                .insert(&keys::label(id), labels::encode(&comment, label));
+                .insert(&keys::label(id), labels::encode(&comment, label, now_ms()));
         }
         *self
             .versions
@@ -308,9 +308,10 @@ impl Plan<'_> {
         self.count(from, -1);
         self.count(to, 1);
         match request.action.label() {
-            Some(label) => self
-                .batch
-                .insert(&keys::label(id), labels::encode(&comment, label)),
+            Some(label) => self.batch.insert(
+                &keys::label(id),
+                labels::encode(&comment, label, request.at_ms),
+            ),
             // Trashing withdraws a label: the comment is no longer an example of either.
             None if to == Status::Trash => self.batch.remove(&keys::label(id)),
             None => {}
