@@ -25,6 +25,9 @@ pub struct Window {
     pub start: usize,
     /// Index one past its last record.
     pub end: usize,
+    /// Moderator corrections made from the stream's start to the window's end: the labels it
+    /// took to get here.
+    pub corrections: u64,
     /// Its figures.
     #[serde(flatten)]
     pub metrics: Metrics,
@@ -84,8 +87,10 @@ pub async fn replay_with_feedback(
     let run = run_id();
     let recorder = Recorder::new();
     let started = Instant::now();
-    // Each answered record's (label, flagged), in stream order.
+    // Each answered record's (label, flagged), in stream order, and the corrections made
+    // up to and including it.
     let mut outcomes: Vec<(bool, bool)> = Vec::with_capacity(records.len());
+    let mut corrected: Vec<u64> = Vec::with_capacity(records.len());
     let (mut corrections, mut correction_errors) = (0, 0);
     for (index, record) in records.iter().enumerate() {
         let sent = Instant::now();
@@ -118,13 +123,14 @@ pub async fn replay_with_feedback(
                 correction_errors += 1;
             }
         }
+        corrected.push(corrections);
         progress();
     }
     let whole = recorder.finish(started.elapsed());
     Ok(FeedbackReport {
         whole,
         second_half: confusion_of(&outcomes[outcomes.len() / 2..]).metrics(),
-        windows: windows(&outcomes, window),
+        windows: windows(&outcomes, &corrected, window),
         corrections,
         correction_errors,
     })
@@ -138,15 +144,21 @@ fn confusion_of(outcomes: &[(bool, bool)]) -> Confusion {
     c
 }
 
-/// Figures per consecutive run of `size` outcomes (the last may be shorter).
-pub fn windows(outcomes: &[(bool, bool)], size: usize) -> Vec<Window> {
+/// Figures per consecutive run of `size` outcomes (the last may be shorter); `corrected[i]`
+/// is the corrections made up to outcome `i`.
+pub fn windows(outcomes: &[(bool, bool)], corrected: &[u64], size: usize) -> Vec<Window> {
+    let size = size.max(1);
     outcomes
-        .chunks(size.max(1))
+        .chunks(size)
         .enumerate()
-        .map(|(i, chunk)| Window {
-            start: i * size.max(1),
-            end: i * size.max(1) + chunk.len(),
-            metrics: confusion_of(chunk).metrics(),
+        .map(|(i, chunk)| {
+            let end = i * size + chunk.len();
+            Window {
+                start: i * size,
+                end,
+                corrections: corrected.get(end - 1).copied().unwrap_or_default(),
+                metrics: confusion_of(chunk).metrics(),
+            }
         })
         .collect()
 }
@@ -208,8 +220,10 @@ mod tests {
     #[test]
     fn windows_cover_the_stream_in_order() {
         let outcomes = vec![(true, true); 25];
-        let w = windows(&outcomes, 10);
+        let corrected: Vec<u64> = (1..=25).map(|n| n / 2).collect();
+        let w = windows(&outcomes, &corrected, 10);
         assert_eq!(w.len(), 3);
         assert_eq!((w[2].start, w[2].end, w[2].metrics.total), (20, 25, 5));
+        assert_eq!((w[0].corrections, w[2].corrections), (5, 12));
     }
 }
