@@ -1,11 +1,13 @@
-//! Scoring latency of the shipped model on short, typical and long comments, including
-//! normalization and feature extraction. `COMMENTGUARD_BENCH_MODEL=FILE` scores with another
-//! model file instead, so two models can be compared on the same (possibly busy) machine.
+//! Scoring latency of the shipped models (spam, then toxicity) on short, typical and long
+//! comments, including normalization and feature extraction. `COMMENTGUARD_BENCH_MODEL=FILE`
+//! scores spam with another model file instead, so two models can be compared on the same
+//! (possibly busy) machine.
 
 use std::hint::black_box;
 use std::path::Path;
 
 use commentguard::classifier::{CommentText, SpamModel};
+use commentguard::toxicity::ToxicityModel;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn classify(c: &mut Criterion) {
@@ -34,6 +36,19 @@ fn classify(c: &mut Criterion) {
                 }))
             })
         });
+    }
+    group.finish();
+    let toxicity = ToxicityModel::shipped().expect("the shipped toxicity model");
+    let abusive = "Shut up, you pathetic idiot. Nobody wants to read your stupid garbage, \
+                   and the whole thread knows you have no clue what the summit agreed on.";
+    let mut group = c.benchmark_group("toxicity");
+    for (name, text) in [
+        ("short_40B", short),
+        ("typical_200B", typical),
+        ("abusive_150B_with_spans", abusive),
+        ("long_10KB", long.as_str()),
+    ] {
+        group.bench_function(name, |b| b.iter(|| toxicity.score(black_box(text))));
     }
     group.finish();
 }

@@ -30,6 +30,8 @@ fn comment(n: u64) -> StoredComment {
             status: Status::Approved,
             spam_score: 0.02,
             reasons: vec![Reason::classifier("\"thanks\"", -1.2)],
+            toxicity: 0.0,
+            toxic_spans: Vec::new(),
         },
         model_version: "bench".into(),
         policy_version: "bench".into(),

@@ -21,7 +21,8 @@ fn pipeline_with(
     let store: Arc<dyn Storage> = runtime
         .block_on(async { SledStore::open(dir, StoreOptions::default(), 64) })
         .expect("a scratch store");
-    let scorer = Scorer::load(config.model.clone()).expect("the shipped model");
+    let toxicity = commentguard::scoring::Live::load(None).expect("the shipped toxicity model");
+    let scorer = Scorer::load(config.model.clone(), toxicity).expect("the shipped model");
     let hasher = EmailHasher::from_hex(&"ab".repeat(32)).expect("a key");
     let rules = config
         .editable_rules()

@@ -80,12 +80,14 @@ pub enum ReasonCode {
     ModerationKey,
     /// No approved comment of this author yet.
     FirstTimeAuthor,
+    /// The toxicity probability reached its threshold: held for a moderator (never SPAM).
+    Toxic,
 }
 
 impl ReasonCode {
     /// Every code in stored order: a code is stored as its position + 1, so this list is
     /// append only.
-    pub const ALL: [ReasonCode; 11] = [
+    pub const ALL: [ReasonCode; 12] = [
         Self::SpamScore,
         Self::Classifier,
         Self::Honeypot,
@@ -97,6 +99,7 @@ impl ReasonCode {
         Self::DisallowedKey,
         Self::ModerationKey,
         Self::FirstTimeAuthor,
+        Self::Toxic,
     ];
 
     /// The stable machine-readable code clients see.
@@ -113,6 +116,7 @@ impl ReasonCode {
             Self::DisallowedKey => "disallowed_key",
             Self::ModerationKey => "moderation_key",
             Self::FirstTimeAuthor => "first_time_author",
+            Self::Toxic => "toxic",
         }
     }
 
@@ -247,6 +251,23 @@ pub struct Verdict {
     pub spam_score: f32,
     /// Why; deciding reasons first, then the classifier's explanation.
     pub reasons: Vec<Reason>,
+    /// The toxicity model's probability that raters would call the text toxic (0 for
+    /// comments stored before it was kept).
+    pub toxicity: f32,
+    /// Where the text is toxic, when the toxicity is at least 0.5.
+    pub toxic_spans: Vec<ToxicSpan>,
+}
+
+/// A toxic range of a comment's text, in code points (as raters' spans and JavaScript's
+/// `Array.from(text)` index it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ToxicSpan {
+    /// First code point.
+    pub start: usize,
+    /// One past the last code point.
+    pub end: usize,
+    /// `insult`, `identity_attack`, `profanity`, `threat`, `other`, or empty when unknown.
+    pub kind: String,
 }
 
 /// A comment's id: a UUIDv7, so ids sort by creation time and index keys need no separate

@@ -34,6 +34,9 @@ pub struct Config {
     /// The spam model file loaded at start; `None` (the default) serves the shipped model,
     /// built into the binary.
     pub model: Option<PathBuf>,
+    /// The toxicity model file loaded at start (`commentguard train --toxicity`); `None` (the
+    /// default) serves the shipped one. Reloaded with the spam model on `SIGHUP`.
+    pub toxicity_model: Option<PathBuf>,
     /// Hex-encoded key (at least 32 bytes) for the keyed hash of emails. When absent, a key is
     /// generated on first start and kept in `<data_dir>/hmac.key` (mode 0600).
     pub hmac_secret: Option<String>,
@@ -371,9 +374,19 @@ impl Config {
     /// # Errors
     /// The first setting found unusable.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let Thresholds { pending, spam } = self.thresholds;
+        let Thresholds {
+            pending,
+            spam,
+            toxicity,
+        } = self.thresholds;
         if !((0.0..=1.0).contains(&pending) && (0.0..=1.0).contains(&spam) && pending <= spam) {
             return Err(ConfigError::InvalidThresholds { pending, spam });
+        }
+        if !(0.0..=1.0).contains(&toxicity) {
+            return Err(ConfigError::InvalidValue {
+                field: "thresholds.toxicity",
+                reason: format!("{toxicity} is not in [0, 1] (0 turns the toxicity hold off)"),
+            });
         }
         self.moderator_tokens
             .validate()
@@ -479,6 +492,7 @@ impl Default for Config {
             database_url: None,
             database_pool_size: Self::DEFAULT_DATABASE_POOL_SIZE,
             model: None,
+            toxicity_model: None,
             hmac_secret: None,
             log_format: LogFormat::Text,
             thresholds: Thresholds::default(),
@@ -561,7 +575,11 @@ mod tests {
         assert!(Config::default().validate().is_ok());
         for (pending, spam) in [(0.9, 0.5), (-0.1, 0.5), (0.5, 1.1), (f64::NAN, 0.9)] {
             let config = Config {
-                thresholds: Thresholds { spam, pending },
+                thresholds: Thresholds {
+                    spam,
+                    pending,
+                    ..Thresholds::default()
+                },
                 ..Config::default()
             };
             assert!(

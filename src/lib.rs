@@ -14,7 +14,7 @@
 //! 4. The application: [`app`], the state every edge shares and each domain operation once.
 //! 5. Domain services: [`pipeline`] (submission in, verdict out), [`policy`] (rules,
 //!    thresholds, trackers; the strictest wins), [`classifier`] (text in, spam probability and
-//!    explanation out), [`scoring`] (the model in service and the online layer learning from
+//!    explanation out), [`toxicity`] (the abuse score and its spans beside it), [`scoring`] (the model in service and the online layer learning from
 //!    moderators), [`import`] (WordPress and Disqus exports), [`retention`] (the purge of
 //!    expired SPAM and TRASH), [`admission`] (the in-flight limit), [`config`] (settings from
 //!    defaults, file, environment and flags).
@@ -63,6 +63,7 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod toxicity;
 pub mod validate;
 
 pub use config::Config;

@@ -66,7 +66,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Queue(args) => client_runtime()?.block_on(cli::queue::run(args)),
         Command::Import(args) => client_runtime()?.block_on(cli::import_export::import(args)),
         Command::Export(args) => client_runtime()?.block_on(cli::import_export::export(args)),
+        Command::Train(args) if args.toxicity => cli::toxicity::train(&args),
         Command::Train(args) => cli::train::run(args),
+        Command::Eval(args) if args.toxicity => cli::toxicity::eval(&args),
         Command::Eval(args) => cli::eval::run(args),
     }
 }

@@ -79,6 +79,8 @@ mod tests {
                 status,
                 spam_score: 0.9,
                 reasons: Vec::new(),
+                toxicity: 0.0,
+                toxic_spans: Vec::new(),
             },
             model_version: "m".into(),
             policy_version: String::new(),

@@ -33,6 +33,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "policy",
             "scoring",
             "classifier",
+            "toxicity",
             "import",
             "retention",
             "admission",

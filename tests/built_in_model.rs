@@ -30,7 +30,7 @@ async fn serve_from_another_directory_uses_the_built_in_model() {
     // Logged before listening; the log's reader thread may deliver it a moment later.
     let loaded = within("the model's log line", async {
         while let Some(line) = stderr.recv().await {
-            if line.contains("spam model loaded") {
+            if line.contains("spam and toxicity models loaded") {
                 return Some(line);
             }
         }
@@ -54,7 +54,11 @@ async fn serve_from_another_directory_uses_the_built_in_model() {
     let _ = child.wait();
     assert!(verdict.spam_score > 0.5, "scored by the model: {verdict:?}");
     let loaded = loaded.expect("the log names the model");
-    assert!(loaded.contains("built in"), "{loaded}");
+    assert!(
+        loaded.contains("models/default.json, built in")
+            && loaded.contains("models/toxicity.json, built in"),
+        "{loaded}"
+    );
     assert!(
         elsewhere.path().join("data").exists(),
         "data in the working directory"

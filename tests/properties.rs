@@ -102,6 +102,8 @@ proptest! {
                 status: Status::from_byte(status).unwrap(),
                 spam_score: score,
                 reasons: reasons.into_iter().map(|(code, detail, weight)| Reason { code: ReasonCode::ALL[code], detail, weight }).collect(),
+                toxicity: 0.0,
+                toxic_spans: Vec::new(),
             },
             model_version: "m".into(),
             policy_version: "p".into(),

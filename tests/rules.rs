@@ -237,6 +237,8 @@ async fn retention_purges_old_spam_and_trash_only(backend: Backend) {
             status,
             spam_score: 0.5,
             reasons: Vec::new(),
+            toxicity: 0.0,
+            toxic_spans: Vec::new(),
         },
         model_version: "m".into(),
         policy_version: String::new(),

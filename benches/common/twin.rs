@@ -26,6 +26,8 @@ impl CommentService for NoOp {
             reasons: Vec::new(),
             error: None,
             policy_version: "0123456789abcdef".into(),
+            toxicity: 0.0,
+            toxic_spans: Vec::new(),
         }))
     }
 

@@ -4,7 +4,7 @@ use prost_types::Timestamp;
 
 use super::pb;
 use crate::app::Stats;
-use crate::comment::{CommentId, Reason, Status, StoredComment, Verdict};
+use crate::comment::{CommentId, Reason, Status, StoredComment, ToxicSpan, Verdict};
 use crate::moderation::{Action, AuditEntry, QueueEvent};
 use crate::pipeline::ShadowSnapshot;
 use crate::policy::{EditableRules, RuleLists, RuleSet, Thresholds};
@@ -62,7 +62,21 @@ pub(super) fn verdict_response(
         reasons: verdict.reasons.iter().map(reason).collect(),
         error: None,
         policy_version: policy_version.to_owned(),
+        toxicity: verdict.toxicity,
+        toxic_spans: toxic_spans(&verdict.toxic_spans),
     }
+}
+
+/// Toxic spans as the contract spells them.
+fn toxic_spans(spans: &[ToxicSpan]) -> Vec<pb::ToxicSpan> {
+    spans
+        .iter()
+        .map(|t| pb::ToxicSpan {
+            start: u32::try_from(t.start).unwrap_or(u32::MAX),
+            end: u32::try_from(t.end).unwrap_or(u32::MAX),
+            kind: t.kind.clone(),
+        })
+        .collect()
 }
 
 /// The figures of `GetStats`, with activity in intervals of `interval_ms`.
@@ -169,12 +183,14 @@ pub(super) fn rules(rules: &RuleSet) -> pb::Rules {
         max_links: e.max_links,
         spam_threshold: e.thresholds.spam as f32,
         pending_threshold: e.thresholds.pending as f32,
+        toxicity_threshold: Some(e.thresholds.toxicity as f32),
     }
 }
 
 /// The rules a moderator sent: entries trimmed, empty ones dropped. Thresholds arrive as
 /// `float`; they are kept to the precision a moderator typed (6 digits), so `0.9` stays 0.9.
-pub(super) fn editable_rules(rules: pb::Rules) -> EditableRules {
+/// A request without `toxicity_threshold` (a client older than it) keeps `toxicity_now`.
+pub(super) fn editable_rules(rules: pb::Rules, toxicity_now: f64) -> EditableRules {
     let list = |entries: Vec<String>| -> Vec<String> {
         entries
             .into_iter()
@@ -195,6 +211,7 @@ pub(super) fn editable_rules(rules: pb::Rules) -> EditableRules {
         thresholds: Thresholds {
             spam: threshold(rules.spam_threshold),
             pending: threshold(rules.pending_threshold),
+            toxicity: rules.toxicity_threshold.map_or(toxicity_now, threshold),
         },
     }
 }
@@ -242,6 +259,8 @@ pub(super) fn moderated_comment(comment: &StoredComment) -> pb::ModeratedComment
             .unwrap_or_default(),
         decided_at: comment.decision.as_ref().map(|d| timestamp(d.at_ms)),
         policy_version: comment.policy_version.clone(),
+        toxicity: comment.verdict.toxicity,
+        toxic_spans: toxic_spans(&comment.verdict.toxic_spans),
     }
 }
 
@@ -358,6 +377,8 @@ mod tests {
                 status: Status::Approved,
                 spam_score: 0.0,
                 reasons: Vec::new(),
+                toxicity: 0.0,
+                toxic_spans: Vec::new(),
             },
             model_version: String::new(),
             policy_version: String::new(),

@@ -171,6 +171,8 @@ fn imported(
             status,
             spam_score: 0.0,
             reasons: Vec::new(),
+            toxicity: 0.0,
+            toxic_spans: Vec::new(),
         },
         model_version: String::new(),
         policy_version: IMPORTED_POLICY.to_owned(),

@@ -318,10 +318,15 @@ impl pb::moderation_service_server::ModerationService for ModerationApi {
             );
             return Err(Refusal::Invalid(vec![missing]).into());
         }
+        let toxicity_now = self.app.pipeline.rules().editable.thresholds.toxicity;
         let updated = self
             .app
             .pipeline
-            .update_rules(convert::editable_rules(rules), Some(expected), &moderator)
+            .update_rules(
+                convert::editable_rules(rules, toxicity_now),
+                Some(expected),
+                &moderator,
+            )
             .await
             .map_err(Refusal::from)?;
         tracing::Span::current().record("version", updated.version.as_str());

@@ -4,6 +4,7 @@
 //! The checksum covers the compact JSON serialization of the file's content with the
 //! `checksum` field set to the empty string.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -39,8 +40,30 @@ pub struct ModelFile {
     pub cv_metrics: Option<CvMetrics>,
     /// The learned parameters.
     pub parameters: Parameters,
+    /// How a model that marks spans (the toxicity model) finds them. Absent in spam models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spans: Option<SpanSettings>,
     /// SHA-256 (hex) of the content with this field empty; detects damage.
     pub checksum: String,
+}
+
+/// How a model that marks spans finds them (see `crate::toxicity::spans`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpanSettings {
+    /// A word is marked when, alone, it moves the model's log-odds up by at least this.
+    pub threshold: f64,
+    /// The type raters most often gave each word (lowercase) they marked.
+    pub kinds: BTreeMap<String, String>,
+}
+
+impl Default for SpanSettings {
+    fn default() -> Self {
+        Self {
+            threshold: 2.0,
+            kinds: BTreeMap::new(),
+        }
+    }
 }
 
 /// Cross-validation figures stored with a model.
@@ -121,6 +144,7 @@ impl ModelFile {
                 meta_names: META_NAMES.iter().map(|s| (*s).to_owned()).collect(),
                 meta_weights: filter.weights[n..].to_vec(),
             },
+            spans: None,
             checksum: String::new(),
         };
         file.checksum = file.compute_checksum();

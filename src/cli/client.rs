@@ -147,6 +147,8 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             "comment_id": verdict.comment_id,
             "status": status_name(verdict.status),
             "spam_score": verdict.spam_score,
+            "toxicity": verdict.toxicity,
+            "toxic_spans": verdict.toxic_spans.iter().map(|t| serde_json::json!({"start": t.start, "end": t.end, "kind": t.kind})).collect::<Vec<_>>(),
             "reasons": reasons,
             "policy_version": verdict.policy_version,
         });
@@ -154,9 +156,10 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     } else {
         writeln!(
             out,
-            "{} (spam score {:.3}){}",
+            "{} (spam score {:.3}, toxicity {:.3}){}",
             status_name(verdict.status),
             verdict.spam_score,
+            verdict.toxicity,
             if verdict.comment_id.is_empty() {
                 String::new()
             } else {

@@ -51,9 +51,14 @@ pub struct Args {
     /// recipe on all the others: how it does on a community it has never seen.
     #[arg(long, conflicts_with_all = ["cv", "holdout"])]
     pub leave_one_source_out: bool,
-    /// Score at or above which a comment counts as flagged.
-    #[arg(long, default_value_t = Thresholds::DEFAULT_PENDING)]
-    pub threshold: f64,
+    /// Score at or above which a comment counts as flagged [default: the pending threshold,
+    /// 0.5; with --toxicity, the toxicity hold threshold].
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Measure the toxicity model on toxicity datasets (`content`, `toxic`, optional
+    /// `spans`) instead: `roc_auc`, `mcc`, `recall`, `clean_flagged_rate`, `span_f1`.
+    #[arg(long, conflicts_with_all = ["cv", "holdout", "leave_one_out", "plot", "show_errors"])]
+    pub toxicity: bool,
     /// With a model: also print each misclassified comment with its score (to stderr).
     #[arg(long)]
     pub show_errors: bool,
@@ -114,7 +119,7 @@ fn score_all(model: &SpamModel, data: &[LabelledComment], threshold: f64) -> Con
     c
 }
 
-fn file_name(p: &Path) -> String {
+pub(super) fn file_name(p: &Path) -> String {
     p.file_name().map_or_else(
         || p.display().to_string(),
         |s| s.to_string_lossy().into_owned(),
@@ -162,7 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .collect::<Result<_, _>>()?;
     let params = args.recipe.params()?;
     let all: Vec<LabelledComment> = loaded.iter().flat_map(|d| d.comments.clone()).collect();
-    let threshold = args.threshold;
+    let threshold = args.threshold.unwrap_or(Thresholds::DEFAULT_PENDING);
     let outcome = if let Some(k) = args.cv {
         cross_validate(&params, &all, k, threshold, !args.cv_ungrouped)?
     } else if let Some(holdout) = &args.holdout {
@@ -388,7 +393,7 @@ fn same_text(content: &str) -> String {
 /// The default mode: scores each dataset with the model file, one part per dataset, with
 /// the misclassified comments and the plot when asked for.
 fn score_model(args: &Args, loaded: &[LoadedDataset]) -> anyhow::Result<Outcome> {
-    let threshold = args.threshold;
+    let threshold = args.threshold.unwrap_or(Thresholds::DEFAULT_PENDING);
     let model = SpamModel::load_or_shipped(args.model.as_deref()).with_context(|| {
         let shown = args.model.as_ref().map(|p| p.display().to_string());
         format!(

@@ -8,4 +8,5 @@ pub mod load;
 pub mod queue;
 pub mod replay;
 pub mod serve;
+pub mod toxicity;
 pub mod train;

@@ -35,6 +35,9 @@ pub struct Args {
     /// Spam model file [default: the shipped model, built into the binary].
     #[arg(long, env = "COMMENTGUARD_MODEL")]
     pub model: Option<PathBuf>,
+    /// Toxicity model file [default: the shipped toxicity model, built into the binary].
+    #[arg(long, env = "COMMENTGUARD_TOXICITY_MODEL")]
+    pub toxicity_model: Option<PathBuf>,
     /// Hex key (≥ 32 bytes) for hashing emails [default: generated into DATA_DIR/hmac.key].
     #[arg(long, env = "COMMENTGUARD_HMAC_SECRET", hide_env_values = true)]
     pub hmac_secret: Option<String>,
@@ -121,6 +124,9 @@ impl Args {
         }
         if let Some(model) = &self.model {
             config.model = Some(model.clone());
+        }
+        if let Some(model) = &self.toxicity_model {
+            config.toxicity_model = Some(model.clone());
         }
         for (flag, field) in [
             (&self.tls_cert, &mut config.tls_cert),

@@ -38,6 +38,10 @@ pub struct Args {
     /// Folds of the cross-validation stored with the model (0 skips it).
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
+    /// Train the toxicity model on toxicity datasets (JSON Lines rows with `content`,
+    /// `toxic` and optional `spans`) with its own recipe; the recipe flags adjust it.
+    #[arg(long, conflicts_with_all = ["from_store", "format"])]
+    pub toxicity: bool,
     /// Training recipe overrides.
     #[command(flatten)]
     pub recipe: RecipeArgs,
@@ -145,8 +149,18 @@ impl RecipeArgs {
     /// # Errors
     /// When an override is out of range.
     pub fn params(&self) -> anyhow::Result<SpamFilterValidParams> {
+        self.params_over(FeatureConfig::default())
+    }
+
+    /// The recipe with `features` as its base and these overrides, checked.
+    ///
+    /// # Errors
+    /// When an override is out of range.
+    pub fn params_over(
+        &self,
+        mut features: FeatureConfig,
+    ) -> anyhow::Result<SpamFilterValidParams> {
         let mut p = SpamFilterParams::new();
-        let mut features = FeatureConfig::default();
         if let Some(a) = self.alpha {
             p = p.alpha(a);
         }
@@ -165,10 +179,10 @@ impl RecipeArgs {
         if let Some(n) = self.max_iterations {
             p = p.max_iterations(n);
         }
-        features.intent = !self.no_intent;
-        features.nb_weighting = self.nb_weighting;
-        features.counts = !self.no_counts;
-        features.lead_words = !self.no_lead_words;
+        features.intent &= !self.no_intent;
+        features.nb_weighting |= self.nb_weighting;
+        features.counts &= !self.no_counts;
+        features.lead_words &= !self.no_lead_words;
         if let Some(groups) = &self.signals {
             features.signals.clone_from(groups);
         }

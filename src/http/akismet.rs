@@ -249,7 +249,11 @@ async fn judge(console: &Console, form: &Form) -> Answer {
             } else {
                 "false"
             })
-            .header("x-commentguard-status", verdict.status.as_str());
+            .header("x-commentguard-status", verdict.status.as_str())
+            .header(
+                "x-commentguard-toxicity",
+                format!("{:.3}", verdict.toxicity),
+            );
             if checked.discard {
                 answer = answer.header("x-akismet-pro-tip", "discard");
             }
@@ -272,10 +276,13 @@ async fn judge(console: &Console, form: &Form) -> Answer {
         Err(Rejection::Store(StoreError::Duplicate(existing))) => {
             match console.app.store.get(existing).await {
                 Ok(stored) => {
-                    let status = stored.map_or(Status::Pending, |c| c.verdict.status);
+                    let (status, toxicity) = stored.map_or((Status::Pending, 0.0), |c| {
+                        (c.verdict.status, c.verdict.toxicity)
+                    });
                     let spam = matches!(status, Status::Spam | Status::Trash);
                     Answer::ok(if spam { "true" } else { "false" })
                         .header("x-commentguard-status", status.as_str())
+                        .header("x-commentguard-toxicity", format!("{toxicity:.3}"))
                 }
                 Err(e) => Answer::unavailable(&e),
             }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 
-use crate::comment::{ReasonCode, Status, StoredComment};
+use crate::comment::{ReasonCode, Status, StoredComment, ToxicSpan};
 use crate::moderation::Action;
 
 /// The statuses the queue has tabs for, in tab order.
@@ -150,6 +150,7 @@ pub fn comment(comment: &StoredComment, csrf: &str) -> Markup {
                 span.post { "on " a href={ "/queue?status=" (status.as_str()) "&post=" (urlencode(&s.post_id)) } { (s.post_id) } }
                 time { (time(comment.created_at_ms)) }
                 span.score title="Spam probability at submission" { "score " (format!("{:.2}", comment.verdict.spam_score)) }
+                span.toxicity title="Toxicity at submission: the probability raters would call it toxic" data-toxicity=(format!("{:.3}", comment.verdict.toxicity)) { "toxicity " (format!("{:.2}", comment.verdict.toxicity)) }
                 @if let Some(campaign) = campaign_of(comment) {
                     a.campaign href={ "/queue?status=" (status.as_str()) "&campaign=" (campaign) } { "campaign" }
                 }
@@ -193,28 +194,52 @@ pub fn urlencode(value: &str) -> String {
 fn highlighted(comment: &StoredComment) -> Markup {
     let weights = word_weights(comment);
     let text = &comment.submission.content;
-    let mut pieces: Vec<(&str, Option<f32>)> = Vec::new();
-    let mut start = 0;
-    let mut in_word = false;
-    for (i, c) in text.char_indices() {
+    let toxic = &comment.verdict.toxic_spans;
+    // Each piece with its weight and, for a word inside a toxic span, the span's type.
+    let mut pieces: Vec<(&str, Option<f32>, Option<&str>)> = Vec::new();
+    let (mut start, mut start_char, mut in_word) = (0, 0, false);
+    for (n, (i, c)) in text.char_indices().enumerate() {
         let wordy = c.is_alphanumeric() || c == '\'';
         if wordy != in_word && i > start {
-            pieces.push(piece(&text[start..i], in_word, &weights));
-            start = i;
+            let (piece, weight) = piece(&text[start..i], in_word, &weights);
+            pieces.push((piece, weight, toxic_kind(toxic, in_word, start_char)));
+            (start, start_char) = (i, n);
         }
         in_word = wordy;
     }
     if start < text.len() {
-        pieces.push(piece(&text[start..], in_word, &weights));
+        let (piece, weight) = piece(&text[start..], in_word, &weights);
+        pieces.push((piece, weight, toxic_kind(toxic, in_word, start_char)));
     }
     html! {
-        @for (text, weight) in pieces {
-            @match weight {
-                Some(w) => mark class=(mark_class(w)) title=(format!("{w:+.2}")) { (text) },
-                None => (text),
+        @for (text, weight, kind) in pieces {
+            @match kind {
+                Some(kind) => u.toxic data-kind=(kind) title={ "toxic" @if !kind.is_empty() { ": " (kind.replace('_', " ")) } } { (marked(text, weight)) },
+                None => (marked(text, weight)),
             }
         }
     }
+}
+
+/// A piece of text, in a `mark` when the classifier weighed it.
+fn marked(text: &str, weight: Option<f32>) -> Markup {
+    html! {
+        @match weight {
+            Some(w) => mark class=(mark_class(w)) title=(format!("{w:+.2}")) { (text) },
+            None => (text),
+        }
+    }
+}
+
+/// The type of the toxic span a word starting at code point `at` lies in, if any.
+fn toxic_kind(spans: &[ToxicSpan], word: bool, at: usize) -> Option<&str> {
+    if !word {
+        return None;
+    }
+    spans
+        .iter()
+        .find(|s| s.start <= at && at < s.end)
+        .map(|s| s.kind.as_str())
 }
 
 fn piece<'a>(text: &'a str, word: bool, weights: &Weights) -> (&'a str, Option<f32>) {
@@ -296,6 +321,8 @@ mod tests {
                 status: Status::Pending,
                 spam_score: 0.7,
                 reasons,
+                toxicity: 0.0,
+                toxic_spans: Vec::new(),
             },
             model_version: "m".into(),
             policy_version: String::new(),

@@ -316,7 +316,10 @@ impl Pipeline {
         };
         let mut hits = rules.compiled.check(&submission, &email_hash);
         hits.extend(shared_hits);
-        let verdict = rules.policy.decide_with(&submission, &scoring.scored, hits);
+        hits.extend(rules.policy.toxicity_hit(&scoring.toxicity));
+        let mut verdict = rules.policy.decide_with(&submission, &scoring.scored, hits);
+        verdict.toxicity = scoring.toxicity.probability as f32;
+        verdict.toxic_spans.clone_from(&scoring.toxicity.spans);
         let policy_version = self.policy_version(&scoring, &rules);
         Ok(Judged {
             submission,
@@ -342,7 +345,11 @@ impl Pipeline {
         let rules = shadow.rules(&live, &self.hasher)?;
         let live_model = self.scorer.model_version();
         let version = self.version_of(
-            shadow.model_version(&live_model),
+            &format!(
+                "{}+{}",
+                shadow.model_version(&live_model),
+                self.scorer.toxicity_version()
+            ),
             self.scorer.learner_generation(),
             &rules.version,
         );
@@ -446,7 +453,7 @@ impl Pipeline {
     /// The digest of everything that decided a verdict scored by `scoring` under `rules`.
     fn policy_version(&self, scoring: &Scoring, rules: &RuleSet) -> String {
         self.version_of(
-            &scoring.model_version,
+            &format!("{}+{}", scoring.model_version, scoring.toxicity_version),
             scoring.learner_generation,
             &rules.version,
         )

@@ -134,6 +134,7 @@ impl Shadow {
         };
         let mut hits = rules.compiled.check(input.submission, input.email_hash);
         hits.extend_from_slice(input.shared_hits);
+        hits.extend(rules.policy.toxicity_hit(&input.scoring.toxicity));
         rules.policy.status_with(input.submission, scored, &hits)
     }
 
@@ -233,6 +234,7 @@ mod tests {
             thresholds: Thresholds {
                 spam: 0.9,
                 pending: 0.6,
+                ..Thresholds::default()
             },
         }
     }
@@ -253,7 +255,8 @@ mod tests {
             rules.thresholds,
             Thresholds {
                 spam: 0.4,
-                pending: 0.4
+                pending: 0.4,
+                ..Thresholds::default()
             }
         );
     }

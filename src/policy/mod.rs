@@ -27,6 +27,7 @@ pub use trackers::{Campaigns, Flood};
 
 use crate::classifier::Scored;
 use crate::comment::{Reason, Status, Submission, Verdict};
+use crate::toxicity::Toxicity;
 
 /// Links at or above this count hold a comment unless the site sets its own limit.
 pub const DEFAULT_MAX_LINKS: u32 = 2;
@@ -67,6 +68,13 @@ impl Policy {
         self.decide_with(submission, scored, Vec::new())
     }
 
+    /// The hold a comment's toxicity asks for, if any (PENDING, never SPAM).
+    pub fn toxicity_hit(&self, toxicity: &Toxicity) -> Option<Hit> {
+        self.thresholds
+            .judge_toxicity(toxicity)
+            .map(|(status, reason)| Hit { status, reason })
+    }
+
     /// The status [`Policy::decide_with`] would give, without building the reasons (for the
     /// shadow policy, which only counts statuses).
     pub fn status_with(&self, submission: &Submission, scored: &Scored, hits: &[Hit]) -> Status {
@@ -102,6 +110,8 @@ impl Policy {
             status,
             spam_score: scored.probability as f32,
             reasons,
+            toxicity: 0.0,
+            toxic_spans: Vec::new(),
         }
     }
 }

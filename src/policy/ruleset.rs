@@ -70,7 +70,17 @@ impl EditableRules {
                 format!("{bad:?} is not an IP address or CIDR range"),
             ));
         }
-        let Thresholds { spam, pending } = self.thresholds;
+        let Thresholds {
+            spam,
+            pending,
+            toxicity,
+        } = self.thresholds;
+        if !(0.0..=1.0).contains(&toxicity) {
+            violations.push(FieldViolation::new(
+                "rules.toxicity_threshold",
+                "must be in [0, 1] (0 turns the toxicity hold off)",
+            ));
+        }
         if !(0.0..=1.0).contains(&spam) {
             violations.push(FieldViolation::new(
                 "rules.spam_threshold",
@@ -155,6 +165,7 @@ mod tests {
         bad.thresholds = Thresholds {
             spam: 1.5,
             pending: 0.2,
+            ..Thresholds::default()
         };
         let fields: Vec<&str> = bad.violations().iter().map(|v| v.field).collect();
         assert_eq!(fields, ["rules.banned_ips", "rules.spam_threshold"]);

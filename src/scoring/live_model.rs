@@ -1,26 +1,55 @@
-//! The model the service scores with, swappable while serving: `SIGHUP` reloads the model
+//! The models the service scores with, swappable while serving: `SIGHUP` reloads each model
 //! file, and requests already running finish on the model they started with.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use crate::classifier::{ModelError, SpamModel};
+use crate::toxicity::ToxicityModel;
+
+/// A model a file (or the binary) holds.
+pub trait Loadable: Sized {
+    /// What the shipped model is called in logs.
+    const SHIPPED_NAME: &'static str;
+    /// Loads the file at `path`, or the shipped model.
+    ///
+    /// # Errors
+    /// When the file is missing, damaged or incompatible.
+    fn load_from(path: Option<&Path>) -> Result<Self, ModelError>;
+}
+
+impl Loadable for SpamModel {
+    const SHIPPED_NAME: &'static str = crate::classifier::SHIPPED_MODEL_NAME;
+    fn load_from(path: Option<&Path>) -> Result<Self, ModelError> {
+        SpamModel::load_or_shipped(path)
+    }
+}
+
+impl Loadable for ToxicityModel {
+    const SHIPPED_NAME: &'static str = crate::toxicity::SHIPPED_TOXICITY_MODEL_NAME;
+    fn load_from(path: Option<&Path>) -> Result<Self, ModelError> {
+        ToxicityModel::load_or_shipped(path)
+    }
+}
 
 /// A shared slot holding the current model.
 #[derive(Debug)]
-pub struct LiveModel {
+pub struct Live<M> {
     /// The model file, or `None` for the shipped model built into the binary.
     path: Option<PathBuf>,
-    current: RwLock<Arc<SpamModel>>,
+    current: RwLock<Arc<M>>,
 }
 
-impl LiveModel {
+/// The spam model in service.
+pub type LiveModel = Live<SpamModel>;
+
+impl<M: Loadable> Live<M> {
     /// Loads the model file at `path`, or the shipped model when `path` is `None`.
     ///
     /// # Errors
     /// When the file is missing, damaged or incompatible.
     pub fn load(path: Option<PathBuf>) -> Result<Self, ModelError> {
-        let model = SpamModel::load_or_shipped(path.as_deref())?;
+        let model = M::load_from(path.as_deref())?;
         Ok(Self {
             path,
             current: RwLock::new(Arc::new(model)),
@@ -30,14 +59,14 @@ impl LiveModel {
     /// Where the model comes from, for the log: its file, or the shipped model.
     pub fn source(&self) -> String {
         self.path.as_ref().map_or_else(
-            || crate::classifier::SHIPPED_MODEL_NAME.to_owned(),
+            || M::SHIPPED_NAME.to_owned(),
             |path| path.display().to_string(),
         )
     }
 
     /// The model to use for one request. Holding the `Arc` keeps that model alive across a
     /// reload.
-    pub fn get(&self) -> Arc<SpamModel> {
+    pub fn get(&self) -> Arc<M> {
         match self.current.read() {
             Ok(guard) => Arc::clone(&guard),
             // Writers only swap an Arc, so a poisoned lock still holds a whole model.
@@ -50,8 +79,8 @@ impl LiveModel {
     ///
     /// # Errors
     /// When the file is missing, damaged or incompatible.
-    pub fn reload(&self) -> Result<Arc<SpamModel>, ModelError> {
-        let model = Arc::new(SpamModel::load_or_shipped(self.path.as_deref())?);
+    pub fn reload(&self) -> Result<Arc<M>, ModelError> {
+        let model = Arc::new(M::load_from(self.path.as_deref())?);
         let mut slot = match self.current.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),

@@ -8,7 +8,7 @@ pub mod site_model;
 pub mod versioned;
 
 pub use learner::Learner;
-pub use live_model::LiveModel;
+pub use live_model::{Live, LiveModel};
 pub use reset::SiteModelReset;
 pub use site_model::SiteModel;
 
@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::classifier::score::{log_odds, sigmoid};
 use crate::classifier::{CommentText, Contribution, ModelError, Scored, SpamModel};
 use crate::comment::{CommentId, Label};
+use crate::toxicity::{Toxicity, ToxicityModel};
 
 /// A comment's score with the version of the model that gave it.
 #[derive(Debug, Clone)]
@@ -29,6 +30,10 @@ pub struct Scoring {
     pub model_version: String,
     /// Which state of the online layer shifted the score (see [`Learner::generation`]).
     pub learner_generation: u64,
+    /// The toxicity model's score and spans.
+    pub toxicity: Toxicity,
+    /// `name@checksum-prefix` of the toxicity model.
+    pub toxicity_version: String,
 }
 
 /// The live model plus what moderators' labels taught it: the site model (this site's
@@ -37,6 +42,7 @@ pub struct Scoring {
 #[derive(Debug)]
 pub struct Scorer {
     model: LiveModel,
+    toxicity: Live<ToxicityModel>,
     site: SiteModel,
     learner: Learner,
     /// The site model learns only labels given after this (a reset's time, 0 before any).
@@ -44,14 +50,15 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    /// Loads the model file, or the shipped model when `model` is `None`; the learner starts
-    /// empty (see [`Scorer::rebuild`]).
+    /// Loads the spam model file, or the shipped model when `model` is `None`, beside the
+    /// toxicity model; the learner starts empty (see [`Scorer::rebuild`]).
     ///
     /// # Errors
     /// When the file is missing, damaged or incompatible.
-    pub fn load(model: Option<PathBuf>) -> Result<Self, ModelError> {
+    pub fn load(model: Option<PathBuf>, toxicity: Live<ToxicityModel>) -> Result<Self, ModelError> {
         Ok(Self {
             model: LiveModel::load(model)?,
+            toxicity,
             site: SiteModel::default(),
             learner: Learner::default(),
             site_reset_ms: AtomicU64::new(0),
@@ -70,10 +77,13 @@ impl Scorer {
         let learner_generation = self.learner_generation();
         let push = self.site.push(text);
         let scored = shifted(model.score(text), push.shift, push.contributions);
+        let toxicity = self.toxicity.get();
         Scoring {
             scored: self.learner.adjust(text, scored),
             model_version: model.version().to_owned(),
             learner_generation,
+            toxicity: toxicity.score(text.content),
+            toxicity_version: toxicity.version().to_owned(),
         }
     }
 
@@ -149,6 +159,25 @@ impl Scorer {
     /// Where the model comes from: its file, or the shipped model.
     pub fn model_source(&self) -> String {
         self.model.source()
+    }
+
+    /// The version of the toxicity model in service now.
+    pub fn toxicity_version(&self) -> String {
+        self.toxicity.get().version().to_owned()
+    }
+
+    /// Where the toxicity model comes from: its file, or the shipped model.
+    pub fn toxicity_source(&self) -> String {
+        self.toxicity.source()
+    }
+
+    /// Loads the toxicity model file again and swaps it in whole; on failure the current
+    /// model stays.
+    ///
+    /// # Errors
+    /// When the file is missing, damaged or incompatible.
+    pub fn reload_toxicity(&self) -> Result<Arc<ToxicityModel>, ModelError> {
+        self.toxicity.reload()
     }
 
     /// Loads the model file again and swaps it in whole; on failure the current model stays.

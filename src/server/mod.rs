@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::connections::{self, ActivityService};
 use crate::pipeline::{Parts, Pipeline, stored_rules};
-use crate::scoring::Scorer;
+use crate::scoring::{Live, Scorer};
 use crate::telemetry::RpcMetricsService;
 use crate::tls::{Protocol, ServerTls};
 
@@ -124,17 +124,29 @@ async fn open(
     config: &Config,
     admission: &AdmissionLayer,
 ) -> Result<(Opened, watch::Sender<bool>), ServeError> {
-    let scorer = Scorer::load(config.model.clone()).map_err(|source| ServeError::Model {
-        model: config.model.as_ref().map_or_else(
-            || crate::classifier::SHIPPED_MODEL_NAME.to_owned(),
-            |path| path.display().to_string(),
-        ),
-        source,
-    })?;
+    let named = |path: &Option<std::path::PathBuf>, shipped: &str| {
+        path.as_ref()
+            .map_or_else(|| shipped.to_owned(), |p| p.display().to_string())
+    };
+    let toxicity =
+        Live::load(config.toxicity_model.clone()).map_err(|source| ServeError::Model {
+            model: named(
+                &config.toxicity_model,
+                crate::toxicity::SHIPPED_TOXICITY_MODEL_NAME,
+            ),
+            source,
+        })?;
+    let scorer =
+        Scorer::load(config.model.clone(), toxicity).map_err(|source| ServeError::Model {
+            model: named(&config.model, crate::classifier::SHIPPED_MODEL_NAME),
+            source,
+        })?;
     tracing::info!(
         model = scorer.model_version(),
         from = scorer.model_source(),
-        "spam model loaded"
+        toxicity = scorer.toxicity_version(),
+        toxicity_from = scorer.toxicity_source(),
+        "spam and toxicity models loaded"
     );
     let backend = Backend::open(config).await?;
     let store = Arc::clone(&backend.store);
@@ -384,6 +396,13 @@ async fn reload_on_sighup(
                 Err(e) => {
                     let cause = crate::error::Chain(&e);
                     tracing::error!(%cause, "model reload failed; keeping the current model")
+                }
+            }
+            match pipeline.scorer().reload_toxicity() {
+                Ok(model) => tracing::info!(model = model.version(), "toxicity model reloaded"),
+                Err(e) => {
+                    let cause = crate::error::Chain(&e);
+                    tracing::error!(%cause, "toxicity model reload failed; keeping the current one")
                 }
             }
             if let Some(file) = &file {

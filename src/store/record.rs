@@ -5,7 +5,7 @@ use prost::Message as _;
 
 use crate::comment::{
     ClientContext, CommentId, Idempotency, Reason, ReasonCode, Receipt, Status, StoredComment,
-    Submission, Verdict,
+    Submission, ToxicSpan, Verdict,
 };
 
 use super::StoreError;
@@ -70,6 +70,22 @@ struct RecordV1 {
     submitted_status: u32,
     #[prost(uint32, tag = "24")]
     shadow_status: u32,
+    /// Added within version 2: records without them read as toxicity 0 without spans.
+    #[prost(float, tag = "25")]
+    toxicity: f32,
+    #[prost(message, repeated, tag = "26")]
+    toxic_spans: Vec<SpanV1>,
+}
+
+/// One toxic span of a record's text.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SpanV1 {
+    #[prost(uint32, tag = "1")]
+    start: u32,
+    #[prost(uint32, tag = "2")]
+    end: u32,
+    #[prost(string, tag = "3")]
+    kind: String,
 }
 
 /// One reason. Version 1 filled `code` and `detail`; version 2 writes a known code as
@@ -144,6 +160,17 @@ pub fn encode(comment: &StoredComment) -> Vec<u8> {
         referrer: s.context.referrer.clone(),
         status: u32::from(comment.verdict.status as u8),
         spam_score: comment.verdict.spam_score,
+        toxicity: comment.verdict.toxicity,
+        toxic_spans: comment
+            .verdict
+            .toxic_spans
+            .iter()
+            .map(|t| SpanV1 {
+                start: u32::try_from(t.start).unwrap_or(u32::MAX),
+                end: u32::try_from(t.end).unwrap_or(u32::MAX),
+                kind: t.kind.clone(),
+            })
+            .collect(),
         reasons: comment
             .verdict
             .reasons
@@ -233,6 +260,16 @@ pub fn decode(bytes: &[u8]) -> Result<StoredComment, StoreError> {
                 .into_iter()
                 .map(ReasonV1::expand)
                 .collect::<Result<_, _>>()?,
+            toxicity: r.toxicity,
+            toxic_spans: r
+                .toxic_spans
+                .into_iter()
+                .map(|t| ToxicSpan {
+                    start: t.start as usize,
+                    end: t.end as usize,
+                    kind: t.kind,
+                })
+                .collect(),
         },
         model_version: r.model_version,
         policy_version: r.policy_version,
@@ -339,6 +376,8 @@ pub(crate) mod tests {
                 status: Status::Pending,
                 spam_score: 0.6,
                 reasons: vec![Reason::new(ReasonCode::SpamScore, "d", 0.6)],
+                toxicity: 0.0,
+                toxic_spans: Vec::new(),
             },
             model_version: "m@1".into(),
             policy_version: "0123456789abcdef".into(),
@@ -438,10 +477,11 @@ pub(crate) mod tests {
                 (9, "disallowed_key"),
                 (10, "moderation_key"),
                 (11, "first_time_author"),
+                (12, "toxic"),
             ]
         );
         assert_eq!(ReasonCode::from_stored_id(0), None);
-        assert_eq!(ReasonCode::from_stored_id(12), None);
+        assert_eq!(ReasonCode::from_stored_id(13), None);
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct Metrics {
     pub verdicts: Family<StatusLabel, Counter>,
     /// Reasons given in stored verdicts, by code.
     pub reasons: Family<ReasonLabel, Counter>,
+    /// Toxicity of stored submissions (the `toxic` reason counts those it held).
+    pub toxicity: Histogram,
     /// Jobs written per committer batch.
     pub commit_batch_size: Histogram,
     /// Time to apply and flush one committer batch.
@@ -116,6 +118,7 @@ impl Metrics {
             ),
             verdicts: Family::default(),
             reasons: Family::default(),
+            toxicity: Histogram::new([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]),
             commit_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             commit_flush: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             queue_depth: Family::default(),
@@ -158,6 +161,11 @@ impl Metrics {
             "reasons",
             "Reasons in stored verdicts by code",
             self.reasons.clone(),
+        );
+        registry.register(
+            "toxicity",
+            "Toxicity of stored submissions",
+            self.toxicity.clone(),
         );
         registry.register(
             "commit_batch_size",
@@ -264,6 +272,7 @@ impl Metrics {
                 status: verdict.status.as_str(),
             })
             .inc();
+        self.toxicity.observe(f64::from(verdict.toxicity));
         for reason in &verdict.reasons {
             self.reasons
                 .get_or_create(&ReasonLabel {
@@ -316,6 +325,8 @@ mod tests {
             status: Status::Pending,
             spam_score: 0.7,
             reasons: vec![Reason::new(ReasonCode::Campaign, "x", 1.0)],
+            toxicity: 0.0,
+            toxic_spans: Vec::new(),
         });
         m.record_batch(3, Duration::from_millis(2));
         m.set_model("v1".into());
