@@ -217,6 +217,48 @@ async fn markup_in_comments_is_escaped_in_the_queue() {
     );
 }
 
+#[tokio::test]
+async fn toxic_comments_show_their_score_and_underlined_spans_and_filter_first() {
+    let (_dir, server) = server();
+    let abuse = "Shut up, you pathetic <b>idiot</b>. Nobody wants your stupid garbage.";
+    let (_, status) = submit_as(&server.grpc, "p1", "Eve", abuse).await;
+    assert_eq!(status, "PENDING");
+    submit_as(
+        &server.grpc,
+        "p1",
+        "Ann",
+        "A fair point about the referendum.",
+    )
+    .await;
+    let (session, _) = log_in(&server.http, ALICE).await;
+    let (_, _, page) = http_request(
+        &server.http,
+        "GET",
+        "/queue?toxic=1",
+        &[("Cookie", &session)],
+        "",
+    )
+    .await;
+    assert!(page.contains("class=\"toxicity\""), "{page}");
+    assert!(
+        page.contains("<u class=\"toxic\" data-kind=\"insult\""),
+        "{page}"
+    );
+    assert!(!page.contains("<b>idiot"), "escaped: {page}");
+    // The filter lists the toxic comment only: the civil one (held as a referendum
+    // moderation key) is not there.
+    assert!(!page.contains("A fair point"), "{page}");
+    let (_, _, metrics) = http_request(&server.http, "GET", "/metrics", &[], "").await;
+    assert!(
+        metrics.contains("commentguard_reasons_total{code=\"toxic\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("commentguard_toxicity_count 2"),
+        "{metrics}"
+    );
+}
+
 /// Every line of the exposition is a comment or a sample `name{labels} value` whose name
 /// starts with `commentguard_`, and the families the issue names are there.
 #[tokio::test]

@@ -32,14 +32,14 @@ async fn abuse_is_held_with_its_spans_and_the_threshold_switches_the_hold() {
         checked.toxicity, checked.toxic_spans
     );
     assert_eq!(checked.status(), CommentStatus::Pending, "{checked:?}");
-    assert!(checked.toxicity >= 0.8, "{checked:?}");
+    assert!(checked.toxicity >= 0.9, "{checked:?}");
     let toxic = checked
         .reasons
         .iter()
         .find(|r| r.code == "toxic")
         .expect("a toxic reason");
     assert!(
-        toxic.detail.contains("toxicity threshold 0.80"),
+        toxic.detail.contains("toxicity threshold 0.90"),
         "{toxic:?}"
     );
     // The spans cover the insults, in code points of the content.
@@ -92,7 +92,7 @@ async fn abuse_is_held_with_its_spans_and_the_threshold_switches_the_hold() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(rules.toxicity_threshold, Some(0.8));
+    assert_eq!(rules.toxicity_threshold, Some(0.9));
     let mut older_client = rules.clone();
     older_client.toxicity_threshold = None;
     older_client.max_links = rules.max_links + 1;
@@ -104,7 +104,7 @@ async fn abuse_is_held_with_its_spans_and_the_threshold_switches_the_hold() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(kept.toxicity_threshold, Some(0.8));
+    assert_eq!(kept.toxicity_threshold, Some(0.9));
     let mut off = kept.clone();
     off.toxicity_threshold = Some(0.0);
     let off = alice
@@ -125,7 +125,7 @@ async fn abuse_is_held_with_its_spans_and_the_threshold_switches_the_hold() {
         unheld.reasons.iter().all(|r| r.code != "toxic"),
         "{unheld:?}"
     );
-    assert!(unheld.toxicity >= 0.8, "the score stays: {unheld:?}");
+    assert!(unheld.toxicity >= 0.9, "the score stays: {unheld:?}");
     let mut bad = off.clone();
     bad.toxicity_threshold = Some(1.5);
     let refused = alice
@@ -166,14 +166,20 @@ fn identity_words_alone_do_not_make_a_comment_toxic() {
             .or_default()
             .push((model.probability(&row.content), row.is_toxic()));
     }
-    eprintln!("identity             neutral held   auc");
+    eprintln!("identity             neutral held  toxic held    auc");
     let mut worst = 0.0_f64;
     for (identity, scores) in &by_identity {
         let neutral: Vec<f64> = scores.iter().filter(|s| !s.1).map(|s| s.0).collect();
         let held =
             neutral.iter().filter(|&&p| p >= threshold).count() as f64 / neutral.len() as f64;
+        let toxic: Vec<f64> = scores.iter().filter(|s| s.1).map(|s| s.0).collect();
+        let caught = toxic.iter().filter(|&&p| p >= threshold).count() as f64 / toxic.len() as f64;
         let auc = roc_auc(scores).unwrap();
-        eprintln!("{identity:<20} {:>11.1} % {auc:>6.3}", held * 100.0);
+        eprintln!(
+            "{identity:<20} {:>11.1} % {:>9.1} % {auc:>6.3}",
+            held * 100.0,
+            caught * 100.0
+        );
         worst = worst.max(held);
         assert!(auc >= 0.8, "{identity}: AUC {auc}");
     }

@@ -32,6 +32,20 @@ pub struct QueueQuery {
     /// Only this campaign's copies (a hex fingerprint).
     #[serde(default)]
     pub campaign: Option<String>,
+    /// `1`: only comments with a toxicity of 0.5 or more, most toxic first.
+    #[serde(default)]
+    pub toxic: Option<String>,
+}
+
+/// The toxicity from which the queue's "toxic" filter lists a comment: where verdicts start
+/// listing toxic spans.
+const TOXIC_FILTER_FROM: f32 = 0.5;
+
+/// The comments of `scanned` with a toxicity of [`TOXIC_FILTER_FROM`] or more, most toxic first.
+fn most_toxic(mut scanned: Vec<StoredComment>) -> Vec<StoredComment> {
+    scanned.retain(|c| c.verdict.toxicity >= TOXIC_FILTER_FROM);
+    scanned.sort_by(|a, b| b.verdict.toxicity.total_cmp(&a.verdict.toxicity));
+    scanned
 }
 
 /// The status a query names; PENDING when absent.
@@ -108,12 +122,17 @@ pub async fn queue_page(
         None => None,
     };
     let store = &console.app.store;
+    let toxic = query.toxic.as_deref() == Some("1");
     let (comments, more, campaign) = match query.campaign.as_deref().filter(|c| !c.is_empty()) {
         Some(text) => {
             let wanted = campaign_param(text)?;
             let scanned = store.list_queue(status, post, None, CAMPAIGN_SCAN).await?;
             let copies = campaign_copies(scanned.comments, &wanted);
             (copies, false, Some(wanted))
+        }
+        None if toxic => {
+            let scanned = store.list_queue(status, post, None, CAMPAIGN_SCAN).await?;
+            (most_toxic(scanned.comments), false, None)
         }
         None => {
             let page = store.list_queue(status, post, before, PAGE_SIZE).await?;
@@ -127,6 +146,7 @@ pub async fn queue_page(
     let view = QueueView {
         status,
         post,
+        toxic,
         campaign: campaign.as_deref(),
         comments: &comments,
         more,
@@ -140,6 +160,8 @@ pub async fn queue_page(
 struct QueueView<'a> {
     status: Status,
     post: Option<&'a str>,
+    /// Only toxic comments, most toxic first.
+    toxic: bool,
     campaign: Option<&'a str>,
     comments: &'a [StoredComment],
     more: bool,
@@ -162,6 +184,7 @@ impl QueueView<'_> {
             form.filter method="get" action="/queue" {
                 input type="hidden" name="status" value=(self.status.as_str());
                 label { "Post " input type="text" name="post" value=(self.post.unwrap_or("")); }
+                label { input type="checkbox" name="toxic" value="1" checked[self.toxic]; " Toxic only, most toxic first" }
                 button type="submit" { "Filter" }
                 @if self.post.is_some() { a href={ "/queue?status=" (self.status.as_str()) } { "All posts" } }
             }

@@ -25,7 +25,7 @@ impl Thresholds {
     pub const DEFAULT_PENDING: f64 = 0.50;
     /// Default toxicity at or above which a comment is held for a moderator (see
     /// docs/toxicity.md for the measurements it was chosen from).
-    pub const DEFAULT_TOXICITY: f64 = 0.80;
+    pub const DEFAULT_TOXICITY: f64 = 0.90;
 
     /// The status the score alone asks for, with its reason, when it reaches a threshold.
     pub fn judge(&self, scored: &Scored) -> Option<(Status, Reason)> {
