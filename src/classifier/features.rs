@@ -378,6 +378,17 @@ fn for_each_char_hash(
                 f(step(h5, b5));
                 start += 1;
             }
+        } else if (lo, hi) == (3, 5) {
+            // The toxicity recipe, unrolled the same way.
+            let step = |h: u64, b: u8| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+            while let Some(&[b0, b1, b2, b3, b4]) = bytes.get(start..start + 5) {
+                let h3 = step(step(step(base, b0), b1), b2);
+                f(h3);
+                let h4 = step(h3, b3);
+                f(h4);
+                f(step(h4, b4));
+                start += 1;
+            }
         }
         for i in start..bytes.len() {
             let mut h = base;
@@ -881,6 +892,10 @@ mod tests {
             char_ngram_max: 4,
             ..FeatureConfig::default()
         };
+        let toxicity = FeatureConfig {
+            char_ngram_max: 5,
+            ..FeatureConfig::default()
+        };
         let texts = [
             "Check out my channel!",
             "chännel ñ 日本語 ok",
@@ -888,7 +903,7 @@ mod tests {
             "abcd",
             "",
         ];
-        for (cfg, text) in [&default, &other]
+        for (cfg, text) in [&default, &other, &toxicity]
             .into_iter()
             .flat_map(|c| texts.map(|t| (c, t)))
         {

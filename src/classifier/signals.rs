@@ -156,7 +156,12 @@ pub fn read(groups: &[SignalGroup], text: &CommentText<'_>, out: &mut Signals) {
     if groups.is_empty() {
         return;
     }
-    let content: String = text.content.nfkc().collect();
+    // ASCII is its own NFKC form: most comments skip the normalizer.
+    let content: std::borrow::Cow<'_, str> = if text.content.is_ascii() {
+        std::borrow::Cow::Borrowed(text.content)
+    } else {
+        std::borrow::Cow::Owned(text.content.nfkc().collect())
+    };
     let patterned = groups.iter().any(|g| *g != SignalGroup::Obfuscation);
     if let Some(set) = CONTENT.as_ref().filter(|_| patterned) {
         for i in set.matches(&content).iter() {
@@ -281,6 +286,9 @@ fn latin_lookalike(c: char) -> Option<char> {
 
 /// A word mixing Latin letters with Cyrillic or Greek look-alikes, in Latin letters only.
 fn unmix_scripts(word: &str) -> Option<String> {
+    if word.is_ascii() {
+        return None;
+    }
     let lower = word.to_lowercase();
     let latin = lower.chars().any(|c| c.is_ascii_alphabetic());
     let lookalike = lower.chars().any(|c| latin_lookalike(c).is_some());

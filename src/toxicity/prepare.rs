@@ -130,9 +130,44 @@ const MASKED_WORDS: &[&str] = &[
     "hell",
 ];
 
-/// Whether `word` (lowercase) names a group of people.
+/// The longest identity word, in bytes.
+const LONGEST_IDENTITY_WORD: usize = 11;
+
+/// For each length, a bit per first letter of an identity word of that length: most words
+/// are rejected by one lookup before any comparison.
+const FIRST_LETTERS: [u32; LONGEST_IDENTITY_WORD + 1] = {
+    let mut table = [0u32; LONGEST_IDENTITY_WORD + 1];
+    let mut i = 0;
+    while i < IDENTITY_WORDS.len() {
+        let word = IDENTITY_WORDS[i].as_bytes();
+        table[word.len()] |= 1 << (word[0] - b'a');
+        i += 1;
+    }
+    table
+};
+
+/// Whether `word` names a group of people, whatever its case. Most words are rejected by
+/// their length or a non-letter before any comparison, and none is lowercased into a new
+/// string: this runs for every word of every comment.
 pub fn is_identity_word(word: &str) -> bool {
-    IDENTITY_WORDS.binary_search(&word).is_ok()
+    let bytes = word.as_bytes();
+    if bytes.len() < 3 || bytes.len() > LONGEST_IDENTITY_WORD || !bytes[0].is_ascii_alphabetic() {
+        return false;
+    }
+    if FIRST_LETTERS[bytes.len()] & (1 << (bytes[0].to_ascii_lowercase() - b'a')) == 0 {
+        return false;
+    }
+    let mut lower = [0u8; LONGEST_IDENTITY_WORD];
+    for (l, b) in lower.iter_mut().zip(bytes) {
+        if !b.is_ascii_alphabetic() {
+            return false;
+        }
+        *l = b.to_ascii_lowercase();
+    }
+    let lower = &lower[..bytes.len()];
+    IDENTITY_WORDS
+        .binary_search_by(|w| w.as_bytes().cmp(lower))
+        .is_ok()
 }
 
 /// The comment as the toxicity model reads it (see the module documentation); borrowed
@@ -140,7 +175,7 @@ pub fn is_identity_word(word: &str) -> bool {
 pub fn prepare(content: &str) -> Cow<'_, str> {
     let mut out: Option<String> = None;
     for (start, word) in words(content) {
-        let replacement = if is_identity_word(&word.to_lowercase()) {
+        let replacement = if is_identity_word(word) {
             Some(" ".repeat(word.len()))
         } else {
             unmask(word)
@@ -202,6 +237,13 @@ mod tests {
     #[test]
     fn the_identity_list_is_sorted_for_its_binary_search() {
         assert!(IDENTITY_WORDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            IDENTITY_WORDS
+                .iter()
+                .all(|w| w.len() <= LONGEST_IDENTITY_WORD)
+        );
+        assert!(is_identity_word("Muslims") && is_identity_word("GAY"));
+        assert!(!is_identity_word("gayety") && !is_identity_word("mén") && !is_identity_word("a"));
     }
 
     #[test]
