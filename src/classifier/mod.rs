@@ -101,9 +101,7 @@ impl SpamModel {
     /// # Errors
     /// When the file is missing, damaged or of an incompatible version.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let file = ModelFile::load(path)?;
-        let filter = file.filter(path)?;
-        Ok(Self::from_parts(&file, filter))
+        Self::load_or_shipped(Some(path))
     }
 
     /// The shipped model, as compiled into the binary.
@@ -111,9 +109,7 @@ impl SpamModel {
     /// # Errors
     /// Only if the build embedded a damaged file (a test loads it).
     pub fn shipped() -> Result<Self, ModelError> {
-        let file = ModelFile::from_bytes(SHIPPED_MODEL, SHIPPED_MODEL_NAME)?;
-        let filter = file.filter(Path::new(SHIPPED_MODEL_NAME))?;
-        Ok(Self::from_parts(&file, filter))
+        Self::load_or_shipped(None)
     }
 
     /// Loads the model file at `path`, or the shipped model when `path` is `None`.
@@ -121,7 +117,9 @@ impl SpamModel {
     /// # Errors
     /// As [`SpamModel::load`] and [`SpamModel::shipped`].
     pub fn load_or_shipped(path: Option<&Path>) -> Result<Self, ModelError> {
-        path.map_or_else(Self::shipped, Self::load)
+        let (file, filter) =
+            ModelFile::load_with_filter(path, (SHIPPED_MODEL, SHIPPED_MODEL_NAME))?;
+        Ok(Self::from_parts(&file, filter))
     }
 
     /// Wraps a filter with the identity of the file it came from.

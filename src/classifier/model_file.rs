@@ -220,6 +220,26 @@ impl ModelFile {
         Ok(file)
     }
 
+    /// The file at `path`, or else the built-in `shipped` bytes (with the name logs and errors
+    /// give them), verified, with its scoring filter.
+    ///
+    /// # Errors
+    /// When the file is missing, damaged or of an incompatible version.
+    pub fn load_with_filter(
+        path: Option<&Path>,
+        (shipped, shipped_name): (&[u8], &str),
+    ) -> Result<(Self, SpamFilter), ModelError> {
+        let (file, shown) = match path {
+            Some(path) => (Self::load(path)?, path),
+            None => (
+                Self::from_bytes(shipped, shipped_name)?,
+                Path::new(shipped_name),
+            ),
+        };
+        let filter = file.filter(shown)?;
+        Ok((file, filter))
+    }
+
     /// Rebuilds the scoring filter from the stored parameters.
     ///
     /// # Errors

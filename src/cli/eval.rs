@@ -382,7 +382,7 @@ fn leave_one_source_out(
 }
 
 /// A text as duplicates are recognised across sources: lowercase, spacing collapsed.
-fn same_text(content: &str) -> String {
+pub(super) fn same_text(content: &str) -> String {
     content
         .split_whitespace()
         .map(str::to_lowercase)

@@ -112,10 +112,10 @@ pub fn eval(args: &eval::Args) -> anyhow::Result<()> {
             let test: Vec<ToxicRow> = rows.iter().filter(|r| r.source == held).cloned().collect();
             // A text the held source also has is no example of an unseen community.
             let seen: std::collections::HashSet<String> =
-                test.iter().map(|r| same_text(&r.content)).collect();
+                test.iter().map(|r| eval::same_text(&r.content)).collect();
             let train_rows: Vec<ToxicRow> = rows
                 .iter()
-                .filter(|r| r.source != held && !seen.contains(&same_text(&r.content)))
+                .filter(|r| r.source != held && !seen.contains(&eval::same_text(&r.content)))
                 .cloned()
                 .collect();
             let trained = fit::fit(&params, &train_rows)?;
@@ -139,15 +139,6 @@ pub fn eval(args: &eval::Args) -> anyhow::Result<()> {
         }
     }
     print(&parts, args.json)
-}
-
-/// A text as duplicates are recognised across sources: lowercase, spacing collapsed.
-fn same_text(content: &str) -> String {
-    content
-        .split_whitespace()
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn print(parts: &[(String, ToxicityReport)], json: bool) -> anyhow::Result<()> {

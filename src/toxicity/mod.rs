@@ -48,13 +48,13 @@ pub struct ToxicityModel {
 }
 
 impl ToxicityModel {
-    /// Loads and verifies a toxicity model file.
+    /// Loads the file at `path`, or the shipped model when `path` is `None`.
     ///
     /// # Errors
     /// When the file is missing, damaged or of an incompatible version.
-    pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let file = ModelFile::load(path)?;
-        let filter = file.filter(path)?;
+    pub fn load_or_shipped(path: Option<&Path>) -> Result<Self, ModelError> {
+        let shipped = (SHIPPED_TOXICITY_MODEL, SHIPPED_TOXICITY_MODEL_NAME);
+        let (file, filter) = ModelFile::load_with_filter(path, shipped)?;
         Ok(Self::from_parts(&file, filter))
     }
 
@@ -63,17 +63,7 @@ impl ToxicityModel {
     /// # Errors
     /// Only if the build embedded a damaged file (a test loads it).
     pub fn shipped() -> Result<Self, ModelError> {
-        let file = ModelFile::from_bytes(SHIPPED_TOXICITY_MODEL, SHIPPED_TOXICITY_MODEL_NAME)?;
-        let filter = file.filter(Path::new(SHIPPED_TOXICITY_MODEL_NAME))?;
-        Ok(Self::from_parts(&file, filter))
-    }
-
-    /// Loads the file at `path`, or the shipped model when `path` is `None`.
-    ///
-    /// # Errors
-    /// As [`ToxicityModel::load`] and [`ToxicityModel::shipped`].
-    pub fn load_or_shipped(path: Option<&Path>) -> Result<Self, ModelError> {
-        path.map_or_else(Self::shipped, Self::load)
+        Self::load_or_shipped(None)
     }
 
     /// Wraps a filter with the identity and span settings of the file it came from.
@@ -127,5 +117,29 @@ fn text(prepared: &str) -> CommentText<'_> {
         content: prepared,
         author_name: "",
         author_url: "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_model_is_built_in_equals_its_file_and_finds_spans() {
+        let built_in = ToxicityModel::shipped().unwrap();
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/toxicity.json");
+        let loaded = ToxicityModel::load_or_shipped(Some(&file)).unwrap();
+        assert_eq!(built_in.version(), loaded.version());
+        assert!(built_in.version().starts_with("toxicity@"));
+        let abuse = built_in.score("You absolute idiot, shut up.");
+        assert!(
+            abuse.probability > 0.9 && !abuse.spans.is_empty(),
+            "{abuse:?}"
+        );
+        let civil = built_in.score("Thanks for the careful summary of the summit.");
+        assert!(
+            civil.probability < 0.5 && civil.spans.is_empty(),
+            "{civil:?}"
+        );
     }
 }
