@@ -250,6 +250,82 @@ async fn hand_built_requests_get_akismets_answers_and_headers() {
     );
 }
 
+/// What the WordPress plugin asks while its settings page saves a key: the connectivity
+/// check, the key check with the new key as `key` beside the stored one as `api_key`, and the
+/// subscription; and the calls on `/metrics`.
+#[tokio::test]
+async fn the_plugin_s_set_up_calls_are_answered_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let (status, headers, body) = support::within(
+        "test",
+        http_request(&server.http, "GET", "/1.1/test", &[], ""),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "connected"));
+    assert!(
+        header(&headers, "content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+
+    // A site whose old (Akismet) key is still stored checks its new commentguard key.
+    let old = "aaaaaaaaaaaa";
+    let (_, _, body) = post(
+        &server,
+        "/1.1/verify-key",
+        &[("key", KEY), ("api_key", old), ("blog", BLOG)],
+    )
+    .await;
+    assert_eq!(body, "valid");
+    // And a valid stored key does not make any new key valid.
+    let (_, _, body) = post(
+        &server,
+        "/1.1/verify-key",
+        &[("key", old), ("api_key", KEY), ("blog", BLOG)],
+    )
+    .await;
+    assert_eq!(body, "invalid");
+
+    let subscription = |fields: &'static [(&'static str, &'static str)]| {
+        let server = &server;
+        async move {
+            let (status, headers, body) = post(server, "/1.1/get-subscription", fields).await;
+            assert_eq!(status, 200);
+            assert!(header(&headers, "content-type").unwrap().contains("json"));
+            let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+            json["status"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(
+        subscription(&[("key", KEY), ("api_key", "aaaaaaaaaaaa"), ("blog", BLOG)]).await,
+        "active"
+    );
+    assert_eq!(
+        subscription(&[("key", "aaaaaaaaaaaa"), ("blog", BLOG)]).await,
+        "invalid"
+    );
+    assert_eq!(
+        subscription(&[("key", BOUND_KEY), ("blog", BLOG)]).await,
+        "invalid"
+    );
+
+    let (_, _, metrics) = support::within(
+        "metrics",
+        http_request(&server.http, "GET", "/metrics", &[], ""),
+    )
+    .await;
+    for sample in [
+        r#"commentguard_akismet_requests_total{path="test",answer="connected"} 1"#,
+        r#"commentguard_akismet_requests_total{path="verify-key",answer="valid"} 1"#,
+        r#"commentguard_akismet_requests_total{path="verify-key",answer="invalid"} 1"#,
+        r#"commentguard_akismet_requests_total{path="get-subscription",answer="active"} 1"#,
+        r#"commentguard_akismet_requests_total{path="get-subscription",answer="invalid"} 2"#,
+    ] {
+        assert!(metrics.contains(sample), "{sample} missing in\n{metrics}");
+    }
+}
+
 /// `node` and `npm`, or `None` (after saying so) outside CI.
 fn node() -> Option<()> {
     let found = |program: &str| {

@@ -1,10 +1,17 @@
 //! The Akismet 1.1 REST API on the HTTP listener, so code that already speaks Akismet (the
 //! WordPress plugin, client libraries) can use commentguard unchanged: form-encoded POSTs to
-//! `/1.1/verify-key`, `/1.1/comment-check`, `/1.1/submit-spam`, `/1.1/submit-ham` and
-//! `/1.1/usage-limit`, answered with Akismet's bodies and headers.
+//! `/1.1/verify-key`, `/1.1/get-subscription`, `/1.1/comment-check`, `/1.1/submit-spam`,
+//! `/1.1/submit-ham` and `/1.1/usage-limit`, and `GET /1.1/test`, answered with Akismet's
+//! bodies and headers.
 //!
 //! - The key comes from `api_key`, else `key`, else (old clients) the first label of the
-//!   `Host` header (`KEY.rest.akismet.com`). It is checked against `[akismet_keys]` for `blog`.
+//!   `Host` header (`KEY.rest.akismet.com`) — except for the key checks (`verify-key`,
+//!   `get-subscription`), which read `key` first: the WordPress plugin checks a new key by
+//!   sending it as `key` beside the stored one as `api_key`. It is checked against
+//!   `[akismet_keys]` for `blog`.
+//! - `GET /1.1/test` answers `connected` (the plugin's connectivity check);
+//!   `get-subscription` answers Akismet's JSON with `"status": "active"` for a valid key, the
+//!   plugin's condition for saving it, and `"status": "invalid"` otherwise.
 //! - `comment-check` runs the `CheckComment` pipeline (nothing stored): `true` when the
 //!   verdict is SPAM, `false` for APPROVED and PENDING; `X-commentguard-status` carries the
 //!   verdict itself. `X-akismet-pro-tip: discard` marks blatant spam: a SPAM verdict whose
@@ -98,6 +105,28 @@ impl Answer {
     }
 }
 
+impl Answer {
+    /// What kind of answer this is, as `/metrics` counts it (a few fixed words, never the
+    /// body's own text).
+    fn kind(&self) -> &'static str {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            return "unavailable";
+        }
+        match self.body.as_str() {
+            "true" if self.headers.iter().any(|(n, _)| *n == "x-akismet-pro-tip") => "spam_discard",
+            "true" => "spam",
+            "false" => "ham",
+            "valid" => "valid",
+            "invalid" => "invalid",
+            "connected" => "connected",
+            THANKS => "thanks",
+            body if body.starts_with("Missing required field") => "missing_field",
+            body if body.starts_with("Invalid field") => "invalid_field",
+            _ => "other",
+        }
+    }
+}
+
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let mut response = (self.status, self.body).into_response();
@@ -115,9 +144,23 @@ impl IntoResponse for Answer {
     }
 }
 
-/// The key the request presents: `api_key`, `key`, or the first label of the `Host`.
-fn presented_key<'a>(form: &'a Form, headers: &'a HeaderMap) -> &'a str {
-    for field in ["api_key", "key"] {
+/// Which form field names the key first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyField {
+    /// `api_key`, then `key`: what clients send with every call.
+    ApiKey,
+    /// `key`, then `api_key`: a key check, where `key` is the key being checked.
+    Key,
+}
+
+/// The key the request presents: its form fields in `first`'s order, else the first label
+/// of the `Host`.
+fn presented_key<'a>(form: &'a Form, headers: &'a HeaderMap, first: KeyField) -> &'a str {
+    let fields = match first {
+        KeyField::ApiKey => ["api_key", "key"],
+        KeyField::Key => ["key", "api_key"],
+    };
+    for field in fields {
         if !form.get(field).is_empty() {
             return form.get(field);
         }
@@ -132,17 +175,28 @@ fn presented_key<'a>(form: &'a Form, headers: &'a HeaderMap) -> &'a str {
     }
 }
 
-/// The site whose key the request carries, or the answer refusing it.
+/// The site whose key the request carries (read with `api_key` first), or the answer
+/// refusing it.
 fn authenticate<'a>(
     console: &'a Console,
     form: &Form,
     headers: &HeaderMap,
 ) -> Result<&'a str, Answer> {
+    authenticate_by(console, form, headers, KeyField::ApiKey)
+}
+
+/// [`authenticate`] with the key read in `first`'s order.
+fn authenticate_by<'a>(
+    console: &'a Console,
+    form: &Form,
+    headers: &HeaderMap,
+    first: KeyField,
+) -> Result<&'a str, Answer> {
     let blog = form.get("blog");
     if blog.is_empty() {
         return Err(Answer::missing("blog"));
     }
-    let key = presented_key(form, headers);
+    let key = presented_key(form, headers, first);
     if key.is_empty() {
         return Err(Answer::ok("invalid").header("x-akismet-debug-help", "Empty \"api_key\" value"));
     }
@@ -168,6 +222,50 @@ fn authenticate<'a>(
     }
 }
 
+/// `GET /1.1/test`: the plugin's connectivity check.
+pub async fn test() -> Response {
+    counted("test", Answer::ok("connected"))
+}
+
+/// Counts `answer` for `path` on `/metrics`, then sends it.
+fn counted(path: &'static str, answer: Answer) -> Response {
+    count(path, answer.kind());
+    answer.into_response()
+}
+
+/// Counts one answer of `path` on `/metrics`.
+fn count(path: &'static str, answer: &'static str) {
+    crate::telemetry::metrics().count_akismet(path, answer);
+}
+
+/// `POST /1.1/get-subscription`: Akismet's subscription JSON, `active` for a valid key (the
+/// plugin saves a key only then), `invalid` otherwise.
+pub async fn get_subscription(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let status = match authenticate_by(&console, &form, &headers, KeyField::Key) {
+        Ok(_) => "active",
+        Err(_) => "invalid",
+    };
+    count("get-subscription", status);
+    let subscription = serde_json::json!({
+        "account_id": 0,
+        "account_name": "commentguard",
+        "account_type": "commentguard",
+        "status": status,
+        "next_billing_date": null,
+        "limit": "none",
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        subscription.to_string(),
+    )
+        .into_response()
+}
+
 /// `POST /1.1/verify-key`: `valid` or `invalid`.
 pub async fn verify_key(
     State(console): State<Console>,
@@ -175,10 +273,11 @@ pub async fn verify_key(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    match authenticate(&console, &form, &headers) {
-        Ok(_) => Answer::ok("valid").into_response(),
-        Err(refused) => refused.into_response(),
-    }
+    let answer = match authenticate_by(&console, &form, &headers, KeyField::Key) {
+        Ok(_) => Answer::ok("valid"),
+        Err(refused) => refused,
+    };
+    counted("verify-key", answer)
 }
 
 /// `POST /1.1/comment-check`: `true` (spam) or `false`.
@@ -187,13 +286,17 @@ pub async fn comment_check(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
-    let site = match authenticate(&console, &form, &headers) {
+    counted("comment-check", check(&console, &headers, &body).await)
+}
+
+async fn check(console: &Console, headers: &HeaderMap, body: &[u8]) -> Answer {
+    let form = Form::parse(body);
+    let site = match authenticate(console, &form, headers) {
         Ok(site) => site,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => return refused,
     };
     if form.get("user_ip").is_empty() {
-        return Answer::missing("user_ip").into_response();
+        return Answer::missing("user_ip");
     }
     CHECKS.fetch_add(1, Ordering::Relaxed);
     if form
@@ -203,18 +306,18 @@ pub async fn comment_check(
             .get("comment_author_email")
             .eq_ignore_ascii_case("akismet-guaranteed-spam@example.com")
     {
-        return Answer::ok("true").into_response();
+        return Answer::ok("true");
     }
     if form.get("user_role").eq_ignore_ascii_case("administrator") {
-        return Answer::ok("false").into_response();
+        return Answer::ok("false");
     }
-    let answer = judge(&console, &form).await;
+    let answer = judge(console, &form).await;
     tracing::info!(
         site,
         answer = answer.body.as_str(),
         "akismet: comment checked"
     );
-    answer.into_response()
+    answer
 }
 
 /// The pipeline's verdict on the form's comment, as Akismet answers it.
@@ -313,7 +416,10 @@ pub async fn submit_spam(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    feedback(&console, &headers, &body, Label::Spam).await
+    counted(
+        "submit-spam",
+        feedback(&console, &headers, &body, Label::Spam).await,
+    )
 }
 
 /// `POST /1.1/submit-ham`.
@@ -322,27 +428,28 @@ pub async fn submit_ham(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    feedback(&console, &headers, &body, Label::Ham).await
+    counted(
+        "submit-ham",
+        feedback(&console, &headers, &body, Label::Ham).await,
+    )
 }
 
 /// Stores the label and teaches the classifier, unless it is a test.
-async fn feedback(console: &Console, headers: &HeaderMap, body: &[u8], label: Label) -> Response {
+async fn feedback(console: &Console, headers: &HeaderMap, body: &[u8], label: Label) -> Answer {
     let form = Form::parse(body);
     let site = match authenticate(console, &form, headers) {
         Ok(site) => site,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => return refused,
     };
     let content = form.get("comment_content").replace("\r\n", "\n");
     if form.get("is_test") == "1" || form.get("is_test") == "true" {
-        return Answer::ok(THANKS).into_response();
+        return Answer::ok(THANKS);
     }
     if content.is_empty() {
-        return Answer::ok(THANKS)
-            .header(
-                "x-akismet-debug-help",
-                "Empty \"comment_content\": nothing to learn from.",
-            )
-            .into_response();
+        return Answer::ok(THANKS).header(
+            "x-akismet-debug-help",
+            "Empty \"comment_content\": nothing to learn from.",
+        );
     }
     let labelled = LabelledText {
         comment_id: feedback_id(form.get("blog"), form.get("comment_author"), &content),
@@ -353,10 +460,10 @@ async fn feedback(console: &Console, headers: &HeaderMap, body: &[u8], label: La
         decided_ms: crate::comment::now_ms(),
     };
     if let Err(e) = console.app.learn_label(labelled).await {
-        return Answer::unavailable(&e).into_response();
+        return Answer::unavailable(&e);
     }
     tracing::info!(site, spam = label.is_spam(), "akismet: feedback learned");
-    Answer::ok(THANKS).into_response()
+    Answer::ok(THANKS)
 }
 
 /// The id a feedback label is kept under: the same comment reported again (even with the
@@ -380,8 +487,9 @@ pub async fn usage_limit(
 ) -> Response {
     let form = Form::parse(&body);
     if let Err(refused) = authenticate(&console, &form, &headers) {
-        return refused.into_response();
+        return counted("usage-limit", refused);
     }
+    count("usage-limit", "usage");
     let usage = serde_json::json!({
         "limit": "none",
         "usage": CHECKS.load(Ordering::Relaxed),

@@ -177,6 +177,8 @@ pub fn router(console: Console) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/1.1/verify-key", post(akismet::verify_key))
+        .route("/1.1/get-subscription", post(akismet::get_subscription))
+        .route("/1.1/test", get(akismet::test))
         .route("/1.1/comment-check", post(akismet::comment_check))
         .route("/1.1/submit-spam", post(akismet::submit_spam))
         .route("/1.1/submit-ham", post(akismet::submit_ham))

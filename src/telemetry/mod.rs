@@ -43,6 +43,16 @@ pub struct RpcName {
     pub rpc: &'static str,
 }
 
+/// Labels of an Akismet-compatible call: its path (`comment-check`, ...) and the kind of
+/// answer (`spam`, `ham`, `valid`, `invalid`, `thanks`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct AkismetLabels {
+    /// The path after `/1.1/`.
+    pub path: &'static str,
+    /// The kind of answer.
+    pub answer: &'static str,
+}
+
 /// Labels naming a comment status.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct StatusLabel {
@@ -76,6 +86,8 @@ pub struct Metrics {
     pub verdicts: Family<StatusLabel, Counter>,
     /// Reasons given in stored verdicts, by code.
     pub reasons: Family<ReasonLabel, Counter>,
+    /// Akismet-compatible endpoint calls by path and kind of answer.
+    pub akismet: Family<AkismetLabels, Counter>,
     /// Toxicity of stored submissions (the `toxic` reason counts those it held).
     pub toxicity: Histogram,
     /// Jobs written per committer batch.
@@ -118,6 +130,7 @@ impl Metrics {
             ),
             verdicts: Family::default(),
             reasons: Family::default(),
+            akismet: Family::default(),
             toxicity: Histogram::new([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]),
             commit_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             commit_flush: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
@@ -161,6 +174,11 @@ impl Metrics {
             "reasons",
             "Reasons in stored verdicts by code",
             self.reasons.clone(),
+        );
+        registry.register(
+            "akismet_requests",
+            "Akismet-compatible endpoint calls by path and answer (feedback: submit-spam and submit-ham)",
+            self.akismet.clone(),
         );
         registry.register(
             "toxicity",
@@ -280,6 +298,13 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Counts one Akismet-compatible call of `path` answered with `answer`.
+    pub fn count_akismet(&self, path: &'static str, answer: &'static str) {
+        self.akismet
+            .get_or_create(&AkismetLabels { path, answer })
+            .inc();
     }
 
     /// Records one committer batch.
