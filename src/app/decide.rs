@@ -105,6 +105,7 @@ impl App {
     /// # Errors
     /// The labels could not be read; the layer is unchanged then.
     pub async fn relearn_all(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.relearning.lock().await;
         let reset_ms = self.site_model_reset().await?.map_or(0, |r| r.at_ms);
         let labels = self.store.labels().await?;
         self.pipeline.scorer().rebuild(

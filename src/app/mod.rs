@@ -46,6 +46,10 @@ pub struct App {
     /// Turns true when the server starts shutting down, so open watch streams end and the
     /// graceful shutdown does not wait on them forever.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// Held while the online layer is rebuilt from the stored labels (at start, after an
+    /// erasure or a reset, when following another frontend), so two rebuilds never
+    /// interleave and leave one's labels under the other's reset.
+    pub relearning: tokio::sync::Mutex<()>,
 }
 
 impl App {

@@ -202,14 +202,15 @@ fn highlighted(comment: &StoredComment) -> Markup {
         let wordy = c.is_alphanumeric() || c == '\'';
         if wordy != in_word && i > start {
             let (piece, weight) = piece(&text[start..i], in_word, &weights);
-            pieces.push((piece, weight, toxic_kind(toxic, in_word, start_char)));
+            pieces.push((piece, weight, toxic_kind(toxic, in_word, start_char..n)));
             (start, start_char) = (i, n);
         }
         in_word = wordy;
     }
     if start < text.len() {
         let (piece, weight) = piece(&text[start..], in_word, &weights);
-        pieces.push((piece, weight, toxic_kind(toxic, in_word, start_char)));
+        let end = start_char + text[start..].chars().count();
+        pieces.push((piece, weight, toxic_kind(toxic, in_word, start_char..end)));
     }
     html! {
         @for (text, weight, kind) in pieces {
@@ -231,14 +232,15 @@ fn marked(text: &str, weight: Option<f32>) -> Markup {
     }
 }
 
-/// The type of the toxic span a word starting at code point `at` lies in, if any.
-fn toxic_kind(spans: &[ToxicSpan], word: bool, at: usize) -> Option<&str> {
+/// The type of the toxic span a word over code points `chars` overlaps, if any (a word
+/// here may hold an apostrophe the spans' words split at: `l'idiot`).
+fn toxic_kind(spans: &[ToxicSpan], word: bool, chars: std::ops::Range<usize>) -> Option<&str> {
     if !word {
         return None;
     }
     spans
         .iter()
-        .find(|s| s.start <= at && at < s.end)
+        .find(|s| s.start < chars.end && chars.start < s.end)
         .map(|s| s.kind.as_str())
 }
 
@@ -368,6 +370,28 @@ mod tests {
         assert!(html.contains("<mark class=\"spam w3\""), "{html}");
         assert!(html.contains("data-action=\"approve\""));
         assert!(!html.contains("data-action=\"restore\""));
+    }
+
+    #[test]
+    fn toxic_spans_are_underlined_over_whole_words_and_escaped() {
+        // "idiot" is code points 10..15; the console's word is "l'idiot", 8..15.
+        let mut comment = stored("C'est un l'idiot <b>", Vec::new());
+        comment.verdict.toxic_spans = vec![ToxicSpan {
+            start: 10,
+            end: 15,
+            kind: "insult".into(),
+        }];
+        let html = highlighted(&comment).into_string();
+        assert!(
+            html.contains(
+                "<u class=\"toxic\" data-kind=\"insult\" title=\"toxic: insult\">l'idiot</u>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;b&gt;") && !html.contains("C'est</u>"),
+            "{html}"
+        );
     }
 
     #[test]

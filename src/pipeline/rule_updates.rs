@@ -66,7 +66,8 @@ impl Pipeline {
     /// When the stored rules cannot be read.
     pub async fn reload_stored_rules(&self) -> Result<(), StoreError> {
         let _one_at_a_time = self.rules_update.lock().await;
-        let Some(stored) = stored_rules(self.store.as_ref()).await? else {
+        let in_force = self.rules().editable.thresholds.toxicity;
+        let Some(stored) = stored_rules(self.store.as_ref(), in_force).await? else {
             return Ok(());
         };
         match stored.compile(&self.hasher) {
@@ -152,20 +153,33 @@ fn changed_fields(from: &EditableRules, to: &EditableRules) -> Vec<String> {
     if from.thresholds.pending != to.thresholds.pending {
         changed.push("pending_threshold".into());
     }
+    if from.thresholds.toxicity != to.thresholds.toxicity {
+        changed.push("toxicity_threshold".into());
+    }
     changed
 }
 
 /// The rules stored by the last update, if any (they win over the configuration file at start).
+/// Rules stored before the toxicity threshold existed take `toxicity_then` for it (the
+/// configuration's, at start; the one in force, when following another frontend).
 ///
 /// # Errors
 /// A storage failure, or stored rules that do not decode.
-pub async fn stored_rules(store: &dyn Storage) -> Result<Option<EditableRules>, StoreError> {
+pub async fn stored_rules(
+    store: &dyn Storage,
+    toxicity_then: f64,
+) -> Result<Option<EditableRules>, StoreError> {
     let Some(bytes) = store.setting(RULES_KEY).await? else {
         return Ok(None);
     };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| StoreError::Corrupt(format!("stored rules: {e}")))
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("stored rules: {e}"));
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(corrupt)?;
+    let before_toxicity = value.pointer("/thresholds/toxicity").is_none();
+    let mut rules: EditableRules = serde_json::from_value(value).map_err(corrupt)?;
+    if before_toxicity {
+        rules.thresholds.toxicity = toxicity_then;
+    }
+    Ok(Some(rules))
 }
 
 /// JSON bytes of plain data (strings, numbers, lists), which always serializes.

@@ -39,6 +39,11 @@ impl EditableRules {
         digest.update(self.max_links.to_le_bytes());
         digest.update(self.thresholds.spam.to_le_bytes());
         digest.update(self.thresholds.pending.to_le_bytes());
+        // Added after the others: left out at its default, so rules that keep it have the
+        // version they had before it existed.
+        if self.thresholds.toxicity != Thresholds::DEFAULT_TOXICITY {
+            digest.update(self.thresholds.toxicity.to_le_bytes());
+        }
         hex::encode(&digest.finalize()[..8])
     }
 
@@ -156,6 +161,9 @@ mod tests {
         let mut stricter = rules();
         stricter.thresholds.pending = 0.4;
         assert_ne!(stricter.version(), base.version());
+        let mut no_toxicity_hold = rules();
+        no_toxicity_hold.thresholds.toxicity = 0.0;
+        assert_ne!(no_toxicity_hold.version(), base.version());
     }
 
     #[test]

@@ -125,13 +125,15 @@ impl Scorer {
         site_reset_ms: u64,
     ) {
         let labels: Vec<_> = labels.into_iter().collect();
-        self.site_reset_ms.store(site_reset_ms, Ordering::Release);
+        // Without a reset every label counts, those of earlier releases (time 0) included.
+        let counts = |decided_ms: u64| site_reset_ms == 0 || decided_ms > site_reset_ms;
         self.site.rebuild(
             labels
                 .iter()
-                .filter(|(.., decided_ms)| *decided_ms > site_reset_ms)
+                .filter(|(.., decided_ms)| counts(*decided_ms))
                 .map(|(id, label, text, _)| (*id, *label, *text, self.prior(text))),
         );
+        self.site_reset_ms.store(site_reset_ms, Ordering::Release);
         self.learner.rebuild(
             labels
                 .into_iter()
@@ -206,4 +208,35 @@ pub fn shifted(mut scored: Scored, shift: f64, contributions: Vec<Contribution>)
         }
     }
     scored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_of_earlier_releases_count_until_a_reset_and_later_ones_after_it() {
+        let scorer = Scorer::load(None, Live::load(None).unwrap()).unwrap();
+        let text = |content| CommentText {
+            content,
+            author_name: "",
+            author_url: "",
+        };
+        let (old, new) = (CommentId::generate(), CommentId::generate());
+        let labels = || {
+            [
+                (old, Label::Spam, text("buy cheap watches now"), 0),
+                (new, Label::Ham, text("lovely write-up, thanks"), 10),
+            ]
+        };
+        scorer.rebuild(labels(), 0);
+        assert_eq!(scorer.site_model().labelled(), 2, "never reset: all count");
+        scorer.rebuild(labels(), 5);
+        assert_eq!(
+            scorer.site_model().labelled(),
+            1,
+            "only the label after the reset"
+        );
+        assert_eq!(scorer.site_reset_ms(), 5);
+    }
 }

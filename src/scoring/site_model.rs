@@ -426,6 +426,9 @@ impl SiteModel {
             fresh.refit();
         }
         let mut state = self.state.write();
+        // Past every earlier state's count, so a refit of the labels before (still running
+        // in the background) is stale when it finishes and never swapped in.
+        fresh.restarts += state.restarts + 1;
         *state = fresh;
         if in_background {
             self.start_refit(&state);

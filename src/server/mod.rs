@@ -151,7 +151,7 @@ async fn open(
     let backend = Backend::open(config).await?;
     let store = Arc::clone(&backend.store);
     // Rules changed while serving (over RPC or by a reload) were stored and win over the file.
-    let editable = match stored_rules(store.as_ref())
+    let editable = match stored_rules(store.as_ref(), config.thresholds.toxicity)
         .await
         .map_err(ServeError::StoredRules)?
     {
@@ -180,6 +180,7 @@ async fn open(
         moderators: config.moderator_tokens.clone(),
         akismet_keys: config.akismet_keys.clone(),
         closing: closing_rx,
+        relearning: tokio::sync::Mutex::new(()),
     });
     app.relearn_all().await.map_err(ServeError::Labels)?;
     if app.moderators.is_empty() {

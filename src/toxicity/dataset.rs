@@ -97,6 +97,11 @@ pub fn read(path: &Path) -> Result<Vec<ToxicRow>, ToxicDatasetError> {
         if row.source.is_empty() {
             row.source.clone_from(&stem);
         }
+        // Spans past the text or empty are raters' slips: they mark nothing.
+        let chars = row.content.chars().count();
+        if let Some(spans) = &mut row.spans {
+            spans.retain(|s| s.start < s.end && s.end <= chars);
+        }
         rows.push(row);
     }
     Ok(rows)
