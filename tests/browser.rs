@@ -600,6 +600,10 @@ async fn queue_and_stats_pages_render_for_screenshots() {
             "Cy",
             "Vote NO in the referendum, share this with everyone you know",
         ),
+        (
+            "Rex",
+            "Only an idiot would vote for this, you stupid sheep. referendum",
+        ),
     ];
     let (mut ids, mut held) = (Vec::new(), Vec::new());
     for (author, text) in comments {
@@ -632,6 +636,12 @@ async fn queue_and_stats_pages_render_for_screenshots() {
         .await
         .unwrap();
     assert!(!marks.is_empty(), "the classifier's words are highlighted");
+    let underlined = env
+        .browser
+        .find_all(Locator::Css("p.text u.toxic"))
+        .await
+        .unwrap();
+    assert!(!underlined.is_empty(), "the toxic spans are underlined");
     save_screenshot(&env, "console-queue.png").await;
 
     env.browser.goto(&env.url("/stats")).await.unwrap();
