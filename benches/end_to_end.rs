@@ -154,6 +154,7 @@ fn bench(c: &mut Criterion) {
                     concurrency: 1024,
                     rate: Some(rate),
                     max_requests: None,
+                    run_id: commentguard::replay::run_id(),
                 },
             ))
             .unwrap();

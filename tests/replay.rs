@@ -153,11 +153,13 @@ async fn load_runs_briefly_without_errors() {
                 concurrency: 8,
                 rate,
                 max_requests: None,
+                run_id: replay::run_id(),
             },
         )
         .await
         .unwrap();
         assert_eq!(report.errors, 0, "{rate:?}");
+        assert!(report.errors_by_code.is_empty(), "{rate:?}");
         assert!(
             report.requests > 0 && report.throughput_per_s > 0.0,
             "{rate:?}"
@@ -168,6 +170,27 @@ async fn load_runs_briefly_without_errors() {
             assert!(report.requests as f64 <= rate * 1.1, "{}", report.requests);
         }
     }
+    // The same run id twice sends the same comments again: the second run's are duplicates,
+    // counted by their code.
+    let again = load::LoadOptions {
+        duration: Duration::from_secs(60),
+        concurrency: 4,
+        rate: None,
+        max_requests: Some(20),
+        run_id: 7,
+    };
+    let first = load::run(&channels, Arc::clone(&templates), again)
+        .await
+        .unwrap();
+    assert_eq!((first.requests, first.errors), (20, 0));
+    let second = load::run(&channels, Arc::clone(&templates), again)
+        .await
+        .unwrap();
+    assert_eq!(second.errors, 20, "{second:?}");
+    assert_eq!(
+        second.errors_by_code,
+        [("AlreadyExists".to_owned(), 20)].into_iter().collect()
+    );
     server.stop().await;
 }
 

@@ -43,6 +43,10 @@ pub struct Args {
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// The run's id, which names its authors and posts [default: random, so clients started
+    /// together against several frontends never send the same authors].
+    #[arg(long)]
+    pub run_id: Option<u64>,
 }
 
 /// Runs `commentguard load`.
@@ -66,6 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             concurrency: args.concurrency,
             rate: args.rate,
             max_requests: args.requests,
+            run_id: args.run_id.unwrap_or_else(replay::run_id),
         },
     )
     .await?;
@@ -76,9 +81,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let l = report.latency_ms;
         writeln!(
             out,
-            "{} requests, {} errors in {:.2}s: {:.0}/s\nlatency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
+            "{} requests, {} errors{} in {:.2}s: {:.0}/s\nlatency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
             report.requests,
             report.errors,
+            by_code(&report.errors_by_code),
             report.elapsed_s,
             report.throughput_per_s,
             l.p50,
@@ -89,4 +95,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// ` (AlreadyExists 3, Unavailable 1)`, or nothing without errors.
+fn by_code(codes: &std::collections::BTreeMap<String, u64>) -> String {
+    if codes.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = codes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    format!(" ({})", parts.join(", "))
 }

@@ -1,8 +1,9 @@
 //! Load generation: valid submissions at a fixed rate (open loop) or as fast as answers come
 //! back (closed loop), for a bounded time, reporting throughput and latency percentiles.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -25,6 +26,8 @@ pub struct LoadOptions {
     pub rate: Option<f64>,
     /// Stop after sending this many requests, even before `duration` is up.
     pub max_requests: Option<u64>,
+    /// Keeps this run's authors and posts apart from other runs' (see [`super::run_id`]).
+    pub run_id: u64,
 }
 
 /// What a load run measured. Serialized, it is the `load --json` object.
@@ -34,6 +37,8 @@ pub struct LoadReport {
     pub requests: u64,
     /// Requests refused or failed.
     pub errors: u64,
+    /// The errors by gRPC code (`AlreadyExists`, `ResourceExhausted`, `Unavailable`, ...).
+    pub errors_by_code: BTreeMap<String, u64>,
     /// Successful requests per second of wall time.
     pub throughput_per_s: f64,
     /// Latency of successful requests; in open-loop runs measured from when each request was
@@ -64,7 +69,8 @@ pub async fn run(
     let requests = Requests {
         templates,
         counter: Arc::new(AtomicU64::new(0)),
-        run: super::run_id(),
+        run: options.run_id,
+        codes: Arc::new(Mutex::new(BTreeMap::new())),
     };
     let started = Instant::now();
     let bounds = Bounds {
@@ -78,10 +84,16 @@ pub async fn run(
         Some(rate) => open_loop(channels, &requests, &recorder, bounds, rate).await?,
     }
     let elapsed = started.elapsed();
+    let errors_by_code = requests
+        .codes
+        .lock()
+        .map(|codes| codes.clone())
+        .unwrap_or_default();
     let (requests, errors, histogram) = recorder.snapshot();
     Ok(LoadReport {
         requests,
         errors,
+        errors_by_code,
         throughput_per_s: requests as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
         latency_ms: LatencyMs::from_micros(&histogram),
         elapsed_s: elapsed.as_secs_f64(),
@@ -97,6 +109,8 @@ struct Requests {
     counter: Arc<AtomicU64>,
     /// The run's id, which keeps emails and posts apart from other runs'.
     run: u64,
+    /// Errors counted by gRPC code, across workers.
+    codes: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 impl Requests {
@@ -113,6 +127,14 @@ impl Requests {
     /// How many submissions were made so far.
     fn made(&self) -> u64 {
         self.counter.load(Ordering::Relaxed)
+    }
+
+    /// Counts a failed request by its code.
+    fn failed(&self, recorder: &Recorder, status: &tonic::Status) {
+        recorder.error();
+        if let Ok(mut codes) = self.codes.lock() {
+            *codes.entry(format!("{:?}", status.code())).or_default() += 1;
+        }
     }
 }
 
@@ -146,7 +168,7 @@ async fn closed_loop(
                     let sent = Instant::now();
                     match client.submit_comment(requests.make()).await {
                         Ok(_) => recorder.latency(sent.elapsed()),
-                        Err(_) => recorder.error(),
+                        Err(status) => requests.failed(&recorder, &status),
                     }
                 }
             })
@@ -194,10 +216,11 @@ async fn open_loop(
                 CommentServiceClient::new(channels[(sent as usize) % channels.len()].clone());
             let recorder = Arc::clone(recorder);
             let request = requests.make();
+            let requests = requests.clone();
             tokio::spawn(async move {
                 match client.submit_comment(request).await {
                     Ok(_) => recorder.latency(intended.elapsed()),
-                    Err(_) => recorder.error(),
+                    Err(status) => requests.failed(&recorder, &status),
                 }
                 drop(permit);
             });
