@@ -13,8 +13,11 @@ use crate::error::Chain;
 use crate::moderation::QueueEvent;
 use crate::store::RemoteChange;
 
-/// Applies other frontends' changes until the store stops sending them.
+/// Applies other frontends' changes until the store stops sending them. Starts by catching
+/// up: changes committed between the start-up reads and this subscription were told to no
+/// one here (those before the listener's first `LISTEN` come as a gap too).
 pub async fn follow(app: Arc<App>, mut changes: broadcast::Receiver<RemoteChange>) {
+    catch_up(&app).await;
     loop {
         match changes.recv().await {
             Ok(change) => apply(&app, change).await,

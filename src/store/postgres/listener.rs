@@ -69,19 +69,18 @@ fn parse(payload: &str, own: &str) -> Option<RemoteChange> {
 }
 
 /// Listens until aborted, reconnecting (to whichever host is the primary now) when the
-/// connection fails; after a reconnect it sends [`RemoteChange::Gap`], since notifications
-/// sent meanwhile are lost.
+/// connection fails. Each time it starts listening — the first time too — it sends
+/// [`RemoteChange::Gap`]: notifications sent before (while the connection was down, or
+/// between the frontend's start-up reads and its first `LISTEN`) were not received.
 pub(super) async fn run(
     config: tokio_postgres::Config,
     tls: MakeRustlsConnect,
     frontend: String,
     changes: broadcast::Sender<RemoteChange>,
 ) {
-    let mut connected_before = false;
     loop {
-        match listen(&config, tls.clone(), &frontend, &changes, connected_before).await {
-            Ok(()) => connected_before = true,
-            Err(e) => tracing::warn!(cause = %e, "cannot listen for other frontends' changes"),
+        if let Err(e) = listen(&config, tls.clone(), &frontend, &changes).await {
+            tracing::warn!(cause = %e, "cannot listen for other frontends' changes");
         }
         tokio::time::sleep(RECONNECT_AFTER).await;
     }
@@ -93,7 +92,6 @@ async fn listen(
     tls: MakeRustlsConnect,
     frontend: &str,
     changes: &broadcast::Sender<RemoteChange>,
-    reconnected: bool,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(tls).await?;
     let (messages, mut received) = mpsc::unbounded_channel();
@@ -108,9 +106,7 @@ async fn listen(
         }
     });
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    if reconnected {
-        let _ = changes.send(RemoteChange::Gap);
-    }
+    let _ = changes.send(RemoteChange::Gap);
     while let Some(payload) = received.recv().await {
         if let Some(change) = parse(&payload, frontend) {
             let _ = changes.send(change);
