@@ -155,6 +155,16 @@ impl Learner {
         self.state.read().labels.len()
     }
 
+    /// Whether it holds exactly these labels (no more, none other): a rebuild from them would
+    /// change nothing.
+    pub fn holds_exactly(&self, labels: &[(CommentId, Label)]) -> bool {
+        let state = self.state.read();
+        state.labels.len() == labels.len()
+            && labels
+                .iter()
+                .all(|(id, label)| state.labels.get(id).is_some_and(|held| held.0 == *label))
+    }
+
     /// The shift in log-odds the labels give this comment (0 when no labelled comment is
     /// similar).
     pub fn adjustment(&self, text: &CommentText<'_>) -> f64 {

@@ -127,6 +127,9 @@ impl Scorer {
         let labels: Vec<_> = labels.into_iter().collect();
         // Without a reset every label counts, those of earlier releases (time 0) included.
         let counts = |decided_ms: u64| site_reset_ms == 0 || decided_ms > site_reset_ms;
+        if self.already_holds(&labels, site_reset_ms, counts) {
+            return;
+        }
         self.site.rebuild(
             labels
                 .iter()
@@ -139,6 +142,26 @@ impl Scorer {
                 .into_iter()
                 .map(|(id, label, text, _)| (id, label, text)),
         );
+    }
+
+    /// Whether both layers already hold exactly `labels` (the site model those `counts`
+    /// keeps) under the same reset: a catch-up that finds nothing new changes nothing, not
+    /// even the version verdicts name.
+    fn already_holds(
+        &self,
+        labels: &[(CommentId, Label, CommentText<'_>, u64)],
+        site_reset_ms: u64,
+        counts: impl Fn(u64) -> bool,
+    ) -> bool {
+        let all: Vec<(CommentId, Label)> = labels.iter().map(|(id, l, ..)| (*id, *l)).collect();
+        let site: Vec<(CommentId, Label)> = labels
+            .iter()
+            .filter(|(.., decided_ms)| counts(*decided_ms))
+            .map(|(id, l, ..)| (*id, *l))
+            .collect();
+        self.site_reset_ms() == site_reset_ms
+            && self.site.holds_exactly(&site)
+            && self.learner.holds_exactly(&all)
     }
 
     /// When the site model was last reset (milliseconds since the epoch; 0 if never): it

@@ -472,6 +472,19 @@ impl SiteModel {
         }
     }
 
+    /// Whether it holds exactly these labels (no more, none other): a rebuild from them would
+    /// change nothing.
+    pub fn holds_exactly(&self, labels: &[(CommentId, Label)]) -> bool {
+        let state = self.state.read();
+        state.labels.len() == labels.len()
+            && labels.iter().all(|(id, label)| {
+                state
+                    .labels
+                    .get(id)
+                    .is_some_and(|held| held.spam == (*label == Label::Spam))
+            })
+    }
+
     /// How many comments carry a label.
     pub fn labelled(&self) -> usize {
         self.state.read().labels.len()
