@@ -128,7 +128,7 @@ impl Shadow {
         let scored = match &self.model {
             Some(model) => {
                 own_score = scorer.score_with(model, input.text);
-                &own_score.scored
+                &own_score
             }
             None => &input.scoring.scored,
         };

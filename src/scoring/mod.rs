@@ -66,25 +66,26 @@ impl Scorer {
     }
 
     /// The score of `text`: the model's, plus the site model's push, shifted by moderators'
-    /// labels on similar comments.
+    /// labels on similar comments; and its toxicity.
     pub fn score(&self, text: &CommentText<'_>) -> Scoring {
-        self.score_with(&self.model.get(), text)
-    }
-
-    /// The score `model` gives `text`, shifted by moderators' labels as the live model's is
-    /// (for the shadow policy's own model).
-    pub fn score_with(&self, model: &SpamModel, text: &CommentText<'_>) -> Scoring {
+        let model = self.model.get();
         let learner_generation = self.learner_generation();
-        let push = self.site.push(text);
-        let scored = shifted(model.score(text), push.shift, push.contributions);
         let toxicity = self.toxicity.get();
         Scoring {
-            scored: self.learner.adjust(text, scored),
+            scored: self.score_with(&model, text),
             model_version: model.version().to_owned(),
             learner_generation,
             toxicity: toxicity.score(text.content),
             toxicity_version: toxicity.version().to_owned(),
         }
+    }
+
+    /// The spam score `model` gives `text`, shifted by moderators' labels as the live
+    /// model's is (for the shadow policy's own model; toxicity is the live verdict's).
+    pub fn score_with(&self, model: &SpamModel, text: &CommentText<'_>) -> Scored {
+        let push = self.site.push(text);
+        let scored = shifted(model.score(text), push.shift, push.contributions);
+        self.learner.adjust(text, scored)
     }
 
     /// The state of what labels taught, now: changes whenever the site model or the
