@@ -231,6 +231,32 @@ async fn hand_built_requests_get_akismets_answers_and_headers() {
     .await;
     assert_eq!(header(&headers, "content-type"), Some("application/json"));
     assert!(body.contains("\"limit\":\"none\""), "{body}");
+    // Akismet's 1.2 API, as current clients call it: a GET with the key alone, even a bound one.
+    let (_, headers, body) = support::within(
+        "usage-limit 1.2",
+        http_request(
+            &server.http,
+            "GET",
+            &format!("/1.2/usage-limit?api_key={BOUND_KEY}"),
+            &[],
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    assert!(body.contains("\"throttled\":false"), "{body}");
+    let (_, _, body) = support::within(
+        "usage-limit 1.2, wrong key",
+        http_request(
+            &server.http,
+            "GET",
+            "/1.2/usage-limit?api_key=wrongwrongwrong",
+            &[],
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(body, "invalid");
 
     drop(server);
     // The same comment reported as spam then ham keeps its latest label; the test taught nothing.

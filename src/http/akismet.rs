@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest as _, Sha256};
@@ -479,14 +479,24 @@ fn feedback_id(blog: &str, author: &str, content: &str) -> CommentId {
     CommentId::from_bytes(*uuid::Builder::from_custom_bytes(bytes).as_uuid().as_bytes())
 }
 
-/// `POST /1.1/usage-limit`: no limit here.
+/// `/1.1/usage-limit` (POST) and `/1.2/usage-limit` (GET with a query, as Akismet's 1.2 API
+/// and its current clients call it): no limit here. Usage belongs to a key, not a blog, so only
+/// the key is checked.
 pub async fn usage_limit(
     State(console): State<Console>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
-    if let Err(refused) = authenticate(&console, &form, &headers) {
+    let mut form = Form::parse(&body);
+    form.0
+        .extend(Form::parse(query.unwrap_or_default().as_bytes()).0);
+    let key = presented_key(&form, &headers, KeyField::ApiKey);
+    if key.is_empty() || console.app.akismet_keys.check(key, "") == KeyCheck::Unknown {
+        let refused = Answer::ok("invalid").header(
+            "x-akismet-debug-help",
+            "We were unable to find the key you provided in [akismet_keys].",
+        );
         return counted("usage-limit", refused);
     }
     count("usage-limit", "usage");

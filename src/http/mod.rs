@@ -183,6 +183,10 @@ pub fn router(console: Console) -> Router {
         .route("/1.1/submit-spam", post(akismet::submit_spam))
         .route("/1.1/submit-ham", post(akismet::submit_ham))
         .route("/1.1/usage-limit", post(akismet::usage_limit))
+        .route(
+            "/1.2/usage-limit",
+            get(akismet::usage_limit).post(akismet::usage_limit),
+        )
         .route("/assets/console.js", get(ops::script))
         .route("/assets/console.css", get(ops::stylesheet))
         .fallback(|| async { error::HttpError::NotFound })
