@@ -102,6 +102,25 @@ impl ReasonCode {
         Self::Toxic,
     ];
 
+    /// What the code means to a moderator, in a few words (the console and the command line
+    /// show this; clients keep [`ReasonCode::as_str`]).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SpamScore => "Spam score",
+            Self::Classifier => "Word or feature weighed",
+            Self::Honeypot => "Hidden field filled (a bot)",
+            Self::TooManyLinks => "Too many links",
+            Self::EmailInContent => "Email address in the text",
+            Self::Campaign => "Same text from several authors",
+            Self::BannedEmail => "Banned email",
+            Self::BannedIp => "Banned IP range",
+            Self::DisallowedKey => "Disallowed word",
+            Self::ModerationKey => "Word held for review",
+            Self::FirstTimeAuthor => "First comment by this author",
+            Self::Toxic => "Likely abusive",
+        }
+    }
+
     /// The stable machine-readable code clients see.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -69,6 +69,13 @@ impl Action {
         }
     }
 
+    /// Whether this decision, ending at `to`, withdraws the comment's label: a trashed comment
+    /// is no longer an example of either, and one put back in the queue (held again, or an
+    /// undone decision) is undecided.
+    pub fn withdraws_label(self, to: Status) -> bool {
+        self.label().is_none() && matches!(to, Status::Trash | Status::Pending)
+    }
+
     /// The classifier label this decision gives, if any: approving is a ham label, marking
     /// spam a spam label.
     pub fn label(self) -> Option<Label> {

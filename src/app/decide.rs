@@ -53,12 +53,12 @@ impl App {
     }
 
     /// What the classifier's online layer takes from a decision on `comment`: the label a
-    /// moderator gave, or forgetting it when trashed.
+    /// moderator gave, or forgetting it when trashed or held again.
     pub fn learn_from(&self, action: Action, comment: &StoredComment) {
         let scorer = self.pipeline.scorer();
         match action.label() {
             Some(label) => scorer.learn(comment.id, label, &text_of(comment)),
-            None if comment.verdict.status == Status::Trash => {
+            None if action.withdraws_label(comment.verdict.status) => {
                 scorer.forget(comment.id, &text_of(comment));
             }
             None => {}

@@ -14,7 +14,7 @@ use super::error::HttpError;
 use super::queue::status_param;
 use super::session::{Form, Session};
 use super::views::parse_action;
-use crate::comment::CommentId;
+use crate::comment::{CommentId, Status, StoredComment};
 use crate::moderation::Action;
 
 /// Longest note kept, as on the gRPC API.
@@ -105,13 +105,82 @@ pub async fn moderate(
     }
     .await;
     match (outcome, json) {
-        (Ok(comment), true) => json_response(
-            StatusCode::OK,
-            &json!({
-                "comment_id": comment.id.to_string(),
-                "status": comment.verdict.status.as_str(),
-            }),
-        ),
+        (Ok(comment), true) => json_response(StatusCode::OK, &decided_json(&comment)),
+        (Ok(_), false) => back(&form).into_response(),
+        (Err(e), true) => json_error(&e),
+        (Err(e), false) => e.into_response(),
+    }
+}
+
+/// What the page's script learns of a decision: the comment's new status, and its author's
+/// name for the message.
+fn decided_json(comment: &StoredComment) -> serde_json::Value {
+    json!({
+        "comment_id": comment.id.to_string(),
+        "status": comment.verdict.status.as_str(),
+        "author": comment.submission.author_name,
+    })
+}
+
+/// The decisions that take a comment from `now` back to `before`: one, or for a trashed
+/// comment that was spam, restoring then marking spam (restoring gives back only approved or
+/// pending).
+fn path_back(now: Status, before_trash: Option<Status>, before: Status) -> Option<Vec<Action>> {
+    let direct = |from: Status, trash: Option<Status>| {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.target(from, trash) == Some(before))
+    };
+    if let Some(action) = direct(now, before_trash) {
+        return Some(vec![action]);
+    }
+    let restored = Action::Restore.target(now, before_trash)?;
+    Some(vec![Action::Restore, direct(restored, None)?])
+}
+
+/// `POST /undo`: `csrf`, `comment_id`, `status` (the status the comment had before the
+/// decision being undone). The comment goes back by ordinary decisions, each audited with the
+/// note "undo", so the log shows both the decision and its undoing.
+pub async fn undo(
+    State(console): State<Console>,
+    session: Session,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let json = wants_json(&headers);
+    let outcome = async {
+        session.check_csrf(&form)?;
+        let id = id_field(form.first("comment_id").unwrap_or(""))?;
+        let before = status_param(form.first("status"))?;
+        let comment = console
+            .app
+            .store
+            .get(id)
+            .await?
+            .ok_or(HttpError::NotFound)?;
+        let now = comment.verdict.status;
+        let before_trash = comment.decision.as_ref().and_then(|d| d.before_trash);
+        let steps = path_back(now, before_trash, before).ok_or_else(|| {
+            HttpError::Conflict(format!(
+                "cannot undo: the comment is {} and cannot go back to {}",
+                now.as_str(),
+                before.as_str()
+            ))
+        })?;
+        let mut comment = comment;
+        for action in steps {
+            comment = console
+                .app
+                .decide(id, action, &session.moderator, "undo")
+                .instrument(decision_span(&session, id, action))
+                .await?;
+        }
+        Ok::<_, HttpError>(comment)
+    }
+    .await;
+    match (outcome, json) {
+        (Ok(comment), true) => json_response(StatusCode::OK, &decided_json(&comment)),
         (Ok(_), false) => back(&form).into_response(),
         (Err(e), true) => json_error(&e),
         (Err(e), false) => e.into_response(),

@@ -13,10 +13,12 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::Console;
 use super::error::HttpError;
-use super::queue::{QueueQuery, status_param};
+use super::queue::{QueueQuery, parents_of, status_param};
 use super::session::Session;
 use super::views;
+use crate::comment::Status;
 use crate::moderation::QueueEvent;
+use crate::store::Storage;
 
 /// `GET /events?status=…&post=…`: every submission held or decided, as `comment` events whose
 /// data is JSON `{kind, comment_id, status, html}`; `html` is present when the comment now
@@ -29,37 +31,68 @@ pub async fn events(
     let status = status_param(query.status.as_deref())?;
     let post = query.post.unwrap_or_default().trim().to_owned();
     let csrf = session.csrf;
-    let events = BroadcastStream::new(console.app.events.subscribe()).filter_map(move |item| {
-        let event = match item {
-            Ok(event) => {
-                let comment = event.comment();
-                let wanted = post.is_empty() || comment.submission.post_id == post;
-                wanted.then(|| {
-                    let shown = comment.verdict.status == status;
-                    let kind = match event {
-                        QueueEvent::Submitted(_) => "submitted",
-                        QueueEvent::Decided { .. } => "decided",
-                    };
-                    let html = shown.then(|| views::comment(comment, &csrf).into_string());
-                    let data = json!({
-                        "kind": kind,
-                        "comment_id": comment.id.to_string(),
-                        "status": comment.verdict.status.as_str(),
-                        "html": html,
-                    });
-                    Ok(Event::default().event("comment").data(data.to_string()))
-                })
+    let store = console.app.store.clone();
+    let events = BroadcastStream::new(console.app.events.subscribe())
+        .filter_map(move |item| {
+            let wanted = match item {
+                Ok(event) => {
+                    let comment = event.comment();
+                    (post.is_empty() || comment.submission.post_id == post).then_some(Ok(event))
+                }
+                Err(BroadcastStreamRecvError::Lagged(_)) => Some(Err(())),
+            };
+            std::future::ready(wanted)
+        })
+        .then(move |item| {
+            let (store, csrf) = (store.clone(), csrf.clone());
+            async move {
+                let Ok(event) = item else {
+                    return Ok(Event::default().event("resync").data("{}"));
+                };
+                Ok(Event::default().event("comment").data(
+                    change_json(&event, status, store.as_ref(), &csrf)
+                        .await
+                        .to_string(),
+                ))
             }
-            Err(BroadcastStreamRecvError::Lagged(_)) => {
-                Some(Ok(Event::default().event("resync").data("{}")))
-            }
-        };
-        std::future::ready(event)
-    });
+        });
     // Graceful shutdown waits for open responses: end the stream when the service closes.
     let mut closing = console.app.closing.clone();
     let events = events.take_until(async move {
         let _ = closing.wait_for(|closing| *closing).await;
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// One change as the page's script reads it: `{kind, comment_id, status, from, html}`; `html`
+/// (with the comment it replies to) when the comment now belongs on the `watched` tab, `from`
+/// the status a decision moved it from.
+async fn change_json(
+    event: &QueueEvent,
+    watched: Status,
+    store: &dyn Storage,
+    csrf: &str,
+) -> serde_json::Value {
+    let comment = event.comment();
+    let (kind, from) = match event {
+        QueueEvent::Submitted(_) => ("submitted", None),
+        QueueEvent::Decided { from, .. } => ("decided", Some(from.as_str())),
+    };
+    let html = if comment.verdict.status == watched {
+        // A parent that cannot be read now is shown as not stored, not as an error.
+        let parents = parents_of(store, std::slice::from_ref(comment))
+            .await
+            .unwrap_or_default();
+        let parent = comment.submission.parent_id.and_then(|p| parents.get(&p));
+        Some(views::comment(comment, csrf, parent).into_string())
+    } else {
+        None
+    };
+    json!({
+        "kind": kind,
+        "comment_id": comment.id.to_string(),
+        "status": comment.verdict.status.as_str(),
+        "from": from,
+        "html": html,
+    })
 }

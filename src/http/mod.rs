@@ -170,6 +170,7 @@ pub fn router(console: Console) -> Router {
         .route("/queue", get(queue::queue_page))
         .route("/moderate", post(actions::moderate))
         .route("/bulk", post(actions::bulk))
+        .route("/undo", post(actions::undo))
         .route("/events", get(live::events))
         .route("/stats", get(stats::stats_page))
         .route("/audit", get(audit::audit_page))

@@ -1,5 +1,7 @@
 //! `GET /queue`: the moderation queue by status, filtered by post or by campaign, in pages.
 
+use std::collections::HashMap;
+
 use axum::extract::{Query, State};
 use axum::response::Html;
 use maud::{Markup, html};
@@ -9,11 +11,54 @@ use super::error::HttpError;
 use super::session::Session;
 use super::views::{self, TABS, Viewer, urlencode};
 use crate::comment::{CommentId, Status, StoredComment};
+use crate::moderation::Action;
 use crate::near_duplicate::{self, Signature};
 use crate::policy::trackers::{MIN_SIMILARITY, SHINGLE};
+use crate::store::{Storage, StoreError};
 
-/// Comments per page.
+/// Comments per page unless the moderator chooses another of [`PAGE_SIZES`].
 pub const PAGE_SIZE: usize = 25;
+/// The page sizes a moderator may choose.
+const PAGE_SIZES: [usize; 3] = [25, 50, 100];
+
+/// A tab's name.
+fn tab_name(status: Status) -> &'static str {
+    match status {
+        Status::Pending => "Pending",
+        Status::Spam => "Spam",
+        Status::Trash => "Trash",
+        Status::Approved => "Approved",
+    }
+}
+
+/// A bulk action's name in the menu.
+fn bulk_label(action: Action) -> &'static str {
+    match action {
+        Action::Approve => "Approve",
+        Action::Hold => "Back to pending",
+        Action::MarkSpam => "Mark spam",
+        Action::Trash => "Trash",
+        Action::Restore => "Restore",
+    }
+}
+
+/// The keys the queue answers, shown by `?`.
+fn help_dialog() -> Markup {
+    html! {
+        dialog #help aria-labelledby="help-title" {
+            h2 #help-title { "Keyboard" }
+            dl {
+                dt { kbd { "j" } " / " kbd { "k" } } dd { "next / previous comment" }
+                dt { kbd { "a" } } dd { "approve the selected comment" }
+                dt { kbd { "s" } } dd { "mark it spam" }
+                dt { kbd { "t" } } dd { "trash it" }
+                dt { kbd { "z" } } dd { "undo the last decision" }
+                dt { kbd { "?" } } dd { "this help" }
+            }
+            form method="dialog" { button type="submit" { "Close" } }
+        }
+    }
+}
 /// Newest comments of a status searched for a campaign's copies.
 const CAMPAIGN_SCAN: usize = 5000;
 
@@ -35,6 +80,9 @@ pub struct QueueQuery {
     /// `1`: only comments with a toxicity of 0.5 or more, most toxic first.
     #[serde(default)]
     pub toxic: Option<String>,
+    /// Comments per page: 25 (default), 50 or 100.
+    #[serde(default)]
+    pub per_page: Option<String>,
 }
 
 /// The toxicity from which the queue's "toxic" filter lists a comment: where verdicts start
@@ -97,6 +145,40 @@ fn campaign_copies(scanned: Vec<StoredComment>, id: &str) -> Vec<StoredComment> 
         .collect()
 }
 
+/// The store's counts in tab order.
+fn tab_counts(counts: [(Status, u64); 4]) -> [(Status, u64); 4] {
+    TABS.map(|tab| {
+        let count = counts
+            .iter()
+            .find(|(s, _)| *s == tab)
+            .map_or(0, |(_, n)| *n);
+        (tab, count)
+    })
+}
+
+/// The stored comments that `comments` reply to, by id (an erased parent is absent).
+///
+/// # Errors
+/// The store failed.
+pub async fn parents_of(
+    store: &dyn Storage,
+    comments: &[StoredComment],
+) -> Result<HashMap<CommentId, StoredComment>, StoreError> {
+    let mut parents = HashMap::new();
+    let mut wanted: Vec<CommentId> = comments
+        .iter()
+        .filter_map(|c| c.submission.parent_id)
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    for id in wanted {
+        if let Some(parent) = store.get(id).await? {
+            parents.insert(id, parent);
+        }
+    }
+    Ok(parents)
+}
+
 /// `GET /queue?status=…&post=…&before=…&campaign=…`.
 pub async fn queue_page(
     State(console): State<Console>,
@@ -121,6 +203,14 @@ pub async fn queue_page(
         ),
         None => None,
     };
+    let page_size = match query.per_page.as_deref().map(str::trim) {
+        None | Some("") => PAGE_SIZE,
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n| PAGE_SIZES.contains(n))
+            .ok_or_else(|| HttpError::BadRequest("per_page must be 25, 50 or 100".into()))?,
+    };
     let store = &console.app.store;
     let toxic = query.toxic.as_deref() == Some("1");
     let (comments, more, campaign) = match query.campaign.as_deref().filter(|c| !c.is_empty()) {
@@ -135,10 +225,11 @@ pub async fn queue_page(
             (most_toxic(scanned.comments), false, None)
         }
         None => {
-            let page = store.list_queue(status, post, before, PAGE_SIZE).await?;
+            let page = store.list_queue(status, post, before, page_size).await?;
             (page.comments, page.more, None)
         }
     };
+    let parents = parents_of(store.as_ref(), &comments).await?;
     let viewer = Viewer {
         moderator: &session.moderator,
         csrf: &session.csrf,
@@ -149,6 +240,9 @@ pub async fn queue_page(
         toxic,
         campaign: campaign.as_deref(),
         comments: &comments,
+        counts: tab_counts(store.status_counts().await?),
+        page_size,
+        parents: &parents,
         more,
     };
     Ok(Html(
@@ -164,6 +258,11 @@ struct QueueView<'a> {
     toxic: bool,
     campaign: Option<&'a str>,
     comments: &'a [StoredComment],
+    /// Each tab's status and how many comments it holds.
+    counts: [(Status, u64); 4],
+    page_size: usize,
+    /// The comments these reply to, by id.
+    parents: &'a HashMap<CommentId, StoredComment>,
     more: bool,
 }
 
@@ -173,18 +272,31 @@ impl QueueView<'_> {
             .post
             .map(|p| format!("&post={}", urlencode(p)))
             .unwrap_or_default();
+        let size_query = if self.page_size == PAGE_SIZE {
+            String::new()
+        } else {
+            format!("&per_page={}", self.page_size)
+        };
         html! {
-            nav.tabs {
-                @for tab in TABS {
+            nav.tabs aria-label="Queue by status" {
+                @for (tab, count) in self.counts {
                     a href={ "/queue?status=" (tab.as_str()) (post_query) }
                       class=@if tab == self.status { "tab current" } @else { "tab" }
-                      data-status=(tab.as_str()) { (tab.as_str()) }
+                      aria-current=[(tab == self.status).then_some("page")]
+                      data-status=(tab.as_str()) {
+                        (tab_name(tab)) " " span.count data-count=(count) { (count) }
+                    }
                 }
             }
             form.filter method="get" action="/queue" {
                 input type="hidden" name="status" value=(self.status.as_str());
                 label { "Post " input type="text" name="post" value=(self.post.unwrap_or("")); }
                 label { input type="checkbox" name="toxic" value="1" checked[self.toxic]; " Toxic only, most toxic first" }
+                label { "Per page "
+                    select name="per_page" {
+                        @for size in PAGE_SIZES { option value=(size) selected[size == self.page_size] { (size) } }
+                    }
+                }
                 button type="submit" { "Filter" }
                 @if self.post.is_some() { a href={ "/queue?status=" (self.status.as_str()) } { "All posts" } }
             }
@@ -193,28 +305,48 @@ impl QueueView<'_> {
             }
             (self.bulk_bar(csrf))
             p.live-note hidden { "The queue changed; " a href="" { "reload" } " to see everything." }
-            section #comments data-status=(self.status.as_str()) data-post=(self.post.unwrap_or("")) {
-                @if self.comments.is_empty() { p.empty { "Nothing here." } }
-                @for c in self.comments { (views::comment(c, csrf)) }
+            p.new-bar hidden role="status" { span.new-count { "0" } " new — " button.show-new type="button" { "show" } }
+            section #comments data-status=(self.status.as_str()) data-post=(self.post.unwrap_or("")) data-csrf=(csrf) {
+                @if self.comments.is_empty() { p.empty { (self.empty_message()) } }
+                @for c in self.comments { (views::comment(c, csrf, c.submission.parent_id.and_then(|p| self.parents.get(&p)))) }
             }
             @if let (true, Some(last)) = (self.more, self.comments.last()) {
-                a.older href={ "/queue?status=" (self.status.as_str()) (post_query) "&before=" (last.id) } { "Older →" }
+                a.older href={ "/queue?status=" (self.status.as_str()) (post_query) (size_query) "&before=" (last.id) } { "Older →" }
             }
+            (help_dialog())
+        }
+    }
+
+    /// What an empty page says: nothing at all, or only nothing on this page.
+    fn empty_message(&self) -> String {
+        let total = self
+            .counts
+            .iter()
+            .find(|(s, _)| *s == self.status)
+            .map_or(0, |(_, n)| *n);
+        if total == 0 || self.post.is_some() || self.campaign.is_some() || self.toxic {
+            "Nothing here.".to_owned()
+        } else {
+            format!(
+                "Nothing on this page; {total} in {} in all.",
+                tab_name(self.status).to_lowercase()
+            )
         }
     }
 
     fn bulk_bar(&self, csrf: &str) -> Markup {
+        let allowed: Vec<Action> = Action::ALL
+            .into_iter()
+            .filter(|a| a.target(self.status, None).is_some())
+            .collect();
         html! {
             form.bulk #bulk method="post" action="/bulk" {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="back" value=(self.status.as_str());
                 label { input #select-all type="checkbox"; " Select all" }
-                select name="action" aria-label="Bulk action" {
-                    option value="approve" { "Approve" }
-                    option value="spam" { "Mark spam" }
-                    option value="trash" { "Trash" }
-                    option value="hold" { "Hold" }
-                    option value="restore" { "Restore" }
+                select name="action" aria-label="Bulk action" required {
+                    option value="" selected { "Bulk action…" }
+                    @for a in allowed { option value=(views::action_name(a)) { (bulk_label(a)) } }
                 }
                 button type="submit" data-bulk="selected" { "Apply to selected" }
             }

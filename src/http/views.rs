@@ -130,8 +130,26 @@ pub fn campaign_of(comment: &StoredComment) -> Option<String> {
         })
 }
 
-/// One comment in the queue, with what a moderator needs to decide and the buttons to do it.
-pub fn comment(comment: &StoredComment, csrf: &str) -> Markup {
+/// How many characters of a parent comment the queue shows.
+const EXCERPT_CHARS: usize = 140;
+
+/// The first [`EXCERPT_CHARS`] characters of `text`, with an ellipsis when cut.
+pub fn excerpt(text: &str) -> String {
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(EXCERPT_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{}…", head.trim_end())
+    } else {
+        head
+    }
+}
+
+/// How many of the classifier's strongest contributions a comment lists with their weights.
+const TOP_CONTRIBUTIONS: usize = 3;
+
+/// One comment in the queue, with what a moderator needs to decide and the buttons to do it;
+/// `parent` is the comment it replies to, when that is still stored.
+pub fn comment(comment: &StoredComment, csrf: &str, parent: Option<&StoredComment>) -> Markup {
     let id = comment.id.to_string();
     let s = &comment.submission;
     let status = comment.verdict.status;
@@ -141,24 +159,38 @@ pub fn comment(comment: &StoredComment, csrf: &str) -> Markup {
         .filter(|a| a.target(status, before_trash).is_some())
         .collect();
     html! {
-        article.comment data-comment-id=(id) data-status=(status.as_str()) tabindex="-1" {
+        article.comment data-comment-id=(id) data-status=(status.as_str()) data-author=(s.author_name) tabindex="-1" {
             header {
-                input.select type="checkbox" form="bulk" name="comment_id" value=(id) aria-label="Select";
+                input.select type="checkbox" form="bulk" name="comment_id" value=(id) aria-label={ "Select comment by " (s.author_name) };
                 span.author { (s.author_name) }
                 span.email { (s.author_email) }
                 @if let Some(ip) = s.context.ip { span.ip { (ip) } }
+                @if let Some(url) = s.author_url.as_deref().filter(|u| !u.is_empty()) {
+                    span.website title="The author's website, as given in the form" { "site " bdi { (url) } }
+                }
                 span.post { "on " a href={ "/queue?status=" (status.as_str()) "&post=" (urlencode(&s.post_id)) } { (s.post_id) } }
-                time { (time(comment.created_at_ms)) }
-                span.score title="Spam probability at submission" { "score " (format!("{:.2}", comment.verdict.spam_score)) }
+                time datetime=(time(comment.created_at_ms)) { (time(comment.created_at_ms)) }
+                span.score title="Spam probability at submission" { "spam " (format!("{:.2}", comment.verdict.spam_score)) }
                 span.toxicity title="Toxicity at submission: the probability raters would call it toxic" data-toxicity=(format!("{:.3}", comment.verdict.toxicity)) { "toxicity " (format!("{:.2}", comment.verdict.toxicity)) }
                 @if let Some(campaign) = campaign_of(comment) {
                     a.campaign href={ "/queue?status=" (status.as_str()) "&campaign=" (campaign) } { "campaign" }
                 }
             }
+            @if let Some(parent) = parent {
+                blockquote.reply-to { "In reply to " b { (parent.submission.author_name) } ": " (excerpt(&parent.submission.content)) }
+            } @else if s.parent_id.is_some() {
+                blockquote.reply-to { "In reply to a comment no longer stored" }
+            }
             p.text { (highlighted(comment)) }
             ul.reasons {
                 @for r in comment.verdict.reasons.iter().filter(|r| r.code != ReasonCode::Classifier) {
-                    li data-code=(r.code.as_str()) { b { (r.code.as_str()) } " " (r.detail) }
+                    li data-code=(r.code.as_str()) title=(r.detail) { b { (r.code.label()) } " " (r.detail) }
+                }
+                @for (feature, weight) in top_contributions(comment) {
+                    li.contribution data-direction=(if weight >= 0.0 { "spam" } else { "ham" }) {
+                        (if weight >= 0.0 { "▲ " } else { "▼ " }) (feature) " " b { (format!("{weight:+.2}")) }
+                        (if weight >= 0.0 { " toward spam" } else { " toward ham" })
+                    }
                 }
             }
             form.decide method="post" action="/moderate" {
@@ -167,21 +199,73 @@ pub fn comment(comment: &StoredComment, csrf: &str) -> Markup {
                 input type="hidden" name="back" value=(status.as_str());
                 input.note type="text" name="note" maxlength="1000" placeholder="Note (optional)" aria-label="Note";
                 @for a in &actions {
-                    button type="submit" name="action" value=(action_name(*a)) data-action=(action_name(*a)) { (action_label(*a)) }
+                    button type="submit" name="action" value=(action_name(*a)) data-action=(action_name(*a)) {
+                        (action_label(*a))
+                        @if let Some(key) = action_key(*a) { " " kbd.hint { (key) } }
+                    }
                 }
             }
         }
     }
 }
 
+/// The classifier's strongest contributions, strongest first: the feature as the reason names
+/// it and its weight (function words left out, as in the marked text).
+fn top_contributions(comment: &StoredComment) -> Vec<(&str, f32)> {
+    let mut contributions: Vec<(&str, f32)> = comment
+        .verdict
+        .reasons
+        .iter()
+        .filter_map(|r| Some((r.classifier_feature()?, r.weight)))
+        .filter(|(feature, _)| !is_function_words(feature))
+        .collect();
+    contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    contributions.truncate(TOP_CONTRIBUTIONS);
+    contributions
+}
+
 fn action_label(action: Action) -> &'static str {
     match action {
-        Action::Approve => "Approve (a)",
+        Action::Approve => "Approve",
         Action::Hold => "Hold",
-        Action::MarkSpam => "Spam (s)",
-        Action::Trash => "Trash (t)",
+        Action::MarkSpam => "Spam",
+        Action::Trash => "Trash",
         Action::Restore => "Restore",
     }
+}
+
+/// The key that takes the action on the selected comment, if one does.
+fn action_key(action: Action) -> Option<&'static str> {
+    match action {
+        Action::Approve => Some("a"),
+        Action::MarkSpam => Some("s"),
+        Action::Trash => Some("t"),
+        Action::Hold | Action::Restore => None,
+    }
+}
+
+/// Words that carry no meaning a moderator can use ("at", "and", "what"): never highlighted
+/// or listed, whatever weight the classifier gave them.
+const FUNCTION_WORDS: &[&str] = &[
+    "a", "about", "above", "after", "again", "all", "am", "an", "and", "any", "are", "as", "at",
+    "be", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could",
+    "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had",
+    "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in",
+    "into", "is", "it", "its", "just", "me", "more", "most", "my", "no", "nor", "not", "now", "of",
+    "off", "on", "once", "only", "or", "other", "our", "ours", "out", "over", "own", "same", "she",
+    "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there",
+    "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very",
+    "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will",
+    "with", "would", "you", "your", "yours",
+];
+
+/// Whether every word of `feature` (a word, a bigram or a quoted character n-gram) is a
+/// function word.
+fn is_function_words(feature: &str) -> bool {
+    let words = feature.trim_matches('"');
+    words
+        .split_whitespace()
+        .all(|w| FUNCTION_WORDS.contains(&w.to_lowercase().as_str()))
 }
 
 /// Percent-encodes a query value.
@@ -189,36 +273,91 @@ pub fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// Links and email addresses in a comment's text, which the console marks whole: they are
+/// what gets most comments held, and no word inside them means anything alone.
+static CONTACT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    crate::privacy::constant_regex(
+        r"(?i)\b(?:https?://|www\.)[^\s<>]+|[\w.+%'-]+@[\w-]+(?:\.[\w-]+)*\.\w{2,}",
+    )
+});
+
 /// The comment text with the words the classifier weighed marked: `spam` or `ham` by
-/// direction, `w1`–`w3` by strength. Each word is escaped like any other text.
+/// direction, `w1`–`w3` by strength; links and email addresses marked `link`. Each piece is
+/// escaped like any other text.
 fn highlighted(comment: &StoredComment) -> Markup {
     let weights = word_weights(comment);
     let text = &comment.submission.content;
     let toxic = &comment.verdict.toxic_spans;
-    // Each piece with its weight and, for a word inside a toxic span, the span's type.
-    let mut pieces: Vec<(&str, Option<f32>, Option<&str>)> = Vec::new();
+    let mut pieces: Vec<Piece<'_>> = Vec::new();
+    let mut done = 0;
+    for contact in CONTACT.find_iter(text) {
+        word_pieces(text, done..contact.start(), &weights, toxic, &mut pieces);
+        pieces.push(Piece {
+            text: contact.as_str(),
+            weight: None,
+            toxic: None,
+            contact: true,
+        });
+        done = contact.end();
+    }
+    word_pieces(text, done..text.len(), &weights, toxic, &mut pieces);
+    html! {
+        @for p in pieces {
+            @if p.contact {
+                mark.link title=(if p.text.contains('@') && !p.text.contains('/') { "email address" } else { "link" }) { (p.text) }
+            } @else {
+                @match p.toxic {
+                    Some(kind) => u.toxic data-kind=(kind) title={ "toxic" @if !kind.is_empty() { ": " (kind.replace('_', " ")) } } { (marked(p.text, p.weight)) },
+                    None => (marked(p.text, p.weight)),
+                }
+            }
+        }
+    }
+}
+
+/// A run of a comment's text as the console marks it.
+struct Piece<'a> {
+    text: &'a str,
+    /// The classifier's weight on the word, if it weighed it.
+    weight: Option<f32>,
+    /// The type of the toxic span the word is in, if any.
+    toxic: Option<&'a str>,
+    /// A link or an email address.
+    contact: bool,
+}
+
+/// Splits `text[range]` into words and what lies between, each with its weight and toxic span.
+fn word_pieces<'a>(
+    text: &'a str,
+    range: std::ops::Range<usize>,
+    weights: &Weights,
+    toxic: &'a [ToxicSpan],
+    pieces: &mut Vec<Piece<'a>>,
+) {
+    let segment = &text[range.clone()];
+    // Toxic spans count code points from the start of the whole text.
+    let base = text[..range.start].chars().count();
+    let mut push = |from: usize, to: usize, chars: std::ops::Range<usize>, word: bool| {
+        let (piece, weight) = piece(&segment[from..to], word, weights);
+        pieces.push(Piece {
+            text: piece,
+            weight,
+            toxic: toxic_kind(toxic, word, base + chars.start..base + chars.end),
+            contact: false,
+        });
+    };
     let (mut start, mut start_char, mut in_word) = (0, 0, false);
-    for (n, (i, c)) in text.char_indices().enumerate() {
+    for (n, (i, c)) in segment.char_indices().enumerate() {
         let wordy = c.is_alphanumeric() || c == '\'';
         if wordy != in_word && i > start {
-            let (piece, weight) = piece(&text[start..i], in_word, &weights);
-            pieces.push((piece, weight, toxic_kind(toxic, in_word, start_char..n)));
+            push(start, i, start_char..n, in_word);
             (start, start_char) = (i, n);
         }
         in_word = wordy;
     }
-    if start < text.len() {
-        let (piece, weight) = piece(&text[start..], in_word, &weights);
-        let end = start_char + text[start..].chars().count();
-        pieces.push((piece, weight, toxic_kind(toxic, in_word, start_char..end)));
-    }
-    html! {
-        @for (text, weight, kind) in pieces {
-            @match kind {
-                Some(kind) => u.toxic data-kind=(kind) title={ "toxic" @if !kind.is_empty() { ": " (kind.replace('_', " ")) } } { (marked(text, weight)) },
-                None => (marked(text, weight)),
-            }
-        }
+    if start < segment.len() {
+        let end = start_char + segment[start..].chars().count();
+        push(start, segment.len(), start_char..end, in_word);
     }
 }
 
@@ -285,7 +424,7 @@ fn word_weights(comment: &StoredComment) -> Weights {
         };
         if let Some(gram) = feature.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
             let gram = gram.trim().to_lowercase();
-            if gram.chars().count() >= 3 && !gram.contains(' ') {
+            if gram.chars().count() >= 3 && !gram.contains(' ') && !is_function_words(&gram) {
                 weights.grams.push((gram, reason.weight));
             }
             continue;
@@ -294,7 +433,10 @@ fn word_weights(comment: &StoredComment) -> Weights {
             continue; // link:, website:, contact: and intent: features name no word of the text
         }
         for word in feature.split_whitespace() {
-            *weights.words.entry(word.to_lowercase()).or_insert(0.0) += reason.weight;
+            let word = word.to_lowercase();
+            if !FUNCTION_WORDS.contains(&word.as_str()) {
+                *weights.words.entry(word).or_insert(0.0) += reason.weight;
+            }
         }
     }
     weights
@@ -358,7 +500,7 @@ mod tests {
             "<script>alert(1)</script><img src=x onerror=alert(2)>",
             vec![Reason::classifier("script", 2.0)],
         );
-        let html = comment(&c, "tok").into_string();
+        let html = comment(&c, "tok", None).into_string();
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("<b>Eve"), "{html}");
@@ -418,6 +560,41 @@ mod tests {
             html.contains("<mark class=\"spam w1\" title=\"+0.30\">channel</mark>"),
             "{html}"
         );
-        assert_eq!(html.matches("<mark").count(), 4, "{html}");
+        // "out" and "my" are function words: only the bigram's "check" is marked.
+        assert_eq!(html.matches("<mark").count(), 3, "{html}");
+    }
+
+    #[test]
+    fn function_words_are_never_marked_and_links_are_marked_whole() {
+        let c = stored(
+            "Look at this and write to me@example.com or see https://spam.example.biz/a?b=c now",
+            vec![
+                Reason::classifier("at", 0.9),
+                Reason::classifier("and", 0.4),
+                Reason::classifier("look", 0.7),
+                Reason::classifier("\"the\"", 0.3),
+            ],
+        );
+        let html = highlighted(&c).into_string();
+        assert!(
+            html.contains("<mark class=\"spam w2\" title=\"+0.70\">Look</mark>"),
+            "{html}"
+        );
+        assert!(
+            !html.contains(">at</mark>") && !html.contains(">and</mark>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<mark class=\"link\" title=\"email address\">me@example.com</mark>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<mark class=\"link\" title=\"link\">https://spam.example.biz/a?b=c</mark>"
+            ),
+            "{html}"
+        );
+        let listed = top_contributions(&c);
+        assert_eq!(listed, vec![("look", 0.7)]);
     }
 }

@@ -65,8 +65,7 @@ pub(super) async fn moderate(
         Some(label) => {
             put_label(&tx, &LabelledText::of(&comment, label, request.at_ms)).await?;
         }
-        // Trashing withdraws a label: the comment is no longer an example of either.
-        None if to == Status::Trash => {
+        None if request.action.withdraws_label(to) => {
             tx.execute("DELETE FROM labels WHERE comment_id = $1", &[&id])
                 .await
                 .map_err(db_error)?;

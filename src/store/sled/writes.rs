@@ -312,8 +312,7 @@ impl Plan<'_> {
                 &keys::label(id),
                 labels::encode(&comment, label, request.at_ms),
             ),
-            // Trashing withdraws a label: the comment is no longer an example of either.
-            None if to == Status::Trash => self.batch.remove(&keys::label(id)),
+            None if request.action.withdraws_label(to) => self.batch.remove(&keys::label(id)),
             None => {}
         }
         self.batch
