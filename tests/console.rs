@@ -86,7 +86,16 @@ async fn without_a_session_nothing_private_is_shown() {
     let (_dir, server) = server();
     let (id, status) = submit_as(&server.grpc, "p1", "Mallory", "secret words referendum").await;
     assert_eq!(status, "PENDING");
-    for path in ["/queue", "/queue?status=PENDING", "/stats", "/audit"] {
+    let author = format!("/author/{id}?by=email");
+    let comment = format!("/comment/{id}");
+    for path in [
+        "/queue",
+        "/queue?status=PENDING",
+        "/stats",
+        "/audit",
+        &author,
+        &comment,
+    ] {
         let (status, headers, body) = http_request(&server.http, "GET", path, &[], "").await;
         assert_eq!(status, 303, "{path}");
         assert_eq!(header(&headers, "location"), Some("/login"), "{path}");
@@ -97,6 +106,12 @@ async fn without_a_session_nothing_private_is_shown() {
     let forged = format!("comment_id={id}&action=approve");
     let (status, _, _) = http_request(&server.http, "POST", "/moderate", &[], &forged).await;
     assert_eq!(status, 403);
+    for path in ["/search", "/block", "/undo"] {
+        let form = format!("q=mallory&comment_id={id}&kind=email&expected_version=x&status=SPAM");
+        let (status, _, body) = http_request(&server.http, "POST", path, &[], &form).await;
+        assert_eq!(status, 403, "{path}");
+        assert!(!body.contains("mallory@example.com"), "{path}");
+    }
     let (status, _, metrics) = http_request(&server.http, "GET", "/metrics", &[], "").await;
     assert_eq!(status, 200);
     assert!(
@@ -118,6 +133,12 @@ async fn a_post_without_the_session_csrf_token_is_refused_and_changes_nothing() 
         assert_eq!(status, 403, "{body}");
         let (status, _, _) = http_request(&server.http, "POST", "/bulk", &cookie, &body).await;
         assert_eq!(status, 403, "{body}");
+        let block = format!("{body}&kind=email&expected_version=x");
+        let (status, _, _) = http_request(&server.http, "POST", "/block", &cookie, &block).await;
+        assert_eq!(status, 403, "{block}");
+        let undo = format!("{body}&status=SPAM");
+        let (status, _, _) = http_request(&server.http, "POST", "/undo", &cookie, &undo).await;
+        assert_eq!(status, 403, "{undo}");
     }
     let mut moderator = moderator_at(&server.grpc, BOB).await;
     let get = |id: &str| pb::GetCommentRequest {

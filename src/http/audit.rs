@@ -1,5 +1,7 @@
 //! `GET /audit`: the audit log, newest first, filtered by moderator, comment and action.
 
+use std::collections::HashMap;
+
 use axum::extract::{Query, State};
 use axum::response::Html;
 use maud::{Markup, html};
@@ -108,16 +110,38 @@ pub async fn audit_page(
         .store
         .list_audit(filters.comment, filters.before, AUDIT_PAGE)
         .await?;
+    let shown: Vec<&AuditEntry> = entries.iter().filter(|e| filters.keeps(e)).collect();
+    let mut comments = HashMap::new();
+    for entry in &shown {
+        if !comments.contains_key(&entry.comment_id)
+            && let Some(comment) = console.app.store.get(entry.comment_id).await?
+        {
+            comments.insert(entry.comment_id, comment);
+        }
+    }
     let body = html! {
         h1 { "Audit log" }
         (filters.form())
         table.audit {
             thead { tr { th { "When" } th { "Moderator" } th { "Action" } th { "Comment" } th { "From" } th { "To" } th { "Note" } } }
             tbody {
-                @for e in entries.iter().filter(|e| filters.keeps(e)) {
+                @for e in shown {
                     tr data-comment-id=(e.comment_id) {
-                        td { (views::time(e.at_ms)) } td { (e.moderator) } td { (e.action.as_str()) }
-                        td { code { (e.comment_id) } } td { (e.from.as_str()) } td { (e.to.as_str()) } td { (e.note) }
+                        td data-label="When" { (views::time(e.at_ms)) }
+                        td data-label="Moderator" { (e.moderator) }
+                        td data-label="Action" { (e.action.as_str()) }
+                        td data-label="Comment" {
+                            @match comments.get(&e.comment_id) {
+                                Some(c) => {
+                                    a href={ "/comment/" (e.comment_id) } { b { (c.submission.author_name) } }
+                                    ": " (views::excerpt(&c.submission.content))
+                                },
+                                None => { "erased " code { (e.comment_id) } },
+                            }
+                        }
+                        td data-label="From" { (e.from.as_str()) }
+                        td data-label="To" { (e.to.as_str()) }
+                        td data-label="Note" { (e.note) }
                     }
                 }
             }

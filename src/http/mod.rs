@@ -5,6 +5,7 @@
 mod actions;
 mod akismet;
 mod audit;
+mod authors;
 mod error;
 mod live;
 mod ops;
@@ -171,6 +172,14 @@ pub fn router(console: Console) -> Router {
         .route("/moderate", post(actions::moderate))
         .route("/bulk", post(actions::bulk))
         .route("/undo", post(actions::undo))
+        .route("/comment/{id}", get(authors::comment_page))
+        .route("/author/{id}", get(authors::author_page))
+        .route("/block", post(authors::block))
+        .route("/search", post(authors::search))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
         .route("/events", get(live::events))
         .route("/stats", get(stats::stats_page))
         .route("/audit", get(audit::audit_page))

@@ -288,6 +288,7 @@ impl QueueView<'_> {
                     }
                 }
             }
+            (super::authors::search_form(csrf, ""))
             form.filter method="get" action="/queue" {
                 input type="hidden" name="status" value=(self.status.as_str());
                 label { "Post " input type="text" name="post" value=(self.post.unwrap_or("")); }

@@ -80,8 +80,13 @@ pub async fn stats_page(
                 div.total data-status=(status.as_str()) { span.count { (count) } " " (status.as_str()) }
             }
             div.total #agreement {
-                span.count { (format!("{:.0}%", agreement.rate() * 100.0)) }
-                " classifier–moderator agreement over " (agreement.labels) " decisions"
+                @if agreement.labels == 0 {
+                    span.count { "–" }
+                    " classifier–moderator agreement: no decisions yet"
+                } @else {
+                    span.count { (format!("{:.0}%", agreement.rate() * 100.0)) }
+                    " classifier–moderator agreement over " (agreement.labels) " decisions"
+                }
             }
             div.total #site-model data-version=(site.version) {
                 span.count { (site.labels) }

@@ -162,9 +162,9 @@ pub fn comment(comment: &StoredComment, csrf: &str, parent: Option<&StoredCommen
         article.comment data-comment-id=(id) data-status=(status.as_str()) data-author=(s.author_name) tabindex="-1" {
             header {
                 input.select type="checkbox" form="bulk" name="comment_id" value=(id) aria-label={ "Select comment by " (s.author_name) };
-                span.author { (s.author_name) }
-                span.email { (s.author_email) }
-                @if let Some(ip) = s.context.ip { span.ip { (ip) } }
+                a.author href={ "/author/" (id) "?by=email" } title="This author's comments" { (s.author_name) }
+                a.email href={ "/author/" (id) "?by=email" } title="This author's comments" { (s.author_email) }
+                @if let Some(ip) = s.context.ip { a.ip href={ "/author/" (id) "?by=ip" } title="Comments from this IP" { (ip) } }
                 @if let Some(url) = s.author_url.as_deref().filter(|u| !u.is_empty()) {
                     span.website title="The author's website, as given in the form" { "site " bdi { (url) } }
                 }
@@ -175,6 +175,7 @@ pub fn comment(comment: &StoredComment, csrf: &str, parent: Option<&StoredCommen
                 @if let Some(campaign) = campaign_of(comment) {
                     a.campaign href={ "/queue?status=" (status.as_str()) "&campaign=" (campaign) } { "campaign" }
                 }
+                a.details href={ "/comment/" (id) } { "details" }
             }
             @if let Some(parent) = parent {
                 blockquote.reply-to { "In reply to " b { (parent.submission.author_name) } ": " (excerpt(&parent.submission.content)) }

@@ -306,6 +306,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Page>;
 
+    /// The newest comments of one author (by email hash), newest first, at most `limit` (the
+    /// console's author panel).
+    async fn list_by_author(
+        &self,
+        email_hash: [u8; 32],
+        limit: usize,
+    ) -> Result<Vec<StoredComment>>;
+
     /// Deletes every comment, label and statistic of the author with this email hash and
     /// returns how many comments went. Runs in bounded steps; other writes go on meanwhile.
     async fn erase_author(&self, email_hash: [u8; 32]) -> Result<u64>;

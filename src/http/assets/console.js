@@ -12,7 +12,9 @@
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
   const csrf = csrfMeta ? csrfMeta.content : "";
   const tab = list ? list.dataset.status : null;
-  const liveAllowed = list && !document.querySelector("form.campaign-actions") &&
+  // The queue tabs follow changes live; one comment's page and search results do not.
+  const queuePage = list && !list.dataset.single && !list.dataset.search;
+  const liveAllowed = queuePage && !document.querySelector("form.campaign-actions") &&
     !new URLSearchParams(location.search).has("toxic");
   const verbs = { APPROVED: "Approved", SPAM: "Marked spam", TRASH: "Trashed", PENDING: "Back to pending" };
 
@@ -144,6 +146,10 @@
       const error = row.querySelector("p.row-error");
       if (error) error.remove();
       last = { id: answer.comment_id, from: from, row: row };
+      if (list.dataset.single) {
+        location.reload();
+        return;
+      }
       if (answer.status === tab) {
         row.hidden = false;
       } else {
@@ -376,7 +382,7 @@
     }
   }
 
-  if (list && csrfMeta && window.EventSource) {
+  if (queuePage && csrfMeta && window.EventSource) {
     const query = new URLSearchParams({ status: tab });
     if (list.dataset.post) query.set("post", list.dataset.post);
     const source = new EventSource("/events?" + query.toString());

@@ -332,6 +332,14 @@ impl Storage for PgStore {
         reads::list_queue(&self.client().await?, status, post_id, before, limit).await
     }
 
+    async fn list_by_author(
+        &self,
+        email_hash: [u8; 32],
+        limit: usize,
+    ) -> Result<Vec<StoredComment>> {
+        reads::list_by_author(&self.client().await?, &email_hash, limit).await
+    }
+
     async fn erase_author(&self, email_hash: [u8; 32]) -> Result<u64> {
         writes::erase_author(&self.client().await?, &email_hash).await
     }

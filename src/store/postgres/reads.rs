@@ -156,6 +156,22 @@ pub(super) async fn list_queue(
     page(&rows, usize::try_from(limit - 1).unwrap_or(usize::MAX))
 }
 
+pub(super) async fn list_by_author(
+    client: &Object,
+    email_hash: &[u8; 32],
+    limit: usize,
+) -> Result<Vec<StoredComment>> {
+    let rows = client
+        .query(
+            "SELECT record FROM comments WHERE email_hash = $1 \
+             ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+            &[&&email_hash[..], &i64::try_from(limit).unwrap_or(i64::MAX)],
+        )
+        .await
+        .map_err(db_error)?;
+    rows.iter().map(|row| record::decode(row.get(0))).collect()
+}
+
 pub(super) async fn list_audit(
     client: &Object,
     comment: Option<CommentId>,

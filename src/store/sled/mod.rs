@@ -265,6 +265,14 @@ impl Storage for SledStore {
         self.inner()?.list_queue(status, post_id, before, limit)
     }
 
+    async fn list_by_author(
+        &self,
+        email_hash: [u8; 32],
+        limit: usize,
+    ) -> Result<Vec<StoredComment>> {
+        self.inner()?.list_by_author(&email_hash, limit)
+    }
+
     async fn erase_author(&self, email_hash: [u8; 32]) -> Result<u64> {
         let mut erased = 0;
         loop {

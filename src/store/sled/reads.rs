@@ -85,6 +85,27 @@ impl Inner {
         Ok(page)
     }
 
+    /// The author's newest comments. The author index is ordered by text digest, not time:
+    /// every entry is read (an author's comments, bounded by flood control), then sorted.
+    pub(super) fn list_by_author(
+        &self,
+        email_hash: &[u8; 32],
+        limit: usize,
+    ) -> Result<Vec<StoredComment>> {
+        let mut comments = Vec::new();
+        for key in self
+            .tree
+            .scan_prefix(keys::author_comments(email_hash))
+            .keys()
+        {
+            let key = key.map_err(backend)?;
+            comments.push(self.named(&key)?);
+        }
+        comments.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then(b.id.cmp(&a.id)));
+        comments.truncate(limit);
+        Ok(comments)
+    }
+
     pub(super) fn list_queue(
         &self,
         status: Status,
