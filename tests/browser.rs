@@ -1,8 +1,8 @@
 //! The moderator console in a real headless Chromium, driven over WebDriver, against the real
 //! binary. Needs `chromedriver` (Debian: `apt-get install chromium chromium-driver`): under
 //! `CI=true` a missing one fails the tests; otherwise they say so in one line and pass.
-//! With `COMMENTGUARD_SCREENSHOTS=1` the screenshot test writes `docs/console-queue.png` and
-//! `docs/console-stats.png`.
+//! With `COMMENTGUARD_SCREENSHOTS=1` the screenshot test writes `docs/console-queue.png`,
+//! `docs/console-queue-phone.png` and `docs/console-stats.png`.
 
 mod support;
 
@@ -218,7 +218,14 @@ async fn moderator_finds_a_held_comment_and_approves_by_keyboard_and_button() {
         env.shown(id).await;
     }
 
-    // Find: the post filter narrows the queue to one post.
+    // Find: the post filter (behind "Search and filter") narrows the queue to one post.
+    env.browser
+        .find(Locator::Css("details.tools summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let post = env
         .browser
         .find(Locator::Css("form.filter input[name=post]"))
@@ -643,6 +650,16 @@ async fn queue_and_stats_pages_render_for_screenshots() {
         .unwrap();
     assert!(!underlined.is_empty(), "the toxic spans are underlined");
     save_screenshot(&env, "console-queue.png").await;
+    env.browser.set_window_size(390, 844).await.unwrap();
+    env.browser.refresh().await.unwrap();
+    env.browser
+        .wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("section#comments article.comment"))
+        .await
+        .unwrap();
+    save_screenshot(&env, "console-queue-phone.png").await;
+    env.browser.set_window_size(1280, 1000).await.unwrap();
 
     env.browser.goto(&env.url("/stats")).await.unwrap();
     let bars = env
@@ -701,4 +718,340 @@ async fn save_screenshot(env: &Env, name: &str) {
         std::fs::write(&path, png).unwrap();
         eprintln!("wrote {}", path.display());
     }
+}
+
+/// Words that make held comments' texts differ (so that no campaign forms among them).
+const TOPICS: [&str; 10] = [
+    "turnout",
+    "ballots",
+    "posters",
+    "debate",
+    "postal votes",
+    "counting",
+    "polls",
+    "budget",
+    "schools",
+    "transport",
+];
+const PLACES: [&str; 10] = [
+    "north ward",
+    "harbour",
+    "old town",
+    "station",
+    "market",
+    "riverside",
+    "hill",
+    "campus",
+    "stadium",
+    "library",
+];
+
+/// Submits `n` comments held for review (each with the console configuration's hold word), by
+/// different authors and with different texts; returns their ids, oldest first.
+async fn submit_held(env: &Env, n: usize) -> Vec<String> {
+    let mut client =
+        pb::comment_service_client::CommentServiceClient::connect(env.server.grpc.clone())
+            .await
+            .unwrap();
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let text = format!(
+            "Question {i} on {} near the {}: will it change before the referendum? ({})",
+            TOPICS[i % TOPICS.len()],
+            PLACES[(i / TOPICS.len()) % PLACES.len()],
+            i * 7919 % 1000
+        );
+        let mut request = submission("p-news", &text);
+        request.author_name = format!("Reader {i}");
+        request.author_email = format!("reader{i}@example.org");
+        let answer = client.submit_comment(request).await.unwrap().into_inner();
+        assert_eq!(answer.status(), pb::CommentStatus::Pending, "{text}");
+        ids.push(answer.comment_id);
+    }
+    ids
+}
+
+impl Env {
+    /// The status and decider of every comment in `ids`, once none of them is pending any more.
+    async fn decided(&self, ids: &[String]) -> Vec<(pb::CommentStatus, String)> {
+        let deadline = Deadline::start("every comment decided");
+        loop {
+            let mut all = Vec::with_capacity(ids.len());
+            for id in ids {
+                all.push(self.status_of(id).await);
+            }
+            if all.iter().all(|(s, _)| *s != pb::CommentStatus::Pending) {
+                return all;
+            }
+            deadline.check();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Whether the page is wider than the window (it scrolls sideways).
+    async fn scrolls_sideways(&self) -> (i64, i64) {
+        let widths = self
+            .script(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+            )
+            .await;
+        (
+            widths[0].as_i64().unwrap_or(0),
+            widths[1].as_i64().unwrap_or(0),
+        )
+    }
+
+    /// Runs axe-core on the page; returns its serious and critical violations.
+    async fn accessibility_violations(&self) -> Vec<Value> {
+        let axe = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/browser-tools/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&axe).unwrap_or_else(|_| {
+            panic!(
+                "{} missing: npm ci --prefix tests/browser-tools",
+                axe.display()
+            )
+        });
+        self.browser.execute(&source, vec![]).await.unwrap();
+        let found = self
+            .script(
+                "return axe.run(document, { resultTypes: ['violations'] }).then(r => \
+                 r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical') \
+                 .map(v => ({ id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.html).slice(0, 3) })))",
+            )
+            .await;
+        found.as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// What each key decides.
+fn key_action(key: char) -> pb::CommentStatus {
+    match key {
+        'a' => pb::CommentStatus::Approved,
+        's' => pb::CommentStatus::Spam,
+        _ => pb::CommentStatus::Trash,
+    }
+}
+
+#[tokio::test]
+async fn fifty_held_comments_cleared_at_full_typing_speed_each_decided_as_aimed() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let ids = submit_held(&env, 50).await;
+    env.log_in().await;
+    // The queue lists newest first; one key per comment, sent in one burst without waiting.
+    let newest_first: Vec<&String> = ids.iter().rev().collect();
+    env.shown(newest_first[0]).await;
+    let keys: String = (0..50).map(|i| ['a', 's', 't', 'a', 'a'][i % 5]).collect();
+    let body = env.browser.find(Locator::Css("body")).await.unwrap();
+    body.send_keys(&keys).await.unwrap();
+    let ordered: Vec<String> = newest_first.iter().map(|id| (*id).clone()).collect();
+    let decided = env.decided(&ordered).await;
+    for (i, ((status, by), key)) in decided.iter().zip(keys.chars()).enumerate() {
+        assert_eq!(
+            (*status, by.as_str()),
+            (key_action(key), "alice"),
+            "comment {i} of the queue, aimed at with {key:?}"
+        );
+    }
+    // One decision each, no refusal shown.
+    let mut moderator = moderator_at(&env.server.grpc, BOB).await;
+    for id in &ordered {
+        let audit = moderator
+            .list_audit(pb::ListAuditRequest {
+                comment_id: id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(audit.entries.len(), 1, "decisions on {id}");
+    }
+    let errors = env
+        .browser
+        .find_all(Locator::Css("#flash.error, p.row-error"))
+        .await
+        .unwrap();
+    assert!(errors.is_empty(), "an error was shown");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_comment_held_while_on_page_one_of_two_hundred_is_counted_and_shown() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    submit_held(&env, 200).await;
+    env.log_in().await;
+    let count = || async {
+        env.script(
+            "return document.querySelector('nav.tabs a[data-status=PENDING] .count').textContent",
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    };
+    assert_eq!(count().await, "200");
+    assert!(
+        env.browser.find(Locator::Css("a.older")).await.is_ok(),
+        "more than a page is held"
+    );
+    // The live connection is open even with 200 held.
+    env.browser
+        .wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("section#comments[data-live=open]"))
+        .await
+        .unwrap();
+    // Mid-page: the moderator has moved down two comments.
+    let body = env.browser.find(Locator::Css("body")).await.unwrap();
+    body.send_keys("jj").await.unwrap();
+    let started = Instant::now();
+    let (id, _) = submit_as(
+        &env.server.grpc,
+        "p-news",
+        "Late Reader",
+        "A late referendum note",
+    )
+    .await;
+    let bar = env
+        .browser
+        .wait()
+        .at_most(DEADLINE)
+        .for_element(Locator::Css("p.new-bar:not([hidden])"))
+        .await
+        .unwrap();
+    eprintln!("new held comment counted after {:?}", started.elapsed());
+    assert!(bar.text().await.unwrap().starts_with("1 new"));
+    assert_eq!(count().await, "201");
+    bar.find(Locator::Css("button.show-new"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    env.shown(&id).await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_decision_is_undone_by_key_and_the_undo_is_audited() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let ids = submit_held(&env, 2).await;
+    env.log_in().await;
+    env.shown(&ids[1]).await;
+    let body = env.browser.find(Locator::Css("body")).await.unwrap();
+    body.send_keys("s").await.unwrap();
+    env.gone(&ids[1]).await;
+    let flash = env.browser.find(Locator::Css("#flash.ok")).await.unwrap();
+    assert!(
+        flash.text().await.unwrap().contains("Marked spam"),
+        "the message names the decision"
+    );
+    assert!(
+        flash.find(Locator::Css("button.undo")).await.is_ok(),
+        "with an Undo button"
+    );
+    assert_eq!(env.decided(&ids[1..]).await[0].0, pb::CommentStatus::Spam);
+    body.send_keys("z").await.unwrap();
+    env.shown(&ids[1]).await;
+    let deadline = Deadline::start("the undo reaching the store");
+    while env.status_of(&ids[1]).await.0 != pb::CommentStatus::Pending {
+        deadline.check();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut moderator = moderator_at(&env.server.grpc, BOB).await;
+    let audit = moderator
+        .list_audit(pb::ListAuditRequest {
+            comment_id: ids[1].clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let entries: Vec<(&str, &str)> = audit
+        .entries
+        .iter()
+        .map(|e| (e.moderator.as_str(), e.note.as_str()))
+        .collect();
+    assert_eq!(entries, [("alice", "undo"), ("alice", "")], "newest first");
+    // Back in the queue, the comment teaches nothing: its spam label is withdrawn.
+    let stats = moderator
+        .get_stats(pb::GetStatsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.site_model.map(|m| m.labels), Some(0));
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn the_console_fits_a_phone_and_reads_without_colour_or_codes() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let ids = submit_held(&env, 3).await;
+    let (spammy, status) = submit_as(
+        &env.server.grpc,
+        "p-news",
+        "Deals",
+        "Check out my channel at http://cheap.example.biz and write to deals@cheap.example.biz referendum",
+    )
+    .await;
+    grpc_moderate(&env, &ids[0], pb::moderate_comment_request::Action::Approve).await;
+    env.log_in().await;
+    env.browser
+        .goto(&env.url(&format!("/queue?status={status}")))
+        .await
+        .unwrap();
+    env.shown(&spammy).await;
+
+    // Every reason has a human label; no function word is marked.
+    let labels = env
+        .script("return Array.from(document.querySelectorAll('ul.reasons li:not(.contribution) b')).map(b => b.textContent)")
+        .await;
+    let labels: Vec<&str> = labels
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!labels.is_empty());
+    assert!(labels.iter().all(|l| !l.contains('_')), "{labels:?}");
+    let marked = env
+        .script("return Array.from(document.querySelectorAll('p.text mark')).map(m => m.textContent.toLowerCase())")
+        .await;
+    for word in marked.as_array().unwrap().iter().filter_map(Value::as_str) {
+        assert!(
+            !["at", "and", "in", "what", "here", "my", "the", "to"].contains(&word),
+            "function word {word:?} marked"
+        );
+    }
+    let links = env
+        .browser
+        .find_all(Locator::Css("p.text mark.link"))
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 2, "the link and the email address are marked");
+    let violations = env.accessibility_violations().await;
+    assert!(violations.is_empty(), "axe-core: {violations:#?}");
+
+    // 360 px wide: no page scrolls sideways.
+    env.browser.set_window_size(360, 780).await.unwrap();
+    let author = format!("/author/{spammy}?by=email");
+    for path in ["/queue", "/stats", "/audit", author.as_str()] {
+        env.browser.goto(&env.url(path)).await.unwrap();
+        env.browser
+            .wait()
+            .at_most(DEADLINE)
+            .for_element(Locator::Css("main"))
+            .await
+            .unwrap();
+        let (scroll, client) = env.scrolls_sideways().await;
+        assert!(scroll <= client, "{path}: {scroll} px wide in {client} px");
+    }
+    env.finish().await;
 }

@@ -278,6 +278,7 @@ impl QueueView<'_> {
             format!("&per_page={}", self.page_size)
         };
         html! {
+            h1.sr-only { "Moderation queue: " (tab_name(self.status).to_lowercase()) }
             nav.tabs aria-label="Queue by status" {
                 @for (tab, count) in self.counts {
                     a href={ "/queue?status=" (tab.as_str()) (post_query) }
@@ -288,6 +289,8 @@ impl QueueView<'_> {
                     }
                 }
             }
+            details.tools open[self.post.is_some() || self.toxic || self.page_size != PAGE_SIZE] {
+            summary { "Search and filter" }
             (super::authors::search_form(csrf, ""))
             form.filter method="get" action="/queue" {
                 input type="hidden" name="status" value=(self.status.as_str());
@@ -300,6 +303,7 @@ impl QueueView<'_> {
                 }
                 button type="submit" { "Filter" }
                 @if self.post.is_some() { a href={ "/queue?status=" (self.status.as_str()) } { "All posts" } }
+            }
             }
             @if let Some(campaign) = self.campaign {
                 (self.campaign_bar(campaign, csrf))

@@ -189,7 +189,7 @@ pub fn comment(comment: &StoredComment, csrf: &str, parent: Option<&StoredCommen
                 }
                 @for (feature, weight) in top_contributions(comment) {
                     li.contribution data-direction=(if weight >= 0.0 { "spam" } else { "ham" }) {
-                        (if weight >= 0.0 { "▲ " } else { "▼ " }) (feature) " " b { (format!("{weight:+.2}")) }
+                        (if weight >= 0.0 { "▲ " } else { "▼ " }) (feature_label(feature)) " " b { (format!("{weight:+.2}")) }
                         (if weight >= 0.0 { " toward spam" } else { " toward ham" })
                     }
                 }
@@ -223,6 +223,37 @@ fn top_contributions(comment: &StoredComment) -> Vec<(&str, f32)> {
     contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
     contributions.truncate(TOP_CONTRIBUTIONS);
     contributions
+}
+
+/// A classifier feature as a moderator reads it: words quoted, signals named in plain words.
+fn feature_label(feature: &str) -> String {
+    let spaced = |s: &str| s.replace('_', " ");
+    match feature {
+        "link_count" => return "links".into(),
+        "author_url" => return "a website given".into(),
+        "uppercase_ratio" => return "capital letters".into(),
+        "repeated_chars" => return "repeated letters".into(),
+        "link:any" => return "a link".into(),
+        "contact:email" => return "an email address".into(),
+        "contact:phone" => return "a phone number".into(),
+        "number:short" | "number:count" => return "a number".into(),
+        _ => {}
+    }
+    if let Some((kind, rest)) = feature.split_once(':') {
+        return match kind {
+            "link" => format!("a link to {rest}"),
+            "website" => format!("website {rest}"),
+            "intent" => format!("intent: {}", spaced(rest)),
+            _ => format!("{}: {}", spaced(kind), spaced(rest)),
+        };
+    }
+    if let Some(word) = feature.strip_prefix('^') {
+        return format!("starts with “{word}”");
+    }
+    if let Some(letters) = feature.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
+        return format!("letters “{letters}”");
+    }
+    format!("“{feature}”")
 }
 
 fn action_label(action: Action) -> &'static str {
@@ -597,5 +628,13 @@ mod tests {
         );
         let listed = top_contributions(&c);
         assert_eq!(listed, vec![("look", 0.7)]);
+        assert_eq!(feature_label("uppercase_ratio"), "capital letters");
+        assert_eq!(
+            feature_label("link:spam.example.biz"),
+            "a link to spam.example.biz"
+        );
+        assert_eq!(feature_label("intent:self_promo"), "intent: self promo");
+        assert_eq!(feature_label("\"hann\""), "letters “hann”");
+        assert_eq!(feature_label("check out"), "“check out”");
     }
 }
