@@ -167,7 +167,13 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             }
         )?;
         for r in &verdict.reasons {
-            writeln!(out, "  {:<18} {:+.3}  {}", r.code, r.weight, r.detail)?;
+            writeln!(
+                out,
+                "  {:<48} {:+.3}  {}",
+                crate::cli::reason_name(&r.code),
+                r.weight,
+                r.detail
+            )?;
         }
     }
     Ok(())

@@ -10,3 +10,12 @@ pub mod replay;
 pub mod serve;
 pub mod toxicity;
 pub mod train;
+
+/// A reason as the command line prints it: its name for people, then the code clients see
+/// (`Email address in the text (email_in_content)`); an unknown code as it is.
+pub(crate) fn reason_name(code: &str) -> String {
+    match crate::comment::ReasonCode::parse(code) {
+        Some(known) => format!("{} ({code})", known.label()),
+        None => code.to_owned(),
+    }
+}

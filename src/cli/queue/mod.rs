@@ -248,7 +248,13 @@ fn show(out: &mut impl Write, m: &pb::ModeratedComment) -> io::Result<()> {
         writeln!(out, "  decided by  {}", m.decided_by)?;
     }
     for r in &m.reasons {
-        writeln!(out, "  {:<18} {:+.3}  {}", r.code, r.weight, r.detail)?;
+        writeln!(
+            out,
+            "  {:<48} {:+.3}  {}",
+            crate::cli::reason_name(&r.code),
+            r.weight,
+            r.detail
+        )?;
     }
     for line in c.content.lines() {
         writeln!(out, "    {line}")?;
