@@ -15,7 +15,7 @@ use super::Console;
 use super::error::HttpError;
 use super::queue::parents_of;
 use super::session::{Form, Session};
-use super::views::{self, TABS, Viewer};
+use super::views::{self, MAX_QUERY_BYTES, TABS, Viewer, search_form};
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::moderation::Action;
 use crate::pipeline::RulesRejection;
@@ -26,8 +26,6 @@ use crate::policy::EditableRules;
 pub const SCAN_PER_STATUS: usize = 5000;
 /// Most comments an author panel or a search lists.
 const LISTED: usize = 100;
-/// Longest search accepted, in bytes.
-const MAX_QUERY_BYTES: usize = 200;
 
 fn comment_id(text: &str) -> Result<CommentId, HttpError> {
     CommentId::parse(text.trim()).ok_or_else(|| HttpError::BadRequest("not a comment id".into()))
@@ -442,17 +440,6 @@ fn matches(comment: &StoredComment, needle: &str) -> bool {
         || s.context
             .ip
             .is_some_and(|ip| ip.to_string().contains(needle))
-}
-
-/// The search box, posted (never a GET: the words stay out of URLs and logs).
-pub fn search_form(csrf: &str, q: &str) -> Markup {
-    html! {
-        form.search method="post" action="/search" role="search" {
-            input type="hidden" name="csrf" value=(csrf);
-            label { "Search " input type="search" name="q" value=(q) maxlength=(MAX_QUERY_BYTES) placeholder="text, name, email or IP"; }
-            button type="submit" { "Search" }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -291,7 +291,7 @@ impl QueueView<'_> {
             }
             details.tools open[self.post.is_some() || self.toxic || self.page_size != PAGE_SIZE] {
             summary { "Search and filter" }
-            (super::authors::search_form(csrf, ""))
+            (views::search_form(csrf, ""))
             form.filter method="get" action="/queue" {
                 input type="hidden" name="status" value=(self.status.as_str());
                 label { "Post " input type="text" name="post" value=(self.post.unwrap_or("")); }

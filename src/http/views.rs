@@ -300,6 +300,20 @@ fn is_function_words(feature: &str) -> bool {
         .all(|w| FUNCTION_WORDS.contains(&w.to_lowercase().as_str()))
 }
 
+/// Longest search accepted, in bytes.
+pub const MAX_QUERY_BYTES: usize = 200;
+
+/// The search box, posted (never a GET: the words stay out of URLs and logs).
+pub fn search_form(csrf: &str, q: &str) -> Markup {
+    html! {
+        form.search method="post" action="/search" role="search" {
+            input type="hidden" name="csrf" value=(csrf);
+            label { "Search " input type="search" name="q" value=(q) maxlength=(MAX_QUERY_BYTES) placeholder="text, name, email or IP"; }
+            button type="submit" { "Search" }
+        }
+    }
+}
+
 /// Percent-encodes a query value.
 pub fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
