@@ -41,6 +41,7 @@ fn request() -> pb::SubmitCommentRequest {
             honeypot: String::new(),
         }),
         idempotency_key: String::new(),
+        post_title: String::new(),
     }
 }
 

@@ -16,6 +16,7 @@ fn comment(n: u64) -> StoredComment {
         created_at_ms: now_ms(),
         submission: Submission {
             post_id: format!("post-{}", n % 100),
+            post_title: None,
             parent_id: None,
             author_name: "Ada Lovelace".into(),
             author_email: format!("writer{n}@example.com"),

@@ -52,6 +52,7 @@ fn storing() -> Config {
 fn bench(c: &mut Criterion) {
     let input = SubmissionInput {
         post_id: "2026/11/why-rust-for-services",
+        post_title: "",
         parent_id: "",
         author_name: "Ada Lovelace",
         author_email: "ada.lovelace@example.com",

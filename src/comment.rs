@@ -247,6 +247,8 @@ pub struct ClientContext {
 pub struct Submission {
     /// The post commented on.
     pub post_id: String,
+    /// The post's title as the site sent it (moderators see it), if it sent one.
+    pub post_title: Option<String>,
     /// The approved comment replied to, if any.
     pub parent_id: Option<CommentId>,
     /// Display name (public).

@@ -68,6 +68,7 @@ mod tests {
             created_at_ms: now_ms() - age_days * DAY_MS,
             submission: Submission {
                 post_id: "p".into(),
+                post_title: None,
                 parent_id: None,
                 author_name: "n".into(),
                 author_email: format!("a{n}@example.com"),

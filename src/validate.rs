@@ -17,6 +17,8 @@ pub const MAX_NAME_BYTES: usize = 245;
 pub const MAX_EMAIL_BYTES: usize = 100;
 /// Longest author URL, in bytes (WordPress: 200).
 pub const MAX_URL_BYTES: usize = 200;
+/// Longest post title kept, in bytes.
+pub const MAX_TITLE_BYTES: usize = 300;
 /// Longest comment, in bytes (WordPress: 65525).
 pub const MAX_CONTENT_BYTES: usize = 65_525;
 /// Longest email local part, in bytes (RFC 5321).
@@ -31,6 +33,8 @@ pub const MAX_REFERRER_BYTES: usize = 2048;
 pub struct SubmissionInput<'a> {
     /// See `SubmitCommentRequest.post_id`.
     pub post_id: &'a str,
+    /// See `SubmitCommentRequest.post_title`.
+    pub post_title: &'a str,
     /// See `SubmitCommentRequest.parent_id`.
     pub parent_id: &'a str,
     /// See `SubmitCommentRequest.author_name`.
@@ -84,6 +88,12 @@ pub fn validate(input: &SubmissionInput<'_>) -> Result<Submission, Vec<FieldViol
         "post_id",
         required_line(post_id, MAX_ID_BYTES),
     );
+    let post_title = input.post_title.trim();
+    note(
+        &mut violations,
+        "post_title",
+        optional_line(post_title, MAX_TITLE_BYTES),
+    );
     let parent_id = check_parent_id(input.parent_id.trim(), &mut violations);
     let (author_name, author_email, author_url) = check_author(input, &mut violations);
     let content = input.content.trim().replace("\r\n", "\n");
@@ -95,6 +105,7 @@ pub fn validate(input: &SubmissionInput<'_>) -> Result<Submission, Vec<FieldViol
     }
     Ok(Submission {
         post_id: post_id.to_owned(),
+        post_title: (!post_title.is_empty()).then(|| post_title.to_owned()),
         parent_id,
         author_name: author_name.to_owned(),
         author_email: author_email.to_owned(),
@@ -357,6 +368,27 @@ mod tests {
             Some("https://ada.example/blog")
         );
         assert!(submission.context.ip.is_some());
+    }
+
+    #[test]
+    fn a_post_title_is_optional_trimmed_and_bounded() {
+        assert_eq!(validate(&valid()).unwrap().post_title, None);
+        let titled = SubmissionInput {
+            post_title: "  Xi and Putin meet in Beijing ",
+            ..valid()
+        };
+        assert_eq!(
+            validate(&titled).unwrap().post_title.as_deref(),
+            Some("Xi and Putin meet in Beijing")
+        );
+        let long = "t".repeat(MAX_TITLE_BYTES + 1);
+        for bad in [long.as_str(), "two\nlines"] {
+            let input = SubmissionInput {
+                post_title: bad,
+                ..valid()
+            };
+            assert_eq!(fields(&input), ["post_title"], "{bad}");
+        }
     }
 
     #[test]

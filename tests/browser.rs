@@ -613,8 +613,23 @@ async fn queue_and_stats_pages_render_for_screenshots() {
         ),
     ];
     let (mut ids, mut held) = (Vec::new(), Vec::new());
+    let mut client = pb::comment_service_client::CommentServiceClient::connect(grpc.clone())
+        .await
+        .unwrap();
     for (author, text) in comments {
-        let (id, status) = submit_as(&grpc, "election-2026", author, text).await;
+        let mut request = submission("election-2026", text);
+        request.post_title = "Referendum night: the results as they come in".into();
+        request.author_name = author.to_owned();
+        request.author_email = format!("{}@example.com", author.to_lowercase());
+        let answer = client.submit_comment(request).await.unwrap().into_inner();
+        let (id, status) = (
+            answer.comment_id.clone(),
+            answer
+                .status()
+                .as_str_name()
+                .trim_start_matches("COMMENT_STATUS_")
+                .to_owned(),
+        );
         if status == "PENDING" {
             held.push(id.clone());
         }
@@ -649,6 +664,15 @@ async fn queue_and_stats_pages_render_for_screenshots() {
         .await
         .unwrap();
     assert!(!underlined.is_empty(), "the toxic spans are underlined");
+    let post = env
+        .browser
+        .find(Locator::Css("span.post a"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(post, "Referendum night: the results as they come in");
     save_screenshot(&env, "console-queue.png").await;
     env.browser.set_window_size(390, 844).await.unwrap();
     env.browser.refresh().await.unwrap();

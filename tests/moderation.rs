@@ -148,7 +148,10 @@ async fn each_action_moves_the_comment_between_exactly_one_listing(backend: Back
     let mut public = server.client().await;
     let mut alice = server.moderator(Some(ALICE)).await;
 
-    let held = submit(&mut public, submission("post-a", HELD)).await;
+    // The post's title travels with the submission and comes back to moderators.
+    let mut titled = submission("post-a", HELD);
+    titled.post_title = "Slugs in June".into();
+    let held = submit(&mut public, titled).await;
     assert_eq!(held.status(), CommentStatus::Pending);
     let id = held.comment_id.clone();
     assert_eq!(listings_of(&mut alice, &id).await, [CommentStatus::Pending]);
@@ -170,6 +173,7 @@ async fn each_action_moves_the_comment_between_exactly_one_listing(backend: Back
             .unwrap()
             .into_inner();
         assert_eq!(after.status(), expected, "{action:?}");
+        assert_eq!(after.post_title, "Slugs in June");
         assert_eq!(after.decided_by, "alice");
         assert!(after.decided_at.is_some());
         assert_eq!(listings_of(&mut alice, &id).await, [expected], "{action:?}");

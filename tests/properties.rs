@@ -32,15 +32,19 @@ proptest! {
         post_id in any_text(), parent_id in any_text(), author_name in any_text(),
         author_email in any_text(), author_url in any_text(), content in any_text(),
         ip in any_text(), user_agent in any_text(), referrer in any_text(), honeypot in any_text(),
+        post_title in any_text(),
     ) {
         let input = SubmissionInput {
-            post_id: &post_id, parent_id: &parent_id, author_name: &author_name,
+            post_id: &post_id, post_title: &post_title, parent_id: &parent_id, author_name: &author_name,
             author_email: &author_email, author_url: &author_url, content: &content,
             ip: &ip, user_agent: &user_agent, referrer: &referrer, honeypot: &honeypot,
         };
         match validate(&input) {
             Ok(s) => {
                 prop_assert!(!s.post_id.is_empty() && s.post_id.len() <= validate::MAX_ID_BYTES);
+                if let Some(title) = &s.post_title {
+                    prop_assert!(title.len() <= validate::MAX_TITLE_BYTES && no_controls(title));
+                }
                 prop_assert!(!s.author_name.is_empty() && s.author_name.len() <= validate::MAX_NAME_BYTES);
                 prop_assert!(s.author_email.len() <= validate::MAX_EMAIL_BYTES && s.author_email.contains('@'));
                 prop_assert!(!s.content.trim().is_empty() && s.content.len() <= validate::MAX_CONTENT_BYTES);
@@ -72,6 +76,7 @@ proptest! {
         let url = url.unwrap_or_default();
         let input = SubmissionInput {
             post_id: &post_id, author_name: &author_name, author_email: &email,
+            post_title: "",
             author_url: &url, content: &content, ip: &ip, ..Default::default()
         };
         let accepted = validate(&input);
@@ -83,6 +88,7 @@ proptest! {
     fn records_round_trip(
         post_id in any::<String>(), author_name in any::<String>(), email in any::<String>(),
         content in any::<String>(), url in prop::option::of(any::<String>()),
+        post_title in prop::option::of(".{1,40}"),
         score in 0f32..=1f32, status in 1u8..=4, created in any::<u64>(), hash in any::<[u8; 32]>(),
         // A decision always names its moderator (an empty name reads as "no decision").
         decided in prop::option::of(("[a-z]{1,12}", 1u64.., prop::option::of(1u8..=3))),
@@ -94,7 +100,7 @@ proptest! {
             id: CommentId::generate(),
             created_at_ms: created,
             submission: Submission {
-                post_id, parent_id: Some(CommentId::generate()), author_name,
+                post_id, post_title, parent_id: Some(CommentId::generate()), author_name,
                 author_email: email, author_url: url.filter(|u| !u.is_empty()), content,
                 context: ClientContext::default(),
             },

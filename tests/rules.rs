@@ -226,6 +226,7 @@ async fn retention_purges_old_spam_and_trash_only(backend: Backend) {
         created_at_ms: now - age_days * day_ms,
         submission: Submission {
             post_id: "p".into(),
+            post_title: None,
             parent_id: None,
             author_name: "n".into(),
             author_email: format!("a{n}@example.com"),

@@ -20,6 +20,7 @@ pub fn submission_input(request: &pb::SubmitCommentRequest) -> SubmissionInput<'
     let field = |f: fn(&pb::ClientContext) -> &str| context.map_or("", f);
     SubmissionInput {
         post_id: &request.post_id,
+        post_title: &request.post_title,
         parent_id: &request.parent_id,
         author_name: &request.author_name,
         author_email: &request.author_email,
@@ -259,6 +260,7 @@ pub(super) fn moderated_comment(comment: &StoredComment) -> pb::ModeratedComment
             .unwrap_or_default(),
         decided_at: comment.decision.as_ref().map(|d| timestamp(d.at_ms)),
         policy_version: comment.policy_version.clone(),
+        post_title: s.post_title.clone().unwrap_or_default(),
         toxicity: comment.verdict.toxicity,
         toxic_spans: toxic_spans(&comment.verdict.toxic_spans),
     }
@@ -363,6 +365,7 @@ mod tests {
             created_at_ms: 0,
             submission: Submission {
                 post_id: "p".into(),
+                post_title: None,
                 parent_id: None,
                 author_name: "Ada".into(),
                 author_email: "ada@example.com".into(),

@@ -156,6 +156,7 @@ fn imported(
         created_at_ms,
         submission: Submission {
             post_id: c.post_id.trim().to_owned(),
+            post_title: None,
             parent_id: CommentId::parse(c.parent_id.trim()),
             author_name: c.author_name.trim().to_owned(),
             author_email: email.to_owned(),

@@ -60,6 +60,9 @@ pub struct SubmitArgs {
     /// Post id.
     #[arg(long)]
     pub post: String,
+    /// The post's title, shown to moderators.
+    #[arg(long, default_value = "")]
+    pub post_title: String,
     /// Author name.
     #[arg(long)]
     pub name: String,
@@ -119,6 +122,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     let mut client = CommentServiceClient::new(channel(&args.addr, args.tls_ca.as_deref()).await?);
     let request = pb::SubmitCommentRequest {
         post_id: args.post,
+        post_title: args.post_title,
         parent_id: args.parent,
         author_name: args.name,
         author_email: args.email,

@@ -328,6 +328,7 @@ async fn judge(console: &Console, form: &Form) -> Answer {
     };
     let input = SubmissionInput {
         post_id: post,
+        post_title: "",
         parent_id: "",
         author_name: match form.get("comment_author") {
             "" => "Anonymous",

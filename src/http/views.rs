@@ -168,7 +168,7 @@ pub fn comment(comment: &StoredComment, csrf: &str, parent: Option<&StoredCommen
                 @if let Some(url) = s.author_url.as_deref().filter(|u| !u.is_empty()) {
                     span.website title="The author's website, as given in the form" { "site " bdi { (url) } }
                 }
-                span.post { "on " a href={ "/queue?status=" (status.as_str()) "&post=" (urlencode(&s.post_id)) } { (s.post_id) } }
+                span.post { "on " a href={ "/queue?status=" (status.as_str()) "&post=" (urlencode(&s.post_id)) } title={ "post " (s.post_id) } { (s.post_title.as_deref().unwrap_or(&s.post_id)) } }
                 time datetime=(time(comment.created_at_ms)) { (time(comment.created_at_ms)) }
                 span.score title="Spam probability at submission" { "spam " (format!("{:.2}", comment.verdict.spam_score)) }
                 span.toxicity title="Toxicity at submission: the probability raters would call it toxic" data-toxicity=(format!("{:.3}", comment.verdict.toxicity)) { "toxicity " (format!("{:.2}", comment.verdict.toxicity)) }
@@ -500,6 +500,7 @@ mod tests {
             created_at_ms: 0,
             submission: Submission {
                 post_id: "p\"1".into(),
+                post_title: None,
                 parent_id: None,
                 author_name: "<b>Eve</b>".into(),
                 author_email: "eve@example.com".into(),

@@ -19,7 +19,8 @@ use crate::validate::{FieldViolation, SubmissionInput, validate};
 
 /// The request digest: SHA-256 over every field of the request except the key, exactly as
 /// sent (no trimming or case folding), each length-prefixed, in proto field order. A missing
-/// `context` counts as one with every field empty.
+/// `context` counts as one with every field empty. `post_title` (added later) is digested
+/// last and only when sent, so requests without it keep the digests earlier releases stored.
 pub fn request_digest(input: &SubmissionInput<'_>) -> [u8; 32] {
     let mut digest = Sha256::new();
     for field in [
@@ -36,6 +37,11 @@ pub fn request_digest(input: &SubmissionInput<'_>) -> [u8; 32] {
     ] {
         digest.update((field.len() as u64).to_be_bytes());
         digest.update(field.as_bytes());
+    }
+    if !input.post_title.is_empty() {
+        digest.update(b"post_title");
+        digest.update((input.post_title.len() as u64).to_be_bytes());
+        digest.update(input.post_title.as_bytes());
     }
     digest.finalize().into()
 }
@@ -135,6 +141,7 @@ mod tests {
     fn input<'a>(content: &'a str, ip: &'a str) -> SubmissionInput<'a> {
         SubmissionInput {
             post_id: "p",
+            post_title: "",
             parent_id: "",
             author_name: "Ada",
             author_email: "ada@example.com",

@@ -125,6 +125,7 @@ mod tests {
     fn submission(content: &str) -> Submission {
         Submission {
             post_id: "p".into(),
+            post_title: None,
             parent_id: None,
             author_name: "n".into(),
             author_email: "n@example.com".into(),

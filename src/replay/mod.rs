@@ -70,6 +70,7 @@ pub fn to_request(record: &LabelledComment, run: u64, index: usize) -> pb::Submi
     };
     pb::SubmitCommentRequest {
         post_id: format!("replay-{run}-{index}"),
+        post_title: String::new(),
         parent_id: String::new(),
         author_name,
         author_email: format!("replay-{run}-{index}@example.com"),

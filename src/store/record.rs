@@ -75,6 +75,9 @@ struct RecordV1 {
     toxicity: f32,
     #[prost(message, repeated, tag = "26")]
     toxic_spans: Vec<SpanV1>,
+    /// Added within version 2: records without it read as a comment sent without a title.
+    #[prost(string, tag = "27")]
+    post_title: String,
 }
 
 /// One toxic span of a record's text.
@@ -147,6 +150,7 @@ pub fn encode(comment: &StoredComment) -> Vec<u8> {
         id: comment.id.as_bytes().to_vec(),
         created_at_ms: comment.created_at_ms,
         post_id: s.post_id.clone(),
+        post_title: s.post_title.clone().unwrap_or_default(),
         parent_id: s
             .parent_id
             .map(|p| p.as_bytes().to_vec())
@@ -240,6 +244,7 @@ pub fn decode(bytes: &[u8]) -> Result<StoredComment, StoreError> {
         created_at_ms: r.created_at_ms,
         submission: Submission {
             post_id: r.post_id,
+            post_title: (!r.post_title.is_empty()).then_some(r.post_title),
             parent_id,
             author_name: r.author_name,
             author_email: r.author_email,
@@ -360,6 +365,7 @@ pub(crate) mod tests {
             created_at_ms: 1_700_000_000_000,
             submission: Submission {
                 post_id: "post".into(),
+                post_title: Some("Slugs and lettuce".into()),
                 parent_id: Some(CommentId::generate()),
                 author_name: "Ada".into(),
                 author_email: "ada@example.com".into(),

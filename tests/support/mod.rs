@@ -389,6 +389,7 @@ pub fn submission(post: &str, content: &str) -> pb::SubmitCommentRequest {
             honeypot: String::new(),
         }),
         idempotency_key: String::new(),
+        post_title: String::new(),
     }
 }
 
