@@ -226,16 +226,49 @@ async fn markup_in_comments_is_escaped_in_the_queue() {
     let attack = "<img src=x onerror=alert(1)><script>alert(2)</script> referendum";
     let (_, status) = submit_as(&server.grpc, "p1", "Eve", attack).await;
     assert_eq!(status, "PENDING");
-    let (session, _) = log_in(&server.http, ALICE).await;
+    let (session, csrf) = log_in(&server.http, ALICE).await;
     let (_, _, page) =
         http_request(&server.http, "GET", "/queue", &[("Cookie", &session)], "").await;
     assert!(page.contains("eve@example.com"), "moderators see the email");
+    let search = format!("csrf={csrf}&q=onerror");
+    let (status, _, found) = http_request(
+        &server.http,
+        "POST",
+        "/search",
+        &[("Cookie", &session)],
+        &search,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(found.contains("1 found"), "{found}");
+    assert!(
+        !found.contains("<img src=x") && !found.contains("<script>alert"),
+        "{found}"
+    );
     assert!(!page.contains("<img src=x"), "{page}");
     assert!(!page.contains("<script>alert"), "{page}");
     assert!(
         page.contains("&lt;script&gt;alert(") && page.contains("&lt;/script&gt;"),
         "{page}"
     );
+    // The same escaping on every page that shows comments, and bad parameters refused.
+    let cookie = [("Cookie", session.as_str())];
+    for path in ["/queue?order=oldest&per_page=50", "/audit"] {
+        let (status, _, page) = http_request(&server.http, "GET", path, &cookie, "").await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            !page.contains("<img src=x") && !page.contains("<script>alert"),
+            "{path}"
+        );
+    }
+    for path in [
+        "/queue?order=sideways",
+        "/queue?per_page=7",
+        "/queue?after=nope&order=oldest",
+    ] {
+        let (status, _, _) = http_request(&server.http, "GET", path, &cookie, "").await;
+        assert_eq!(status, 400, "{path}");
+    }
 }
 
 #[tokio::test]

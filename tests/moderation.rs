@@ -346,6 +346,35 @@ async fn queue_lists_newest_first_by_post_with_pages(backend: Backend) {
         .collect();
     assert_eq!(got, [ids[4].as_str(), ids[2].as_str(), ids[0].as_str()]);
     server.stop().await;
+
+    // Oldest first (the console's other order), in pages after a cursor, by post too.
+    let store = site.open_store().await;
+    let id = |text: &str| commentguard::comment::CommentId::parse(text).unwrap();
+    let (mut after, mut oldest_first) = (None, Vec::new());
+    loop {
+        let page = store
+            .list_queue_oldest(commentguard::comment::Status::Pending, None, after, 2)
+            .await
+            .unwrap();
+        oldest_first.extend(page.comments.iter().map(|c| c.id.to_string()));
+        after = page.comments.last().map(|c| c.id);
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(oldest_first, ids);
+    let odd = store
+        .list_queue_oldest(
+            commentguard::comment::Status::Pending,
+            Some("odd"),
+            Some(id(&ids[1])),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(odd.comments.len(), 1);
+    assert_eq!(odd.comments[0].id, id(&ids[3]));
+    assert!(!odd.more);
 }
 
 /// Starts `WatchQueue` and follows it on its own task, forwarding every event; the task ends

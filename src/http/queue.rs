@@ -83,6 +83,12 @@ pub struct QueueQuery {
     /// Comments per page: 25 (default), 50 or 100.
     #[serde(default)]
     pub per_page: Option<String>,
+    /// `oldest` lists the oldest first (paged with `after`); newest first otherwise.
+    #[serde(default)]
+    pub order: Option<String>,
+    /// With `order=oldest`: only comments newer than this id (the next page).
+    #[serde(default)]
+    pub after: Option<String>,
 }
 
 /// The toxicity from which the queue's "toxic" filter lists a comment: where verdicts start
@@ -145,6 +151,16 @@ fn campaign_copies(scanned: Vec<StoredComment>, id: &str) -> Vec<StoredComment> 
         .collect()
 }
 
+/// The comment id a query parameter names, if it names one.
+fn id_param(value: Option<&str>, name: &str) -> Result<Option<CommentId>, HttpError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(text) => CommentId::parse(text)
+            .map(Some)
+            .ok_or_else(|| HttpError::BadRequest(format!("{name} is not a comment id"))),
+    }
+}
+
 /// The store's counts in tab order.
 fn tab_counts(counts: [(Status, u64); 4]) -> [(Status, u64); 4] {
     TABS.map(|tab| {
@@ -191,18 +207,7 @@ pub async fn queue_page(
         .as_deref()
         .map(str::trim)
         .filter(|p| !p.is_empty());
-    let before = match query
-        .before
-        .as_deref()
-        .map(str::trim)
-        .filter(|b| !b.is_empty())
-    {
-        Some(text) => Some(
-            CommentId::parse(text)
-                .ok_or_else(|| HttpError::BadRequest("before is not a comment id".into()))?,
-        ),
-        None => None,
-    };
+    let before = id_param(query.before.as_deref(), "before")?;
     let page_size = match query.per_page.as_deref().map(str::trim) {
         None | Some("") => PAGE_SIZE,
         Some(text) => text
@@ -210,6 +215,15 @@ pub async fn queue_page(
             .ok()
             .filter(|n| PAGE_SIZES.contains(n))
             .ok_or_else(|| HttpError::BadRequest("per_page must be 25, 50 or 100".into()))?,
+    };
+    let oldest = match query.order.as_deref().map(str::trim) {
+        None | Some("" | "newest") => false,
+        Some("oldest") => true,
+        Some(_) => {
+            return Err(HttpError::BadRequest(
+                "order must be newest or oldest".into(),
+            ));
+        }
     };
     let store = &console.app.store;
     let toxic = query.toxic.as_deref() == Some("1");
@@ -223,6 +237,13 @@ pub async fn queue_page(
         None if toxic => {
             let scanned = store.list_queue(status, post, None, CAMPAIGN_SCAN).await?;
             (most_toxic(scanned.comments), false, None)
+        }
+        None if oldest => {
+            let after = id_param(query.after.as_deref(), "after")?;
+            let page = store
+                .list_queue_oldest(status, post, after, page_size)
+                .await?;
+            (page.comments, page.more, None)
         }
         None => {
             let page = store.list_queue(status, post, before, page_size).await?;
@@ -238,6 +259,7 @@ pub async fn queue_page(
         status,
         post,
         toxic,
+        oldest,
         campaign: campaign.as_deref(),
         comments: &comments,
         counts: tab_counts(store.status_counts().await?),
@@ -256,6 +278,8 @@ struct QueueView<'a> {
     post: Option<&'a str>,
     /// Only toxic comments, most toxic first.
     toxic: bool,
+    /// Oldest first.
+    oldest: bool,
     campaign: Option<&'a str>,
     comments: &'a [StoredComment],
     /// Each tab's status and how many comments it holds.
@@ -289,13 +313,19 @@ impl QueueView<'_> {
                     }
                 }
             }
-            details.tools open[self.post.is_some() || self.toxic || self.page_size != PAGE_SIZE] {
+            details.tools open[self.post.is_some() || self.toxic || self.oldest || self.page_size != PAGE_SIZE] {
             summary { "Search and filter" }
             (views::search_form(csrf, ""))
             form.filter method="get" action="/queue" {
                 input type="hidden" name="status" value=(self.status.as_str());
                 label { "Post " input type="text" name="post" value=(self.post.unwrap_or("")); }
                 label { input type="checkbox" name="toxic" value="1" checked[self.toxic]; " Toxic only, most toxic first" }
+                label { "Order "
+                    select name="order" {
+                        option value="newest" selected[!self.oldest] { "newest first" }
+                        option value="oldest" selected[self.oldest] { "oldest first" }
+                    }
+                }
                 label { "Per page "
                     select name="per_page" {
                         @for size in PAGE_SIZES { option value=(size) selected[size == self.page_size] { (size) } }
@@ -311,12 +341,16 @@ impl QueueView<'_> {
             (self.bulk_bar(csrf))
             p.live-note hidden { "The queue changed; " a href="" { "reload" } " to see everything." }
             p.new-bar hidden role="status" { span.new-count { "0" } " new — " button.show-new type="button" { "show" } }
-            section #comments data-status=(self.status.as_str()) data-post=(self.post.unwrap_or("")) data-csrf=(csrf) {
+            section #comments data-status=(self.status.as_str()) data-post=(self.post.unwrap_or("")) data-order=(if self.oldest { "oldest" } else { "newest" }) {
                 @if self.comments.is_empty() { p.empty { (self.empty_message()) } }
                 @for c in self.comments { (views::comment(c, csrf, c.submission.parent_id.and_then(|p| self.parents.get(&p)))) }
             }
             @if let (true, Some(last)) = (self.more, self.comments.last()) {
-                a.older href={ "/queue?status=" (self.status.as_str()) (post_query) (size_query) "&before=" (last.id) } { "Older →" }
+                @if self.oldest {
+                    a.older href={ "/queue?status=" (self.status.as_str()) (post_query) (size_query) "&order=oldest&after=" (last.id) } { "Newer →" }
+                } @else {
+                    a.older href={ "/queue?status=" (self.status.as_str()) (post_query) (size_query) "&before=" (last.id) } { "Older →" }
+                }
             }
             (help_dialog())
         }

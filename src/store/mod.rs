@@ -296,6 +296,16 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Page>;
 
+    /// Up to `limit` comments in one status, oldest first, after `after` (exclusive),
+    /// optionally of one post only (the console's oldest-first queue).
+    async fn list_queue_oldest(
+        &self,
+        status: Status,
+        post_id: Option<&str>,
+        after: Option<CommentId>,
+        limit: usize,
+    ) -> Result<Page>;
+
     /// Up to `limit` comments in one status, newest first, before `before` (exclusive),
     /// optionally of one post only.
     async fn list_queue(

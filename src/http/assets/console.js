@@ -345,6 +345,18 @@
 
   function arrived(row) {
     const id = row.dataset.commentId;
+    if (list.dataset.order === "oldest") {
+      // Oldest first, a new comment belongs at the end: shown once the last page is here
+      // (until then the tab's count has it).
+      if (!document.querySelector("a.older")) {
+        const empty = list.querySelector("p.empty");
+        if (empty) empty.remove();
+        list.appendChild(row);
+        if (!current()) select(row);
+        refreshTimes();
+      }
+      return;
+    }
     if (atTop() || !newBar) {
       insert(row);
       refreshTimes();

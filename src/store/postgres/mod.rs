@@ -332,6 +332,16 @@ impl Storage for PgStore {
         reads::list_queue(&self.client().await?, status, post_id, before, limit).await
     }
 
+    async fn list_queue_oldest(
+        &self,
+        status: Status,
+        post_id: Option<&str>,
+        after: Option<CommentId>,
+        limit: usize,
+    ) -> Result<Page> {
+        reads::list_queue_oldest(&self.client().await?, status, post_id, after, limit).await
+    }
+
     async fn list_by_author(
         &self,
         email_hash: [u8; 32],

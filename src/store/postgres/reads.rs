@@ -156,6 +156,40 @@ pub(super) async fn list_queue(
     page(&rows, usize::try_from(limit - 1).unwrap_or(usize::MAX))
 }
 
+pub(super) async fn list_queue_oldest(
+    client: &Object,
+    status: Status,
+    post_id: Option<&str>,
+    after: Option<CommentId>,
+    limit: usize,
+) -> Result<Page> {
+    // Before every id: the empty byte string sorts first.
+    let after = after.map_or_else(Vec::new, id_param);
+    let status = status as i16;
+    let limit = limit_param(limit.min(usize::MAX - 1));
+    let rows =
+        match post_id {
+            Some(post) => client
+                .query(
+                    "SELECT record FROM comments WHERE post_id = $1 AND status = $2 AND id > $3 \
+                     ORDER BY id ASC LIMIT $4",
+                    &[&post, &status, &after, &limit],
+                )
+                .await,
+            None => {
+                client
+                    .query(
+                        "SELECT record FROM comments WHERE status = $1 AND id > $2 \
+                     ORDER BY id ASC LIMIT $3",
+                        &[&status, &after, &limit],
+                    )
+                    .await
+            }
+        }
+        .map_err(db_error)?;
+    page(&rows, usize::try_from(limit - 1).unwrap_or(usize::MAX))
+}
+
 pub(super) async fn list_by_author(
     client: &Object,
     email_hash: &[u8; 32],

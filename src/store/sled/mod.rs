@@ -265,6 +265,17 @@ impl Storage for SledStore {
         self.inner()?.list_queue(status, post_id, before, limit)
     }
 
+    async fn list_queue_oldest(
+        &self,
+        status: Status,
+        post_id: Option<&str>,
+        after: Option<CommentId>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.inner()?
+            .list_queue_oldest(status, post_id, after, limit)
+    }
+
     async fn list_by_author(
         &self,
         email_hash: [u8; 32],

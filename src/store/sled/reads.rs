@@ -133,6 +133,35 @@ impl Inner {
         Ok(page)
     }
 
+    pub(super) fn list_queue_oldest(
+        &self,
+        status: Status,
+        post_id: Option<&str>,
+        after: Option<CommentId>,
+        limit: usize,
+    ) -> Result<Page> {
+        let prefix = match post_id {
+            Some(post) => keys::post_status_prefix(post, status),
+            None => keys::status_prefix(status).to_vec(),
+        };
+        let end = keys::prefix_end(&prefix).unwrap_or_else(|| vec![u8::MAX; 64]);
+        // Just past `after`'s key: keys end with the id, so a trailing zero byte is next.
+        let start = match after {
+            Some(id) => [prefix.as_slice(), id.as_bytes(), &[0]].concat(),
+            None => prefix,
+        };
+        let mut page = Page::default();
+        for entry in self.tree.range(start..end) {
+            let (key, _) = entry.map_err(backend)?;
+            if page.comments.len() == limit {
+                page.more = true;
+                break;
+            }
+            page.comments.push(self.named(&key)?);
+        }
+        Ok(page)
+    }
+
     pub(super) fn list_audit(
         &self,
         comment: Option<CommentId>,
