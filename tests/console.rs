@@ -450,3 +450,51 @@ fn a_taken_http_port_fails_the_start_before_it_claims_to_listen() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn an_undo_after_someone_else_decided_changes_nothing() {
+    let (_dir, server) = server();
+    let (id, status) =
+        submit_as(&server.grpc, "p1", "Ann", "A question about the referendum").await;
+    assert_eq!(status, "PENDING");
+    let (session, csrf) = log_in(&server.http, ALICE).await;
+    let cookie = [("Cookie", session.as_str())];
+    let approve = format!("csrf={csrf}&comment_id={id}&action=approve");
+    let (status, _, _) = http_request(&server.http, "POST", "/moderate", &cookie, &approve).await;
+    assert_eq!(status, 303);
+    // Bob marks it spam before Alice undoes her approval.
+    let mut bob = moderator_at(&server.grpc, BOB).await;
+    bob.moderate_comment(pb::ModerateCommentRequest {
+        comment_id: id.clone(),
+        action: pb::moderate_comment_request::Action::MarkSpam.into(),
+        note: String::new(),
+    })
+    .await
+    .unwrap();
+    let undo = format!("csrf={csrf}&comment_id={id}&status=PENDING&decided=APPROVED");
+    let (status, _, body) = http_request(&server.http, "POST", "/undo", &cookie, &undo).await;
+    assert_eq!(status, 409, "{body}");
+    let comment = bob
+        .get_comment(pb::GetCommentRequest {
+            comment_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(comment.status(), pb::CommentStatus::Spam);
+    assert_eq!(comment.decided_by, "bob");
+    // Undoing Bob's decision as Alice saw it works, and is audited as an undo.
+    let undo = format!("csrf={csrf}&comment_id={id}&status=APPROVED&decided=SPAM");
+    let (status, _, _) = http_request(&server.http, "POST", "/undo", &cookie, &undo).await;
+    assert_eq!(status, 303);
+    let audit = bob
+        .list_audit(pb::ListAuditRequest {
+            comment_id: id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(audit.entries[0].note, "undo");
+    assert_eq!(audit.entries[0].moderator, "alice");
+}

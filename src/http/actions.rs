@@ -139,8 +139,10 @@ fn path_back(now: Status, before_trash: Option<Status>, before: Status) -> Optio
 }
 
 /// `POST /undo`: `csrf`, `comment_id`, `status` (the status the comment had before the
-/// decision being undone). The comment goes back by ordinary decisions, each audited with the
-/// note "undo", so the log shows both the decision and its undoing.
+/// decision being undone) and, optionally, `decided` (the status that decision gave it: when
+/// the comment is no longer there, someone decided since and nothing is undone). The comment
+/// goes back by ordinary decisions, each audited with the note "undo", so the log shows both
+/// the decision and its undoing.
 pub async fn undo(
     State(console): State<Console>,
     session: Session,
@@ -160,6 +162,13 @@ pub async fn undo(
             .await?
             .ok_or(HttpError::NotFound)?;
         let now = comment.verdict.status;
+        let decided = form.first("decided").filter(|d| !d.is_empty());
+        if decided.is_some() && status_param(decided)? != now {
+            return Err(HttpError::Conflict(format!(
+                "not undone: the comment was decided again since (it is {} now)",
+                now.as_str()
+            )));
+        }
         let before_trash = comment.decision.as_ref().and_then(|d| d.before_trash);
         let steps = path_back(now, before_trash, before).ok_or_else(|| {
             HttpError::Conflict(format!(

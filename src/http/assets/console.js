@@ -145,7 +145,7 @@
     if (ok) {
       const error = row.querySelector("p.row-error");
       if (error) error.remove();
-      last = { id: answer.comment_id, from: from, row: row };
+      last = { id: answer.comment_id, from: from, to: answer.status, row: row };
       if (list.dataset.single) {
         location.reload();
         return;
@@ -172,7 +172,9 @@
     }
     const undoing = last;
     last = null;
-    const body = new URLSearchParams({ csrf: csrf, comment_id: undoing.id, status: undoing.from });
+    const body = new URLSearchParams({
+      csrf: csrf, comment_id: undoing.id, status: undoing.from, decided: undoing.to,
+    });
     const { ok, answer } = await post("/undo", body);
     if (!ok) {
       flash(answer.error || "The undo failed.", "error");
