@@ -205,6 +205,12 @@ impl tonic::transport::server::Connected for Conn {
 }
 
 impl Conn {
+    /// What the server knows of this connection (for servers that put it in requests
+    /// themselves, as the HTTP listener does).
+    pub fn info(&self) -> &ConnInfo {
+        &self.info
+    }
+
     /// Whether the connection has outlived its deadlines; otherwise arms the timer for the
     /// next check, so an idle connection is woken to close.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {

@@ -498,3 +498,57 @@ async fn an_undo_after_someone_else_decided_changes_nothing() {
     assert_eq!(audit.entries[0].note, "undo");
     assert_eq!(audit.entries[0].moderator, "alice");
 }
+
+/// Whether the server has closed `stream` (reads to its end, ignoring what it sends).
+async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return true,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn half_sent_requests_and_idle_connections_are_closed_while_others_are_served() {
+    use tokio::io::AsyncWriteExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("commentguard.toml");
+    std::fs::write(
+        &config,
+        "flood_interval = 0\nfirst_request_timeout_ms = 500\nidle_timeout_ms = 700\n",
+    )
+    .unwrap();
+    let server = start_console(&dir.path().join("data"), &config);
+    let addr = server.http.trim_start_matches("http://").to_owned();
+    // Slow headers: a request line and one header, never the blank line that ends them.
+    let mut slow = Vec::new();
+    for _ in 0..40 {
+        let mut stream = within("connect", tokio::net::TcpStream::connect(&addr))
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    // Others are answered meanwhile.
+    let (status, _, _) = http_request(&server.http, "GET", "/healthz", &[], "").await;
+    assert_eq!(status, 200);
+    for stream in &mut slow {
+        assert!(within("a half-sent request closed", closed_by_server(stream)).await);
+    }
+    // A kept-alive connection with nothing in flight is closed at the idle timeout.
+    let mut idle = within("connect", tokio::net::TcpStream::connect(&addr))
+        .await
+        .unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(within("an idle connection closed", closed_by_server(&mut idle)).await);
+    let (status, _, _) = http_request(&server.http, "GET", "/healthz", &[], "").await;
+    assert_eq!(status, 200);
+}

@@ -7,12 +7,12 @@ mod akismet;
 mod audit;
 mod authors;
 mod error;
+mod listener;
 mod live;
 mod ops;
 mod queue;
 mod session;
 mod stats;
-mod tls_listener;
 mod views;
 
 use std::io::Write as _;
@@ -26,11 +26,11 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
-use axum::serve::{IncomingStream, Listener, ListenerExt as _};
 use tokio::sync::watch;
 
 use crate::app::App;
 use crate::config::HttpListen;
+use crate::connections::{self, ActivityService, ConnInfo, ConnectionLimits};
 use crate::tls::ServerTls;
 pub use session::Sessions;
 
@@ -103,13 +103,14 @@ impl HttpServer {
     }
 }
 
-/// Binds `listen` and serves the console there (over TLS when `tls` is given) until the
-/// service starts closing; `None` when the listener is off.
+/// Binds `listen` and serves the console there (over TLS when `tls` is given, each connection
+/// within `limits`) until the service starts closing; `None` when the listener is off.
 ///
 /// # Errors
 /// When the address cannot be bound.
 pub async fn start(
     listen: HttpListen,
+    limits: ConnectionLimits,
     app: Arc<App>,
     tls: Option<Arc<ServerTls>>,
 ) -> Result<Option<HttpServer>, StartError> {
@@ -129,15 +130,12 @@ pub async fn start(
         sessions: Arc::new(Sessions::default()),
         tls: tls.is_some(),
     };
-    let app = router(console);
-    let task = match &tls {
-        None => tokio::spawn(serve_until_closing(listener, app, closing)),
-        Some(tls) => {
-            let listener = tls_listener::TlsListener::new(listener, Arc::clone(tls))?;
-            // `tap_io` only lends the listener axum's generic connect-info support.
-            tokio::spawn(serve_until_closing(listener.tap_io(|_| {}), app, closing))
-        }
-    };
+    let app = router(console)
+        .layer(tower::layer::layer_fn(ActivityService::new))
+        .layer(middleware::from_fn(listener::connection_extensions));
+    let incoming = connections::incoming(listener, limits, tls.clone());
+    let listener = listener::BoundedListener::new(incoming, address);
+    let task = tokio::spawn(serve_until_closing(listener, app, closing));
     Ok(Some(HttpServer {
         address,
         tls: tls.is_some(),
@@ -145,13 +143,13 @@ pub async fn start(
     }))
 }
 
-/// Serves `app` on `listener`, each request knowing its peer's address, until `closing`.
-async fn serve_until_closing<L>(listener: L, app: Router, mut closing: watch::Receiver<bool>)
-where
-    L: Listener<Addr = SocketAddr>,
-    SocketAddr: for<'a> axum::extract::connect_info::Connected<IncomingStream<'a, L>>,
-{
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+/// Serves `app` on `listener`, each request knowing its connection, until `closing`.
+async fn serve_until_closing(
+    listener: listener::BoundedListener,
+    app: Router,
+    mut closing: watch::Receiver<bool>,
+) {
+    let app = app.into_make_service_with_connect_info::<ConnInfo>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = closing.wait_for(|closing| *closing).await;

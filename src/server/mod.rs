@@ -68,6 +68,7 @@ pub async fn run(
     // It is bound before the listening line, so a taken HTTP port fails the start instead.
     let http = match crate::http::start(
         config.http_listen,
+        config.connection_limits(),
         Arc::clone(&opened.app),
         http_tls.clone(),
     )
