@@ -11,8 +11,15 @@
 //! - A connection with no request in flight for `idle` is closed. gRPC clients reconnect on
 //!   their next call.
 //!
-//! The memory an attacker can hold is thus about `max_connections` × the per-connection
-//! buffers (~16 KB for an HTTP/2 connection that has sent its preface).
+//! - A plain connection is handed to the server only once its client has started a request:
+//!   said something past the HTTP/2 preface, or sent a whole HTTP/1.1 request head (any real
+//!   client does at once). Until then it waits in a small task, so a flood of connections
+//!   that send the preface, or half a request head, and nothing more costs sockets and the
+//!   bytes sent, not the server's per-connection buffers (~24 KB each in HTTP/2's codec,
+//!   ~28 KB in HTTP/1.1's).
+//!
+//! The memory an attacker can hold is thus about `max_connections` × a few KB for connections
+//! that say nothing, or × the server's buffers for ones that start a request and stall.
 //!
 //! Requests are counted by [`ActivityLayer`], which finds the connection's [`Activity`] in the
 //! request extensions (put there through [`tonic::transport::server::Connected`]) and holds it
@@ -100,10 +107,18 @@ async fn accept_loop(
         };
         match &tls {
             None => {
-                let conn = pending.into_conn(Stream::Plain(tcp));
-                if ready.send(Ok(conn)).await.is_err() {
-                    return;
-                }
+                // Waiting for a first request happens here, in a small task, so a client that
+                // connects and sends only the HTTP/2 preface or half a request head costs a
+                // socket and what it sent, not the server's per-connection buffers.
+                let ready = ready.clone();
+                tokio::spawn(async move {
+                    let deadline = opened + limits.first_request;
+                    if let Some(said) = until_request_starts(&tcp, deadline).await {
+                        let _ = ready
+                            .send(Ok(pending.into_conn(Stream::Plain(tcp), said)))
+                            .await;
+                    }
+                });
             }
             Some(tls) => {
                 // Handshakes run beside the accept loop, so a slow one delays no one else.
@@ -113,7 +128,7 @@ async fn accept_loop(
                     let deadline = opened + limits.first_request;
                     match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            let conn = pending.into_conn(Stream::Tls(Box::new(stream)));
+                            let conn = pending.into_conn(Stream::Tls(Box::new(stream)), Vec::new());
                             let _ = ready.send(Ok(conn)).await;
                         }
                         Ok(Err(e)) => tracing::debug!(cause = %e, "TLS handshake failed"),
@@ -147,12 +162,59 @@ struct Pending {
     limits: ConnectionLimits,
 }
 
+/// The HTTP/2 connection preface: a client sends it before anything else, and an idle-flood
+/// client sends nothing more.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// Most bytes of an HTTP/1.1 request head read here; a longer one goes to the server, which
+/// refuses it.
+const HEAD_LIMIT: usize = 16 * 1024;
+
+/// Whether `said` holds the start of a request the server must see now: something past the
+/// HTTP/2 preface, or a whole HTTP/1.1 request head (a half-sent head waits here).
+fn request_started(said: &[u8]) -> bool {
+    if PREFACE.starts_with(said) {
+        return false;
+    }
+    if said.starts_with(PREFACE) {
+        return true;
+    }
+    // A bare `\n\n` ends a head too for lenient servers; the server decides what it accepts.
+    said.len() >= HEAD_LIMIT
+        || said.windows(4).any(|w| w == b"\r\n\r\n")
+        || said.windows(2).any(|w| w == b"\n\n")
+}
+
+/// Reads from `tcp` until its client has started a request ([`request_started`]); returns
+/// what was read, for the server to read first. `None` when the client closed, failed, or
+/// started nothing by `deadline`.
+async fn until_request_starts(tcp: &TcpStream, deadline: Instant) -> Option<Vec<u8>> {
+    let mut said = Vec::new();
+    loop {
+        tokio::time::timeout_at(deadline, tcp.readable())
+            .await
+            .ok()?
+            .ok()?;
+        let mut chunk = [0u8; 1024];
+        match tcp.try_read(&mut chunk) {
+            Ok(0) => return None,
+            Ok(n) => said.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(_) => return None,
+        }
+        if request_started(&said) {
+            return Some(said);
+        }
+    }
+}
+
 impl Pending {
-    fn into_conn(self, stream: Stream) -> Conn {
+    /// The connection, with `said` (bytes already read from it) to be read first.
+    fn into_conn(self, stream: Stream, said: Vec<u8>) -> Conn {
         let activity = Arc::new(Activity::new(self.opened));
         let first_check = self.opened + self.limits.first_request;
         Conn {
             stream,
+            said,
             info: ConnInfo {
                 remote: self.remote,
                 activity,
@@ -174,6 +236,8 @@ enum Stream {
 /// when it misses its first-request deadline or stays idle too long.
 pub struct Conn {
     stream: Stream,
+    /// Bytes read while waiting for the first request, not yet read by the server.
+    said: Vec<u8>,
     info: ConnInfo,
     limits: ConnectionLimits,
     check: Pin<Box<Sleep>>,
@@ -237,6 +301,15 @@ impl AsyncRead for Conn {
                 io::ErrorKind::TimedOut,
                 "connection idle past its deadline",
             )));
+        }
+        if !self.said.is_empty() {
+            let n = self.said.len().min(buf.remaining());
+            buf.put_slice(&self.said[..n]);
+            self.said.drain(..n);
+            if self.said.is_empty() {
+                self.said = Vec::new();
+            }
+            return Poll::Ready(Ok(()));
         }
         match &mut self.stream {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
@@ -424,6 +497,17 @@ impl<B: Default> Default for BusyBody<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_starts_past_the_preface_or_with_a_whole_head() {
+        assert!(!request_started(b""));
+        assert!(!request_started(&PREFACE[..10]));
+        assert!(!request_started(PREFACE));
+        assert!(request_started(&[PREFACE, &[0, 0, 0, 4]].concat()));
+        assert!(!request_started(b"GET / HTTP/1.1\r\nHost: x\r\n"));
+        assert!(request_started(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(request_started(&vec![b'a'; HEAD_LIMIT]));
+    }
 
     const LIMITS: ConnectionLimits = ConnectionLimits {
         max_connections: 4,
