@@ -302,7 +302,7 @@ impl AsyncRead for Conn {
                 "connection idle past its deadline",
             )));
         }
-        if !self.said.is_empty() {
+        if !self.said.is_empty() && buf.remaining() > 0 {
             let n = self.said.len().min(buf.remaining());
             buf.put_slice(&self.said[..n]);
             self.said.drain(..n);

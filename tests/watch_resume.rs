@@ -240,7 +240,17 @@ async fn a_cursor_older_than_the_window_gets_lagged_then_the_oldest_kept(backend
         store.prune_events(EventWindow::DEFAULT, now).await.unwrap(),
         0
     );
-    let before = store.events_after(None, 1000).await.unwrap();
+    // Five events: the probe and four submissions (on PostgreSQL they are read once every
+    // transaction older than theirs has ended, other tests' included).
+    let deadline = support::Deadline::start("the five events in the log");
+    let before = loop {
+        let page = store.events_after(None, 1000).await.unwrap();
+        if page.events.len() == 5 {
+            break page;
+        }
+        deadline.check();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let window = EventWindow {
         keep_count: 1,
         keep_ms: 0,

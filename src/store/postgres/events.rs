@@ -1,11 +1,16 @@
-//! The queue's event log on PostgreSQL (see [`crate::store::events`]). Sequence order must be
-//! commit order across frontends, which an identity column alone does not give (a transaction
-//! can take sequence 7 and commit after another took 8). So every transaction that appends
-//! events first takes one transaction-scoped advisory lock, [`EVENTS_LOCK`], right before its
-//! insert; it is held until commit. Transactions that append events thus commit one after
-//! another from that point (the insert, the notification and the commit), and a reader never
-//! sees sequence 8 without 7. Transactions that write no event (approved submissions, settings)
-//! never take it.
+//! The queue's event log on PostgreSQL (see [`crate::store::events`]). Its order must be one
+//! every frontend agrees on, and no reader may see an event before one that will come before
+//! it. An identity column alone does not give that (a transaction can take number 7 and
+//! commit after another took 8), and serializing the writers (one lock held to commit) caps
+//! the whole cluster. Instead, writers append to `event_inbox` with their transaction id
+//! (`pg_current_xact_id()`), taking no lock, and readers *settle* the inbox before reading:
+//! under a lock only readers take, they move into `events` (whose identity column numbers
+//! them) every inbox row whose transaction id is below the snapshot's `xmin` — older than
+//! every transaction still running, so no transaction can add an event before it any more —
+//! in (xid, id) order. The log's order is thus transaction-id order, the same for every
+//! reader; an event waits in the inbox while a transaction older than its own runs anywhere
+//! in the cluster (watchers also poll every second, so it is read within a second of that
+//! transaction's end).
 
 use deadpool_postgres::{GenericClient, Transaction};
 
@@ -14,23 +19,26 @@ use super::errors::db_error;
 use crate::store::events::QueueChange;
 use crate::store::{EventPage, EventWindow, LoggedEvent, Result};
 
-/// Advisory lock ordering the event log's commits.
-pub const EVENTS_LOCK: i64 = 0x636f_6d6d_656e_7403;
+/// Advisory lock taken by readers settling the inbox, one at a time (writers never take it).
+pub const SETTLE_LOCK: i64 = 0x636f_6d6d_656e_7403;
 /// The setting holding the newest pruned sequence (8 bytes, big-endian).
 const PRUNED_THROUGH: &str = "queue_events.pruned_through";
 
-const APPEND: &str = "INSERT INTO events (at_ms, comment_id, action, from_status, to_status) \
+const APPEND: &str = "INSERT INTO event_inbox (at_ms, comment_id, action, from_status, to_status) \
      SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int2[], $4::int2[], $5::int2[])";
 
-/// Appends `events` in order, inside the transaction that makes the changes they record.
-/// Call it last before the commit: the lock is held from here to the end of the transaction.
+/// Moves the settled inbox rows into the log, numbered in (xid, id) order.
+const SETTLE: &str = "WITH settled AS (DELETE FROM event_inbox \
+       WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) RETURNING *) \
+     INSERT INTO events (at_ms, comment_id, action, from_status, to_status) \
+     SELECT at_ms, comment_id, action, from_status, to_status FROM settled ORDER BY xid, id";
+
+/// Appends `events` in order, inside the transaction that makes the changes they record (no
+/// lock: readers order them once the transaction is over).
 pub(super) async fn append(tx: &Transaction<'_>, events: &[QueueChange]) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK])
-        .await
-        .map_err(db_error)?;
     let at: Vec<i64> = events.iter().map(|e| ms_param(e.at_ms)).collect();
     let ids: Vec<Vec<u8>> = events
         .iter()
@@ -55,12 +63,26 @@ pub(super) async fn append(tx: &Transaction<'_>, events: &[QueueChange]) -> Resu
     Ok(())
 }
 
-/// See [`crate::store::Storage::events_after`].
+/// Settles the inbox (see the module's documentation): one reader at a time, each seeing what
+/// the one before it moved.
+async fn settle(client: &mut deadpool_postgres::Object) -> Result<()> {
+    let tx = client.transaction().await.map_err(db_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETTLE_LOCK])
+        .await
+        .map_err(db_error)?;
+    let statement = tx.prepare_cached(SETTLE).await.map_err(db_error)?;
+    tx.execute(&statement, &[]).await.map_err(db_error)?;
+    tx.commit().await.map_err(db_error)
+}
+
+/// See [`crate::store::Storage::events_after`]: the inbox is settled first.
 pub(super) async fn after(
-    client: &impl GenericClient,
+    client: &mut deadpool_postgres::Object,
     after: Option<u64>,
     limit: usize,
 ) -> Result<EventPage> {
+    settle(client).await?;
+    let client = &*client;
     let from = after.map_or(i64::MIN, ms_param);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = client

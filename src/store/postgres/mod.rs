@@ -48,7 +48,7 @@ use crate::store::{
 use crate::store::{HistorySettings, SubmissionHistory};
 
 /// The schema version this build migrates to.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// Advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x636f_6d6d_656e_7401;
 /// Advisory lock held by the frontend running the retention purge.
@@ -424,7 +424,7 @@ impl Storage for PgStore {
     }
 
     async fn events_after(&self, after: Option<u64>, limit: usize) -> Result<EventPage> {
-        events::after(&self.client().await?, after, limit).await
+        events::after(&mut self.client().await?, after, limit).await
     }
 
     async fn prune_events(&self, window: EventWindow, now_ms: u64) -> Result<u64> {
