@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Deadline, TestServer, within};
+use support::{Deadline, TestServer, closed_by_server, within};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -45,17 +45,6 @@ async fn answers_ping(stream: &mut TcpStream) -> bool {
         }
         if header[3] == PING && header[4] & ACK != 0 && body == payload {
             return true;
-        }
-    }
-}
-
-/// Whether the server has closed `stream` (reads to its end, ignoring the server's frames).
-async fn closed_by_server(stream: &mut TcpStream) -> bool {
-    let mut buffer = [0u8; 1024];
-    loop {
-        match stream.read(&mut buffer).await {
-            Ok(0) | Err(_) => return true,
-            Ok(_) => {}
         }
     }
 }

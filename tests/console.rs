@@ -499,18 +499,6 @@ async fn an_undo_after_someone_else_decided_changes_nothing() {
     assert_eq!(audit.entries[0].moderator, "alice");
 }
 
-/// Whether the server has closed `stream` (reads to its end, ignoring what it sends).
-async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
-    use tokio::io::AsyncReadExt as _;
-    let mut buffer = [0u8; 1024];
-    loop {
-        match stream.read(&mut buffer).await {
-            Ok(0) | Err(_) => return true,
-            Ok(_) => {}
-        }
-    }
-}
-
 #[tokio::test]
 async fn half_sent_requests_and_idle_connections_are_closed_while_others_are_served() {
     use tokio::io::AsyncWriteExt as _;

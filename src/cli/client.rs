@@ -170,15 +170,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
                 format!("  id {}", verdict.comment_id)
             }
         )?;
-        for r in &verdict.reasons {
-            writeln!(
-                out,
-                "  {:<48} {:+.3}  {}",
-                crate::cli::reason_name(&r.code),
-                r.weight,
-                r.detail
-            )?;
-        }
+        crate::cli::write_reasons(out, &verdict.reasons)?;
     }
     Ok(())
 }

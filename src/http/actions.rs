@@ -104,9 +104,15 @@ pub async fn moderate(
         )
     }
     .await;
+    answer(outcome, json, &form)
+}
+
+/// A decision's answer: JSON for the page's script, else a redirect back to the tab (or the
+/// error page).
+fn answer(outcome: Result<StoredComment, HttpError>, json: bool, form: &Form) -> Response {
     match (outcome, json) {
         (Ok(comment), true) => json_response(StatusCode::OK, &decided_json(&comment)),
-        (Ok(_), false) => back(&form).into_response(),
+        (Ok(_), false) => back(form).into_response(),
         (Err(e), true) => json_error(&e),
         (Err(e), false) => e.into_response(),
     }
@@ -188,12 +194,7 @@ pub async fn undo(
         Ok::<_, HttpError>(comment)
     }
     .await;
-    match (outcome, json) {
-        (Ok(comment), true) => json_response(StatusCode::OK, &decided_json(&comment)),
-        (Ok(_), false) => back(&form).into_response(),
-        (Err(e), true) => json_error(&e),
-        (Err(e), false) => e.into_response(),
-    }
+    answer(outcome, json, &form)
 }
 
 /// `POST /bulk`: `csrf`, `action`, `comment_id` repeated. Each comment is decided on its own;

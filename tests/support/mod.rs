@@ -698,3 +698,15 @@ pub fn lines_of(out: impl std::io::Read + Send + 'static) -> tokio::sync::mpsc::
     });
     rx
 }
+
+/// Whether the server has closed `stream`: reads to its end, ignoring what the server sends.
+pub async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return true,
+            Ok(_) => {}
+        }
+    }
+}

@@ -247,15 +247,7 @@ fn show(out: &mut impl Write, m: &pb::ModeratedComment) -> io::Result<()> {
     if !m.decided_by.is_empty() {
         writeln!(out, "  decided by  {}", m.decided_by)?;
     }
-    for r in &m.reasons {
-        writeln!(
-            out,
-            "  {:<48} {:+.3}  {}",
-            crate::cli::reason_name(&r.code),
-            r.weight,
-            r.detail
-        )?;
-    }
+    crate::cli::write_reasons(out, &m.reasons)?;
     for line in c.content.lines() {
         writeln!(out, "    {line}")?;
     }

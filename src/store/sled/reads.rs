@@ -113,24 +113,12 @@ impl Inner {
         before: Option<CommentId>,
         limit: usize,
     ) -> Result<Page> {
-        let prefix = match post_id {
-            Some(post) => keys::post_status_prefix(post, status),
-            None => keys::status_prefix(status).to_vec(),
-        };
+        let prefix = queue_prefix(status, post_id);
         let end = match before {
             Some(id) => [prefix.as_slice(), id.as_bytes()].concat(),
             None => keys::prefix_end(&prefix).unwrap_or_else(|| vec![u8::MAX; 64]),
         };
-        let mut page = Page::default();
-        for entry in self.tree.range(prefix.clone()..end).rev() {
-            let (key, _) = entry.map_err(backend)?;
-            if page.comments.len() == limit {
-                page.more = true;
-                break;
-            }
-            page.comments.push(self.named(&key)?);
-        }
-        Ok(page)
+        self.page(self.tree.range(prefix..end).rev(), limit)
     }
 
     pub(super) fn list_queue_oldest(
@@ -140,18 +128,25 @@ impl Inner {
         after: Option<CommentId>,
         limit: usize,
     ) -> Result<Page> {
-        let prefix = match post_id {
-            Some(post) => keys::post_status_prefix(post, status),
-            None => keys::status_prefix(status).to_vec(),
-        };
+        let prefix = queue_prefix(status, post_id);
         let end = keys::prefix_end(&prefix).unwrap_or_else(|| vec![u8::MAX; 64]);
         // Just past `after`'s key: keys end with the id, so a trailing zero byte is next.
         let start = match after {
             Some(id) => [prefix.as_slice(), id.as_bytes(), &[0]].concat(),
             None => prefix,
         };
+        self.page(self.tree.range(start..end), limit)
+    }
+
+    /// Up to `limit` comments named by the index `entries`, in their order, and whether more
+    /// follow.
+    fn page(
+        &self,
+        entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+        limit: usize,
+    ) -> Result<Page> {
         let mut page = Page::default();
-        for entry in self.tree.range(start..end) {
+        for entry in entries {
             let (key, _) = entry.map_err(backend)?;
             if page.comments.len() == limit {
                 page.more = true;
@@ -418,5 +413,13 @@ impl Inner {
             }
         }
         Ok(ids)
+    }
+}
+
+/// The index prefix of one status's queue, of one post or of all.
+fn queue_prefix(status: Status, post_id: Option<&str>) -> Vec<u8> {
+    match post_id {
+        Some(post) => keys::post_status_prefix(post, status),
+        None => keys::status_prefix(status).to_vec(),
     }
 }
