@@ -3,14 +3,20 @@
 //! and like the in-memory history of one process they start empty after a crash or a
 //! failover. Times are the database's clock, the one clock all frontends share.
 //!
-//! Cost per stored submission: with flood control on, one statement (an upsert); with
-//! campaigns on and a substantive text, two (the lookup of its band keys, then one statement
-//! of three upserts and a count). Each is one round trip on a pooled connection.
+//! Cost: flood timers are started for a whole group of submissions at once — whatever arrived
+//! while the previous group's statement ran, as the committer groups inserts — in one
+//! statement (an upsert over every key of the group, in key order so two frontends' groups
+//! lock rows in the same order), plus one read of the remaining waits when some were refused.
+//! With campaigns on and a substantive text, two statements per submission (the lookup of its
+//! band keys, then one statement of three upserts and a count). Each is one round trip on a
+//! pooled connection.
 
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
 
 use super::errors::{db_error, pool_error};
 use crate::near_duplicate::{MIN_SIMILARITY, Signature, band_keys, digest, similarity};
@@ -24,12 +30,146 @@ const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 pub(super) struct SharedHistory {
     pool: Pool,
     settings: HistorySettings,
+    /// Flood-timer requests, for the task that starts them in groups.
+    floods: mpsc::Sender<FloodRequest>,
 }
 
 impl SharedHistory {
+    /// The shared history; spawns the task that starts flood timers in groups (it ends when
+    /// this is dropped).
     pub(super) fn new(pool: Pool, settings: HistorySettings) -> Self {
-        Self { pool, settings }
+        let (floods, requests) = mpsc::channel(FLOOD_QUEUE);
+        tokio::spawn(start_flood_timers(
+            pool.clone(),
+            settings.flood_interval,
+            requests,
+        ));
+        Self {
+            pool,
+            settings,
+            floods,
+        }
     }
+}
+
+/// Requests waiting for the flood task at most.
+const FLOOD_QUEUE: usize = 4096;
+/// Most requests one flood statement takes.
+const FLOOD_GROUP: usize = 512;
+
+/// Whether an author may comment now, and how long they wait if not.
+type FloodOutcome = Result<Result<(), Duration>, StoreError>;
+
+/// One submission's flood keys, waiting for their group.
+#[derive(Debug)]
+struct FloodRequest {
+    keys: Vec<Vec<u8>>,
+    reply: oneshot::Sender<FloodOutcome>,
+}
+
+/// Starts flood timers in groups until every sender is gone: takes one request, then every
+/// other one already waiting, and answers them all from one statement.
+async fn start_flood_timers(
+    pool: Pool,
+    interval: Duration,
+    mut requests: mpsc::Receiver<FloodRequest>,
+) {
+    while let Some(first) = requests.recv().await {
+        let mut group = vec![first];
+        while group.len() < FLOOD_GROUP {
+            match requests.try_recv() {
+                Ok(request) => group.push(request),
+                Err(_) => break,
+            }
+        }
+        let keys: Vec<&[Vec<u8>]> = group.iter().map(|r| r.keys.as_slice()).collect();
+        match start_group(&pool, interval, &keys).await {
+            Ok(outcomes) => {
+                for (request, outcome) in group.into_iter().zip(outcomes) {
+                    let _ = request.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                for request in group {
+                    let _ = request.reply.send(Err(e.duplicate()));
+                }
+            }
+        }
+    }
+}
+
+/// Starts the timers of a group of submissions (each its keys, sorted): a submission whose
+/// key is also an earlier one's in the group waits a whole interval; for the others, each
+/// key's timer starts unless one of its submission's timers is still running, the upsert's
+/// row lock making two frontends' attempts for one key take turns.
+async fn start_group(
+    pool: &Pool,
+    interval: Duration,
+    group: &[&[Vec<u8>]],
+) -> Result<Vec<Result<(), Duration>>, StoreError> {
+    let mut claimed: HashSet<&[u8]> = HashSet::new();
+    let (mut index, mut keys) = (Vec::new(), Vec::new());
+    let mut outcomes: Vec<Option<Result<(), Duration>>> = Vec::with_capacity(group.len());
+    for (i, request) in group.iter().enumerate() {
+        if request.iter().any(|k| claimed.contains(k.as_slice())) {
+            outcomes.push(Some(Err(interval)));
+            continue;
+        }
+        outcomes.push(None);
+        for key in *request {
+            claimed.insert(key);
+            index.push(i32::try_from(i).unwrap_or(i32::MAX));
+            keys.push(key.clone());
+        }
+    }
+    let client = pool.get().await.map_err(pool_error)?;
+    let started: HashSet<Vec<u8>> = client
+        .query(
+            &format!(
+                "WITH req AS (SELECT * FROM unnest($1::int4[], $2::bytea[]) AS r(i, k)), \
+                 running AS (SELECT DISTINCT req.i FROM req JOIN flood f ON f.key = req.k \
+                   AND f.until_ms > {NOW_MS}) \
+                 INSERT INTO flood (key, until_ms) \
+                 SELECT k, {NOW_MS} + $3 FROM req WHERE i NOT IN (SELECT i FROM running) ORDER BY k \
+                 ON CONFLICT (key) DO UPDATE SET until_ms = EXCLUDED.until_ms \
+                 WHERE flood.until_ms <= {NOW_MS} RETURNING key"
+            ),
+            &[&index, &keys, &millis(interval)],
+        )
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let refused: Vec<&Vec<u8>> = keys.iter().filter(|k| !started.contains(*k)).collect();
+    let waits: HashMap<Vec<u8>, i64> = if refused.is_empty() {
+        HashMap::new()
+    } else {
+        client
+            .query(
+                &format!("SELECT key, until_ms - {NOW_MS} FROM flood WHERE key = ANY($1)"),
+                &[&refused],
+            )
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+    };
+    Ok(group
+        .iter()
+        .zip(outcomes)
+        .map(|(request, decided)| {
+            decided.unwrap_or_else(|| {
+                if request.iter().all(|k| started.contains(k)) {
+                    return Ok(());
+                }
+                let wait = request.iter().filter_map(|k| waits.get(k)).max().copied();
+                let wait = u64::try_from(wait.unwrap_or(0)).unwrap_or(0).max(1);
+                Err(Duration::from_millis(wait))
+            })
+        })
+        .collect())
 }
 
 /// The flood keys of an author, sorted so two transactions lock them in the same order.
@@ -58,36 +198,15 @@ impl SubmissionHistory for SharedHistory {
         if self.settings.flood_interval.is_zero() {
             return Ok(Ok(()));
         }
-        let keys = flood_keys(email_hash, ip);
-        let client = self.pool.get().await.map_err(pool_error)?;
-        // One statement: each key's timer starts unless one of the author's timers is still
-        // running; the upsert's row lock makes two frontends' attempts for one key take
-        // turns (the later one finds the timer running and starts nothing).
-        let started = client
-            .query(
-                &format!(
-                    "INSERT INTO flood (key, until_ms) SELECT k, {NOW_MS} + $2 FROM unnest($1::bytea[]) AS k \
-                     WHERE NOT EXISTS (SELECT 1 FROM flood WHERE key = ANY($1) AND until_ms > {NOW_MS}) \
-                     ON CONFLICT (key) DO UPDATE SET until_ms = EXCLUDED.until_ms \
-                     WHERE flood.until_ms <= {NOW_MS} RETURNING key"
-                ),
-                &[&keys, &millis(self.settings.flood_interval)],
-            )
-            .await
-            .map_err(db_error)?;
-        if started.len() == keys.len() {
-            return Ok(Ok(()));
+        let (reply, answer) = oneshot::channel();
+        let request = FloodRequest {
+            keys: flood_keys(email_hash, ip),
+            reply,
+        };
+        if self.floods.send(request).await.is_err() {
+            return Err(StoreError::Closed);
         }
-        let row = client
-            .query_one(
-                &format!("SELECT max(until_ms) - {NOW_MS} FROM flood WHERE key = ANY($1)"),
-                &[&keys],
-            )
-            .await
-            .map_err(db_error)?;
-        let wait: Option<i64> = row.get(0);
-        let wait = u64::try_from(wait.unwrap_or(0)).unwrap_or(0).max(1);
-        Ok(Err(Duration::from_millis(wait)))
+        answer.await.unwrap_or(Err(StoreError::Closed))
     }
 
     async fn cancel_flood_timer(&self, email_hash: [u8; 32], ip: Option<IpAddr>) {
