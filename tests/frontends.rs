@@ -513,6 +513,29 @@ async fn a_campaign_spread_over_frontends_is_held() {
         [false, false, true],
         "the third copy, on either frontend, is a campaign"
     );
+    // A burst of copies sent at once to one frontend, recorded in groups: taken in order
+    // as if one after another, every copy from the third author on is a campaign.
+    let client = a.client().await;
+    let burst: Vec<_> = (10..16)
+        .map(|n| {
+            let mut client = client.clone();
+            let mut request = submission(
+                &format!("burst-{n}"),
+                "Please vote early in the referendum and tell everyone the polling station hours",
+            );
+            request.author_email = format!("voter{n}@example.net");
+            tokio::spawn(async move {
+                let verdict = client.submit_comment(request).await.unwrap().into_inner();
+                verdict.reasons.iter().any(|r| r.code == "campaign")
+            })
+        })
+        .collect();
+    let mut held = 0;
+    for answer in burst {
+        held += usize::from(answer.await.unwrap());
+    }
+    // A new text: its first two authors start the campaign, the four after them are held.
+    assert_eq!(held, 4, "copies held as a campaign");
     a.stop().await;
     b.stop().await;
 }

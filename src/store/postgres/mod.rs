@@ -15,10 +15,12 @@
 //!   turns the others' notifications into [`RemoteChange`]s (watchers, learner, rules). Flood
 //!   timers and campaign sightings live in unlogged tables (see [`shared_history`]).
 
+mod campaigns;
 mod columns;
 mod committer;
 mod errors;
 mod events;
+mod floods;
 mod import;
 mod listener;
 mod reads;
