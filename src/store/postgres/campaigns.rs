@@ -12,8 +12,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::columns::{NOW_MS, band_columns, decode, encode, millis};
 use super::errors::{db_error, pool_error};
-use super::shared_history::{NOW_MS, band_columns, decode, encode, millis};
 use crate::near_duplicate::{MIN_SIMILARITY, Signature, digest, similarity};
 use crate::store::{HistorySettings, StoreError};
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::columns::{NOW_MS, millis};
 use super::errors::{db_error, pool_error};
-use super::shared_history::{NOW_MS, millis};
 use crate::store::StoreError;
 
 /// Requests waiting for the flood task at most.

@@ -18,13 +18,11 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::columns::{NOW_MS, millis};
 use super::errors::{db_error, pool_error};
 use super::{campaigns, floods};
-use crate::near_duplicate::{Signature, band_keys};
+use crate::near_duplicate::Signature;
 use crate::store::{HistorySettings, StoreError, SubmissionHistory};
-
-/// The database's clock in milliseconds, as SQL.
-pub(super) const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 /// Flood and campaign state shared by the frontends of one database.
 #[derive(Debug)]
@@ -72,10 +70,6 @@ fn flood_keys(email_hash: [u8; 32], ip: Option<IpAddr>) -> Vec<Vec<u8>> {
     }
     keys.sort();
     keys
-}
-
-pub(super) fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[async_trait::async_trait]
@@ -139,27 +133,6 @@ impl SubmissionHistory for SharedHistory {
     }
 }
 
-pub(super) fn band_columns(sig: &Signature) -> (Vec<i16>, Vec<i64>) {
-    band_keys(sig)
-        .map(|(band, key)| (i16::from(band), key as i64))
-        .unzip()
-}
-
-pub(super) fn encode(sig: &Signature) -> Vec<u8> {
-    sig.iter().flat_map(|v| v.to_be_bytes()).collect()
-}
-
-pub(super) fn decode(bytes: &[u8]) -> Option<Signature> {
-    let mut sig: Signature = [0; crate::near_duplicate::MINHASHES];
-    if bytes.len() != sig.len() * 8 {
-        return None;
-    }
-    for (slot, chunk) in sig.iter_mut().zip(bytes.chunks_exact(8)) {
-        *slot = u64::from_be_bytes(chunk.try_into().ok()?);
-    }
-    Some(sig)
-}
-
 /// How often stale flood timers and campaigns are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -199,6 +172,7 @@ pub(super) async fn sweep(pool: &Pool, window: Duration) -> Result<(), StoreErro
 
 #[cfg(test)]
 mod tests {
+    use super::super::columns::{decode, encode};
     use super::*;
     use crate::near_duplicate::{SHINGLE, signature};
 
