@@ -10,61 +10,29 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use deadpool_postgres::Pool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::columns::{NOW_MS, band_columns, decode, encode, millis};
 use super::errors::{db_error, pool_error};
+use super::groups::{self, Grouped, answer_in_groups};
 use crate::near_duplicate::{MIN_SIMILARITY, Signature, digest, similarity};
 use crate::store::{HistorySettings, StoreError};
 
-/// Requests waiting for the campaign task at most.
-pub(super) const CAMPAIGN_QUEUE: usize = 4096;
 /// Most requests one group takes.
 const CAMPAIGN_GROUP: usize = 256;
 
-/// The campaign a submission belongs to once it has enough authors.
-pub(super) type CampaignOutcome = Result<Option<u64>, StoreError>;
+/// Sightings to record (a text's signature and its author): the campaign each belongs to once
+/// it has enough authors.
+pub(super) type CampaignRequests = mpsc::Sender<Grouped<(Signature, [u8; 32]), Option<u64>>>;
 
-/// One submission's signature and author, waiting for their group.
-#[derive(Debug)]
-pub(super) struct CampaignRequest {
-    /// The text's signature.
-    pub signature: Signature,
-    /// Its author.
-    pub email_hash: [u8; 32],
-    /// Where the outcome goes.
-    pub reply: oneshot::Sender<CampaignOutcome>,
-}
-
-/// Records sightings in groups until every sender is gone.
-pub(super) async fn observe_campaigns(
-    pool: Pool,
-    settings: HistorySettings,
-    mut requests: mpsc::Receiver<CampaignRequest>,
-) {
-    while let Some(first) = requests.recv().await {
-        let mut group = vec![first];
-        while group.len() < CAMPAIGN_GROUP {
-            match requests.try_recv() {
-                Ok(request) => group.push(request),
-                Err(_) => break,
-            }
-        }
-        let sightings: Vec<(Signature, [u8; 32])> =
-            group.iter().map(|r| (r.signature, r.email_hash)).collect();
-        match observe_group(&pool, &settings, &sightings).await {
-            Ok(outcomes) => {
-                for (request, outcome) in group.into_iter().zip(outcomes) {
-                    let _ = request.reply.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                for request in group {
-                    let _ = request.reply.send(Err(e.duplicate()));
-                }
-            }
-        }
-    }
+/// Records sightings in groups until every sender is gone, each group in two statements.
+pub(super) fn spawn(pool: Pool, settings: HistorySettings) -> CampaignRequests {
+    let (requests, waiting) = mpsc::channel(groups::QUEUE);
+    tokio::spawn(answer_in_groups(waiting, CAMPAIGN_GROUP, move |group| {
+        let pool = pool.clone();
+        async move { observe_group(&pool, &settings, &group).await }
+    }));
+    requests
 }
 
 /// Each sighting's campaign id: an existing campaign within the window whose first text is a

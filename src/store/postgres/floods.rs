@@ -6,58 +6,28 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::columns::{NOW_MS, millis};
 use super::errors::{db_error, pool_error};
+use super::groups::{self, Grouped, answer_in_groups};
 use crate::store::StoreError;
 
-/// Requests waiting for the flood task at most.
-pub(super) const FLOOD_QUEUE: usize = 4096;
 /// Most requests one flood statement takes.
 const FLOOD_GROUP: usize = 512;
 
-/// Whether an author may comment now, and how long they wait if not.
-pub(super) type FloodOutcome = Result<Result<(), Duration>, StoreError>;
+/// Requests to start an author's timers (their flood keys, sorted): whether they may comment
+/// now, and how long they wait if not.
+pub(super) type FloodRequests = mpsc::Sender<Grouped<Vec<Vec<u8>>, Result<(), Duration>>>;
 
-/// One submission's flood keys, waiting for their group.
-#[derive(Debug)]
-pub(super) struct FloodRequest {
-    /// The author's flood keys, sorted.
-    pub keys: Vec<Vec<u8>>,
-    /// Where the outcome goes.
-    pub reply: oneshot::Sender<FloodOutcome>,
-}
-
-/// Starts flood timers in groups until every sender is gone: takes one request, then every
-/// other one already waiting, and answers them all from one statement.
-pub(super) async fn start_flood_timers(
-    pool: Pool,
-    interval: Duration,
-    mut requests: mpsc::Receiver<FloodRequest>,
-) {
-    while let Some(first) = requests.recv().await {
-        let mut group = vec![first];
-        while group.len() < FLOOD_GROUP {
-            match requests.try_recv() {
-                Ok(request) => group.push(request),
-                Err(_) => break,
-            }
-        }
-        let keys: Vec<&[Vec<u8>]> = group.iter().map(|r| r.keys.as_slice()).collect();
-        match start_group(&pool, interval, &keys).await {
-            Ok(outcomes) => {
-                for (request, outcome) in group.into_iter().zip(outcomes) {
-                    let _ = request.reply.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                for request in group {
-                    let _ = request.reply.send(Err(e.duplicate()));
-                }
-            }
-        }
-    }
+/// Starts flood timers in groups until every sender is gone, each group from one statement.
+pub(super) fn spawn(pool: Pool, interval: Duration) -> FloodRequests {
+    let (requests, waiting) = mpsc::channel(groups::QUEUE);
+    tokio::spawn(answer_in_groups(waiting, FLOOD_GROUP, move |group| {
+        let pool = pool.clone();
+        async move { start_group(&pool, interval, &group).await }
+    }));
+    requests
 }
 
 /// Starts the timers of a group of submissions (each its keys, sorted): a submission whose
@@ -67,7 +37,7 @@ pub(super) async fn start_flood_timers(
 async fn start_group(
     pool: &Pool,
     interval: Duration,
-    group: &[&[Vec<u8>]],
+    group: &[Vec<Vec<u8>>],
 ) -> Result<Vec<Result<(), Duration>>, StoreError> {
     let mut claimed: HashSet<&[u8]> = HashSet::new();
     let (mut index, mut keys) = (Vec::new(), Vec::new());
@@ -78,7 +48,7 @@ async fn start_group(
             continue;
         }
         outcomes.push(None);
-        for key in *request {
+        for key in request {
             claimed.insert(key);
             index.push(i32::try_from(i).unwrap_or(i32::MAX));
             keys.push(key.clone());

@@ -21,6 +21,7 @@ mod committer;
 mod errors;
 mod events;
 mod floods;
+mod groups;
 mod import;
 mod listener;
 mod reads;

@@ -131,29 +131,7 @@ pub(super) async fn list_queue(
 ) -> Result<Page> {
     // Past every id: 16 bytes sort before 17.
     let before = before.map_or_else(|| vec![0xff; 17], id_param);
-    let status = status as i16;
-    let limit = limit_param(limit.min(usize::MAX - 1));
-    let rows =
-        match post_id {
-            Some(post) => client
-                .query(
-                    "SELECT record FROM comments WHERE post_id = $1 AND status = $2 AND id < $3 \
-                     ORDER BY id DESC LIMIT $4",
-                    &[&post, &status, &before, &limit],
-                )
-                .await,
-            None => {
-                client
-                    .query(
-                        "SELECT record FROM comments WHERE status = $1 AND id < $2 \
-                     ORDER BY id DESC LIMIT $3",
-                        &[&status, &before, &limit],
-                    )
-                    .await
-            }
-        }
-        .map_err(db_error)?;
-    page(&rows, usize::try_from(limit - 1).unwrap_or(usize::MAX))
+    queue_page(client, status, post_id, before, Order::NewestFirst, limit).await
 }
 
 pub(super) async fn list_queue_oldest(
@@ -165,28 +143,58 @@ pub(super) async fn list_queue_oldest(
 ) -> Result<Page> {
     // Before every id: the empty byte string sorts first.
     let after = after.map_or_else(Vec::new, id_param);
+    queue_page(client, status, post_id, after, Order::OldestFirst, limit).await
+}
+
+/// Which way a queue page runs from its cursor.
+#[derive(Debug, Clone, Copy)]
+enum Order {
+    /// Ids below the cursor, highest first.
+    NewestFirst,
+    /// Ids above the cursor, lowest first.
+    OldestFirst,
+}
+
+/// Up to `limit` comments of one status (of one post, when given) past `cursor` in `order`.
+async fn queue_page(
+    client: &Object,
+    status: Status,
+    post_id: Option<&str>,
+    cursor: Vec<u8>,
+    order: Order,
+    limit: usize,
+) -> Result<Page> {
+    let (past, direction) = match order {
+        Order::NewestFirst => ("<", "DESC"),
+        Order::OldestFirst => (">", "ASC"),
+    };
     let status = status as i16;
     let limit = limit_param(limit.min(usize::MAX - 1));
-    let rows =
-        match post_id {
-            Some(post) => client
+    let rows = match post_id {
+        Some(post) => {
+            client
                 .query(
-                    "SELECT record FROM comments WHERE post_id = $1 AND status = $2 AND id > $3 \
-                     ORDER BY id ASC LIMIT $4",
-                    &[&post, &status, &after, &limit],
+                    &format!(
+                        "SELECT record FROM comments WHERE post_id = $1 AND status = $2 \
+                         AND id {past} $3 ORDER BY id {direction} LIMIT $4"
+                    ),
+                    &[&post, &status, &cursor, &limit],
                 )
-                .await,
-            None => {
-                client
-                    .query(
-                        "SELECT record FROM comments WHERE status = $1 AND id > $2 \
-                     ORDER BY id ASC LIMIT $3",
-                        &[&status, &after, &limit],
-                    )
-                    .await
-            }
+                .await
         }
-        .map_err(db_error)?;
+        None => {
+            client
+                .query(
+                    &format!(
+                        "SELECT record FROM comments WHERE status = $1 AND id {past} $2 \
+                         ORDER BY id {direction} LIMIT $3"
+                    ),
+                    &[&status, &cursor, &limit],
+                )
+                .await
+        }
+    }
+    .map_err(db_error)?;
     page(&rows, usize::try_from(limit - 1).unwrap_or(usize::MAX))
 }
 

@@ -16,11 +16,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use tokio::sync::{mpsc, oneshot};
 
 use super::columns::{NOW_MS, millis};
 use super::errors::{db_error, pool_error};
-use super::{campaigns, floods};
+use super::{campaigns, floods, groups};
 use crate::near_duplicate::Signature;
 use crate::store::{HistorySettings, StoreError, SubmissionHistory};
 
@@ -30,32 +29,20 @@ pub(super) struct SharedHistory {
     pool: Pool,
     settings: HistorySettings,
     /// Flood-timer requests, for the task that starts them in groups.
-    floods: mpsc::Sender<floods::FloodRequest>,
+    floods: floods::FloodRequests,
     /// Campaign sightings, for the task that records them in groups.
-    campaigns: mpsc::Sender<campaigns::CampaignRequest>,
+    campaigns: campaigns::CampaignRequests,
 }
 
 impl SharedHistory {
     /// The shared history; spawns the tasks that start flood timers and record campaign
     /// sightings in groups (they end when this is dropped).
     pub(super) fn new(pool: Pool, settings: HistorySettings) -> Self {
-        let (floods, requests) = mpsc::channel(floods::FLOOD_QUEUE);
-        tokio::spawn(floods::start_flood_timers(
-            pool.clone(),
-            settings.flood_interval,
-            requests,
-        ));
-        let (campaigns, sightings) = mpsc::channel(campaigns::CAMPAIGN_QUEUE);
-        tokio::spawn(campaigns::observe_campaigns(
-            pool.clone(),
-            settings,
-            sightings,
-        ));
         Self {
+            floods: floods::spawn(pool.clone(), settings.flood_interval),
+            campaigns: campaigns::spawn(pool.clone(), settings),
             pool,
             settings,
-            floods,
-            campaigns,
         }
     }
 }
@@ -82,15 +69,7 @@ impl SubmissionHistory for SharedHistory {
         if self.settings.flood_interval.is_zero() {
             return Ok(Ok(()));
         }
-        let (reply, answer) = oneshot::channel();
-        let request = floods::FloodRequest {
-            keys: flood_keys(email_hash, ip),
-            reply,
-        };
-        if self.floods.send(request).await.is_err() {
-            return Err(StoreError::Closed);
-        }
-        answer.await.unwrap_or(Err(StoreError::Closed))
+        groups::ask(&self.floods, flood_keys(email_hash, ip)).await
     }
 
     async fn cancel_flood_timer(&self, email_hash: [u8; 32], ip: Option<IpAddr>) {
@@ -120,16 +99,7 @@ impl SubmissionHistory for SharedHistory {
         if self.settings.campaign_min_authors == 0 {
             return Ok(None);
         }
-        let (reply, answer) = oneshot::channel();
-        let request = campaigns::CampaignRequest {
-            signature: *sig,
-            email_hash,
-            reply,
-        };
-        if self.campaigns.send(request).await.is_err() {
-            return Err(StoreError::Closed);
-        }
-        answer.await.unwrap_or(Err(StoreError::Closed))
+        groups::ask(&self.campaigns, (*sig, email_hash)).await
     }
 }
 
