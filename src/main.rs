@@ -9,6 +9,27 @@ use commentguard::cli;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `purge_delay` option (its number in mimalloc 3's `mi_option_t`) and its default
+/// there, milliseconds: the option is set only when it reads as that, so a mimalloc that
+/// numbers its options otherwise is left alone.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+const MIMALLOC_3_PURGE_DELAY_MS: std::ffi::c_long = 1000;
+
+/// Keeps the resident set close to what is in use: no transparent huge pages (a 2 MiB page
+/// for every touched corner of mimalloc's arenas: an idle server held 80 MB instead of 33 MB)
+/// and freed memory given back at once rather than when its thread next allocates (25 MB
+/// more after 300,000 submissions). Throughput did not change (BENCHMARKS.md, "Memory").
+fn return_memory_promptly() {
+    // SAFETY: `prctl(PR_SET_THP_DISABLE)` only sets a flag of this process; `mi_option_set`
+    // only stores an option value. Neither touches memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        if libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) == MIMALLOC_3_PURGE_DELAY_MS {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        }
+    }
+}
+
 /// A comment moderation and spam-filtering gRPC service.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -45,6 +66,7 @@ enum Command {
 /// was not wanted any more, which is not a failure. Any other error is one line on stderr,
 /// `error: what: why: …`, and exit status 1.
 fn main() -> std::process::ExitCode {
+    return_memory_promptly();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => std::process::ExitCode::SUCCESS,
