@@ -54,6 +54,9 @@ pub struct Config {
     /// sled's page cache in MiB. It bounds the part of the server's memory that holds stored
     /// comments; the rest of sled's memory grows with the number of stored pages.
     pub storage_cache_mb: u64,
+    /// Writes after which the embedded store is reopened in place so that a start after a
+    /// crash replays at most that much (0: never). Each reopen pauses the store briefly.
+    pub storage_checkpoint_writes: u64,
     /// Deadline for one request, in milliseconds.
     pub request_timeout_ms: u64,
     /// Requests being handled at once, over all connections. One more waits up to
@@ -299,6 +302,10 @@ impl Config {
     /// ran at 11,054–11,180/s with 64 MiB and 10,541–10,622/s with 16 MiB, which held about
     /// 90 MB less (BENCHMARKS.md); a small host can trade that throughput for the memory.
     pub const DEFAULT_STORAGE_CACHE_MB: u64 = 64;
+    /// Default writes between checkpoints of the embedded store: at 1,000,000 comments a
+    /// start after `kill -9` replayed the whole log since the previous start (1.36 s); a
+    /// reopen every 100,000 writes bounds that replay to a tenth (BENCHMARKS.md, "Restart").
+    pub const DEFAULT_STORAGE_CHECKPOINT_WRITES: u64 = 100_000;
     /// Default request deadline.
     pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
     /// Default global concurrency limit. Requests in flight wait for each other (Little's
@@ -500,6 +507,7 @@ impl Default for Config {
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             commit_batch: Self::DEFAULT_COMMIT_BATCH,
             storage_cache_mb: Self::DEFAULT_STORAGE_CACHE_MB,
+            storage_checkpoint_writes: Self::DEFAULT_STORAGE_CHECKPOINT_WRITES,
             request_timeout_ms: Self::DEFAULT_REQUEST_TIMEOUT_MS,
             max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS,
             admission_wait_ms: Self::DEFAULT_ADMISSION_WAIT_MS,

@@ -73,6 +73,7 @@ impl Backend {
         };
         let options = StoreOptions {
             cache_bytes: config.storage_cache_mb.saturating_mul(1024 * 1024),
+            checkpoint_every: config.storage_checkpoint_writes,
         };
         let store =
             SledStore::open(&config.data_dir, options, config.commit_batch).map_err(|source| {

@@ -94,6 +94,8 @@ pub struct Metrics {
     pub commit_batch_size: Histogram,
     /// Time to apply and flush one committer batch.
     pub commit_flush: Histogram,
+    /// How long each checkpoint of the embedded store paused it.
+    pub storage_checkpoint: Histogram,
     /// Comments per status, set at scrape time.
     pub queue_depth: Family<StatusLabel, Gauge>,
     /// Open queue watchers (gRPC `WatchQueue` streams and console pages), set at scrape time.
@@ -134,6 +136,7 @@ impl Metrics {
             toxicity: Histogram::new([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]),
             commit_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             commit_flush: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            storage_checkpoint: Histogram::new(exponential_buckets(0.01, 2.0, 10)),
             queue_depth: Family::default(),
             watchers: Gauge::default(),
             model_info: Family::default(),
@@ -195,6 +198,12 @@ impl Metrics {
             "Time to apply and flush one committer batch",
             Unit::Seconds,
             self.commit_flush.clone(),
+        );
+        registry.register_with_unit(
+            "storage_checkpoint_pause",
+            "How long the embedded store paused to reopen itself (a checkpoint)",
+            Unit::Seconds,
+            self.storage_checkpoint.clone(),
         );
     }
 
@@ -311,6 +320,11 @@ impl Metrics {
     pub fn record_batch(&self, jobs: usize, took: Duration) {
         self.commit_batch_size.observe(jobs as f64);
         self.commit_flush.observe(took.as_secs_f64());
+    }
+
+    /// Records one checkpoint of the embedded store.
+    pub fn record_checkpoint(&self, paused: Duration) {
+        self.storage_checkpoint.observe(paused.as_secs_f64());
     }
 
     /// Sets the model info series to `version` alone.

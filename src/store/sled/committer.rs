@@ -53,10 +53,18 @@ impl CommitterTask {
 }
 
 /// Starts the committer task on the current tokio runtime.
-pub(super) fn start(slot: Arc<Slot>, batch_limit: usize) -> (Committer, CommitterTask) {
+pub(super) fn start(
+    slot: Arc<Slot>,
+    batch_limit: usize,
+    checkpoint_every: u64,
+) -> (Committer, CommitterTask) {
     let (jobs, queue) = mpsc::channel(COMMIT_QUEUE);
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(run(slot, queue, batch_limit.max(1), stopped));
+    let writes = Checkpoints {
+        every: checkpoint_every,
+        since: 0,
+    };
+    let task = tokio::spawn(run(slot, queue, batch_limit.max(1), writes, stopped));
     (Committer { jobs }, CommitterTask { task, stop })
 }
 
@@ -67,6 +75,7 @@ async fn run(
     slot: Arc<Slot>,
     mut queue: mpsc::Receiver<Job>,
     batch_limit: usize,
+    mut checkpoints: Checkpoints,
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut batch = Vec::with_capacity(batch_limit);
@@ -102,6 +111,10 @@ async fn run(
                 replies.into_iter().for_each(Reply::send);
                 if let Some(failure) = failure {
                     recover(&slot, &mut queue, &mut stop, &mut stopping, failure).await;
+                } else if checkpoints.due(received) && !stopping {
+                    if let Err(failure) = checkpoint(&slot, &mut checkpoints).await {
+                        recover(&slot, &mut queue, &mut stop, &mut stopping, failure).await;
+                    }
                 }
             }
             // The jobs were moved into the failed task; their writers see `Closed`.
@@ -109,6 +122,40 @@ async fn run(
         }
     }
     tracing::debug!("committer stopped");
+}
+
+/// When the next checkpoint is due: writes counted since the last open.
+struct Checkpoints {
+    /// Writes between checkpoints; 0: never.
+    every: u64,
+    since: u64,
+}
+
+impl Checkpoints {
+    /// Counts a batch of `writes`; true once a checkpoint is due.
+    fn due(&mut self, writes: usize) -> bool {
+        self.since = self.since.saturating_add(writes as u64);
+        self.every > 0 && self.since >= self.every
+    }
+}
+
+/// Reopens the store in place (see [`Slot::checkpoint`]) on a blocking thread; a checkpoint
+/// put off by a long read is tried again after the next batch.
+async fn checkpoint(slot: &Arc<Slot>, checkpoints: &mut Checkpoints) -> Result<()> {
+    let reopening = Arc::clone(slot);
+    let paused = tokio::task::spawn_blocking(move || reopening.checkpoint())
+        .await
+        .map_err(StoreError::backend)??;
+    if let Some(paused) = paused {
+        tracing::info!(
+            writes = checkpoints.since,
+            paused_ms = paused.as_millis() as u64,
+            "storage checkpoint: reopened so that a start replays less"
+        );
+        crate::telemetry::metrics().record_checkpoint(paused);
+        checkpoints.since = 0;
+    }
+    Ok(())
 }
 
 /// After the device failed a write: marks the store unwritable (health NOT_SERVING), refuses

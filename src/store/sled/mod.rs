@@ -97,7 +97,8 @@ impl SledStore {
     pub fn open(dir: &Path, options: StoreOptions, batch_limit: usize) -> Result<Arc<Self>> {
         let inner = open_inner(dir, options)?;
         let slot = Arc::new(Slot::new(inner, dir, options));
-        let (committer, task) = committer::start(Arc::clone(&slot), batch_limit);
+        let (committer, task) =
+            committer::start(Arc::clone(&slot), batch_limit, options.checkpoint_every);
         Ok(Arc::new(Self {
             slot,
             committer,
@@ -456,6 +457,47 @@ mod tests {
             request_digest: [hash; 32],
         });
         c
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checkpoints_reopen_the_store_while_reads_wait_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            checkpoint_every: 10,
+            ..StoreOptions::default()
+        };
+        let store = SledStore::open(dir.path(), options, 4).unwrap();
+        let first = fresh("p", 1, "the first comment");
+        assert!(store.insert_batch(vec![first.clone()]).await[0].is_ok());
+        let reading = Arc::clone(&store);
+        let reader = tokio::spawn(async move {
+            let mut reads = 0u32;
+            while reading.slot.checkpoints() < 3 {
+                let found = reading
+                    .get(first.id)
+                    .await
+                    .expect("a read during a checkpoint");
+                assert_eq!(found.map(|c| c.id), Some(first.id));
+                reads += 1;
+                tokio::task::yield_now().await;
+            }
+            reads
+        });
+        let mut written = vec![];
+        for n in 0..40u8 {
+            let comment = fresh("p", n.wrapping_add(2), &format!("comment {n}"));
+            assert!(store.insert_batch(vec![comment.clone()]).await[0].is_ok());
+            written.push(comment.id);
+        }
+        assert!(
+            store.slot.checkpoints() >= 3,
+            "a checkpoint every 10 writes"
+        );
+        assert!(reader.await.unwrap() > 0);
+        for id in written {
+            assert!(store.get(id).await.unwrap().is_some());
+        }
+        assert!(store.check_consistency().await.unwrap().problems.is_empty());
     }
 
     #[tokio::test]

@@ -26,17 +26,26 @@ pub(super) fn segment_size(dir: &Path) -> usize {
 pub struct StoreOptions {
     /// sled's page cache size in bytes; it bounds most of the server's memory.
     pub cache_bytes: u64,
+    /// Writes (comments stored, decisions, erasure steps) after which the database is
+    /// reopened in place, so that sled writes its recovery snapshot; 0 never does. sled 0.34
+    /// snapshots only when it opens, so after a crash a start replays everything logged since
+    /// the previous open: this bounds that replay, and each reopen pauses the store for about
+    /// as long as such a replay (see [`super::recovery::Slot::checkpoint`]).
+    pub checkpoint_every: u64,
 }
 
 impl StoreOptions {
     /// Default page cache: 64 MiB (see `Config::DEFAULT_STORAGE_CACHE_MB`).
     pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+    /// Default writes between checkpoints (see `Config::DEFAULT_STORAGE_CHECKPOINT_WRITES`).
+    pub const DEFAULT_CHECKPOINT_EVERY: u64 = 100_000;
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             cache_bytes: Self::DEFAULT_CACHE_BYTES,
+            checkpoint_every: Self::DEFAULT_CHECKPOINT_EVERY,
         }
     }
 }

@@ -3,9 +3,14 @@
 //! through the [`Slot`], which is emptied, the old database dropped (releasing its lock), the
 //! directory opened again, checked, and put back. Reads during the swap get
 //! [`StoreError::Recovering`]; the committer refuses writes until it is done.
+//!
+//! The same swap serves as a checkpoint ([`Slot::checkpoint`]): sled 0.34 writes its recovery
+//! snapshot only when it opens a database, so the committer reopens it after a set number of
+//! writes, and a start after a crash replays no more than that.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -21,6 +26,9 @@ use crate::store::{Result, StoreError};
 const PROBE_FILE: &str = "space-probe.tmp";
 /// How long the swap waits for reads in progress on the old database to finish.
 const DRAIN_READS: Duration = Duration::from_secs(2);
+/// How long a checkpoint waits for them: new reads wait for the checkpoint, so a long scan
+/// in progress postpones it (to after a later batch) rather than stall every read.
+const CHECKPOINT_DRAIN: Duration = Duration::from_millis(100);
 
 /// The open database, replaceable in place, and whether it can write.
 #[derive(Debug)]
@@ -30,6 +38,8 @@ pub(super) struct Slot {
     dir: PathBuf,
     options: StoreOptions,
     writable: watch::Sender<bool>,
+    /// Checkpoints taken since the store was opened.
+    checkpoints: AtomicU64,
 }
 
 impl Slot {
@@ -39,6 +49,7 @@ impl Slot {
             dir: dir.to_path_buf(),
             options,
             writable: watch::channel(true).0,
+            checkpoints: AtomicU64::new(0),
         }
     }
 
@@ -52,6 +63,11 @@ impl Slot {
             Err(poisoned) => poisoned.into_inner().clone(),
         };
         inner.ok_or(StoreError::Recovering)
+    }
+
+    /// Checkpoints taken since the store was opened.
+    pub(super) fn checkpoints(&self) -> u64 {
+        self.checkpoints.load(Ordering::Relaxed)
     }
 
     /// Follows [`Slot::set_writable`]: what the health service reports.
@@ -104,6 +120,44 @@ impl Slot {
         }
         self.set_writable(true);
         Ok(true)
+    }
+
+    /// Reopens the database in place (a checkpoint): reads wait on the slot's lock meanwhile
+    /// instead of failing; the committer calls it between batches, so no write is in flight.
+    /// Returns how long the store paused, or `None` when a read held the database too long
+    /// (nothing changed; the committer tries again later). Blocks: run it off the runtime.
+    ///
+    /// # Errors
+    /// When the directory cannot be opened again; the slot is then empty and the committer
+    /// recovers as after a device failure.
+    pub(super) fn checkpoint(&self) -> Result<Option<Duration>> {
+        let started = Instant::now();
+        let mut slot = match self.inner.write() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let Some(mut old) = slot.take() else {
+            return Ok(None);
+        };
+        let deadline = started + CHECKPOINT_DRAIN;
+        let unshared = loop {
+            match Arc::try_unwrap(old) {
+                Ok(inner) => break inner,
+                Err(shared) if Instant::now() < deadline => {
+                    old = shared;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(shared) => {
+                    *slot = Some(shared);
+                    return Ok(None);
+                }
+            }
+        };
+        // Dropping the old database releases its lock on the directory.
+        drop(unshared);
+        *slot = Some(Arc::new(open_inner(&self.dir, self.options)?));
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(Some(started.elapsed()))
     }
 
     /// Writes and syncs a probe file as large as two segments, and removes it.
