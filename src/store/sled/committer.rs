@@ -111,10 +111,11 @@ async fn run(
                 replies.into_iter().for_each(Reply::send);
                 if let Some(failure) = failure {
                     recover(&slot, &mut queue, &mut stop, &mut stopping, failure).await;
-                } else if checkpoints.due(received) && !stopping {
-                    if let Err(failure) = checkpoint(&slot, &mut checkpoints).await {
-                        recover(&slot, &mut queue, &mut stop, &mut stopping, failure).await;
-                    }
+                } else if checkpoints.due(received)
+                    && !stopping
+                    && let Err(failure) = checkpoint(&slot, &mut checkpoints).await
+                {
+                    recover(&slot, &mut queue, &mut stop, &mut stopping, failure).await;
                 }
             }
             // The jobs were moved into the failed task; their writers see `Closed`.
@@ -148,6 +149,7 @@ async fn checkpoint(slot: &Arc<Slot>, checkpoints: &mut Checkpoints) -> Result<(
         .map_err(StoreError::backend)??;
     if let Some(paused) = paused {
         tracing::info!(
+            checkpoint = slot.checkpoints(),
             writes = checkpoints.since,
             paused_ms = paused.as_millis() as u64,
             "storage checkpoint: reopened so that a start replays less"
