@@ -66,7 +66,9 @@ pub struct AuthorStats {
     /// Comments stored from this author.
     #[prost(uint64, tag = "1")]
     pub submitted: u64,
-    /// Of those, approved when submitted or by a moderator since.
+    /// Of those, approved when submitted or by a moderator since. (A comment approved again
+    /// after being held counts once on sled, twice on PostgreSQL; the first-time author rule
+    /// only asks whether it is 0.)
     #[prost(uint64, tag = "2")]
     pub approved: u64,
     /// Held for review when submitted.

@@ -7,8 +7,8 @@
 //! | comment | `c` id | record ([`crate::store::record`]) |
 //! | post | `p` len(post) post status id | empty |
 //! | status | `s` status id | when it last changed: u64 ms (empty when an earlier build wrote it) |
-//! | author stats | `a` author `s` | [`crate::store::AuthorStats`] |
-//! | author's comments | `a` author `d` digest id | empty |
+//! | author stats | `a` author `s` | [`crate::store::AuthorStats`] of the comments whose author entry is empty |
+//! | author's comments | `a` author `d` digest id | [`author_entry`]: the status it was stored with, and whether it was ever approved (empty when an earlier build wrote it: counted in the stats entry) |
 //! | label | `l` id | label ([`crate::store::labels`]) |
 //! | audit | `u` time sequence | entry ([`crate::store::audit`]) |
 //! | audit by comment | `v` id time sequence | empty |
@@ -163,6 +163,20 @@ pub(super) fn author_comments(email_hash: &[u8; 32]) -> [u8; 2 + AUTHOR_BYTES] {
     let mut key = author_stats(email_hash);
     key[1 + AUTHOR_BYTES] = AUTHOR_COMMENT;
     key
+}
+
+/// The bit of an author entry set once its comment was approved (when stored or later).
+pub(super) const EVER_APPROVED: u8 = 0x80;
+
+/// An author entry's value. The author's stats are counted from these entries, so a new
+/// comment writes no stats entry (a read and a rewrite under a random key, per comment).
+pub(super) fn author_entry(submitted: Status) -> [u8; 1] {
+    let approved = if submitted == Status::Approved {
+        EVER_APPROVED
+    } else {
+        0
+    };
+    [submitted as u8 | approved]
 }
 
 /// Length of a duplicate prefix: the author's comments with one digest.

@@ -647,6 +647,71 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn author_stats_count_the_authors_entries_and_what_earlier_builds_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let held = fresh("p", 1, "held");
+        let mut spam = fresh("p", 1, "spam");
+        spam.verdict.status = Status::Spam;
+        let mut approved = fresh("p", 1, "approved");
+        approved.verdict.status = Status::Approved;
+        store
+            .insert_batch(vec![held.clone(), spam, approved])
+            .await
+            .into_iter()
+            .for_each(|r| r.unwrap());
+        let stats = |submitted, approved, pending, spam| AuthorStats {
+            submitted,
+            approved,
+            pending,
+            spam,
+        };
+        assert_eq!(
+            store.author_stats(&[1; 32]).await.unwrap(),
+            stats(3, 1, 1, 1)
+        );
+        // Approval marks the entry: the comment counts once however often it is approved.
+        for action in [Action::Approve, Action::Hold, Action::Approve] {
+            store.moderate(decide(held.id, action)).await.unwrap();
+        }
+        assert_eq!(
+            store.author_stats(&[1; 32]).await.unwrap(),
+            stats(3, 2, 1, 1)
+        );
+        // What an earlier build wrote: an empty entry, counted in the stats entry.
+        let old = fresh("p", 1, "old");
+        store.insert_batch(vec![old.clone()]).await[0]
+            .as_ref()
+            .unwrap();
+        let tree = store.inner().unwrap().tree.clone();
+        let digest = duplicate_digest("p", &[1; 32], "old");
+        tree.insert(keys::author_comment(&[1; 32], &digest, old.id), &[])
+            .unwrap();
+        tree.insert(
+            keys::author_stats(&[1; 32]),
+            prost::Message::encode_to_vec(&stats(1, 0, 1, 0)),
+        )
+        .unwrap();
+        assert_eq!(
+            store.author_stats(&[1; 32]).await.unwrap(),
+            stats(4, 2, 2, 1)
+        );
+        store
+            .moderate(decide(old.id, Action::Approve))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.author_stats(&[1; 32]).await.unwrap(),
+            stats(4, 3, 2, 1)
+        );
+        assert_eq!(
+            store.author_stats(&[2; 32]).await.unwrap(),
+            stats(0, 0, 0, 0)
+        );
+        assert!(store.check_consistency().await.unwrap().problems.is_empty());
+    }
+
+    #[tokio::test]
     async fn erasure_takes_only_the_author_in_bounded_steps() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path(), StoreOptions::default(), 64).unwrap();

@@ -235,16 +235,25 @@ impl Inner {
             .transpose()
     }
 
+    /// The stats entry (comments stored by earlier builds) plus what the author's entries
+    /// say (see [`keys::author_entry`]). Reads every entry of the author's.
     pub(super) fn author_stats(&self, email_hash: &[u8; 32]) -> Result<AuthorStats> {
-        match self
+        let mut stats = match self
             .tree
             .get(keys::author_stats(email_hash))
             .map_err(backend)?
         {
-            None => Ok(AuthorStats::default()),
+            None => AuthorStats::default(),
             Some(bytes) => AuthorStats::decode(bytes.as_ref())
-                .map_err(|_| StoreError::Corrupt("author stats".into())),
+                .map_err(|_| StoreError::Corrupt("author stats".into()))?,
+        };
+        for entry in self.tree.scan_prefix(keys::author_comments(email_hash)) {
+            let (_, value) = entry.map_err(backend)?;
+            if let [entry] = value.as_ref() {
+                count_author_entry(&mut stats, *entry)?;
+            }
         }
+        Ok(stats)
     }
 
     pub(super) fn status_count(&self, status: Status) -> Result<u64> {
@@ -422,4 +431,19 @@ fn queue_prefix(status: Status, post_id: Option<&str>) -> Vec<u8> {
         Some(post) => keys::post_status_prefix(post, status),
         None => keys::status_prefix(status).to_vec(),
     }
+}
+
+/// Counts one author entry of this layout into `stats`.
+fn count_author_entry(stats: &mut AuthorStats, entry: u8) -> Result<()> {
+    let submitted = Status::from_byte(entry & !keys::EVER_APPROVED)
+        .ok_or_else(|| StoreError::Corrupt("author entry".into()))?;
+    // As `AuthorStats::count_submission`, except that approval is the entry's own bit.
+    stats.count_submission(submitted);
+    if submitted == Status::Approved {
+        stats.approved -= 1;
+    }
+    if entry & keys::EVER_APPROVED != 0 {
+        stats.approved += 1;
+    }
+    Ok(())
 }

@@ -210,7 +210,6 @@ impl Plan<'_> {
             Status::Approved => None,
             _ => Some(self.sequence()?),
         };
-        self.author_stats(&hash)?.count_submission(status);
         if let Some(sequence) = event {
             self.log(
                 sequence,
@@ -227,8 +226,10 @@ impl Plan<'_> {
             .insert(keys::post(&s.post_id, status, id), &[] as &[u8]);
         self.batch
             .insert(&keys::status(status, id), &keys::status_since(&comment));
-        self.batch
-            .insert(&keys::author_comment(&hash, &digest, id)[..], &[] as &[u8]);
+        self.batch.insert(
+            &keys::author_comment(&hash, &digest, id)[..],
+            &keys::author_entry(status),
+        );
         self.taken.insert(prefix, id);
         if let Some(entry) = key_entry {
             self.batch.insert(entry.as_slice(), id.as_bytes());
@@ -258,10 +259,11 @@ impl Plan<'_> {
         let status = comment.verdict.status;
         let hash = comment.email_hash;
         if hash != NO_AUTHOR {
-            self.author_stats(&hash)?.count_submission(status);
             let digest = crate::store::duplicate_digest(&s.post_id, &hash, &s.content);
-            self.batch
-                .insert(&keys::author_comment(&hash, &digest, id)[..], &[] as &[u8]);
+            self.batch.insert(
+                &keys::author_comment(&hash, &digest, id)[..],
+                &keys::author_entry(status),
+            );
         }
         self.batch
             .insert(&keys::comment(id), record::encode(&comment));
@@ -286,6 +288,23 @@ impl Plan<'_> {
         Ok(ImportOutcome::Imported)
     }
 
+    /// Approval counts toward the author's record (first-time author rule): the bit of the
+    /// comment's author entry, or the stats entry for an entry an earlier build wrote (or
+    /// one this batch wrote, which the tree does not show yet).
+    fn count_approval(&mut self, comment: &StoredComment) -> Result<()> {
+        let hash = &comment.email_hash;
+        let s = &comment.submission;
+        let digest = crate::store::duplicate_digest(&s.post_id, hash, &s.content);
+        let key = keys::author_comment(hash, &digest, comment.id);
+        match self.tree().get(key).map_err(backend)?.as_deref() {
+            Some([entry]) => {
+                self.batch.insert(&key[..], &[entry | keys::EVER_APPROVED]);
+            }
+            _ => self.author_stats(hash)?.approved += 1,
+        }
+        Ok(())
+    }
+
     fn moderate(&mut self, request: &DecisionRequest) -> Result<Decided> {
         let id = request.id;
         let mut comment = self.record(id)?.ok_or(StoreError::NotFound(id))?;
@@ -294,8 +313,7 @@ impl Plan<'_> {
         let sequence = self.inner.db.generate_id().map_err(backend)?;
         let event = self.sequence()?;
         if to == Status::Approved && comment.email_hash != NO_AUTHOR {
-            // Approval counts toward the author's record (first-time author rule).
-            self.author_stats(&comment.email_hash)?.approved += 1;
+            self.count_approval(&comment)?;
         }
         let post = &comment.submission.post_id;
         self.batch
