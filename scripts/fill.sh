@@ -5,7 +5,8 @@
 # while load goes on, and the disk used per comment.
 #
 #   scripts/fill.sh [N (default 1000000)]
-# Set SKIP_BUILD=1 to use the binaries already built; KEEP=1 keeps the data directory.
+# Set SKIP_BUILD=1 to use the binaries already built; KEEP=1 keeps the data directory;
+# SERVE_FLAGS adds flags to `serve` (e.g. SERVE_FLAGS="--config small.toml").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -22,7 +23,7 @@ rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$server/status"; }
 start() {
   : >"$data/stdout"
   "$bin" serve --listen 127.0.0.1:0 --data-dir "$data/db" --flood-interval 0 \
-    --moderator-token "fill=$token" >"$data/stdout" 2>"$data/stderr" &
+    --moderator-token "fill=$token" ${SERVE_FLAGS:-} >"$data/stdout" 2>"$data/stderr" &
   server=$!
   for _ in $(seq 6000); do grep -q listening "$data/stdout" 2>/dev/null && break; sleep 0.005; done
   addr="http://$(awk '/listening/ {print $NF}' "$data/stdout")"

@@ -297,11 +297,11 @@ impl Config {
     pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
     /// Default committer batch size.
     pub const DEFAULT_COMMIT_BATCH: usize = 256;
-    /// Default page cache. Index pages of author and duplicate digests are hit at random,
-    /// so the cache decides how many of them are found in memory: filling 400,000 comments
-    /// ran at 11,054–11,180/s with 64 MiB and 10,541–10,622/s with 16 MiB, which held about
-    /// 90 MB less (BENCHMARKS.md); a small host can trade that throughput for the memory.
-    pub const DEFAULT_STORAGE_CACHE_MB: u64 = 64;
+    /// Default page cache, sized for a small host. Author entries are hit at random, so the
+    /// cache decides how many are found in memory: filling 1,000,000 comments ran at 7,382/s
+    /// with 16 MiB and 7,804/s with 64 MiB, which held 100 MB more (BENCHMARKS.md, "Storage
+    /// v4"); a host with memory to spare can buy that 5 % back.
+    pub const DEFAULT_STORAGE_CACHE_MB: u64 = 16;
     /// Default writes between checkpoints of the embedded store: at 1,000,000 comments a
     /// start after `kill -9` replayed the whole log since the previous start (1.36 s); a
     /// reopen every 100,000 writes bounds that replay to a tenth (BENCHMARKS.md, "Restart").
