@@ -303,9 +303,10 @@ impl Config {
     /// v4"); a host with memory to spare can buy that 5 % back.
     pub const DEFAULT_STORAGE_CACHE_MB: u64 = 16;
     /// Default writes between checkpoints of the embedded store: at 1,000,000 comments a
-    /// start after `kill -9` replayed the whole log since the previous start (1.36 s); a
-    /// reopen every 100,000 writes bounds that replay to a tenth (BENCHMARKS.md, "Restart").
-    pub const DEFAULT_STORAGE_CHECKPOINT_WRITES: u64 = 100_000;
+    /// start after `kill -9` replayed the whole log since the previous start (1.36 s); with a
+    /// reopen every 100,000 writes it took 0.83–1.03 s, every 50,000 0.71 s, for pauses of
+    /// 0.3–0.9 s twice as often at full load (BENCHMARKS.md, "Storage v4").
+    pub const DEFAULT_STORAGE_CHECKPOINT_WRITES: u64 = 50_000;
     /// Default request deadline.
     pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
     /// Default global concurrency limit. Requests in flight wait for each other (Little's

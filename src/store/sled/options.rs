@@ -38,7 +38,7 @@ impl StoreOptions {
     /// Default page cache: 16 MiB (see `Config::DEFAULT_STORAGE_CACHE_MB`).
     pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
     /// Default writes between checkpoints (see `Config::DEFAULT_STORAGE_CHECKPOINT_WRITES`).
-    pub const DEFAULT_CHECKPOINT_EVERY: u64 = 100_000;
+    pub const DEFAULT_CHECKPOINT_EVERY: u64 = 50_000;
 }
 
 impl Default for StoreOptions {
