@@ -20,7 +20,7 @@ mod adaptive;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -46,6 +46,8 @@ const STREAMING_CALLS: [&str; 4] = [
 pub struct Slots {
     inner: Arc<Inner>,
     max_wait: Duration,
+    /// When these slots were made: the clock of [`StorePause::ended_ms`].
+    epoch: Instant,
 }
 
 #[derive(Debug)]
@@ -57,7 +59,25 @@ struct Inner {
     /// `None`: the limit stays where it was set.
     adaptive: Option<Mutex<AdaptiveLimit>>,
     freed: Notify,
+    /// Whether the store is paused (a checkpoint), or was until a moment ago.
+    store_pause: StorePause,
 }
+
+/// While the store pauses every write (see [`Slots::follow_store_pauses`]), the requests
+/// in flight wait for it and hold their slots: newcomers then wait up to [`PAUSE_WAIT`] for a
+/// slot instead of being refused, and finding the limit reached says nothing about overload
+/// until [`PAUSE_GRACE`] after the pause, while the backlog drains.
+#[derive(Debug, Default)]
+struct StorePause {
+    paused: AtomicBool,
+    /// When the last pause ended (ms since the slots were made); 0: never.
+    ended_ms: AtomicU64,
+}
+
+/// How long a request waits for a slot while the store is paused.
+const PAUSE_WAIT: Duration = Duration::from_secs(3);
+/// How long after a pause a full house is still put down to it.
+const PAUSE_GRACE: Duration = Duration::from_secs(1);
 
 impl Inner {
     fn with_adaptive(&self, change: impl FnOnce(&mut AdaptiveLimit, Instant) -> Option<usize>) {
@@ -112,9 +132,38 @@ impl Slots {
                 ceiling: limit,
                 adaptive: adaptive.then(|| Mutex::new(AdaptiveLimit::new(limit, Instant::now()))),
                 freed: Notify::new(),
+                store_pause: StorePause::default(),
             }),
             max_wait,
+            epoch: Instant::now(),
         }
+    }
+
+    /// Follows the store's pauses (`true` while paused) until the store drops its sender.
+    pub fn follow_store_pauses(&self, mut paused: tokio::sync::watch::Receiver<bool>) {
+        let slots = self.clone();
+        tokio::spawn(async move {
+            while paused.changed().await.is_ok() {
+                let now_paused = *paused.borrow_and_update();
+                let pause = &slots.inner.store_pause;
+                if !now_paused {
+                    let ended = slots.epoch.elapsed().as_millis() as u64;
+                    pause.ended_ms.store(ended.max(1), Ordering::Release);
+                }
+                pause.paused.store(now_paused, Ordering::Release);
+            }
+        });
+    }
+
+    /// Whether the store is paused or was until [`PAUSE_GRACE`] ago.
+    fn in_store_pause(&self) -> bool {
+        let pause = &self.inner.store_pause;
+        if pause.paused.load(Ordering::Acquire) {
+            return true;
+        }
+        let ended = pause.ended_ms.load(Ordering::Acquire);
+        ended > 0
+            && self.epoch.elapsed().as_millis() as u64 <= ended + PAUSE_GRACE.as_millis() as u64
     }
 
     /// The limit in force now.
@@ -128,16 +177,24 @@ impl Slots {
         if let Some(slot) = self.try_take() {
             return Some(slot);
         }
-        self.inner.with_adaptive(|adaptive, _| {
-            adaptive.limited();
-            None
-        });
+        let store_pause = self.in_store_pause();
+        if !store_pause {
+            self.inner.with_adaptive(|adaptive, _| {
+                adaptive.limited();
+                None
+            });
+        }
         if self.limit() < self.inner.ceiling {
             // Overload is not a burst: waiting would only add latency to what is accepted.
             crate::telemetry::metrics().admission_refused.inc();
             return None;
         }
-        let deadline = Instant::now() + self.max_wait;
+        let wait = if store_pause {
+            PAUSE_WAIT
+        } else {
+            self.max_wait
+        };
+        let deadline = Instant::now() + wait;
         loop {
             let freed = self.inner.freed.notified();
             tokio::pin!(freed);
@@ -378,6 +435,44 @@ mod tests {
         let served = waiting.await.unwrap().unwrap();
         assert_eq!(grpc_status(&served), None);
         assert_eq!(served.body(), "done");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn while_the_store_pauses_requests_wait_for_a_slot_instead_of_being_refused() {
+        let release = Arc::new(tokio::sync::Notify::new());
+        let layer = AdmissionLayer::new(1, Duration::from_millis(20), false);
+        let (pause, paused) = tokio::sync::watch::channel(false);
+        layer.slots().follow_store_pauses(paused);
+        let mut service = layer.layer(Hold(Arc::clone(&release)));
+        let first = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
+        tokio::task::yield_now().await;
+        pause.send(true).unwrap();
+        tokio::task::yield_now().await;
+        // Far past the 20 ms wait, and served once the slot comes free.
+        let waiting = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        pause.send(false).unwrap();
+        release.notify_one();
+        assert_eq!(first.await.unwrap().unwrap().body(), "done");
+        tokio::task::yield_now().await;
+        release.notify_one();
+        let served = waiting.await.unwrap().unwrap();
+        assert_eq!(grpc_status(&served), None);
+        assert_eq!(served.body(), "done");
+        // Long after the pause, the ordinary wait again.
+        tokio::time::sleep(PAUSE_GRACE * 2).await;
+        let first = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
+        tokio::task::yield_now().await;
+        let refused = service
+            .ready()
+            .await
+            .unwrap()
+            .call(http::Request::new(()))
+            .await
+            .unwrap();
+        assert_eq!(grpc_status(&refused), Some("8"), "RESOURCE_EXHAUSTED");
+        release.notify_one();
+        first.await.unwrap().unwrap();
     }
 
     #[tokio::test(start_paused = true)]

@@ -151,6 +151,7 @@ async fn open(
     );
     let backend = Backend::open(config).await?;
     let store = Arc::clone(&backend.store);
+    admission.slots().follow_store_pauses(store.paused());
     // Rules changed while serving (over RPC or by a reload) were stored and win over the file.
     let editable = match stored_rules(store.as_ref(), config.thresholds.toxicity)
         .await

@@ -217,6 +217,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         tokio::sync::watch::channel(true).1
     }
 
+    /// Whether the store has paused every write and read for a moment (the embedded store's
+    /// checkpoint). Admission lets requests wait through it (`admission::Slots`). A backend
+    /// that never pauses keeps the default, never paused.
+    fn paused(&self) -> tokio::sync::watch::Receiver<bool> {
+        tokio::sync::watch::channel(false).1
+    }
+
     /// Flood timers and campaign sightings kept where every frontend of this store sees them;
     /// `None` for a store only one process opens (the pipeline then keeps them in memory).
     fn shared_history(

@@ -193,6 +193,10 @@ impl Storage for SledStore {
         u32::from(SCHEMA_VERSION)
     }
 
+    fn paused(&self) -> watch::Receiver<bool> {
+        self.slot.paused()
+    }
+
     fn writable(&self) -> watch::Receiver<bool> {
         self.slot.writable()
     }
@@ -467,6 +471,7 @@ mod tests {
             ..StoreOptions::default()
         };
         let store = SledStore::open(dir.path(), options, 4).unwrap();
+        let paused = store.paused();
         let first = fresh("p", 1, "the first comment");
         assert!(store.insert_batch(vec![first.clone()]).await[0].is_ok());
         let reading = Arc::clone(&store);
@@ -493,6 +498,11 @@ mod tests {
             store.slot.checkpoints() >= 3,
             "a checkpoint every 10 writes"
         );
+        assert!(
+            paused.has_changed().unwrap(),
+            "admission was told of the pauses"
+        );
+        assert!(!*store.paused().borrow(), "and that they ended");
         assert!(reader.await.unwrap() > 0);
         for id in written {
             assert!(store.get(id).await.unwrap().is_some());

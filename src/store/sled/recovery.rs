@@ -38,6 +38,8 @@ pub(super) struct Slot {
     dir: PathBuf,
     options: StoreOptions,
     writable: watch::Sender<bool>,
+    /// True while a checkpoint has the database closed.
+    paused: watch::Sender<bool>,
     /// Checkpoints taken since the store was opened.
     checkpoints: AtomicU64,
 }
@@ -49,6 +51,7 @@ impl Slot {
             dir: dir.to_path_buf(),
             options,
             writable: watch::channel(true).0,
+            paused: watch::channel(false).0,
             checkpoints: AtomicU64::new(0),
         }
     }
@@ -68,6 +71,11 @@ impl Slot {
     /// Checkpoints taken since the store was opened.
     pub(super) fn checkpoints(&self) -> u64 {
         self.checkpoints.load(Ordering::Relaxed)
+    }
+
+    /// True while a checkpoint has the database closed.
+    pub(super) fn paused(&self) -> watch::Receiver<bool> {
+        self.paused.subscribe()
     }
 
     /// Follows [`Slot::set_writable`]: what the health service reports.
@@ -131,6 +139,13 @@ impl Slot {
     /// When the directory cannot be opened again; the slot is then empty and the committer
     /// recovers as after a device failure.
     pub(super) fn checkpoint(&self) -> Result<Option<Duration>> {
+        self.paused.send_replace(true);
+        let taken = self.reopen_for_checkpoint();
+        self.paused.send_replace(false);
+        taken
+    }
+
+    fn reopen_for_checkpoint(&self) -> Result<Option<Duration>> {
         let started = Instant::now();
         let mut slot = match self.inner.write() {
             Ok(slot) => slot,
