@@ -77,7 +77,9 @@ struct StorePause {
 /// How long a request waits for a slot while the store is paused.
 const PAUSE_WAIT: Duration = Duration::from_secs(3);
 /// How long after a pause a full house is still put down to it.
-const PAUSE_GRACE: Duration = Duration::from_secs(1);
+/// (At 4,000/s, the backlog of a 0.5 s pause drained in about 0.4 s; under true overload it
+/// never drains, and overload is declared once the grace is over.)
+const PAUSE_GRACE: Duration = Duration::from_millis(500);
 
 impl Inner {
     fn with_adaptive(&self, change: impl FnOnce(&mut AdaptiveLimit, Instant) -> Option<usize>) {
@@ -155,15 +157,18 @@ impl Slots {
         });
     }
 
+    /// Whether the store is paused now.
+    fn store_paused(&self) -> bool {
+        self.inner.store_pause.paused.load(Ordering::Acquire)
+    }
+
     /// Whether the store is paused or was until [`PAUSE_GRACE`] ago.
-    fn in_store_pause(&self) -> bool {
-        let pause = &self.inner.store_pause;
-        if pause.paused.load(Ordering::Acquire) {
-            return true;
-        }
-        let ended = pause.ended_ms.load(Ordering::Acquire);
-        ended > 0
-            && self.epoch.elapsed().as_millis() as u64 <= ended + PAUSE_GRACE.as_millis() as u64
+    fn after_store_pause(&self) -> bool {
+        let ended = self.inner.store_pause.ended_ms.load(Ordering::Acquire);
+        self.store_paused()
+            || (ended > 0
+                && self.epoch.elapsed().as_millis() as u64
+                    <= ended + PAUSE_GRACE.as_millis() as u64)
     }
 
     /// The limit in force now.
@@ -177,8 +182,7 @@ impl Slots {
         if let Some(slot) = self.try_take() {
             return Some(slot);
         }
-        let store_pause = self.in_store_pause();
-        if !store_pause {
+        if !self.after_store_pause() {
             self.inner.with_adaptive(|adaptive, _| {
                 adaptive.limited();
                 None
@@ -189,7 +193,7 @@ impl Slots {
             crate::telemetry::metrics().admission_refused.inc();
             return None;
         }
-        let wait = if store_pause {
+        let wait = if self.after_store_pause() {
             PAUSE_WAIT
         } else {
             self.max_wait
