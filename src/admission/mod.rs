@@ -368,6 +368,25 @@ mod tests {
         }
     }
 
+    /// Calls the service once and waits for the answer.
+    async fn answer(service: &mut Admission<Hold>) -> http::Response<String> {
+        let ready = service.ready().await.unwrap();
+        ready.call(http::Request::new(())).await.unwrap()
+    }
+
+    /// Lets the first request finish, then the one that waited; returns the latter's answer.
+    async fn release_both(
+        release: &tokio::sync::Notify,
+        first: tokio::task::JoinHandle<Result<http::Response<String>, std::convert::Infallible>>,
+        waiting: tokio::task::JoinHandle<Result<http::Response<String>, std::convert::Infallible>>,
+    ) -> http::Response<String> {
+        release.notify_one();
+        assert_eq!(first.await.unwrap().unwrap().body(), "done");
+        tokio::task::yield_now().await;
+        release.notify_one();
+        waiting.await.unwrap().unwrap()
+    }
+
     fn grpc_status(response: &http::Response<String>) -> Option<&str> {
         response
             .headers()
@@ -420,23 +439,13 @@ mod tests {
         let first = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
         tokio::task::yield_now().await;
         // The only slot is taken: the second request waits 20 ms, then is refused.
-        let refused = service
-            .ready()
-            .await
-            .unwrap()
-            .call(http::Request::new(()))
-            .await
-            .unwrap();
+        let refused = answer(&mut service).await;
         assert_eq!(grpc_status(&refused), Some("8"), "RESOURCE_EXHAUSTED");
 
         // A request that gets the slot within its wait is served.
         let waiting = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
         tokio::time::sleep(Duration::from_millis(5)).await;
-        release.notify_one();
-        assert_eq!(first.await.unwrap().unwrap().body(), "done");
-        tokio::task::yield_now().await;
-        release.notify_one();
-        let served = waiting.await.unwrap().unwrap();
+        let served = release_both(&release, first, waiting).await;
         assert_eq!(grpc_status(&served), None);
         assert_eq!(served.body(), "done");
     }
@@ -456,24 +465,14 @@ mod tests {
         let waiting = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
         tokio::time::sleep(Duration::from_millis(500)).await;
         pause.send(false).unwrap();
-        release.notify_one();
-        assert_eq!(first.await.unwrap().unwrap().body(), "done");
-        tokio::task::yield_now().await;
-        release.notify_one();
-        let served = waiting.await.unwrap().unwrap();
+        let served = release_both(&release, first, waiting).await;
         assert_eq!(grpc_status(&served), None);
         assert_eq!(served.body(), "done");
         // Long after the pause, the ordinary wait again.
         tokio::time::sleep(PAUSE_GRACE * 2).await;
         let first = tokio::spawn(service.ready().await.unwrap().call(http::Request::new(())));
         tokio::task::yield_now().await;
-        let refused = service
-            .ready()
-            .await
-            .unwrap()
-            .call(http::Request::new(()))
-            .await
-            .unwrap();
+        let refused = answer(&mut service).await;
         assert_eq!(grpc_status(&refused), Some("8"), "RESOURCE_EXHAUSTED");
         release.notify_one();
         first.await.unwrap().unwrap();
@@ -490,13 +489,7 @@ mod tests {
         tokio::task::yield_now().await;
         let item = slots.acquire().await.expect("a free slot");
         assert!(slots.acquire().await.is_none(), "no third slot");
-        let refused = service
-            .ready()
-            .await
-            .unwrap()
-            .call(http::Request::new(()))
-            .await
-            .unwrap();
+        let refused = answer(&mut service).await;
         assert_eq!(grpc_status(&refused), Some("8"), "RESOURCE_EXHAUSTED");
         drop(item);
         assert!(slots.acquire().await.is_some(), "the item's slot came back");
