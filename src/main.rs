@@ -18,7 +18,7 @@ const MIMALLOC_3_PURGE_DELAY_MS: std::ffi::c_long = 1000;
 /// Keeps the resident set close to what is in use: no transparent huge pages (a 2 MiB page
 /// for every touched corner of mimalloc's arenas: an idle server held 80 MB instead of 33 MB)
 /// and freed memory given back at once rather than when its thread next allocates (25 MB
-/// more after 300,000 submissions). Throughput did not change (BENCHMARKS.md, "Memory").
+/// more after 300,000 submissions). Throughput did not change (BENCHMARKS.md, "Storage v4").
 fn return_memory_promptly() {
     // SAFETY: `prctl(PR_SET_THP_DISABLE)` only sets a flag of this process; `mi_option_set`
     // only stores an option value. Neither touches memory of ours.

@@ -63,6 +63,7 @@ pub(super) fn start(
     let writes = Checkpoints {
         every: checkpoint_every,
         since: 0,
+        retry_at: 0,
     };
     let task = tokio::spawn(run(slot, queue, batch_limit.max(1), writes, stopped));
     (Committer { jobs }, CommitterTask { task, stop })
@@ -130,13 +131,29 @@ struct Checkpoints {
     /// Writes between checkpoints; 0: never.
     every: u64,
     since: u64,
+    /// After a checkpoint was put off by a long read, the count at which to try again.
+    retry_at: u64,
 }
+
+/// Writes after which a checkpoint put off by a long read is tried again: each try can hold
+/// new reads for up to the drain time, so it is not repeated after every batch.
+const CHECKPOINT_RETRY_WRITES: u64 = 1_000;
 
 impl Checkpoints {
     /// Counts a batch of `writes`; true once a checkpoint is due.
     fn due(&mut self, writes: usize) -> bool {
         self.since = self.since.saturating_add(writes as u64);
-        self.every > 0 && self.since >= self.every
+        self.every > 0 && self.since >= self.every && self.since >= self.retry_at
+    }
+
+    /// Notes a checkpoint taken (`true`) or put off.
+    fn taken(&mut self, taken: bool) {
+        if taken {
+            self.since = 0;
+            self.retry_at = 0;
+        } else {
+            self.retry_at = self.since.saturating_add(CHECKPOINT_RETRY_WRITES);
+        }
     }
 }
 
@@ -155,8 +172,8 @@ async fn checkpoint(slot: &Arc<Slot>, checkpoints: &mut Checkpoints) -> Result<(
             "storage checkpoint: reopened so that a start replays less"
         );
         crate::telemetry::metrics().record_checkpoint(paused);
-        checkpoints.since = 0;
     }
+    checkpoints.taken(paused.is_some());
     Ok(())
 }
 
@@ -200,5 +217,32 @@ async fn recover(
                 queue.close();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_is_due_every_so_many_writes_and_one_put_off_is_retried_later() {
+        let mut checkpoints = Checkpoints {
+            every: 10,
+            since: 0,
+            retry_at: 0,
+        };
+        assert!(!checkpoints.due(9));
+        assert!(checkpoints.due(1));
+        checkpoints.taken(false);
+        assert!(!checkpoints.due(999), "not after every batch");
+        assert!(checkpoints.due(1));
+        checkpoints.taken(true);
+        assert!(!checkpoints.due(9));
+        let mut never = Checkpoints {
+            every: 0,
+            since: 0,
+            retry_at: 0,
+        };
+        assert!(!never.due(usize::MAX));
     }
 }
