@@ -375,7 +375,7 @@ mod tests {
         let old = read_layout_1(dir.path());
         let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         assert!(
-            !has_layout_1(&store.inner().unwrap().db),
+            !has_layout_1(&store.inner().await.unwrap().db),
             "old trees dropped"
         );
         assert_migrated(&store, &old).await;

@@ -107,11 +107,12 @@ impl SledStore {
         }))
     }
 
-    /// The open database, for one read.
+    /// The open database, for one read; waits out a checkpoint first.
     ///
     /// # Errors
     /// [`StoreError::Recovering`] while it is being reopened after a device failure.
-    fn inner(&self) -> Result<Arc<Inner>> {
+    async fn inner(&self) -> Result<Arc<Inner>> {
+        self.slot.unpaused().await;
         self.slot.inner()
     }
 
@@ -123,7 +124,7 @@ impl SledStore {
         read: impl FnOnce(&Inner, &Scans) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         self.scans.go_on()?;
-        let inner = self.inner()?;
+        let inner = self.inner().await?;
         let scans = Arc::clone(&self.scans);
         tokio::task::spawn_blocking(move || read(&inner, &scans))
             .await
@@ -173,6 +174,7 @@ impl SledStore {
         let mut ids = Vec::new();
         let mut author_keys = Vec::new();
         for key in self
+            .slot
             .inner()?
             .tree
             .scan_prefix(keys::author_comments(email_hash))
@@ -226,7 +228,7 @@ impl Storage for SledStore {
     }
 
     async fn get(&self, id: CommentId) -> Result<Option<StoredComment>> {
-        self.inner()?.get(id)
+        self.inner().await?.get(id)
     }
 
     async fn find_duplicate(
@@ -236,19 +238,19 @@ impl Storage for SledStore {
         content: &str,
     ) -> Result<Option<CommentId>> {
         let digest = duplicate_digest(post_id, email_hash, content);
-        self.inner()?.find_duplicate(email_hash, &digest)
+        self.inner().await?.find_duplicate(email_hash, &digest)
     }
 
     async fn first_comment_ms(&self, post_id: &str) -> Result<Option<u64>> {
-        self.inner()?.first_comment_ms(post_id)
+        self.inner().await?.first_comment_ms(post_id)
     }
 
     async fn find_by_idempotency_key(&self, key: &str) -> Result<Option<StoredComment>> {
-        self.inner()?.find_by_idempotency_key(key)
+        self.inner().await?.find_by_idempotency_key(key)
     }
 
     async fn policy_version_counts(&self) -> Result<Vec<(String, u64)>> {
-        self.inner()?.policy_version_counts()
+        self.inner().await?.policy_version_counts()
     }
 
     async fn list_thread(
@@ -257,7 +259,7 @@ impl Storage for SledStore {
         after: Option<CommentId>,
         limit: usize,
     ) -> Result<Page> {
-        self.inner()?.list_thread(post_id, after, limit)
+        self.inner().await?.list_thread(post_id, after, limit)
     }
 
     async fn list_queue(
@@ -267,7 +269,9 @@ impl Storage for SledStore {
         before: Option<CommentId>,
         limit: usize,
     ) -> Result<Page> {
-        self.inner()?.list_queue(status, post_id, before, limit)
+        self.inner()
+            .await?
+            .list_queue(status, post_id, before, limit)
     }
 
     async fn list_queue_oldest(
@@ -277,7 +281,8 @@ impl Storage for SledStore {
         after: Option<CommentId>,
         limit: usize,
     ) -> Result<Page> {
-        self.inner()?
+        self.inner()
+            .await?
             .list_queue_oldest(status, post_id, after, limit)
     }
 
@@ -286,7 +291,7 @@ impl Storage for SledStore {
         email_hash: [u8; 32],
         limit: usize,
     ) -> Result<Vec<StoredComment>> {
-        self.inner()?.list_by_author(&email_hash, limit)
+        self.inner().await?.list_by_author(&email_hash, limit)
     }
 
     async fn erase_author(&self, email_hash: [u8; 32]) -> Result<u64> {
@@ -329,29 +334,29 @@ impl Storage for SledStore {
         before: Option<AuditCursor>,
         limit: usize,
     ) -> Result<AuditPage> {
-        self.inner()?.list_audit(comment, before, limit)
+        self.inner().await?.list_audit(comment, before, limit)
     }
 
     async fn audit_since(&self, since_ms: u64) -> Result<Vec<AuditEntry>> {
-        self.inner()?.audit_since(since_ms)
+        self.inner().await?.audit_since(since_ms)
     }
 
     async fn labels(&self) -> Result<Vec<LabelledText>> {
-        self.inner()?.labels()
+        self.inner().await?.labels()
     }
 
     async fn label(&self, id: CommentId) -> Result<Option<LabelledText>> {
-        self.inner()?.label(id)
+        self.inner().await?.label(id)
     }
 
     async fn author_stats(&self, email_hash: &[u8; 32]) -> Result<AuthorStats> {
-        self.inner()?.author_stats(email_hash)
+        self.inner().await?.author_stats(email_hash)
     }
 
     async fn status_counts(&self) -> Result<[(Status, u64); 4]> {
         let mut counts = Status::ALL.map(|s| (s, 0));
         for (status, count) in &mut counts {
-            *count = self.inner()?.status_count(*status)?;
+            *count = self.inner().await?.status_count(*status)?;
         }
         Ok(counts)
     }
@@ -362,16 +367,19 @@ impl Storage for SledStore {
         interval_ms: u64,
         intervals: usize,
     ) -> Result<Vec<Activity>> {
-        self.inner()?.activity(start_ms, interval_ms, intervals)
+        self.inner()
+            .await?
+            .activity(start_ms, interval_ms, intervals)
     }
 
     async fn check_consistency(&self) -> Result<Consistency> {
-        self.inner()?.check_consistency()
+        self.inner().await?.check_consistency()
     }
 
     async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let value = self
-            .inner()?
+            .inner()
+            .await?
             .tree
             .get(keys::setting(name))
             .map_err(backend)?;
@@ -405,7 +413,7 @@ impl Storage for SledStore {
     }
 
     async fn events_after(&self, after: Option<u64>, limit: usize) -> Result<EventPage> {
-        self.inner()?.events_after(after, limit)
+        self.inner().await?.events_after(after, limit)
     }
 
     async fn prune_events(&self, window: EventWindow, now_ms: u64) -> Result<u64> {
@@ -430,7 +438,7 @@ impl Storage for SledStore {
         if let Some(task) = task {
             task.stop().await;
         }
-        self.inner()?.db.flush().map_err(backend)?;
+        self.inner().await?.db.flush().map_err(backend)?;
         Ok(())
     }
 }
@@ -693,7 +701,7 @@ mod tests {
         store.insert_batch(vec![old.clone()]).await[0]
             .as_ref()
             .unwrap();
-        let tree = store.inner().unwrap().tree.clone();
+        let tree = store.inner().await.unwrap().tree.clone();
         let digest = duplicate_digest("p", &[1; 32], "old");
         tree.insert(keys::author_comment(&[1; 32], &digest, old.id), &[])
             .unwrap();
@@ -957,6 +965,7 @@ mod tests {
         let entry = keys::status(Status::Spam, older_release.id);
         store
             .inner()
+            .await
             .unwrap()
             .tree
             .insert(entry, &[] as &[u8])
@@ -965,6 +974,7 @@ mod tests {
         let scans = Scans::default();
         let mut expired = store
             .inner()
+            .await
             .unwrap()
             .expired(now - 15 * DAY_MS, &scans)
             .unwrap();

@@ -78,6 +78,14 @@ impl Slot {
         self.paused.subscribe()
     }
 
+    /// Returns once no checkpoint has the database closed, so a read on the runtime waits for
+    /// one without blocking its worker on the slot's lock.
+    pub(super) async fn unpaused(&self) {
+        if *self.paused.borrow() {
+            let _ = self.paused.subscribe().wait_for(|paused| !paused).await;
+        }
+    }
+
     /// Follows [`Slot::set_writable`]: what the health service reports.
     pub(super) fn writable(&self) -> watch::Receiver<bool> {
         self.writable.subscribe()
