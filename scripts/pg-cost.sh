@@ -16,29 +16,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 shift || true
-[ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet
-bin=${CARGO_TARGET_DIR:-target}/release/commentguard
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-work=$(mktemp -d)
-chmod 755 "$work"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 db_cpu=() front_cpu=()
 if [ -n "${PIN:-}" ]; then db_cpu=(taskset -c 0); front_cpu=(taskset -c 1); fi
-servers=()
-cleanup() {
-  for s in "${servers[@]}"; do kill "$s" 2>/dev/null || true; done
-  as_pg "$pgbin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-mkdir "$work/pg" && [ "$(id -u)" != 0 ] || chown postgres "$work/pg"
-as_pg "$pgbin/initdb" --auth=trust --username=postgres -D "$work/pg" >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-as_pg "${db_cpu[@]}" "$pgbin/pg_ctl" -D "$work/pg" -w -l "$work/pg/log" \
-  -o "-p $port -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=200 \
-      -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all \
-      -c track_io_timing=on" start >/dev/null
+# shellcheck source=scripts/throwaway-pg.sh
+. scripts/throwaway-pg.sh
+pg_start -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all \
+  -c track_io_timing=on
 postmaster=$(head -1 "$work/pg/postmaster.pid")
 
 psql() { as_pg "$pgbin/psql" -X -q -A -t -h 127.0.0.1 -p "$port" -U postgres "$@"; }
@@ -65,15 +48,6 @@ PY
 }
 proc_cpu() { awk '{print ($14 + $15) / '"$(getconf CLK_TCK)"'}' "/proc/$1/stat"; }
 
-start() {
-  local name=$1; shift
-  "${front_cpu[@]}" "$bin" serve --listen 127.0.0.1:0 --http-listen off --data-dir "$work/$name" "$@" \
-    >"$work/$name.out" 2>/dev/null &
-  servers+=($!)
-  for _ in $(seq 500); do grep -q listening "$work/$name.out" 2>/dev/null && break; sleep 0.01; done
-  addr="http://$(awk '/listening/ {print $NF}' "$work/$name.out")"
-}
-stop_all() { for s in "${servers[@]}"; do kill "$s"; wait "$s" 2>/dev/null || true; done; servers=(); }
 load() { "${front_cpu[@]}" "$bin" load --addr "$1" --connections "$2" --concurrency "$3" --duration "${seconds}s" --json; }
 
 # measure NAME FRONTENDS SERVE-FLAGS...: one database, FRONTENDS frontends loaded together.

@@ -182,7 +182,8 @@ impl Slots {
         if let Some(slot) = self.try_take() {
             return Some(slot);
         }
-        if !self.after_store_pause() {
+        let after_store_pause = self.after_store_pause();
+        if !after_store_pause {
             self.inner.with_adaptive(|adaptive, _| {
                 adaptive.limited();
                 None
@@ -193,7 +194,7 @@ impl Slots {
             crate::telemetry::metrics().admission_refused.inc();
             return None;
         }
-        let wait = if self.after_store_pause() {
+        let wait = if after_store_pause {
             PAUSE_WAIT
         } else {
             self.max_wait

@@ -438,9 +438,11 @@ fn count_author_entry(stats: &mut AuthorStats, entry: u8) -> Result<()> {
     let submitted = Status::from_byte(entry & !keys::EVER_APPROVED)
         .ok_or_else(|| StoreError::Corrupt("author entry".into()))?;
     // As `AuthorStats::count_submission`, except that approval is the entry's own bit.
-    stats.count_submission(submitted);
-    if submitted == Status::Approved {
-        stats.approved -= 1;
+    stats.submitted += 1;
+    match submitted {
+        Status::Approved => {}
+        Status::Pending => stats.pending += 1,
+        Status::Spam | Status::Trash => stats.spam += 1,
     }
     if entry & keys::EVER_APPROVED != 0 {
         stats.approved += 1;
