@@ -151,6 +151,19 @@ impl SledStore {
         Ok(())
     }
 
+    /// Every comment of the closed store at `dir`, in id order: for tools that study what is
+    /// stored, such as the one that trains the record dictionary.
+    ///
+    /// # Errors
+    /// When the database cannot be opened or a record does not decode.
+    pub fn stored_comments(dir: &Path) -> Result<Vec<StoredComment>> {
+        let db = open_db(dir, StoreOptions::default())?;
+        let tree = db.open_tree(open::TREE).map_err(backend)?;
+        tree.scan_prefix([keys::COMMENT])
+            .map(|entry| record::decode(&entry.map_err(backend)?.1))
+            .collect()
+    }
+
     async fn remove(
         &self,
         removal: Removal,

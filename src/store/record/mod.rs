@@ -1,5 +1,8 @@
-//! The on-disk form of a comment: one version byte, then a prost message. New fields can be
-//! added to the message freely; a change that old code must not misread bumps the version.
+//! The on-disk form of a comment: one version byte, then a prost message, compressed from
+//! version 3 on. New fields can be added to the message freely; a change that old code must not
+//! misread bumps the version.
+
+mod compression;
 
 use prost::Message as _;
 
@@ -11,11 +14,15 @@ use crate::comment::{
 use super::StoreError;
 use crate::moderation::Decision;
 
-/// The record format this build writes and the newest it reads.
+/// The newest record format this build reads and writes.
 ///
+/// Version 3 is version 2's message compressed with zstd and a shipped dictionary.
 /// Version 2 stores reasons compactly (a number for a known code, only the feature of a
 /// classifier explanation); version 1 records are still read.
-pub const RECORD_VERSION: u8 = 2;
+pub const RECORD_VERSION: u8 = 3;
+
+/// The uncompressed format, for a message compression would not shorten.
+const PLAIN_VERSION: u8 = 2;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct RecordV1 {
@@ -142,11 +149,32 @@ impl ReasonV1 {
     }
 }
 
-/// Encodes a comment for the `comments` tree.
+/// Encodes a comment for storage: version 3, the message compressed, about half its bytes;
+/// version 2 (uncompressed) for a message that does not get shorter.
 pub fn encode(comment: &StoredComment) -> Vec<u8> {
+    let message = encode_message(comment);
+    let compressed = compression::compress(&message).filter(|frame| frame.len() < message.len());
+    let (version, body) = match &compressed {
+        Some(frame) => (RECORD_VERSION, frame),
+        None => (PLAIN_VERSION, &message),
+    };
+    let mut bytes = Vec::with_capacity(1 + body.len());
+    bytes.push(version);
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// A comment's message, uncompressed and without a version: what the record dictionary is
+/// trained on.
+pub fn encode_message(comment: &StoredComment) -> Vec<u8> {
+    message(comment).encode_to_vec()
+}
+
+/// The message of a record, as both versions 2 and 3 hold it.
+fn message(comment: &StoredComment) -> RecordV1 {
     let s = &comment.submission;
     let receipt = &comment.receipt;
-    let record = RecordV1 {
+    RecordV1 {
         id: comment.id.as_bytes().to_vec(),
         created_at_ms: comment.created_at_ms,
         post_id: s.post_id.clone(),
@@ -207,11 +235,7 @@ pub fn encode(comment: &StoredComment) -> Vec<u8> {
             .unwrap_or_default(),
         submitted_status: status_number(receipt.submitted_status),
         shadow_status: status_number(receipt.shadow_status),
-    };
-    let mut bytes = Vec::with_capacity(1 + record.encoded_len());
-    bytes.push(RECORD_VERSION);
-    record.encode(&mut bytes).unwrap_or_default();
-    bytes
+    }
 }
 
 /// Decodes a record from the `comments` tree.
@@ -299,6 +323,10 @@ fn record_body(bytes: &[u8]) -> Result<RecordV1, StoreError> {
     }
     if version == 0 {
         return Err(corrupt("version 0"));
+    }
+    if version == RECORD_VERSION {
+        let message = compression::decompress(body).map_err(corrupt)?;
+        return RecordV1::decode(message.as_slice()).map_err(|_| corrupt("undecodable"));
     }
     RecordV1::decode(body).map_err(|_| corrupt("undecodable"))
 }
@@ -408,7 +436,7 @@ pub(crate) mod tests {
     fn records_without_a_receipt_read_as_none_kept() {
         // A record of the previous release: no receipt fields at all.
         let mut comment = sample();
-        let mut bytes = encode(&comment);
+        let mut bytes = encode_plain(&comment);
         let mut record = RecordV1::decode(&bytes[1..]).unwrap();
         record.idempotency_key.clear();
         record.request_digest.clear();
@@ -426,6 +454,51 @@ pub(crate) mod tests {
         assert_eq!(decode(&encode(&comment)).unwrap(), comment);
     }
 
+    /// A record as version 2 wrote it: the message uncompressed.
+    fn encode_plain(comment: &StoredComment) -> Vec<u8> {
+        let mut bytes = vec![PLAIN_VERSION];
+        bytes.extend(encode_message(comment));
+        bytes
+    }
+
+    #[test]
+    fn records_are_compressed_and_version_2_records_still_read() {
+        let mut comment = sample();
+        comment.submission.content =
+            "I love this song so much, it brings back memories of summer. Who else is \
+             listening in 2026? Subscribe to my channel for covers!"
+                .into();
+        let compressed = encode(&comment);
+        assert_eq!(compressed[0], RECORD_VERSION);
+        assert!(compressed.len() < encode_plain(&comment).len() * 3 / 4);
+        assert_eq!(decode(&compressed).unwrap(), comment);
+        assert_eq!(decode(&encode_plain(&comment)).unwrap(), comment);
+    }
+
+    /// A version 3 record written by the release that introduced it: every later build must
+    /// read it as this comment (the dictionary and zstd's format are part of the contract).
+    const VERSION_3_RECORD: &str = concat!(
+        "0328b52ffd603500e50500c3ca261e7adbf5f48ef9b4da4154ad9aa9964c81de7a498e61bfedff80",
+        "d68ad447a1cfb7c9443b332b5b2a934863eba46d8924d1940a022852cbc343e1f8ad6a6d0ce8ad8b",
+        "e40599ca44dbdd161431c2a3ed96d5775b50c4883ce594faefe1bda7f6d08eca23f2a86c260b64b0",
+        "a2e3d853afdce31b7d0da4c934f4e8e3aafc0afa0b6ff42d2adfe81b55d894d1cbaee96a00064934",
+        "a582e461616c8d56010afcb28005e45046e67f709270417490008b0b707750aae6025f92705c0b",
+    );
+
+    fn fixture_comment() -> StoredComment {
+        let mut comment = sample();
+        comment.id = CommentId::from_bytes([1; 16]);
+        comment.submission.parent_id = Some(CommentId::from_bytes([2; 16]));
+        comment
+    }
+
+    #[test]
+    fn reads_version_3_records_of_earlier_builds() {
+        let bytes = hex::decode(VERSION_3_RECORD).unwrap();
+        assert_eq!(bytes[0], 3);
+        assert_eq!(decode(&bytes).unwrap(), fixture_comment());
+    }
+
     #[test]
     fn stores_classifier_explanations_by_feature_and_reads_version_1() {
         let mut comment = sample();
@@ -436,7 +509,7 @@ pub(crate) mod tests {
             Reason::new(ReasonCode::Classifier, "my channel pushes toward ham", 0.5),
             Reason::new(ReasonCode::FirstTimeAuthor, "no approved comment yet", 0.5),
         ];
-        let compact = encode(&comment);
+        let compact = encode_plain(&comment);
         assert_eq!(decode(&compact).unwrap(), comment);
         assert!(compact.len() + 40 < encode_v1(&comment).len());
 
@@ -445,7 +518,7 @@ pub(crate) mod tests {
     }
 
     fn encode_v1(comment: &StoredComment) -> Vec<u8> {
-        let mut bytes = encode(comment);
+        let mut bytes = encode_plain(comment);
         let mut record = RecordV1::decode(&bytes[1..]).unwrap();
         for (stored, reason) in record.reasons.iter_mut().zip(&comment.verdict.reasons) {
             *stored = ReasonV1 {
