@@ -25,6 +25,8 @@ mod keys;
 mod migrate;
 mod open;
 mod options;
+#[cfg(test)]
+mod previous_release;
 mod reads;
 mod recovery;
 mod writes;

@@ -1,0 +1,92 @@
+//! A data directory written by the release before compressed records (layout 3, record
+//! version 2, `tests/fixtures/layout3-record2`): this build opens it in place, reads every
+//! comment as that release wrote it, and writes new ones compressed beside them.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::open::{TREE, open_db};
+use super::{SledStore, StoreOptions, keys};
+use crate::comment::{CommentId, Status, StoredComment};
+use crate::store::record::{self, RECORD_VERSION};
+use crate::store::{Storage as _, StoreError, record::tests::sample};
+
+fn copy_fixture(to: &Path) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/layout3-record2");
+    std::fs::create_dir_all(to.join("blobs")).unwrap();
+    for name in ["conf", "db", "snap.000000000000E1B8"] {
+        std::fs::copy(from.join(name), to.join(name)).unwrap();
+    }
+}
+
+/// Each record's version byte and comment, read straight from the tree.
+fn raw_records(dir: &Path) -> HashMap<CommentId, (u8, StoredComment)> {
+    let db = open_db(dir, StoreOptions::default()).unwrap();
+    let tree = db.open_tree(TREE).unwrap();
+    tree.scan_prefix([keys::COMMENT])
+        .map(|entry| {
+            let (_, bytes) = entry.unwrap();
+            let comment = record::decode(&bytes).unwrap();
+            (comment.id, (bytes[0], comment))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_store_of_the_previous_release_reads_as_written_and_takes_compressed_records() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture(dir.path());
+    let old = raw_records(dir.path());
+    assert_eq!(old.len(), 32);
+    assert!(old.values().all(|(version, _)| *version == 2));
+
+    let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+    // The counts the release that wrote the fixture reported for it.
+    assert_eq!(
+        store.status_counts().await.unwrap(),
+        [
+            (Status::Approved, 7),
+            (Status::Pending, 3),
+            (Status::Spam, 21),
+            (Status::Trash, 1)
+        ]
+    );
+    for (id, (_, comment)) in &old {
+        assert_eq!(store.get(*id).await.unwrap().as_ref(), Some(comment));
+    }
+    // Its author with two comments: one approved when sent, one sent as spam and approved by
+    // a moderator.
+    let (ada_comment, ada) = old
+        .values()
+        .find(|(_, c)| c.submission.author_name == "Ada Lovelace")
+        .map(|(_, c)| (c.id, c.email_hash))
+        .unwrap();
+    let stats = store.author_stats(&ada).await.unwrap();
+    assert_eq!((stats.submitted, stats.approved, stats.spam), (2, 2, 1));
+
+    let mut new = sample();
+    new.email_hash = ada;
+    new.submission.post_id = old[&ada_comment].1.submission.post_id.clone();
+    new.decision = None;
+    // The fixture's comment sent with idempotency key `retry-1` still holds the key.
+    assert!(matches!(
+        store.insert(new.clone()).await,
+        Err(StoreError::KeyTaken(id)) if old[&id].1.submission.author_name == "Ada Lovelace"
+    ));
+    new.receipt.idempotency.as_mut().unwrap().key = "retry-2".into();
+    new.submission.parent_id = Some(ada_comment);
+    store.insert(new.clone()).await.unwrap();
+    assert_eq!(store.author_stats(&ada).await.unwrap().submitted, 3);
+    assert!(store.check_consistency().await.unwrap().problems.is_empty());
+    store.close().await.unwrap();
+    drop(store);
+
+    let now = raw_records(dir.path());
+    assert_eq!(now[&new.id], (RECORD_VERSION, new));
+    for (id, written) in &old {
+        assert_eq!(
+            &now[id], written,
+            "records already stored are left as they were"
+        );
+    }
+}
