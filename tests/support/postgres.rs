@@ -190,14 +190,17 @@ impl Cluster {
     }
 
     /// Starts a process that stops this cluster's server (immediate shutdown) once the
-    /// test binary has exited.
+    /// test binary has exited, and removes its temporary directory (data and sockets): the
+    /// shared cluster is never dropped.
     fn watch_for_exit(&self) {
+        let dir = self.data.parent().unwrap_or(&self.data);
         let script = format!(
             "while kill -0 {test} 2>/dev/null; do sleep 1; done; \
              pid=$(head -1 '{data}/postmaster.pid' 2>/dev/null) && kill -QUIT \"$pid\"; \
-             sleep 2; rm -rf '{data}'",
+             sleep 2; rm -rf '{dir}'",
             test = std::process::id(),
-            data = self.data.display()
+            data = self.data.display(),
+            dir = dir.display()
         );
         let _ = Command::new("sh")
             .args(["-c", &script])
