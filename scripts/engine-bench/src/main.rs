@@ -7,7 +7,9 @@
 //! sled segments 8 MiB, fjall memtables 8 MiB.
 //!
 //! Prints comments per second, RSS and disk per comment after N, then the time to open again,
-//! RSS after 100 point reads, and disk. Data goes to `/tmp/engine-bench/ENGINE`.
+//! RSS after 100 point reads, and disk. With `crash` the writer aborts instead of closing (as
+//! after `kill -9`); `engine-bench ENGINE open` then measures the first open. Data goes to
+//! `/tmp/engine-bench/ENGINE`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -169,12 +171,22 @@ fn open(engine: &str, dir: &Path) -> Box<dyn Engine> {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let usage = "usage: engine-bench sled|fjall|redb N AUTHORS";
-    let engine = args.next().expect(usage);
-    let n: u64 = args.next().expect(usage).parse().expect(usage);
-    let authors: u64 = args.next().expect(usage).parse().expect(usage);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: engine-bench sled|fjall|redb N AUTHORS [crash] | engine-bench ENGINE open";
+    let engine = args.first().expect(usage).clone();
     let dir = Path::new("/tmp/engine-bench").join(&engine);
+    if args.get(1).map(String::as_str) == Some("open") {
+        let probe: Vec<Vec<u8>> = std::fs::read(dir.with_extension("probe"))
+            .expect("no probe file: write with `crash` first")
+            .chunks(PROBE_KEY)
+            .map(<[u8]>::to_vec)
+            .collect();
+        reopen_and_probe(&engine, &dir, &probe, "after the crash");
+        return;
+    }
+    let n: u64 = args.get(1).expect(usage).parse().expect(usage);
+    let authors: u64 = args.get(2).expect(usage).parse().expect(usage);
+    let crash = args.get(3).map(String::as_str) == Some("crash");
     let _ = std::fs::remove_dir_all(&dir);
     let mut rng = rand::rng();
     let mut db = open(&engine, &dir);
@@ -200,17 +212,29 @@ fn main() {
         rss_mb(),
         du(&dir) / n
     );
+    if crash {
+        // Every commit was durable; end like `kill -9` (no destructor, no final flush).
+        std::fs::write(dir.with_extension("probe"), probe.concat()).unwrap();
+        std::process::abort();
+    }
     drop(db);
+    reopen_and_probe(&engine, &dir, &probe, "reopen");
+}
+
+/// Author keys are 1 + 16 + 1 + 8 + 16 bytes.
+const PROBE_KEY: usize = 42;
+
+fn reopen_and_probe(engine: &str, dir: &Path, probe: &[Vec<u8>], what: &str) {
     let started = Instant::now();
-    let db = open(&engine, &dir);
-    let reopen = started.elapsed();
+    let db = open(engine, dir);
+    let opened = started.elapsed();
     let found = probe.iter().filter(|k| db.get(k)).count();
     println!(
-        "  reopen {:.2} s, RSS after reopen + {} probes ({} found) {:.1} MB, disk {} B/comment",
-        reopen.as_secs_f64(),
+        "  {what}: open {:.2} s, RSS after {} probes ({} found) {:.1} MB, disk {} MB",
+        opened.as_secs_f64(),
         probe.len(),
         found,
         rss_mb(),
-        du(&dir) / n
+        du(dir) >> 20
     );
 }
