@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::open::{TREE, open_db};
+use super::open::{RECORD_VERSION_KEY, TREE, open_db};
 use super::{SledStore, StoreOptions, keys};
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::store::record::{self, RECORD_VERSION};
@@ -81,6 +81,16 @@ async fn a_store_of_the_previous_release_reads_as_written_and_takes_compressed_r
     store.close().await.unwrap();
     drop(store);
 
+    // The directory now says it holds version 3 records, so the previous release refuses it.
+    let meta = open_db(dir.path(), StoreOptions::default())
+        .unwrap()
+        .open_tree("meta")
+        .unwrap();
+    assert_eq!(
+        meta.get(RECORD_VERSION_KEY).unwrap().as_deref(),
+        Some(&[RECORD_VERSION][..])
+    );
+    drop(meta);
     let now = raw_records(dir.path());
     assert_eq!(now[&new.id], (RECORD_VERSION, new));
     for (id, written) in &old {
