@@ -158,7 +158,7 @@ impl Checkpoints {
 }
 
 /// Reopens the store in place (see [`Slot::checkpoint`]) on a blocking thread; a checkpoint
-/// put off by a long read is tried again after the next batch.
+/// put off by a long read is tried again [`CHECKPOINT_RETRY_WRITES`] writes later.
 async fn checkpoint(slot: &Arc<Slot>, checkpoints: &mut Checkpoints) -> Result<()> {
     let reopening = Arc::clone(slot);
     let paused = tokio::task::spawn_blocking(move || reopening.checkpoint())
