@@ -7,7 +7,7 @@ use commentguard::comment::{
     ClientContext, CommentId, Reason, Status, StoredComment, Submission, Verdict, now_ms,
 };
 use commentguard::store::Storage as _;
-use commentguard::store::sled::{SledStore, StoreOptions};
+use commentguard::store::embedded::{EmbeddedStore, StoreOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn comment(n: u64) -> StoredComment {
@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = runtime
-        .block_on(async { SledStore::open(dir.path(), StoreOptions::default(), 256) })
+        .block_on(async { EmbeddedStore::open(dir.path(), StoreOptions::default(), 256) })
         .unwrap();
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
 

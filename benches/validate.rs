@@ -8,7 +8,7 @@ use commentguard::pipeline::{Mode, Parts, Pipeline};
 use commentguard::privacy::EmailHasher;
 use commentguard::scoring::Scorer;
 use commentguard::store::Storage;
-use commentguard::store::sled::{SledStore, StoreOptions};
+use commentguard::store::embedded::{EmbeddedStore, StoreOptions};
 use commentguard::validate::{SubmissionInput, validate};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -19,7 +19,7 @@ fn pipeline_with(
     config: Config,
 ) -> Pipeline {
     let store: Arc<dyn Storage> = runtime
-        .block_on(async { SledStore::open(dir, StoreOptions::default(), 64) })
+        .block_on(async { EmbeddedStore::open(dir, StoreOptions::default(), 64) })
         .expect("a scratch store");
     let toxicity = commentguard::scoring::Live::load(None).expect("the shipped toxicity model");
     let scorer = Scorer::load(config.model.clone(), toxicity).expect("the shipped model");

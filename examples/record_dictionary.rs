@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use commentguard::comment::StoredComment;
+use commentguard::store::embedded::EmbeddedStore;
 use commentguard::store::record;
-use commentguard::store::sled::SledStore;
 use zstd::zstd_safe::CParameter;
 
 type Error = Box<dyn std::error::Error>;
@@ -28,7 +28,7 @@ fn main() -> Result<(), Error> {
     }
     let mut samples = Vec::new();
     for store in training {
-        for mut comment in SledStore::stored_comments(Path::new(store))? {
+        for mut comment in EmbeddedStore::stored_comments(Path::new(store))? {
             comment.submission.post_id.clear();
             comment.submission.author_email.clear();
             samples.push(message(&comment));
@@ -41,7 +41,7 @@ fn main() -> Result<(), Error> {
         dictionary.len(),
         samples.len()
     );
-    let test: Vec<Vec<u8>> = SledStore::stored_comments(Path::new(held_out))?
+    let test: Vec<Vec<u8>> = EmbeddedStore::stored_comments(Path::new(held_out))?
         .iter()
         .map(message)
         .collect();

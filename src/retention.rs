@@ -55,7 +55,7 @@ mod tests {
     use crate::comment::{
         ClientContext, CommentId, Status, StoredComment, Submission, Verdict, now_ms,
     };
-    use crate::store::sled::{SledStore, StoreOptions};
+    use crate::store::embedded::{EmbeddedStore, StoreOptions};
 
     const DAY_MS: u64 = 24 * 60 * 60 * 1000;
     const KEEP: Duration = Duration::from_secs(15 * 24 * 60 * 60);
@@ -126,7 +126,7 @@ mod tests {
     async fn purges_expired_spam_and_trash_soon_after_start_and_then_every_period() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Storage> =
-            SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+            EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         let old_spam = comment(1, Status::Spam, 20);
         let fresh_spam = comment(2, Status::Spam, 1);
         let old_approved = comment(3, Status::Approved, 20);

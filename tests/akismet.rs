@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use commentguard::store::Storage as _;
-use commentguard::store::sled::{SledStore, StoreOptions};
+use commentguard::store::embedded::{EmbeddedStore, StoreOptions};
 use support::{ConsoleBinary, header, http_request, output_within, start_console};
 
 const KEY: &str = "0123456789ab";
@@ -260,7 +260,7 @@ async fn hand_built_requests_get_akismets_answers_and_headers() {
 
     drop(server);
     // The same comment reported as spam then ham keeps its latest label; the test taught nothing.
-    let store = SledStore::open(&dir.path().join("data"), StoreOptions::default(), 16).unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("data"), StoreOptions::default(), 16).unwrap();
     let labels = store.labels().await.unwrap();
     assert_eq!(labels.len(), 1, "{labels:?}");
     assert_eq!(labels[0].label, commentguard::comment::Label::Ham);
@@ -419,6 +419,6 @@ async fn a_stock_akismet_client_gets_correct_answers() {
     assert_eq!(got["submitHamTest"], thanks, "{got}");
     assert_eq!(got["submitHam"], thanks, "{got}");
     drop(server);
-    let store = SledStore::open(&dir.path().join("data"), StoreOptions::default(), 16).unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("data"), StoreOptions::default(), 16).unwrap();
     assert_eq!(store.labels().await.unwrap().len(), 2);
 }

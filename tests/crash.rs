@@ -12,7 +12,7 @@ use std::time::Duration;
 use commentguard::api::pb::comment_service_client::CommentServiceClient;
 use commentguard::comment::CommentId;
 use commentguard::store::Storage as _;
-use commentguard::store::sled::SledStore;
+use commentguard::store::embedded::EmbeddedStore;
 use support::{start_binary, submission, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +65,7 @@ async fn acknowledged_comments_survive_sigkill() {
         "too few acknowledged writes to mean anything: {}",
         acknowledged.len()
     );
-    let store = SledStore::open(dir.path(), Default::default(), 1).unwrap();
+    let store = EmbeddedStore::open(dir.path(), Default::default(), 1).unwrap();
     let mut missing = Vec::new();
     for id in &acknowledged {
         if store.get(*id).await.unwrap().is_none() {

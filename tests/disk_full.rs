@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use commentguard::api::pb::comment_service_client::CommentServiceClient;
 use commentguard::store::Storage as _;
-use commentguard::store::sled::SledStore;
+use commentguard::store::embedded::EmbeddedStore;
 use support::{Deadline, TestServer, within};
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
@@ -154,7 +154,7 @@ async fn a_full_disk_is_refused_honestly_and_recovered_from() {
     acknowledged.push(reply.into_inner().comment_id);
 
     server.stop().await;
-    let store = SledStore::open(&data, Default::default(), 1).unwrap();
+    let store = EmbeddedStore::open(&data, Default::default(), 1).unwrap();
     let mut missing = Vec::new();
     for id in &acknowledged {
         let parsed = commentguard::comment::CommentId::parse(id).unwrap();

@@ -217,7 +217,8 @@ async fn watch_resume_prints_what_happened_while_the_server_was_down() {
 
     // While the server is down, a decision is stored: the watcher cannot see it live.
     let store =
-        commentguard::store::sled::SledStore::open(dir.path(), Default::default(), 1).unwrap();
+        commentguard::store::embedded::EmbeddedStore::open(dir.path(), Default::default(), 1)
+            .unwrap();
     store
         .moderate(commentguard::store::DecisionRequest {
             id: commentguard::comment::CommentId::parse(&last).unwrap(),

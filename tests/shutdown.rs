@@ -11,7 +11,7 @@ use commentguard::api::pb::comment_service_client::CommentServiceClient;
 use commentguard::comment::CommentId;
 use commentguard::privacy::EmailHasher;
 use commentguard::store::Storage as _;
-use commentguard::store::sled::SledStore;
+use commentguard::store::embedded::EmbeddedStore;
 use support::{Deadline, start_binary, submission, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,7 +81,7 @@ async fn sigterm_drains_and_exits_cleanly() {
     let failed = failed.lock().unwrap().clone();
     assert!(!stored.is_empty());
     assert_eq!(failed.len(), 16, "every writer ends on a refused request");
-    let store = SledStore::open(dir.path(), Default::default(), 1).unwrap();
+    let store = EmbeddedStore::open(dir.path(), Default::default(), 1).unwrap();
     for id in &stored {
         assert!(
             store.get(*id).await.unwrap().is_some(),

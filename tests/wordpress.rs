@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use commentguard::store::Storage as _;
-use commentguard::store::sled::{SledStore, StoreOptions};
+use commentguard::store::embedded::{EmbeddedStore, StoreOptions};
 use support::{ConsoleBinary, Deadline, output_within, start_console};
 
 /// A commentguard key as the Akismet plugin accepts one: exactly 12 hexadecimal digits.
@@ -786,7 +786,8 @@ async fn the_stock_akismet_plugin_set_up_and_used_as_a_site_does() {
             Some("false")
         );
         drop(commentguard);
-        let store = SledStore::open(&dir.path().join("data"), StoreOptions::default(), 16).unwrap();
+        let store =
+            EmbeddedStore::open(&dir.path().join("data"), StoreOptions::default(), 16).unwrap();
         store.labels().await.unwrap()
     };
     // The two wp-admin decisions are labels the site model learns from.

@@ -16,7 +16,7 @@ use commentguard::policy::{EditableRules, RuleLists, Thresholds};
 use commentguard::privacy::EmailHasher;
 use commentguard::scoring::Scorer;
 use commentguard::store::record;
-use commentguard::store::sled::{SledStore, StoreOptions};
+use commentguard::store::embedded::{EmbeddedStore, StoreOptions};
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 
@@ -26,7 +26,7 @@ static PIPELINE: LazyLock<(Pipeline, tokio::runtime::Runtime)> = LazyLock::new(|
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let dir = std::env::temp_dir().join(format!("commentguard-fuzz-{}", std::process::id()));
     let store = runtime
-        .block_on(async { SledStore::open(&dir, StoreOptions::default(), 64) })
+        .block_on(async { EmbeddedStore::open(&dir, StoreOptions::default(), 64) })
         .expect("a scratch store");
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/default.json");
     let scorer = Scorer::load(Some(model.into())).expect("the shipped model loads");

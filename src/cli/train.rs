@@ -245,7 +245,7 @@ pub fn store_labels(dir: &std::path::Path) -> anyhow::Result<dataset::LoadedData
                         .await
                         .context("cannot open the PostgreSQL database")?
                 }
-                None => crate::store::sled::SledStore::open(dir, Default::default(), 1)
+                None => crate::store::embedded::EmbeddedStore::open(dir, Default::default(), 1)
                     .with_context(|| format!("cannot open the database in {}", dir.display()))?,
             };
             let labels = store.labels().await?;

@@ -8,8 +8,8 @@ use super::ServeError;
 use crate::config::Config;
 use crate::privacy::EmailHasher;
 use crate::store::Storage;
+use crate::store::embedded::{EmbeddedStore, StoreOptions};
 use crate::store::postgres::{PgOptions, PgStore};
-use crate::store::sled::{SledStore, StoreOptions};
 
 /// Name of the generated HMAC key file inside the data directory.
 pub const HMAC_KEY_FILE: &str = "hmac.key";
@@ -75,13 +75,12 @@ impl Backend {
             cache_bytes: config.storage_cache_mb.saturating_mul(1024 * 1024),
             checkpoint_every: config.storage_checkpoint_writes,
         };
-        let store =
-            SledStore::open(&config.data_dir, options, config.commit_batch).map_err(|source| {
-                ServeError::OpenStore {
-                    path: config.data_dir.clone(),
-                    source,
-                }
-            })?;
+        let store = EmbeddedStore::open(&config.data_dir, options, config.commit_batch).map_err(
+            |source| ServeError::OpenStore {
+                path: config.data_dir.clone(),
+                source,
+            },
+        )?;
         Ok(Self {
             store,
             hasher,
@@ -104,7 +103,7 @@ impl Backend {
 }
 
 /// Writes sled's recovery snapshot for a fast next start, when `store` is the last handle on
-/// the database (see [`SledStore::write_snapshot`]).
+/// the database (see [`EmbeddedStore::write_snapshot`]).
 fn snapshot_if_last(store: Arc<dyn Storage>, config: &Config, options: StoreOptions) {
     if Arc::strong_count(&store) > 1 {
         tracing::debug!("storage still in use; no snapshot at shutdown");
@@ -112,7 +111,7 @@ fn snapshot_if_last(store: Arc<dyn Storage>, config: &Config, options: StoreOpti
     }
     drop(store);
     let started = std::time::Instant::now();
-    match SledStore::write_snapshot(&config.data_dir, options) {
+    match EmbeddedStore::write_snapshot(&config.data_dir, options) {
         Ok(()) => tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "storage snapshot written for a fast next start"

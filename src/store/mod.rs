@@ -4,7 +4,7 @@
 //! touching them.
 //!
 //! # Backends
-//! - [`sled`]: the embedded default (one committer task, one atomic batch and one flush per
+//! - [`embedded`]: the embedded default (sled) (one committer task, one atomic batch and one flush per
 //!   group of writes).
 //!
 //! # Promises every backend keeps
@@ -17,12 +17,12 @@
 
 pub mod audit;
 pub mod decide;
+pub mod embedded;
 mod error;
 pub mod events;
 pub mod labels;
 pub mod postgres;
 pub mod record;
-pub mod sled;
 mod submission_history;
 
 pub use error::{Result, StoreError};

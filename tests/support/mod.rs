@@ -236,10 +236,12 @@ impl Site {
                     .await
                     .unwrap()
             }
-            None => {
-                commentguard::store::sled::SledStore::open(self.dir.path(), Default::default(), 16)
-                    .unwrap()
-            }
+            None => commentguard::store::embedded::EmbeddedStore::open(
+                self.dir.path(),
+                Default::default(),
+                16,
+            )
+            .unwrap(),
         }
     }
 }
@@ -408,8 +410,8 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
 /// When the store cannot be opened.
 pub async fn stored_count(data_dir: &Path) -> usize {
     use commentguard::store::Storage as _;
-    let store =
-        commentguard::store::sled::SledStore::open(data_dir, Default::default(), 1).unwrap();
+    let store = commentguard::store::embedded::EmbeddedStore::open(data_dir, Default::default(), 1)
+        .unwrap();
     let counts = store.status_counts().await.unwrap();
     store.close().await.unwrap();
     counts.iter().map(|(_, n)| *n as usize).sum()

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::open::{RECORD_VERSION_KEY, TREE, open_db};
-use super::{SledStore, StoreOptions, keys};
+use super::{EmbeddedStore, StoreOptions, keys};
 use crate::comment::{CommentId, Status, StoredComment};
 use crate::store::record::{self, RECORD_VERSION};
 use crate::store::{Storage as _, StoreError, record::tests::sample};
@@ -40,7 +40,7 @@ async fn a_store_of_the_previous_release_reads_as_written_and_takes_compressed_r
     assert_eq!(old.len(), 32);
     assert!(old.values().all(|(version, _)| *version == 2));
 
-    let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
     // The counts the release that wrote the fixture reported for it.
     assert_eq!(
         store.status_counts().await.unwrap(),

@@ -57,7 +57,7 @@ use crate::store::{
 
 /// sled behind the [`Storage`] seam.
 #[derive(Debug)]
-pub struct SledStore {
+pub struct EmbeddedStore {
     slot: Arc<Slot>,
     committer: Committer,
     task: Mutex<Option<CommitterTask>>,
@@ -66,7 +66,7 @@ pub struct SledStore {
     scans: Arc<Scans>,
 }
 
-/// What long scans on blocking threads share with [`SledStore::close`].
+/// What long scans on blocking threads share with [`EmbeddedStore::close`].
 #[derive(Debug, Default)]
 pub(super) struct Scans {
     closing: AtomicBool,
@@ -89,7 +89,7 @@ const REMOVAL_CHUNK: usize = 256;
 /// How long closing waits for scans on blocking threads to notice and end.
 const SCANS_END_WITHIN: Duration = Duration::from_secs(5);
 
-impl SledStore {
+impl EmbeddedStore {
     /// Opens (or creates) the database in `dir`, migrating an older layout first, and starts
     /// the committer (batches of at most `batch_limit` writes) on the current tokio runtime.
     ///
@@ -205,7 +205,7 @@ impl SledStore {
 }
 
 #[async_trait::async_trait]
-impl Storage for SledStore {
+impl Storage for EmbeddedStore {
     fn schema_version(&self) -> u32 {
         u32::from(SCHEMA_VERSION)
     }
@@ -493,7 +493,7 @@ mod tests {
             checkpoint_every: 10,
             ..StoreOptions::default()
         };
-        let store = SledStore::open(dir.path(), options, 4).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options, 4).unwrap();
         let paused = store.paused();
         let first = fresh("p", 1, "the first comment");
         assert!(store.insert_batch(vec![first.clone()]).await[0].is_ok());
@@ -536,7 +536,7 @@ mod tests {
     #[tokio::test]
     async fn an_idempotency_key_names_one_comment_and_goes_with_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         let first = keyed("p", 1, "hello", "k");
         // The same key in one batch (two frontends racing) and in a later one: one stored.
         let outcomes = store
@@ -568,7 +568,7 @@ mod tests {
     #[tokio::test]
     async fn policy_counts_are_filled_in_for_data_stored_before_them() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         let mut old = fresh("p", 1, "older");
         old.policy_version = String::new();
         store
@@ -586,7 +586,7 @@ mod tests {
             tree.remove(keys::POLICY_COUNTS_DONE).unwrap();
             db.flush().unwrap();
         }
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         assert_eq!(
             store.policy_version_counts().await.unwrap(),
             [("0123456789abcdef".to_owned(), 2), (String::new(), 1)]
@@ -607,7 +607,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_refuses_duplicates_within_itself_and_of_stored_comments() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         let first = fresh("p", 1, "hello there");
         store.insert(first.clone()).await.unwrap();
         let again = fresh("p", 1, "Hello  there");
@@ -627,7 +627,7 @@ mod tests {
     #[tokio::test]
     async fn decisions_move_indexes_and_are_audited_by_comment() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         let a = fresh("p", 1, "one");
         let b = fresh("p", 1, "two");
         store.insert_batch(vec![a.clone(), b.clone()]).await;
@@ -682,7 +682,7 @@ mod tests {
     #[tokio::test]
     async fn author_stats_count_the_authors_entries_and_what_earlier_builds_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         let held = fresh("p", 1, "held");
         let mut spam = fresh("p", 1, "spam");
         spam.verdict.status = Status::Spam;
@@ -747,7 +747,7 @@ mod tests {
     #[tokio::test]
     async fn erasure_takes_only_the_author_in_bounded_steps() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 64).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 64).unwrap();
         let theirs: Vec<_> = (0..REMOVAL_CHUNK + 10)
             .map(|n| fresh("p", 1, &format!("mine {n}")))
             .collect();
@@ -778,7 +778,7 @@ mod tests {
         use crate::store::events::Change;
         use crate::store::{EventWindow, ImportedComment};
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         let mut held = fresh("p", 1, "held");
         held.verdict.status = Status::Pending;
         let mut approved = fresh("p", 2, "approved");
@@ -827,7 +827,7 @@ mod tests {
         store.close().await.unwrap();
         drop(store);
         // Sequences keep increasing across a restart.
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         store
             .moderate(decide(held.id, Action::Trash))
             .await
@@ -842,7 +842,7 @@ mod tests {
         use crate::comment::Label;
         use crate::store::{ImportOutcome, ImportedComment, NO_AUTHOR};
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         let mut spam = fresh("p", 1, "buy pills");
         spam.verdict.status = Status::Spam;
         let mut anonymous = fresh("p", 0, "no email here");
@@ -919,19 +919,19 @@ mod tests {
             decided_ms: 7,
         };
         {
-            let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+            let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
             store.put_label(label(Label::Spam)).await.unwrap();
             store.put_label(label(Label::Ham)).await.unwrap();
             store.close().await.unwrap();
         }
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         assert_eq!(store.labels().await.unwrap(), vec![label(Label::Ham)]);
     }
 
     #[tokio::test]
     async fn a_reply_to_a_comment_moderated_away_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         let parent = fresh("p", 1, "parent");
         store.insert(parent.clone()).await.unwrap();
         let mut reply = fresh("p", 2, "reply");
@@ -951,7 +951,7 @@ mod tests {
     async fn expiry_reads_the_status_index_and_entries_of_older_releases_still_expire() {
         const DAY_MS: u64 = 24 * 3600 * 1000;
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         let now = crate::comment::now_ms();
         let spam = |n: u8, age_days: u64| {
             let mut c = fresh("p", n, &format!("spam {n}"));
@@ -1002,7 +1002,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn closing_ends_scans_on_blocking_threads_so_the_snapshot_can_open_the_database() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         // As at shutdown: a retention pass is scanning when its task is aborted and the store
         // closed. This scan goes on until told to stop (at most 10 s).
         let (started, scanning) = std::sync::mpsc::channel();
@@ -1028,6 +1028,6 @@ mod tests {
         store.close().await.unwrap();
         drop(store);
         // The next open of the directory finds it free.
-        SledStore::write_snapshot(dir.path(), StoreOptions::default()).unwrap();
+        EmbeddedStore::write_snapshot(dir.path(), StoreOptions::default()).unwrap();
     }
 }

@@ -263,7 +263,7 @@ mod tests {
     use std::path::Path;
 
     use super::super::open::{TREE, open_db};
-    use super::super::{SledStore, StoreOptions};
+    use super::super::{EmbeddedStore, StoreOptions};
     use super::*;
     use crate::comment::{CommentId, StoredComment};
     use crate::moderation::AuditEntry;
@@ -320,7 +320,7 @@ mod tests {
         }
     }
 
-    async fn assert_migrated(store: &SledStore, old: &Old) {
+    async fn assert_migrated(store: &EmbeddedStore, old: &Old) {
         // The figures the release that wrote the fixture reported for it.
         assert_eq!(old.comments.len(), 40);
         assert_eq!(old.audit.len(), 10);
@@ -373,7 +373,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         copy_fixture(dir.path());
         let old = read_layout_1(dir.path());
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         assert!(
             !has_layout_1(&store.inner().await.unwrap().db),
             "old trees dropped"
@@ -398,7 +398,7 @@ mod tests {
             inner.db.flush().unwrap();
             assert!(has_layout_1(&inner.db));
         }
-        let store = SledStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         assert_migrated(&store, &old).await;
     }
 }
