@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::auth::{ModeratorTokens, TokenError};
 use crate::policy::Thresholds;
 use crate::policy::{EditableRules, RuleLists};
+use crate::store::embedded::EngineKind;
 
 /// Everything `commentguard serve` can be told. Every field has a documented default, so an
 /// empty file (or none) gives a working service.
@@ -22,7 +23,7 @@ pub struct Config {
     /// Address of the HTTP listener (moderator console, `/metrics`, `/healthz`, `/readyz`),
     /// or `off`.
     pub http_listen: HttpListen,
-    /// Directory of the sled database (created when missing); unused with `database_url`.
+    /// Directory of the embedded database (created when missing); unused with `database_url`.
     pub data_dir: PathBuf,
     /// PostgreSQL connection URL (libpq style, several hosts allowed, e.g.
     /// `postgres://cg@db1:5432,db2:5432/commentguard?target_session_attrs=read-write`).
@@ -51,11 +52,14 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Most comments the committer writes and flushes as one batch.
     pub commit_batch: usize,
-    /// sled's page cache in MiB. It bounds the part of the server's memory that holds stored
-    /// comments; the rest of sled's memory grows with the number of stored pages.
+    /// The engine a new data directory is created with (`fjall`, the default, or `sled`). A
+    /// directory that already holds data keeps the engine that wrote it.
+    pub storage_engine: EngineKind,
+    /// The embedded engine's cache in MiB (fjall's block cache, sled's page cache). It bounds
+    /// the part of the server's memory that holds stored comments.
     pub storage_cache_mb: u64,
-    /// Writes after which the embedded store is reopened in place so that a start after a
-    /// crash replays at most that much (0: never). Each reopen pauses the store briefly.
+    /// sled only: writes after which the embedded store is reopened in place so that a start
+    /// after a crash replays at most that much (0: never). Each reopen pauses the store briefly.
     pub storage_checkpoint_writes: u64,
     /// Deadline for one request, in milliseconds.
     pub request_timeout_ms: u64,
@@ -507,6 +511,7 @@ impl Default for Config {
             max_links: Self::DEFAULT_MAX_LINKS,
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             commit_batch: Self::DEFAULT_COMMIT_BATCH,
+            storage_engine: EngineKind::default(),
             storage_cache_mb: Self::DEFAULT_STORAGE_CACHE_MB,
             storage_checkpoint_writes: Self::DEFAULT_STORAGE_CHECKPOINT_WRITES,
             request_timeout_ms: Self::DEFAULT_REQUEST_TIMEOUT_MS,

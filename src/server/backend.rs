@@ -72,6 +72,7 @@ impl Backend {
             None => EmailHasher::load_or_create(&config.data_dir.join(HMAC_KEY_FILE))?,
         };
         let options = StoreOptions {
+            engine: config.storage_engine,
             cache_bytes: config.storage_cache_mb.saturating_mul(1024 * 1024),
             checkpoint_every: config.storage_checkpoint_writes,
         };

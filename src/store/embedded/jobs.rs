@@ -3,6 +3,8 @@
 
 use tokio::sync::oneshot;
 
+use super::engine::Value;
+
 use crate::comment::{CommentId, StoredComment};
 use crate::store::{Decided, DecisionRequest, ImportOutcome, ImportedComment, Result, StoreError};
 
@@ -31,7 +33,7 @@ pub(super) enum Removal {
 pub(super) struct RemoveJob {
     pub(super) removal: Removal,
     pub(super) ids: Vec<CommentId>,
-    pub(super) author_keys: Vec<sled::IVec>,
+    pub(super) author_keys: Vec<Value>,
     pub(super) drop_author_stats: bool,
     pub(super) reply: oneshot::Sender<Result<u64>>,
 }
@@ -47,7 +49,7 @@ pub(super) enum Job {
     /// A label's key and encoded value.
     PutLabel([u8; 17], Vec<u8>, oneshot::Sender<Result<()>>),
     /// Queue event keys to delete and the newest of them.
-    PruneEvents(Vec<sled::IVec>, u64, oneshot::Sender<Result<u64>>),
+    PruneEvents(Vec<Value>, u64, oneshot::Sender<Result<u64>>),
 }
 
 impl Job {

@@ -9,6 +9,7 @@
 
 use prost::Message as _;
 
+use super::engine::{SledHandles, Writes};
 use super::handles::{Inner, backend};
 use super::keys::{self, Kind};
 use crate::comment::Status;
@@ -64,12 +65,12 @@ pub(super) fn count_policy_versions(inner: &Inner) -> Result<()> {
             .entry(record::decode(&bytes)?.policy_version)
             .or_default() += 1;
     }
-    let mut batch = sled::Batch::default();
+    let mut writes = Writes::default();
     for (version, count) in &counts {
-        batch.insert(keys::policy_count(version), &count.to_be_bytes());
+        writes.insert(keys::policy_count(version), count.to_be_bytes());
     }
-    batch.insert(keys::POLICY_COUNTS_DONE, &[1u8]);
-    inner.tree.apply_batch(batch).map_err(backend)?;
+    writes.insert(keys::POLICY_COUNTS_DONE, [1u8]);
+    inner.tree.apply(writes).map_err(backend)?;
     if !counts.is_empty() {
         tracing::info!(versions = counts.len(), "policy version counters filled in");
     }
@@ -77,13 +78,13 @@ pub(super) fn count_policy_versions(inner: &Inner) -> Result<()> {
 }
 
 /// Migrates every layout-1 tree into the new tree, resuming where a previous run stopped.
-pub(super) fn run(inner: &Inner) -> Result<()> {
+pub(super) fn run(inner: &SledHandles) -> Result<()> {
     run_with(inner, CHUNK, usize::MAX)
 }
 
 /// [`run`] in chunks of `chunk` entries, stopping after `max_chunks` of them (to test what a
 /// crash mid-migration leaves).
-fn run_with(inner: &Inner, chunk: usize, max_chunks: usize) -> Result<()> {
+fn run_with(inner: &SledHandles, chunk: usize, max_chunks: usize) -> Result<()> {
     let mut budget = Budget {
         chunk,
         left: max_chunks,
@@ -147,7 +148,7 @@ struct Plan {
 /// Migrates one old tree in chunks, each written with the position it reached; returns how
 /// many entries this run migrated.
 fn migrate_tree(
-    inner: &Inner,
+    inner: &SledHandles,
     budget: &mut Budget,
     old: &sled::Tree,
     name: &str,
@@ -192,7 +193,7 @@ fn migrate_tree(
     }
 }
 
-fn add_counters(inner: &Inner, plan: &mut Plan) -> Result<()> {
+fn add_counters(inner: &SledHandles, plan: &mut Plan) -> Result<()> {
     for status in Status::ALL {
         let added = plan.counts[status as usize - 1];
         if added > 0 {
@@ -375,7 +376,7 @@ mod tests {
         let old = read_layout_1(dir.path());
         let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
         assert!(
-            !has_layout_1(&store.inner().await.unwrap().db),
+            !has_layout_1(&store.inner().await.unwrap().tree.sled().unwrap().db),
             "old trees dropped"
         );
         assert_migrated(&store, &old).await;
@@ -389,7 +390,7 @@ mod tests {
         let old = read_layout_1(dir.path());
         {
             let db = open_db(dir.path(), StoreOptions::default()).unwrap();
-            let inner = Inner {
+            let inner = SledHandles {
                 tree: db.open_tree(TREE).unwrap(),
                 db,
             };

@@ -19,6 +19,7 @@
 
 mod check;
 mod committer;
+mod engine;
 mod handles;
 mod jobs;
 mod keys;
@@ -31,6 +32,7 @@ mod reads;
 mod recovery;
 mod writes;
 
+pub use engine::EngineKind;
 pub use options::StoreOptions;
 
 use std::path::Path;
@@ -38,6 +40,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use engine::Value;
 use handles::{Inner, backend};
 pub use open::SCHEMA_VERSION;
 use open::{open_db, open_inner};
@@ -98,9 +101,13 @@ impl EmbeddedStore {
     /// format, or a migration fails (it resumes at the next start).
     pub fn open(dir: &Path, options: StoreOptions, batch_limit: usize) -> Result<Arc<Self>> {
         let inner = open_inner(dir, options)?;
+        // Only sled needs reopening to bound what a start replays.
+        let checkpoint_every = match inner.tree.sled() {
+            Some(_) => options.checkpoint_every,
+            None => 0,
+        };
         let slot = Arc::new(Slot::new(inner, dir, options));
-        let (committer, task) =
-            committer::start(Arc::clone(&slot), batch_limit, options.checkpoint_every);
+        let (committer, task) = committer::start(Arc::clone(&slot), batch_limit, checkpoint_every);
         Ok(Arc::new(Self {
             slot,
             committer,
@@ -142,14 +149,17 @@ impl EmbeddedStore {
         }
     }
 
-    /// Opens the database once more after every handle on it is gone, so that the next start
-    /// is fast: sled 0.34 writes its recovery snapshot only when it opens a database, so a
-    /// start otherwise replays everything logged since the previous start.
+    /// For a sled directory, opens the database once more after every handle on it is gone,
+    /// so that the next start is fast: sled 0.34 writes its recovery snapshot only when it
+    /// opens a database, so a start otherwise replays everything logged since the previous
+    /// start. fjall needs nothing: its start replays at most the journals it keeps.
     ///
     /// # Errors
     /// When the database cannot be opened (for instance while a handle is still alive).
     pub fn write_snapshot(dir: &Path, options: StoreOptions) -> Result<()> {
-        open_db(dir, options)?.flush().map_err(backend)?;
+        if EngineKind::found_in(dir) == Some(EngineKind::Sled) {
+            open_db(dir, options)?.flush().map_err(backend)?;
+        }
         Ok(())
     }
 
@@ -159,9 +169,10 @@ impl EmbeddedStore {
     /// # Errors
     /// When the database cannot be opened or a record does not decode.
     pub fn stored_comments(dir: &Path) -> Result<Vec<StoredComment>> {
-        let db = open_db(dir, StoreOptions::default())?;
-        let tree = db.open_tree(open::TREE).map_err(backend)?;
-        tree.scan_prefix([keys::COMMENT])
+        let inner = open_inner(dir, StoreOptions::default())?;
+        inner
+            .tree
+            .scan_prefix([keys::COMMENT])
             .map(|entry| record::decode(&entry.map_err(backend)?.1))
             .collect()
     }
@@ -170,7 +181,7 @@ impl EmbeddedStore {
         &self,
         removal: Removal,
         ids: Vec<CommentId>,
-        author_keys: Vec<sled::IVec>,
+        author_keys: Vec<Value>,
     ) -> Result<u64> {
         let drop_author_stats = matches!(removal, Removal::Author(_)) && ids.is_empty();
         let (reply, answer) = oneshot::channel();
@@ -185,7 +196,7 @@ impl EmbeddedStore {
     }
 
     /// The next chunk of the author's comment keys (read outside the committer).
-    fn author_chunk(&self, email_hash: &[u8; 32]) -> Result<(Vec<CommentId>, Vec<sled::IVec>)> {
+    fn author_chunk(&self, email_hash: &[u8; 32]) -> Result<(Vec<CommentId>, Vec<Value>)> {
         let mut ids = Vec::new();
         let mut author_keys = Vec::new();
         for key in self
@@ -453,7 +464,7 @@ impl Storage for EmbeddedStore {
         if let Some(task) = task {
             task.stop().await;
         }
-        self.inner().await?.db.flush().map_err(backend)?;
+        self.inner().await?.tree.flush().map_err(backend)?;
         Ok(())
     }
 }
@@ -462,6 +473,14 @@ impl Storage for EmbeddedStore {
 mod tests {
     use super::open::TREE;
     use super::*;
+    use engine::Writes;
+
+    /// Options for a sled directory, as every earlier release wrote.
+    const SLED: StoreOptions = StoreOptions {
+        engine: EngineKind::Sled,
+        cache_bytes: StoreOptions::DEFAULT_CACHE_BYTES,
+        checkpoint_every: StoreOptions::DEFAULT_CHECKPOINT_EVERY,
+    };
     use crate::moderation::Action;
     use crate::store::record::tests::sample;
 
@@ -491,7 +510,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let options = StoreOptions {
             checkpoint_every: 10,
-            ..StoreOptions::default()
+            ..SLED
         };
         let store = EmbeddedStore::open(dir.path(), options, 4).unwrap();
         let paused = store.paused();
@@ -568,7 +587,7 @@ mod tests {
     #[tokio::test]
     async fn policy_counts_are_filled_in_for_data_stored_before_them() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), SLED, 16).unwrap();
         let mut old = fresh("p", 1, "older");
         old.policy_version = String::new();
         store
@@ -578,7 +597,7 @@ mod tests {
         drop(store);
         {
             // What the previous release left: records, no counters and no note of them.
-            let db = open_db(dir.path(), StoreOptions::default()).unwrap();
+            let db = open_db(dir.path(), SLED).unwrap();
             let tree = db.open_tree(TREE).unwrap();
             for key in tree.scan_prefix([keys::POLICY_COUNT]).keys() {
                 tree.remove(key.unwrap()).unwrap();
@@ -586,7 +605,7 @@ mod tests {
             tree.remove(keys::POLICY_COUNTS_DONE).unwrap();
             db.flush().unwrap();
         }
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), SLED, 16).unwrap();
         assert_eq!(
             store.policy_version_counts().await.unwrap(),
             [("0123456789abcdef".to_owned(), 2), (String::new(), 1)]
@@ -716,15 +735,14 @@ mod tests {
         store.insert_batch(vec![old.clone()]).await[0]
             .as_ref()
             .unwrap();
-        let tree = store.inner().await.unwrap().tree.clone();
         let digest = duplicate_digest("p", &[1; 32], "old");
-        tree.insert(keys::author_comment(&[1; 32], &digest, old.id), &[])
-            .unwrap();
-        tree.insert(
+        let mut writes = Writes::default();
+        writes.insert(keys::author_comment(&[1; 32], &digest, old.id), []);
+        writes.insert(
             keys::author_stats(&[1; 32]),
             prost::Message::encode_to_vec(&stats(1, 0, 1, 0)),
-        )
-        .unwrap();
+        );
+        store.inner().await.unwrap().tree.apply(writes).unwrap();
         assert_eq!(
             store.author_stats(&[1; 32]).await.unwrap(),
             stats(4, 2, 2, 1)
@@ -977,14 +995,9 @@ mod tests {
             .await
             .unwrap();
         // A status entry as releases before the time was kept wrote it.
-        let entry = keys::status(Status::Spam, older_release.id);
-        store
-            .inner()
-            .await
-            .unwrap()
-            .tree
-            .insert(entry, &[] as &[u8])
-            .unwrap();
+        let mut writes = Writes::default();
+        writes.insert(keys::status(Status::Spam, older_release.id), []);
+        store.inner().await.unwrap().tree.apply(writes).unwrap();
 
         let scans = Scans::default();
         let mut expired = store

@@ -1,9 +1,10 @@
-//! Opening the database: refusing data a newer build wrote, migrating an older layout, and
+//! Opening the database: choosing the engine, refusing data a newer build wrote, migrating an older layout, and
 //! recording the layout and record format this build writes.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::engine::{EngineKind, SledHandles, Tree, open_fjall};
 use super::handles::{Inner, backend};
 use super::migrate;
 use super::options::{StoreOptions, segment_size};
@@ -52,39 +53,54 @@ fn lock_held(error: &sled::Error) -> bool {
     }
 }
 
-/// Opens (or creates) the database in `dir`, refusing data of a newer layout or record format
-/// and migrating an older layout.
+/// Opens (or creates) the database in `dir`: with the engine the directory holds, or, for a
+/// new one, the configured engine. Refuses data of a newer layout or record format and
+/// migrates an older layout (only sled directories have older layouts).
 pub(super) fn open_inner(dir: &Path, options: StoreOptions) -> Result<Inner> {
-    let db = open_db(dir, options)?;
-    let meta = db.open_tree("meta").map_err(backend)?;
-    let version = |key: &[u8]| -> Result<Option<u8>> {
-        Ok(meta
-            .get(key)
-            .map_err(backend)?
-            .and_then(|v| v.first().copied()))
+    let found = EngineKind::found_in(dir);
+    if let Some(found) = found.filter(|found| *found != options.engine) {
+        tracing::info!(
+            holds = found.name(),
+            configured = options.engine.name(),
+            "the data directory was written with another storage engine; opening it with that one"
+        );
+    }
+    let tree = match found.unwrap_or(options.engine) {
+        EngineKind::Sled => {
+            let db = open_db(dir, options)?;
+            let tree = db.open_tree(TREE).map_err(backend)?;
+            Tree::Sled(SledHandles { db, tree })
+        }
+        EngineKind::Fjall => Tree::Fjall(open_fjall(dir, options.cache_bytes)?),
     };
     // Refuse data a newer build wrote rather than misread it.
-    if let Some(theirs) = version(RECORD_VERSION_KEY)?.filter(|v| *v > record::RECORD_VERSION) {
+    if let Some(theirs) = tree
+        .meta(RECORD_VERSION_KEY)?
+        .filter(|v| *v > record::RECORD_VERSION)
+    {
         return Err(StoreError::UnsupportedVersion(theirs));
     }
-    let tree = db.open_tree(TREE).map_err(backend)?;
-    let inner = Inner { db, tree };
-    match version(SCHEMA_KEY)? {
-        Some(theirs) if theirs > SCHEMA_VERSION => {
-            return Err(StoreError::UnsupportedVersion(theirs));
-        }
-        Some(SCHEMA_VERSION) => {}
-        Some(_) => migrate::run(&inner)?,
-        None if migrate::has_layout_1(&inner.db) => migrate::run(&inner)?,
-        None => {}
+    let schema = tree.meta(SCHEMA_KEY)?;
+    if let Some(theirs) = schema.filter(|v| *v > SCHEMA_VERSION) {
+        return Err(StoreError::UnsupportedVersion(theirs));
     }
+    if let Some(sled) = tree.sled() {
+        match schema {
+            Some(SCHEMA_VERSION) => {}
+            Some(_) => migrate::run(sled)?,
+            None if migrate::has_layout_1(&sled.db) => migrate::run(sled)?,
+            None => {}
+        }
+    }
+    let inner = Inner { tree };
     migrate::count_policy_versions(&inner)?;
-    meta.insert(SCHEMA_KEY, &[SCHEMA_VERSION])
-        .map_err(backend)?;
-    meta.insert(RECORD_VERSION_KEY, &[record::RECORD_VERSION])
-        .map_err(backend)?;
-    inner.db.flush().map_err(backend)?;
+    inner.tree.set_meta(&[
+        (SCHEMA_KEY, SCHEMA_VERSION),
+        (RECORD_VERSION_KEY, record::RECORD_VERSION),
+    ])?;
     // Only once layout 3 is recorded as complete do the old trees go.
-    migrate::drop_layout_1(&inner.db)?;
+    if let Some(sled) = inner.tree.sled() {
+        migrate::drop_layout_1(&sled.db)?;
+    }
     Ok(inner)
 }

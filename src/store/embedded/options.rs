@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use super::engine::EngineKind;
+
 /// sled's segment size for new databases: 8 MiB instead of sled's 512 KiB. Larger segments
 /// hold more pages each, so sled reclaims the space of rewritten pages sooner; at 100,000
 /// comments the file shrank by about a fifth. A database keeps the size it was created with
@@ -24,9 +26,12 @@ pub(super) fn segment_size(dir: &Path) -> usize {
 /// Tuning for the database.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
-    /// sled's page cache size in bytes; it bounds most of the server's memory.
+    /// The engine for a new data directory; an existing one keeps the engine it holds.
+    pub engine: EngineKind,
+    /// The engine's cache in bytes (sled's page cache, fjall's block cache); it bounds most of
+    /// the server's memory.
     pub cache_bytes: u64,
-    /// Writes (comments stored, decisions, erasure steps) after which the database is
+    /// sled only: writes (comments stored, decisions, erasure steps) after which the database is
     /// reopened in place, so that sled writes its recovery snapshot; 0 never does. sled 0.34
     /// snapshots only when it opens, so after a crash a start replays everything logged since
     /// the previous open: this bounds that replay, and each reopen pauses the store for about
@@ -44,6 +49,7 @@ impl StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
+            engine: EngineKind::default(),
             cache_bytes: Self::DEFAULT_CACHE_BYTES,
             checkpoint_every: Self::DEFAULT_CHECKPOINT_EVERY,
         }

@@ -4,6 +4,7 @@
 use prost::Message as _;
 
 use super::Scans;
+use super::engine::{Entry, Value};
 use super::handles::{Inner, backend};
 use super::keys::{self, Kind};
 use crate::comment::{CommentId, Status, StoredComment};
@@ -140,11 +141,7 @@ impl Inner {
 
     /// Up to `limit` comments named by the index `entries`, in their order, and whether more
     /// follow.
-    fn page(
-        &self,
-        entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
-        limit: usize,
-    ) -> Result<Page> {
+    fn page(&self, entries: impl Iterator<Item = Entry>, limit: usize) -> Result<Page> {
         let mut page = Page::default();
         for entry in entries {
             let (key, _) = entry.map_err(backend)?;
@@ -374,7 +371,7 @@ impl Inner {
         window: EventWindow,
         now_ms: u64,
         scans: &Scans,
-    ) -> Result<Vec<sled::IVec>> {
+    ) -> Result<Vec<Value>> {
         let mut total = 0u64;
         for key in self.tree.scan_prefix([keys::EVENT]).keys() {
             key.map_err(backend)?;

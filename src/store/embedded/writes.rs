@@ -1,5 +1,5 @@
 //! One batch of writes: read what the jobs must check (duplicates, parents, current status),
-//! collect every change into one `sled::Batch`, apply it atomically, flush once. The committer
+//! collect every change into one batch of [`Writes`], apply it atomically, flush once. The committer
 //! is the only writer, so nothing changes between the reads and the batch: no transaction is
 //! needed. Changes made earlier in the same batch are seen through small overlays.
 
@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use prost::Message as _;
 
+use super::engine::{Tree, Writes};
 use super::handles::{Inner, backend};
 use super::jobs::{InsertJob, Job, Removal, RemoveJob, Reply};
 use super::keys::{self, Kind};
@@ -20,7 +21,7 @@ use events::Change;
 /// The batch being planned and what it has changed so far.
 struct Plan<'a> {
     inner: &'a Inner,
-    batch: sled::Batch,
+    batch: Writes,
     /// Records changed in this batch (`None`: deleted).
     records: HashMap<CommentId, Option<StoredComment>>,
     /// Author stats changed in this batch (`None`: deleted).
@@ -43,7 +44,7 @@ pub(super) fn commit(inner: &Inner, jobs: Vec<Job>) -> Vec<Reply> {
     let count = jobs.len();
     let mut plan = Plan {
         inner,
-        batch: sled::Batch::default(),
+        batch: Writes::default(),
         records: HashMap::new(),
         stats: HashMap::new(),
         taken: HashMap::new(),
@@ -79,7 +80,7 @@ pub(super) fn commit(inner: &Inner, jobs: Vec<Job>) -> Vec<Reply> {
             }
             Job::Import(imported, reply) => Reply::Import(reply, plan.import(*imported)),
             Job::PutLabel(key, value, reply) => {
-                plan.batch.insert(&key, value);
+                plan.batch.insert(key, value);
                 Reply::Insert(reply, Ok(()))
             }
             Job::PruneEvents(doomed, newest, reply) => {
@@ -89,7 +90,7 @@ pub(super) fn commit(inner: &Inner, jobs: Vec<Job>) -> Vec<Reply> {
                 }
                 plan.batch.insert(
                     keys::setting(keys::EVENTS_PRUNED_THROUGH),
-                    &newest.to_be_bytes(),
+                    newest.to_be_bytes(),
                 );
                 Reply::Remove(reply, Ok(count))
             }
@@ -108,7 +109,7 @@ pub(super) fn commit(inner: &Inner, jobs: Vec<Job>) -> Vec<Reply> {
 }
 
 impl Plan<'_> {
-    fn tree(&self) -> &sled::Tree {
+    fn tree(&self) -> &Tree {
         &self.inner.tree
     }
 
@@ -146,13 +147,13 @@ impl Plan<'_> {
     /// The next queue event's sequence. The committer is the only writer and `generate_id`
     /// increases across restarts, so sequences follow commit order.
     fn sequence(&self) -> Result<u64> {
-        self.inner.db.generate_id().map_err(backend)
+        self.tree().generate_id().map_err(backend)
     }
 
     /// Appends a queue event to the batch.
     fn log(&mut self, sequence: u64, event: QueueChange) {
         self.batch
-            .insert(&keys::event(sequence), events::encode(&event));
+            .insert(keys::event(sequence), events::encode(&event));
     }
 
     fn count(&mut self, status: Status, by: i64) {
@@ -221,14 +222,14 @@ impl Plan<'_> {
                 },
             );
         }
-        self.batch.insert(&keys::comment(id), record);
+        self.batch.insert(keys::comment(id), record);
         self.batch
             .insert(keys::post(&s.post_id, status, id), &[] as &[u8]);
         self.batch
-            .insert(&keys::status(status, id), &keys::status_since(&comment));
+            .insert(keys::status(status, id), keys::status_since(&comment));
         self.batch.insert(
             &keys::author_comment(&hash, &digest, id)[..],
-            &keys::author_entry(status),
+            keys::author_entry(status),
         );
         self.taken.insert(prefix, id);
         if let Some(entry) = key_entry {
@@ -262,18 +263,18 @@ impl Plan<'_> {
             let digest = crate::store::duplicate_digest(&s.post_id, &hash, &s.content);
             self.batch.insert(
                 &keys::author_comment(&hash, &digest, id)[..],
-                &keys::author_entry(status),
+                keys::author_entry(status),
             );
         }
         self.batch
-            .insert(&keys::comment(id), record::encode(&comment));
+            .insert(keys::comment(id), record::encode(&comment));
         self.batch
             .insert(keys::post(&s.post_id, status, id), &[] as &[u8]);
         self.batch
-            .insert(&keys::status(status, id), &keys::status_since(&comment));
+            .insert(keys::status(status, id), keys::status_since(&comment));
         if let Some(label) = label {
             self.batch
-                .insert(&keys::label(id), labels::encode(&comment, label, now_ms()));
+                .insert(keys::label(id), labels::encode(&comment, label, now_ms()));
         }
         *self
             .versions
@@ -298,7 +299,7 @@ impl Plan<'_> {
         let key = keys::author_comment(hash, &digest, comment.id);
         match self.tree().get(key).map_err(backend)?.as_deref() {
             Some([entry]) => {
-                self.batch.insert(&key[..], &[entry | keys::EVER_APPROVED]);
+                self.batch.insert(&key[..], [entry | keys::EVER_APPROVED]);
             }
             _ => self.author_stats(hash)?.approved += 1,
         }
@@ -310,31 +311,31 @@ impl Plan<'_> {
         let mut comment = self.record(id)?.ok_or(StoreError::NotFound(id))?;
         let (from, entry) = decide::apply(&mut comment, request)?;
         let to = comment.verdict.status;
-        let sequence = self.inner.db.generate_id().map_err(backend)?;
+        let sequence = self.tree().generate_id().map_err(backend)?;
         let event = self.sequence()?;
         if to == Status::Approved && comment.email_hash != NO_AUTHOR {
             self.count_approval(&comment)?;
         }
         let post = &comment.submission.post_id;
         self.batch
-            .insert(&keys::comment(id), record::encode(&comment));
+            .insert(keys::comment(id), record::encode(&comment));
         self.batch.remove(keys::post(post, from, id));
         self.batch.insert(keys::post(post, to, id), &[] as &[u8]);
-        self.batch.remove(&keys::status(from, id));
+        self.batch.remove(keys::status(from, id));
         self.batch
-            .insert(&keys::status(to, id), &keys::status_since(&comment));
+            .insert(keys::status(to, id), keys::status_since(&comment));
         self.count(from, -1);
         self.count(to, 1);
         match request.action.label() {
             Some(label) => self.batch.insert(
-                &keys::label(id),
+                keys::label(id),
                 labels::encode(&comment, label, request.at_ms),
             ),
-            None if request.action.withdraws_label(to) => self.batch.remove(&keys::label(id)),
+            None if request.action.withdraws_label(to) => self.batch.remove(keys::label(id)),
             None => {}
         }
         self.batch
-            .insert(&keys::audit(request.at_ms, sequence), audit::encode(&entry));
+            .insert(keys::audit(request.at_ms, sequence), audit::encode(&entry));
         self.batch.insert(
             &keys::audit_by_comment(id, request.at_ms, sequence)[..],
             &[] as &[u8],
@@ -381,7 +382,7 @@ impl Plan<'_> {
             }
         }
         if let (true, Removal::Author(hash)) = (job.drop_author_stats, job.removal) {
-            self.batch.remove(&keys::author_stats(&hash));
+            self.batch.remove(keys::author_stats(&hash));
             self.stats.insert(hash, None);
         }
         Ok(removed)
@@ -394,10 +395,10 @@ impl Plan<'_> {
         let s = &comment.submission;
         let status = comment.verdict.status;
         let digest = crate::store::duplicate_digest(&s.post_id, &comment.email_hash, &s.content);
-        self.batch.remove(&keys::comment(id));
+        self.batch.remove(keys::comment(id));
         self.batch.remove(keys::post(&s.post_id, status, id));
-        self.batch.remove(&keys::status(status, id));
-        self.batch.remove(&keys::label(id));
+        self.batch.remove(keys::status(status, id));
+        self.batch.remove(keys::label(id));
         self.batch
             .remove(&keys::author_comment(&comment.email_hash, &digest, id)[..]);
         if let Some(idempotency) = &comment.receipt.idempotency {
@@ -417,8 +418,8 @@ impl Plan<'_> {
             match stats {
                 Some(stats) => self
                     .batch
-                    .insert(&keys::author_stats(&hash), stats.encode_to_vec()),
-                None => self.batch.remove(&keys::author_stats(&hash)),
+                    .insert(keys::author_stats(&hash), stats.encode_to_vec()),
+                None => self.batch.remove(keys::author_stats(&hash)),
             }
         }
         for status in Status::ALL {
@@ -427,7 +428,7 @@ impl Plan<'_> {
                 let key = keys::count(status);
                 let now = keys::read_u64(self.tree().get(key).map_err(backend)?.as_deref());
                 let next = now.saturating_add_signed(change);
-                self.batch.insert(&key, &next.to_be_bytes());
+                self.batch.insert(key, next.to_be_bytes());
             }
         }
         for (version, change) in std::mem::take(&mut self.versions) {
@@ -435,16 +436,15 @@ impl Plan<'_> {
             let now = keys::read_u64(self.tree().get(&key).map_err(backend)?.as_deref());
             match now.saturating_add_signed(change) {
                 0 => self.batch.remove(key),
-                next => self.batch.insert(key, &next.to_be_bytes()),
+                next => self.batch.insert(key, next.to_be_bytes()),
             }
         }
         for ((kind, second), added) in std::mem::take(&mut self.activity) {
             let key = keys::activity(kind, second);
             let now = keys::read_u64(self.tree().get(key).map_err(backend)?.as_deref());
-            self.batch.insert(&key, &(now + added).to_be_bytes());
+            self.batch.insert(key, (now + added).to_be_bytes());
         }
-        self.inner.tree.apply_batch(self.batch).map_err(backend)?;
-        self.inner.db.flush().map_err(backend)?;
+        self.inner.tree.apply(self.batch).map_err(backend)?;
         Ok(())
     }
 }
