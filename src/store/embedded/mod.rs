@@ -481,6 +481,41 @@ mod tests {
         cache_bytes: StoreOptions::DEFAULT_CACHE_BYTES,
         checkpoint_every: StoreOptions::DEFAULT_CHECKPOINT_EVERY,
     };
+
+    /// Runs a store test on each engine, as `NAME::fjall` and `NAME::sled`.
+    macro_rules! on_both_engines {
+        ($($name:ident),* $(,)?) => {$(
+            mod $name {
+                #[tokio::test]
+                async fn fjall() {
+                    super::$name(super::FJALL).await;
+                }
+
+                #[tokio::test]
+                async fn sled() {
+                    super::$name(super::SLED).await;
+                }
+            }
+        )*};
+    }
+
+    on_both_engines!(
+        an_idempotency_key_names_one_comment_and_goes_with_it,
+        a_batch_refuses_duplicates_within_itself_and_of_stored_comments,
+        decisions_move_indexes_and_are_audited_by_comment,
+        author_stats_count_the_authors_entries_and_what_earlier_builds_kept,
+        erasure_takes_only_the_author_in_bounded_steps,
+        held_submissions_and_decisions_are_logged_in_order_and_imports_are_not,
+        imports_keep_history_once_and_without_authors_when_there_is_no_email,
+        labels_without_comments_replace_each_other_and_survive_reopening,
+        a_reply_to_a_comment_moderated_away_is_refused,
+        expiry_reads_the_status_index_and_entries_of_older_releases_still_expire,
+    );
+
+    const FJALL: StoreOptions = StoreOptions {
+        engine: EngineKind::Fjall,
+        ..SLED
+    };
     use crate::moderation::Action;
     use crate::store::record::tests::sample;
 
@@ -552,10 +587,9 @@ mod tests {
         assert!(store.check_consistency().await.unwrap().problems.is_empty());
     }
 
-    #[tokio::test]
-    async fn an_idempotency_key_names_one_comment_and_goes_with_it() {
+    async fn an_idempotency_key_names_one_comment_and_goes_with_it(options: StoreOptions) {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options, 16).unwrap();
         let first = keyed("p", 1, "hello", "k");
         // The same key in one batch (two frontends racing) and in a later one: one stored.
         let outcomes = store
@@ -623,10 +657,11 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_batch_refuses_duplicates_within_itself_and_of_stored_comments() {
+    async fn a_batch_refuses_duplicates_within_itself_and_of_stored_comments(
+        options: StoreOptions,
+    ) {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options, 16).unwrap();
         let first = fresh("p", 1, "hello there");
         store.insert(first.clone()).await.unwrap();
         let again = fresh("p", 1, "Hello  there");
@@ -643,10 +678,9 @@ mod tests {
         assert_eq!((report.comments, report.problems), (2, vec![]));
     }
 
-    #[tokio::test]
-    async fn decisions_move_indexes_and_are_audited_by_comment() {
+    async fn decisions_move_indexes_and_are_audited_by_comment(options: StoreOptions) {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options, 16).unwrap();
         let a = fresh("p", 1, "one");
         let b = fresh("p", 1, "two");
         store.insert_batch(vec![a.clone(), b.clone()]).await;
@@ -698,10 +732,11 @@ mod tests {
         assert!(store.check_consistency().await.unwrap().problems.is_empty());
     }
 
-    #[tokio::test]
-    async fn author_stats_count_the_authors_entries_and_what_earlier_builds_kept() {
+    async fn author_stats_count_the_authors_entries_and_what_earlier_builds_kept(
+        options: StoreOptions,
+    ) {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options, 16).unwrap();
         let held = fresh("p", 1, "held");
         let mut spam = fresh("p", 1, "spam");
         spam.verdict.status = Status::Spam;
@@ -762,10 +797,9 @@ mod tests {
         assert!(store.check_consistency().await.unwrap().problems.is_empty());
     }
 
-    #[tokio::test]
-    async fn erasure_takes_only_the_author_in_bounded_steps() {
+    async fn erasure_takes_only_the_author_in_bounded_steps(options: StoreOptions) {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 64).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options, 64).unwrap();
         let theirs: Vec<_> = (0..REMOVAL_CHUNK + 10)
             .map(|n| fresh("p", 1, &format!("mine {n}")))
             .collect();
@@ -791,12 +825,13 @@ mod tests {
         assert_eq!((report.comments, report.problems), (1, vec![]));
     }
 
-    #[tokio::test]
-    async fn held_submissions_and_decisions_are_logged_in_order_and_imports_are_not() {
+    async fn held_submissions_and_decisions_are_logged_in_order_and_imports_are_not(
+        options: StoreOptions,
+    ) {
         use crate::store::events::Change;
         use crate::store::{EventWindow, ImportedComment};
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options, 16).unwrap();
         let mut held = fresh("p", 1, "held");
         held.verdict.status = Status::Pending;
         let mut approved = fresh("p", 2, "approved");
@@ -845,7 +880,7 @@ mod tests {
         store.close().await.unwrap();
         drop(store);
         // Sequences keep increasing across a restart.
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options, 16).unwrap();
         store
             .moderate(decide(held.id, Action::Trash))
             .await
@@ -855,12 +890,13 @@ mod tests {
         assert!(after.events[0].sequence > page.events[1].sequence);
     }
 
-    #[tokio::test]
-    async fn imports_keep_history_once_and_without_authors_when_there_is_no_email() {
+    async fn imports_keep_history_once_and_without_authors_when_there_is_no_email(
+        options: StoreOptions,
+    ) {
         use crate::comment::Label;
         use crate::store::{ImportOutcome, ImportedComment, NO_AUTHOR};
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options, 16).unwrap();
         let mut spam = fresh("p", 1, "buy pills");
         spam.verdict.status = Status::Spam;
         let mut anonymous = fresh("p", 0, "no email here");
@@ -923,8 +959,9 @@ mod tests {
         assert_eq!((report.comments, report.problems), (3, vec![]));
     }
 
-    #[tokio::test]
-    async fn labels_without_comments_replace_each_other_and_survive_reopening() {
+    async fn labels_without_comments_replace_each_other_and_survive_reopening(
+        options: StoreOptions,
+    ) {
         use crate::comment::Label;
         let dir = tempfile::tempdir().unwrap();
         let id = CommentId::generate();
@@ -937,19 +974,18 @@ mod tests {
             decided_ms: 7,
         };
         {
-            let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+            let store = EmbeddedStore::open(dir.path(), options, 16).unwrap();
             store.put_label(label(Label::Spam)).await.unwrap();
             store.put_label(label(Label::Ham)).await.unwrap();
             store.close().await.unwrap();
         }
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options, 16).unwrap();
         assert_eq!(store.labels().await.unwrap(), vec![label(Label::Ham)]);
     }
 
-    #[tokio::test]
-    async fn a_reply_to_a_comment_moderated_away_is_refused() {
+    async fn a_reply_to_a_comment_moderated_away_is_refused(options: StoreOptions) {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options, 16).unwrap();
         let parent = fresh("p", 1, "parent");
         store.insert(parent.clone()).await.unwrap();
         let mut reply = fresh("p", 2, "reply");
@@ -965,11 +1001,12 @@ mod tests {
         store.insert(reply).await.unwrap();
     }
 
-    #[tokio::test]
-    async fn expiry_reads_the_status_index_and_entries_of_older_releases_still_expire() {
+    async fn expiry_reads_the_status_index_and_entries_of_older_releases_still_expire(
+        options: StoreOptions,
+    ) {
         const DAY_MS: u64 = 24 * 3600 * 1000;
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+        let store = EmbeddedStore::open(dir.path(), options, 16).unwrap();
         let now = crate::comment::now_ms();
         let spam = |n: u8, age_days: u64| {
             let mut c = fresh("p", n, &format!("spam {n}"));
@@ -1042,5 +1079,38 @@ mod tests {
         drop(store);
         // The next open of the directory finds it free.
         EmbeddedStore::write_snapshot(dir.path(), StoreOptions::default()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_directory_keeps_the_engine_that_wrote_it_and_one_process_holds_it() {
+        for (written, configured) in [(SLED, FJALL), (FJALL, SLED)] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = EmbeddedStore::open(dir.path(), written, 16).unwrap();
+            let comment = fresh("p", 1, "kept");
+            store.insert_batch(vec![comment.clone()]).await[0]
+                .as_ref()
+                .unwrap();
+            assert!(
+                EmbeddedStore::open(dir.path(), written, 16).is_err(),
+                "a second open of a directory in use is refused"
+            );
+            store.close().await.unwrap();
+            drop(store);
+
+            let store = EmbeddedStore::open(dir.path(), configured, 16).unwrap();
+            assert_eq!(
+                EngineKind::found_in(dir.path()),
+                Some(written.engine),
+                "nothing of the configured engine was created"
+            );
+            let inner = store.inner().await.unwrap();
+            assert_eq!(
+                inner.tree.sled().is_some(),
+                written.engine == EngineKind::Sled
+            );
+            drop(inner);
+            assert_eq!(store.get(comment.id).await.unwrap(), Some(comment));
+            store.close().await.unwrap();
+        }
     }
 }
