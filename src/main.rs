@@ -60,6 +60,8 @@ enum Command {
     Train(cli::train::Args),
     /// Measure a model (or the training recipe, with --cv) on labelled datasets.
     Eval(cli::eval::Args),
+    /// Move a stopped server's sled store (earlier releases) to fjall, in place.
+    ConvertStore(cli::convert_store::Args),
 }
 
 /// Exit status 0 on success and when the reader of stdout went away (`| head`): the output
@@ -92,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => cli::train::run(args),
         Command::Eval(args) if args.toxicity => cli::toxicity::eval(&args),
         Command::Eval(args) => cli::eval::run(args),
+        Command::ConvertStore(args) => cli::convert_store::run(&args),
     }
 }
 

@@ -168,3 +168,42 @@ fn thresholds_out_of_order_are_refused_before_serving() {
         "error: thresholds must satisfy 0 <= pending (0.5) <= spam (0.3) <= 1"
     );
 }
+
+#[test]
+fn convert_store_moves_a_sled_store_to_fjall_once_and_refuses_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/layout3-record2");
+    std::fs::create_dir(dir.path().join("blobs")).unwrap();
+    for name in ["conf", "db", "snap.000000000000E1B8", "hmac.key"] {
+        std::fs::copy(fixture.join(name), dir.path().join(name)).unwrap();
+    }
+    let convert = |data_dir: &Path| {
+        let out = commentguard()
+            .arg("convert-store")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .output()
+            .unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (status, stdout, stderr) = convert(dir.path());
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.starts_with("converted "), "{stdout}");
+    assert!(dir.path().join("fjall").is_dir() && !dir.path().join("db").exists());
+    assert!(dir.path().join("hmac.key").exists());
+    let (status, stdout, _) = convert(dir.path());
+    assert!(status.success());
+    assert!(stdout.contains("already holds a fjall store"), "{stdout}");
+
+    let (status, _, stderr) = convert(&dir.path().join("nothing-here"));
+    assert!(!status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: converting the store in "),
+        "{stderr}"
+    );
+}

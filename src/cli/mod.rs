@@ -1,6 +1,7 @@
 //! Command-line subcommands; each module owns its clap arguments and its run.
 
 pub mod client;
+pub mod convert_store;
 pub mod eval;
 mod export;
 pub mod import_export;

@@ -267,6 +267,16 @@ impl Tree {
         }
     }
 
+    /// Makes [`Tree::generate_id`] give only numbers above `last` from now on (fjall; sled
+    /// keeps its own counter).
+    pub(super) fn continue_ids_after(&self, last: u64) {
+        if let Self::Fjall(fjall) = self {
+            fjall
+                .next_id
+                .fetch_max(last.saturating_add(1), Ordering::Relaxed);
+        }
+    }
+
     /// Writes `writes` atomically (after a crash all of them or none are there) and makes
     /// them durable before returning.
     pub(super) fn apply(&self, writes: Writes) -> std::result::Result<(), EngineError> {
@@ -363,16 +373,25 @@ fn from_fjall(entry: fjall::Guard) -> Entry {
     Ok((Value::Fjall(key), Value::Fjall(value)))
 }
 
-/// Opens (or creates) the fjall database in `dir`, with a block cache of `cache_bytes`. fjall
-/// lets go of the directory's lock once its background threads end, so reopening within
-/// the process retries for up to [`LOCK_WAIT`] while the lock is held.
+/// Opens (or creates) the fjall database of the data directory `dir`, with a block cache of
+/// `cache_bytes`.
 ///
 /// # Errors
 /// When another process has it open, or fjall cannot open it.
 pub(super) fn open_fjall(dir: &Path, cache_bytes: u64) -> Result<FjallHandles> {
+    open_fjall_at(&dir.join(FJALL_DIR), cache_bytes)
+}
+
+/// Opens (or creates) a fjall database at `path`. fjall lets go of the directory's lock once
+/// its background threads end, so reopening within the process retries for up to
+/// [`LOCK_WAIT`] while the lock is held.
+///
+/// # Errors
+/// When another process has it open, or fjall cannot open it.
+pub(super) fn open_fjall_at(path: &Path, cache_bytes: u64) -> Result<FjallHandles> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     let db = loop {
-        let opened = fjall::Database::builder(dir.join(FJALL_DIR))
+        let opened = fjall::Database::builder(path)
             .cache_size(cache_bytes)
             .max_journaling_size(JOURNAL_BYTES)
             .manual_journal_persist(true)

@@ -19,6 +19,7 @@
 
 mod check;
 mod committer;
+mod convert;
 mod engine;
 mod handles;
 mod jobs;
@@ -32,6 +33,7 @@ mod reads;
 mod recovery;
 mod writes;
 
+pub use convert::{Converted, convert_to_fjall};
 pub use engine::EngineKind;
 pub use options::StoreOptions;
 

@@ -100,3 +100,75 @@ async fn a_store_of_the_previous_release_reads_as_written_and_takes_compressed_r
         );
     }
 }
+
+#[tokio::test]
+async fn a_store_of_the_previous_release_converts_to_fjall_with_nothing_lost() {
+    use super::{EngineKind, convert_to_fjall};
+    use crate::moderation::Action;
+    use crate::store::DecisionRequest;
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture(dir.path());
+    std::fs::write(dir.path().join("hmac.key"), "kept").unwrap();
+    let old = raw_records(dir.path());
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+    let audit = store.list_audit(None, None, 1000).await.unwrap();
+    let labels = store.labels().await.unwrap();
+    let counts = store.status_counts().await.unwrap();
+    let events = store.events_after(None, 1000).await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+
+    let converted = convert_to_fjall(dir.path()).unwrap();
+    assert!(converted.entries > 32 * 4, "{converted:?}");
+    assert_eq!(EngineKind::found_in(dir.path()), Some(EngineKind::Fjall));
+    for sled_file in ["conf", "db", "blobs", "snap.000000000000E1B8"] {
+        assert!(!dir.path().join(sled_file).exists(), "{sled_file} removed");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("hmac.key")).unwrap(),
+        "kept"
+    );
+    assert_eq!(
+        convert_to_fjall(dir.path()).unwrap().entries,
+        0,
+        "done once"
+    );
+
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default(), 16).unwrap();
+    for (id, (_, comment)) in &old {
+        assert_eq!(store.get(*id).await.unwrap().as_ref(), Some(comment));
+    }
+    assert_eq!(store.status_counts().await.unwrap(), counts);
+    assert_eq!(store.list_audit(None, None, 1000).await.unwrap(), audit);
+    assert_eq!(store.labels().await.unwrap(), labels);
+    assert_eq!(store.events_after(None, 1000).await.unwrap(), events);
+    assert!(store.check_consistency().await.unwrap().problems.is_empty());
+    // A held comment decided now is logged after everything logged before.
+    let held = old
+        .values()
+        .map(|(_, c)| c)
+        .find(|c| c.verdict.status == Status::Pending)
+        .unwrap();
+    store
+        .moderate(DecisionRequest {
+            id: held.id,
+            action: Action::Approve,
+            moderator: "m".into(),
+            note: String::new(),
+            at_ms: crate::comment::now_ms(),
+        })
+        .await
+        .unwrap();
+    let after = store.events_after(None, 1000).await.unwrap();
+    assert_eq!(after.events.len(), events.events.len() + 1);
+    assert!(after.newest > events.newest);
+    let audit_now = store.list_audit(None, None, 1000).await.unwrap();
+    assert_eq!(audit_now.entries.len(), audit.entries.len() + 1);
+    assert_eq!(
+        audit_now.entries[1..],
+        audit.entries[..],
+        "the newest first"
+    );
+    store.close().await.unwrap();
+}
