@@ -9,7 +9,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::engine::{EngineKind, FJALL_DIR, Tree, Writes, backend, open_fjall_at};
+use super::engine::{
+    EngineKind, FJALL_DIR, SLED_FILE, Tree, Writes, backend, guard_against_earlier_releases,
+    open_fjall_at,
+};
 use super::open::{RECORD_VERSION_KEY, SCHEMA_KEY, SCHEMA_VERSION, open_inner};
 use super::options::StoreOptions;
 use crate::store::{Result, StoreError, record};
@@ -46,6 +49,7 @@ pub fn convert_to_fjall(dir: &Path) -> Result<Converted> {
         }
         Some(EngineKind::Fjall) => {
             remove_sled_files(dir)?;
+            guard_against_earlier_releases(dir)?;
             return Ok(Converted {
                 entries: 0,
                 seconds: 0.0,
@@ -78,6 +82,7 @@ pub fn convert_to_fjall(dir: &Path) -> Result<Converted> {
         .and_then(|d| d.sync_all())
         .map_err(StoreError::device)?;
     remove_sled_files(dir)?;
+    guard_against_earlier_releases(dir)?;
     Ok(Converted {
         entries,
         seconds: started.elapsed().as_secs_f64(),
@@ -115,7 +120,7 @@ fn copy_entries(from: &Tree, to: &Tree) -> Result<u64> {
     Ok(copied)
 }
 
-/// Removes sled's files (never the key file or anything else in the directory).
+/// Removes sled's files (never the key file, the directory in sled's way, or anything else).
 fn remove_sled_files(dir: &Path) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(StoreError::device)?;
     for entry in entries {
@@ -125,7 +130,8 @@ fn remove_sled_files(dir: &Path) -> Result<()> {
         let path = entry.path();
         let removed = match name.as_ref() {
             "blobs" => std::fs::remove_dir_all(&path),
-            "conf" | "db" => std::fs::remove_file(&path),
+            "conf" => std::fs::remove_file(&path),
+            SLED_FILE if path.is_file() => std::fs::remove_file(&path),
             snapshot if snapshot.starts_with("snap.") => std::fs::remove_file(&path),
             _ => Ok(()),
         };

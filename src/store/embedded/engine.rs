@@ -34,7 +34,7 @@ impl EngineKind {
     pub fn found_in(dir: &Path) -> Option<Self> {
         if dir.join(FJALL_DIR).exists() {
             Some(Self::Fjall)
-        } else if dir.join("conf").exists() || dir.join("db").exists() {
+        } else if dir.join("conf").exists() || dir.join(SLED_FILE).is_file() {
             Some(Self::Sled)
         } else {
             None
@@ -52,6 +52,14 @@ impl EngineKind {
 
 /// The fjall database's directory inside the data directory.
 pub(super) const FJALL_DIR: &str = "fjall";
+/// sled's main file. Beside a fjall store a directory of that name stands in its way, so a
+/// release from before fjall fails to open the data directory instead of starting an empty
+/// sled store beside the real one.
+pub(super) const SLED_FILE: &str = "db";
+/// What the directory in sled's way says to whoever looks.
+const GUARD_NOTE: &str = "This data directory holds a fjall store (the `fjall` directory).\n\
+    Releases of commentguard from before fjall cannot read it; this directory keeps them from\n\
+    starting an empty store beside it. Do not remove it.\n";
 /// The store's key space in fjall, and the keyspace for the layout and format versions.
 const FJALL_TREE: &str = "v3";
 const FJALL_META: &str = "meta";
@@ -379,7 +387,19 @@ fn from_fjall(entry: fjall::Guard) -> Entry {
 /// # Errors
 /// When another process has it open, or fjall cannot open it.
 pub(super) fn open_fjall(dir: &Path, cache_bytes: u64) -> Result<FjallHandles> {
-    open_fjall_at(&dir.join(FJALL_DIR), cache_bytes)
+    let handles = open_fjall_at(&dir.join(FJALL_DIR), cache_bytes)?;
+    guard_against_earlier_releases(dir)?;
+    Ok(handles)
+}
+
+/// Puts a directory where sled's main file would be (see [`SLED_FILE`]).
+pub(super) fn guard_against_earlier_releases(dir: &Path) -> Result<()> {
+    let guard = dir.join(SLED_FILE);
+    if !guard.is_dir() {
+        std::fs::create_dir_all(&guard).map_err(StoreError::device)?;
+        std::fs::write(guard.join("README"), GUARD_NOTE).map_err(StoreError::device)?;
+    }
+    Ok(())
 }
 
 /// Opens (or creates) a fjall database at `path`. fjall lets go of the directory's lock once

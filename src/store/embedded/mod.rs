@@ -1099,6 +1099,12 @@ mod tests {
             store.close().await.unwrap();
             drop(store);
 
+            if written.engine == EngineKind::Fjall {
+                assert!(
+                    open_db(dir.path(), SLED).is_err(),
+                    "a release from before fjall refuses the directory"
+                );
+            }
             let store = EmbeddedStore::open(dir.path(), configured, 16).unwrap();
             assert_eq!(
                 EngineKind::found_in(dir.path()),

@@ -122,9 +122,14 @@ async fn a_store_of_the_previous_release_converts_to_fjall_with_nothing_lost() {
     let converted = convert_to_fjall(dir.path()).unwrap();
     assert!(converted.entries > 32 * 4, "{converted:?}");
     assert_eq!(EngineKind::found_in(dir.path()), Some(EngineKind::Fjall));
-    for sled_file in ["conf", "db", "blobs", "snap.000000000000E1B8"] {
+    for sled_file in ["conf", "blobs", "snap.000000000000E1B8"] {
         assert!(!dir.path().join(sled_file).exists(), "{sled_file} removed");
     }
+    assert!(dir.path().join("db").is_dir(), "sled's main file replaced");
+    assert!(
+        open_db(dir.path(), StoreOptions::default()).is_err(),
+        "a release from before fjall refuses the directory instead of starting an empty store"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("hmac.key")).unwrap(),
         "kept"
