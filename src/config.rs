@@ -301,12 +301,11 @@ impl Config {
     pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
     /// Default committer batch size.
     pub const DEFAULT_COMMIT_BATCH: usize = 256;
-    /// Default page cache, sized for a small host. Author entries are hit at random, so the
-    /// cache decides how many are found in memory: filling 1,000,000 comments ran at 7,382/s
-    /// with 16 MiB and 7,804/s with 64 MiB, which held 100 MB more (BENCHMARKS.md, "Storage
-    /// v4"); a host with memory to spare can buy that 5 % back.
+    /// Default engine cache, sized for a small host: with fjall the server held 88.6 MB after
+    /// 1,000,000 comments. (On sled, whose author entries are hit at random, 64 MiB filled
+    /// 5 % faster for 100 MB more; BENCHMARKS.md, "Storage v4".)
     pub const DEFAULT_STORAGE_CACHE_MB: u64 = 16;
-    /// Default writes between checkpoints of the embedded store: at 1,000,000 comments a
+    /// Default writes between checkpoints of a sled store: at 1,000,000 comments a
     /// start after `kill -9` replayed the whole log since the previous start (1.36 s); with a
     /// reopen every 100,000 writes it took 0.83–1.03 s, every 50,000 0.71 s, for pauses of
     /// 0.3–0.9 s twice as often at full load (BENCHMARKS.md, "Storage v4").

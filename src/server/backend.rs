@@ -1,5 +1,5 @@
-//! Which storage the configuration names, opened with the key for hashing emails: sled in
-//! `data_dir` (one process, key in `hmac.key`), or PostgreSQL at `database_url` (several
+//! Which storage the configuration names, opened with the key for hashing emails: the embedded
+//! store in `data_dir` (one process, key in `hmac.key`), or PostgreSQL at `database_url` (several
 //! frontends, key shared through the database).
 
 use std::sync::Arc;
@@ -21,8 +21,8 @@ pub struct Backend {
     pub store: Arc<dyn Storage>,
     /// The key every author's email is hashed with.
     pub hasher: EmailHasher,
-    /// For sled, the options to write its snapshot with at close.
-    sled: Option<StoreOptions>,
+    /// For the embedded store, the options to write its snapshot with at close (sled).
+    embedded: Option<StoreOptions>,
 }
 
 impl Backend {
@@ -38,7 +38,7 @@ impl Backend {
             .transpose()?;
         match &config.database_url {
             Some(url) => Self::open_postgres(config, url, configured).await,
-            None => Self::open_sled(config, configured),
+            None => Self::open_embedded(config, configured),
         }
     }
 
@@ -58,11 +58,11 @@ impl Backend {
         Ok(Self {
             store,
             hasher,
-            sled: None,
+            embedded: None,
         })
     }
 
-    fn open_sled(config: &Config, configured: Option<EmailHasher>) -> Result<Self, ServeError> {
+    fn open_embedded(config: &Config, configured: Option<EmailHasher>) -> Result<Self, ServeError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
             path: config.data_dir.clone(),
             source,
@@ -85,7 +85,7 @@ impl Backend {
         Ok(Self {
             store,
             hasher,
-            sled: Some(options),
+            embedded: Some(options),
         })
     }
 
@@ -96,7 +96,7 @@ impl Backend {
     /// When what was queued cannot be committed.
     pub async fn close(self, config: &Config) -> Result<(), ServeError> {
         self.store.close().await?;
-        if let Some(options) = self.sled {
+        if let Some(options) = self.embedded {
             snapshot_if_last(self.store, config, options);
         }
         Ok(())

@@ -1,21 +1,24 @@
-//! The embedded backend: sled 0.34, one tree with prefixed key spaces (see [`keys`]), one
-//! committer task that is the only writer.
+//! The embedded backend: one ordered key space with prefixed key spaces (see [`keys`]) in fjall
+//! (new data directories) or sled 0.34 (directories earlier releases wrote; see [`engine`]),
+//! and one committer task that is the only writer.
 //!
 //! # Writes
 //! The committer takes every write waiting (submissions, decisions, steps of an erasure or
-//! purge), reads what they must check, writes the whole batch with one `Tree::apply_batch`
-//! (atomic: after a crash all of it or none is there), flushes once, then answers each writer
-//! (group commit). One flush serves a whole batch, and only one task ever flushes, which avoids
-//! the hangs that concurrent `flush_async` calls cause in sled 0.34.
+//! purge), reads what they must check, writes the whole batch atomically (after a crash all of
+//! it or none is there), syncs once, then answers each writer (group commit). One sync serves a
+//! whole batch, and only one task ever syncs, which avoids the hangs that concurrent
+//! `flush_async` calls cause in sled 0.34.
 //!
 //! # Layout version
-//! The `meta` tree holds the layout (`schema_version`) and record format (`record_version`).
-//! Layout 1 (a tree per index) is migrated to layout 3 on first start (see `migrate`).
+//! The `meta` entries hold the layout (`schema_version`) and record format (`record_version`).
+//! Layout 1 (a sled tree per index) is migrated to layout 3 on first start (see `migrate`);
+//! `convert` moves a sled directory to fjall.
 //!
 //! # Device failures
-//! sled 0.34 keeps failing after an I/O error (a full disk), so the open database sits in a
-//! [`Slot`] that `recovery` empties and fills again with the directory reopened once the device
-//! can write; the committer refuses writes meanwhile and [`Storage::writable`] says so.
+//! sled 0.34 keeps failing after an I/O error (a full disk), and fjall refuses writes after a
+//! failed journal write, so the open database sits in a [`Slot`] that `recovery` empties and
+//! fills again with the directory reopened once the device can write; the committer refuses
+//! writes meanwhile and [`Storage::writable`] says so.
 
 mod check;
 mod committer;
