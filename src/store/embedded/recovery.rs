@@ -1,12 +1,13 @@
-//! Recovery from a device failure. sled 0.34 keeps failing after an I/O error (a full disk), and
-//! fjall refuses writes after a failed journal write or sync, so once the device can write again the database is reopened in place: every handle goes
-//! through the [`Slot`], which is emptied, the old database dropped (releasing its lock), the
-//! directory opened again, checked, and put back. Reads during the swap get
-//! [`StoreError::Recovering`]; the committer refuses writes until it is done.
+//! Recovery from a device failure. sled 0.34 keeps failing after an I/O error (a full disk),
+//! and fjall refuses writes after a failed journal write or sync, so once the device can write
+//! again the database is reopened in place: every handle goes through the [`Slot`], which is
+//! emptied, the old database dropped (releasing its lock), the directory opened again, checked,
+//! and put back. Reads during the swap get [`StoreError::Recovering`]; the committer refuses
+//! writes until it is done.
 //!
-//! The same swap serves as a checkpoint of a sled store ([`Slot::checkpoint`]): sled 0.34 writes its recovery
-//! snapshot only when it opens a database, so the committer reopens it after a set number of
-//! writes, and a start after a crash replays no more than that.
+//! The same swap serves as a checkpoint of a sled store ([`Slot::checkpoint`]): sled 0.34
+//! writes its recovery snapshot only when it opens a database, so the committer reopens it
+//! after a set number of writes, and a start after a crash replays no more than that.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
