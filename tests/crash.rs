@@ -2,7 +2,8 @@
 //! while clients submit concurrently, restarted on the same data directory, and every comment
 //! whose submission returned OK must be there with consistent indexes.
 //!
-//! `COMMENTGUARD_CRASH_CYCLES` sets the number of kill/restart cycles (default 10).
+//! `COMMENTGUARD_CRASH_CYCLES` sets the number of kill/restart cycles (default 10). It runs on
+//! each engine of the embedded store.
 
 mod support;
 
@@ -12,16 +13,35 @@ use std::time::Duration;
 use commentguard::api::pb::comment_service_client::CommentServiceClient;
 use commentguard::comment::CommentId;
 use commentguard::store::Storage as _;
-use commentguard::store::embedded::EmbeddedStore;
+use commentguard::store::embedded::{EmbeddedStore, EngineKind, StoreOptions};
 use support::{start_binary, submission, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_comments_survive_sigkill() {
+async fn acknowledged_comments_survive_sigkill_with_fjall() {
+    acknowledged_comments_survive_sigkill(EngineKind::Fjall).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_comments_survive_sigkill_with_sled() {
+    acknowledged_comments_survive_sigkill(EngineKind::Sled).await;
+}
+
+/// The server keeps the engine the directory holds, so a sled store is made before the first
+/// start, as an earlier release would have left it.
+async fn acknowledged_comments_survive_sigkill(engine: EngineKind) {
     let cycles: usize = std::env::var("COMMENTGUARD_CRASH_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        engine,
+        ..StoreOptions::default()
+    };
+    let store = EmbeddedStore::open(dir.path(), options, 1).unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    assert_eq!(EngineKind::found_in(dir.path()), Some(engine));
     let acknowledged: Arc<Mutex<Vec<CommentId>>> = Arc::default();
 
     for cycle in 0..cycles {
@@ -84,6 +104,11 @@ async fn acknowledged_comments_survive_sigkill() {
         consistency.problems
     );
     assert!(consistency.comments >= acknowledged.len());
+    assert_eq!(
+        EngineKind::found_in(dir.path()),
+        Some(engine),
+        "still {engine:?}"
+    );
     eprintln!(
         "{cycles} kill -9 cycles: {} acknowledged comments all present, {} stored in all",
         acknowledged.len(),
