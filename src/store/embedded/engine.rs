@@ -105,13 +105,18 @@ pub(super) fn backend(error: impl Into<EngineError>) -> StoreError {
         EngineError::Fjall(fjall::Error::Storage(fjall::LsmError::Io(io))) => {
             StoreError::device(io)
         }
-        EngineError::Fjall(fjall::Error::Locked) => StoreError::backend(std::io::Error::new(
-            std::io::ErrorKind::WouldBlock,
-            "the data directory is in use by another process",
-        )),
+        EngineError::Fjall(fjall::Error::Locked) => in_use(),
         EngineError::Sled(other) => StoreError::backend(other),
         EngineError::Fjall(other) => StoreError::backend(FjallError(format!("{other:?}"))),
     }
+}
+
+/// The error for a data directory another process holds open (both engines lock it).
+pub(super) fn in_use() -> StoreError {
+    StoreError::backend(std::io::Error::new(
+        std::io::ErrorKind::WouldBlock,
+        "the data directory is in use by another process (stop it first)",
+    ))
 }
 
 /// fjall's errors are not `Sync`; their description is kept instead.

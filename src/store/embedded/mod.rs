@@ -1095,9 +1095,10 @@ mod tests {
             store.insert_batch(vec![comment.clone()]).await[0]
                 .as_ref()
                 .unwrap();
+            let refused = EmbeddedStore::open(dir.path(), written, 16).unwrap_err();
             assert!(
-                EmbeddedStore::open(dir.path(), written, 16).is_err(),
-                "a second open of a directory in use is refused"
+                crate::error::Chain(&refused).to_string().contains("in use"),
+                "a second open of a directory in use is refused as such: {refused}"
             );
             store.close().await.unwrap();
             drop(store);

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::engine::{EngineKind, SledHandles, Tree, open_fjall};
+use super::engine::{EngineKind, SledHandles, Tree, in_use, open_fjall};
 use super::handles::{Inner, backend};
 use super::migrate;
 use super::options::{StoreOptions, segment_size};
@@ -24,8 +24,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// Opens sled in `dir`. sled's background threads let go of the directory's lock a moment
 /// after the last handle in this process is dropped, so reopening at once (a restart within
 /// one process, a tool reading the store after the server closed it) can find it still
-/// held: opening retries for up to [`LOCK_WAIT`] while the lock is held, then fails as sled
-/// does (another process holding it gets the same error, a little later).
+/// held: opening retries for up to [`LOCK_WAIT`] while the lock is held, then says the
+/// directory is in use (another process holding it gets the same error, a little later).
 pub(super) fn open_db(dir: &Path, options: StoreOptions) -> Result<sled::Db> {
     let config = sled::Config::new()
         .path(dir)
@@ -37,6 +37,7 @@ pub(super) fn open_db(dir: &Path, options: StoreOptions) -> Result<sled::Db> {
             Err(e) if lock_held(&e) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
+            Err(e) if lock_held(&e) => return Err(in_use()),
             opened => return opened.map_err(backend),
         }
     }
