@@ -59,12 +59,17 @@ fn lock_held(error: &sled::Error) -> bool {
 /// migrates an older layout (only sled directories have older layouts).
 pub(super) fn open_inner(dir: &Path, options: StoreOptions) -> Result<Inner> {
     let found = EngineKind::found_in(dir);
-    if let Some(found) = found.filter(|found| *found != options.engine) {
-        tracing::info!(
+    match found {
+        Some(EngineKind::Sled) if options.engine == EngineKind::Fjall => tracing::info!(
+            "the data directory holds a sled store (an earlier release's); opening it with sled. \
+             With the server stopped, `commentguard convert-store` moves it to fjall"
+        ),
+        Some(found) if found != options.engine => tracing::info!(
             holds = found.name(),
             configured = options.engine.name(),
             "the data directory was written with another storage engine; opening it with that one"
-        );
+        ),
+        _ => {}
     }
     let tree = match found.unwrap_or(options.engine) {
         EngineKind::Sled => {
