@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::store::{Result, StoreError};
 
 /// The engine a data directory holds (or, for a new directory, should hold).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// fjall 3, an LSM tree: the default for new data directories.
@@ -92,8 +92,8 @@ impl From<fjall::Error> for EngineError {
 }
 
 /// An engine error as a storage error: I/O is the device's ([`StoreError::device`]: full, or
-/// failing; fjall refuses every write after a failed sync, as poisoned), anything else the
-/// backend's.
+/// failing; fjall refuses every write after a failed journal write or sync, as poisoned),
+/// anything else the backend's.
 pub(super) fn backend(error: impl Into<EngineError>) -> StoreError {
     match error.into() {
         EngineError::Sled(sled::Error::Io(io)) | EngineError::Fjall(fjall::Error::Io(io)) => {
@@ -107,7 +107,7 @@ pub(super) fn backend(error: impl Into<EngineError>) -> StoreError {
         }
         EngineError::Fjall(fjall::Error::Locked) => in_use(),
         EngineError::Sled(other) => StoreError::backend(other),
-        EngineError::Fjall(other) => StoreError::backend(FjallError(format!("{other:?}"))),
+        EngineError::Fjall(other) => StoreError::backend(other),
     }
 }
 
@@ -118,18 +118,6 @@ pub(super) fn in_use() -> StoreError {
         "the data directory is in use by another process (stop it first)",
     ))
 }
-
-/// fjall's errors are not `Sync`; their description is kept instead.
-#[derive(Debug)]
-struct FjallError(String);
-
-impl std::fmt::Display for FjallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "fjall: {}", self.0)
-    }
-}
-
-impl std::error::Error for FjallError {}
 
 /// A key or value read from either engine.
 #[derive(Debug, Clone)]
